@@ -1,0 +1,1 @@
+"""Dataset recipes: fetchers and synthetic generators (installed as neuroalign.datasets)."""
