@@ -1,0 +1,514 @@
+"""Functional connectivity from ROI time series: static or sliding-window, all at once.
+
+:func:`connectivity` turns a ``(…, time, neuroid)`` array into square matrices
+``(…, [window,] neuroid_a, neuroid_b)``; :func:`vectorize_connectivity` and
+:func:`square_connectivity` go to the upper-triangle ``edge`` form and back.
+Every window is computed in one batched matrix product over a strided view of
+the series: there is no Python loop over windows.  The kinds follow nilearn's
+``ConnectivityMeasure`` (and are tested against it), except that the default
+``"correlation"`` is plain Pearson correlation, equal to ``np.corrcoef``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..data import provenance, validate
+from ..errors import ConfigError, DataError, SchemaError, UnknownNameError
+
+__all__ = ["KINDS", "connectivity", "vectorize_connectivity", "square_connectivity", "parse_duration"]
+
+log = logging.getLogger(__name__)
+
+#: The connectivity kinds :func:`connectivity` knows.
+KINDS = ("correlation", "partial correlation", "covariance", "precision", "tangent")
+_CORRELATION_LIKE = ("correlation", "partial correlation")
+_UNITS = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "min": 60.0}
+_VOLUME_UNITS = ("vol", "vols", "volume", "volumes", "tr", "trs")
+
+
+def parse_duration(value: int | str, repetition_time: float | None, *, argument: str = "window") -> int:
+    """A window length or step as a number of volumes.
+
+    Integers count volumes; strings carry a unit: ``"60s"``, ``"1.5min"``,
+    ``"500ms"`` (converted with the repetition time and rounded to the nearest
+    volume) or ``"20vol"`` / ``"20TR"``.
+
+    Examples
+    --------
+    >>> from neuroalign.loaders.connectivity import parse_duration
+    >>> parse_duration("60s", 2.0), parse_duration(12, 2.0), parse_duration("5TR", None)
+    (30, 12, 5)
+    """
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        volumes = int(value)
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]+)\s*", value)
+        unit = match.group(2).lower() if match else ""
+        if not match or (unit not in _UNITS and unit not in _VOLUME_UNITS):
+            raise ConfigError(f"cannot read {value!r} as a duration", source=argument,
+                              fix="pass an int (volumes) or a string with a unit: '60s', '1.5min', '500ms', '20vol'")
+        number = float(match.group(1))
+        if unit in _VOLUME_UNITS:
+            volumes = int(round(number))
+        else:
+            if not repetition_time:
+                raise ConfigError(f"{argument}={value!r} is in time units but the repetition time is unknown",
+                                  source=argument, fix="set timeseries.attrs['repetition_time'] (seconds) "
+                                  "or give the window in volumes (an int)")
+            seconds = number * _UNITS[unit]
+            volumes = int(round(seconds / repetition_time))
+            if not math.isclose(volumes * repetition_time, seconds, rel_tol=1e-6):
+                log.info("%s=%r is %.4g volumes at TR %.4g s; rounded to %d", argument, value,
+                         seconds / repetition_time, repetition_time, volumes)
+    else:
+        raise ConfigError(f"{argument} must be an int (volumes) or a string with a unit, got {value!r}",
+                          source=argument, fix="e.g. window=30 or window='60s'")
+    if volumes < 1:
+        raise ConfigError(f"{argument}={value!r} is shorter than one volume", source=argument,
+                          fix="use a positive duration of at least one volume")
+    return volumes
+
+
+def connectivity(
+    timeseries: xr.DataArray,
+    kind: str = "correlation",
+    *,
+    window: int | str | None = None,
+    step: int | str | None = None,
+    taper: str | tuple | np.ndarray | None = None,
+    fisher_z: bool = False,
+    shrinkage: str | float | None = "auto",
+    min_volumes: int | None = None,
+    name: str = "timeseries",
+) -> xr.DataArray:
+    """Functional connectivity matrices, static or for every sliding window at once.
+
+    Parameters
+    ----------
+    timeseries : xarray.DataArray
+        Dims ``("time", "neuroid")`` plus any leading dims (``subject``,
+        ``run`` …), e.g. from :func:`~neuroalign.loaders.fmri.load_roi_timeseries`.
+        Time rows that are NaN for every neuroid are missing volumes (padding
+        or scrubbing) and are left out; any other NaN is an error.
+    kind : {"correlation", "partial correlation", "covariance", "precision", "tangent"}
+        ``"correlation"`` (default) is Pearson's r.  ``"covariance"`` is the
+        Ledoit–Wolf shrunk covariance (maximum-likelihood, divided by n);
+        ``"precision"`` its inverse; ``"partial correlation"`` the normalised
+        negative precision; ``"tangent"`` the matrix log of each covariance
+        whitened by the group's geometric mean (needs several matrices: a
+        ``subject``/``run`` dim or windows).
+    window, step : int or str, optional
+        Sliding window length and step; ints count volumes, strings carry a
+        unit (``"60s"``, ``"20vol"``).  ``step`` defaults to one volume.
+        ``None`` (default) gives one static matrix per series.
+    taper : str, tuple or array, optional
+        Window weights: a :func:`scipy.signal.get_window` name (``"hamming"``,
+        ``("tukey", 0.5)``, ``("gaussian", 10)``, symmetric) or an array of
+        ``window`` weights.  Weighted (co)variances use the weighted mean.
+    fisher_z : bool
+        Return ``arctanh`` of correlations (kinds correlation and partial
+        correlation only); the diagonal is then set to 0.
+    shrinkage : "auto", "ledoit-wolf", float or None
+        Covariance estimate.  ``"auto"``: none for correlation (so it equals
+        ``np.corrcoef``), Ledoit–Wolf for the other kinds, as nilearn does.
+        A float in [0, 1] shrinks by that amount towards ``mu * I``.  With
+        ``"ledoit-wolf"``, correlations are computed from z-scored series like
+        nilearn's ``ConnectivityMeasure(kind="correlation")``.
+    min_volumes : int, optional
+        Windows with fewer valid volumes become NaN (logged, counted in
+        ``attrs["n_missing_windows"]``); default ``max(3, ceil(window / 2))``.
+        A static series with fewer than 3 valid volumes is an error.
+    name : str
+        How the input is named in error messages.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(*leading, ["window",] "neuroid_a", "neuroid_b")`` with index
+        coords equal to the neuroid ids (``region_a``/``region_b`` when the
+        input has ``region``); windows carry ``window_start``/``window_end``
+        (seconds, end exclusive) and ``window_start_volume``; ``n_volumes``
+        counts the volumes used; ``shrinkage`` is the value used per matrix.
+        attrs: ``kind``, ``fisher_z``, ``shrinkage_method``, provenance.
+
+    Raises
+    ------
+    SchemaError, DataError, ConfigError, UnknownNameError
+        Bad dims, partial NaN rows or constant series, bad window arguments,
+        unknown kind.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from neuroalign.loaders.connectivity import connectivity
+    >>> x = np.random.default_rng(0).normal(size=(100, 3))
+    >>> ts = xr.DataArray(x, dims=("time", "neuroid"), coords={"time": np.arange(100) * 2.0,
+    ...                   "neuroid_id": ("neuroid", ["a", "b", "c"])}, attrs={"repetition_time": 2.0})
+    >>> fc = connectivity(ts)
+    >>> bool(np.allclose(fc.values, np.corrcoef(x.T)))
+    True
+    >>> connectivity(ts, window="40s", step=5).sizes["window"]
+    17
+    """
+    if kind not in KINDS:
+        raise UnknownNameError(kind, KINDS, what="connectivity kind", source="kind")
+    if fisher_z and kind not in _CORRELATION_LIKE:
+        raise ConfigError(f"fisher_z=True is only defined for correlations, not kind={kind!r}",
+                          source="fisher_z", fix="use kind='correlation' or 'partial correlation', or fisher_z=False")
+    method = _shrinkage_method(kind, shrinkage)
+    timeseries = _regular_time(validate(timeseries, dims=("time", "neuroid"), name=name, allow_nan=True), name)
+    lead = [d for d in timeseries.dims if d not in ("time", "neuroid")]
+    if "window" in lead:
+        raise SchemaError("the input already has a 'window' dim", source=name,
+                          fix="compute dynamic connectivity from the time series, not from windows")
+    ts = timeseries.transpose(*lead, "time", "neuroid")
+    values = np.asarray(ts.values, dtype=float)
+    n_time, n_neuroid = values.shape[-2:]
+    valid = _valid_rows(values, ts, name)
+    values = np.where(valid[..., None], values, 0.0)
+    tr = timeseries.attrs.get("repetition_time")
+
+    if window is None:
+        if step is not None or taper is not None:
+            raise ConfigError("step and taper need a sliding window", source="window",
+                              fix="pass window=... (volumes or e.g. '60s'), or drop step/taper")
+        length, starts = n_time, np.array([0])
+        minimum = 3 if min_volumes is None else min_volumes
+    else:
+        length = parse_duration(window, tr, argument="window")
+        stride = 1 if step is None else parse_duration(step, tr, argument="step")
+        if length > n_time:
+            raise ConfigError(f"window of {length} volumes is longer than the series ({n_time} volumes)",
+                              source="window", fix="use a shorter window")
+        starts = np.arange(0, n_time - length + 1, stride)
+        minimum = max(3, math.ceil(length / 2)) if min_volumes is None else min_volumes
+    weights = _taper(taper, length)
+    if taper is not None and method == "ledoit-wolf":
+        raise ConfigError("Ledoit-Wolf shrinkage is defined for equally weighted samples, not a taper",
+                          source="taper", fix="pass shrinkage=None (empirical) or a fixed float with a taper")
+
+    cov, shrunk, counts = _window_covariances(values, valid, starts, length, weights, method,
+                                              standardize=kind == "correlation")
+    missing = counts < minimum
+    if window is None and missing.any():
+        raise DataError(f"a series has only {int(counts.min())} valid volumes; at least {minimum} are needed",
+                        source=name, fix="use longer runs or scrub fewer volumes")
+    cov = np.where(missing[..., None, None], np.eye(n_neuroid), cov)
+    matrices = _transform(cov, kind, missing, name)
+    matrices[missing] = np.nan
+    if missing.any():
+        log.warning("%d of %d windows have fewer than %d valid volumes and are NaN",
+                    int(missing.sum()), missing.size, minimum)
+    if fisher_z:
+        matrices = _fisher(matrices, name)
+    if window is None:
+        matrices, shrunk, counts = matrices[..., 0, :, :], shrunk[..., 0], counts[..., 0]
+    out = _label(matrices, ts, lead, window is not None, starts, length, tr, shrunk, counts)
+    out.attrs.update(kind=kind, fisher_z=bool(fisher_z), shrinkage_method=method or "none",
+                     n_missing_windows=int(missing.sum()))
+    if window is not None:
+        out.attrs.update(window_volumes=int(length), step_volumes=int(starts[1] - starts[0]) if len(starts) > 1
+                         else int(length), taper=repr(taper) if taper is not None else "none")
+    params = dict(kind=kind, window=window, step=step, taper=None if taper is None else repr(taper),
+                  fisher_z=fisher_z, shrinkage=shrinkage, min_volumes=min_volumes)
+    out.attrs.update(provenance(params, {name: timeseries}))
+    return validate(out, dims=("neuroid_a", "neuroid_b"), name="connectivity", allow_nan=bool(missing.any()))
+
+
+def _shrinkage_method(kind: str, shrinkage: Any) -> str | float | None:
+    if shrinkage == "auto":
+        return None if kind == "correlation" else "ledoit-wolf"
+    if shrinkage is None or shrinkage == "ledoit-wolf":
+        return shrinkage
+    if isinstance(shrinkage, (int, float)) and not isinstance(shrinkage, bool) and 0 <= shrinkage <= 1:
+        return float(shrinkage) or None
+    raise ConfigError(f"shrinkage={shrinkage!r} is not valid", source="shrinkage",
+                      fix="use 'auto', 'ledoit-wolf', None or a float between 0 and 1")
+
+
+def _regular_time(ts: xr.DataArray, name: str) -> xr.DataArray:
+    """Put scrubbed (missing) volumes back as NaN rows so windows count real volumes."""
+    t = np.asarray(ts["time"].values, dtype=float)
+    if t.size < 2:
+        return ts
+    steps = np.diff(t)
+    tr = float(ts.attrs.get("repetition_time") or steps.min())
+    index = np.round((t - t[0]) / tr)
+    if not np.allclose(index * tr, t - t[0], atol=1e-6 * max(1.0, tr)):
+        raise SchemaError("the time coordinate is not on a regular grid of the repetition time", source=name,
+                          fix="set attrs['repetition_time'] to the sampling interval (seconds)")
+    if index[-1] + 1 == t.size:
+        return ts
+    full = t[0] + np.arange(int(index[-1]) + 1) * tr
+    log.info("%s: %d missing volumes restored as NaN rows", name, full.size - t.size)
+    out = ts.reindex(time=full, method="nearest", tolerance=1e-6 * max(1.0, tr))
+    return out.assign_attrs(ts.attrs)
+
+
+def _valid_rows(values: np.ndarray, ts: xr.DataArray, name: str) -> np.ndarray:
+    nan = np.isnan(values)
+    if np.isinf(values).any():
+        raise DataError("the time series has inf values", source=name, fix="remove or clip them first")
+    rows = nan.all(axis=-1)
+    partial = nan.any(axis=-1) & ~rows
+    if partial.any():
+        where = np.unravel_index(int(np.flatnonzero(partial)[0]), partial.shape)
+        at = ", ".join(f"{d}={i}" for d, i in zip(ts.dims[:-1], where))
+        raise DataError(f"{int(partial.sum())} time point(s) are NaN for some neuroids only, the first at {at}",
+                        source=name, fix="impute them, drop the neuroid (ts.dropna('neuroid')), or set the "
+                        "whole time point to NaN to mark a missing volume")
+    return ~rows
+
+
+def _taper(taper: Any, length: int) -> np.ndarray | None:
+    if taper is None:
+        return None
+    if isinstance(taper, (str, tuple)):
+        from scipy.signal import get_window
+
+        try:
+            weights = get_window(taper, length, fftbins=False)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"unknown taper {taper!r} ({exc})", source="taper",
+                              fix="use a scipy.signal.get_window name such as 'hamming', 'hann', ('tukey', 0.5)")
+    else:
+        weights = np.asarray(taper, dtype=float)
+    if weights.shape != (length,) or not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
+        raise ConfigError(f"the taper must be {length} finite non-negative weights", source="taper",
+                          fix="pass one weight per volume of the window")
+    return weights
+
+
+def _window_covariances(values, valid, starts, length, weights, method, *, standardize):
+    """Covariance of every window at once: strided view, weighted centring, batched product."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    x = sliding_window_view(values, length, axis=-2)[..., starts, :, :]  # (..., W, p, L)
+    w = sliding_window_view(valid.astype(float), length, axis=-1)[..., starts, :]  # (..., W, L)
+    if weights is not None:
+        w = w * weights
+    total = w.sum(axis=-1)  # (..., W)
+    counts = np.count_nonzero(w, axis=-1)
+    safe = np.where(total > 0, total, 1.0)
+    mean = np.einsum("...pl,...l->...p", x, w) / safe[..., None]
+    centred = (x - mean[..., None]) * np.sqrt(w)[..., None, :]  # (..., W, p, L)
+    cov = np.matmul(centred, np.swapaxes(centred, -1, -2)) / safe[..., None, None]
+    shrunk = np.zeros(total.shape)
+    if method is None:
+        return cov, shrunk, counts
+    if standardize:  # z-score (ddof=1) first, like nilearn's correlation kind
+        n = np.maximum(total, 2.0)
+        std = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1) * (n / (n - 1))[..., None])
+        std = np.where(std > 0, std, 1.0)
+        centred = centred / std[..., :, None]
+        cov = cov / std[..., :, None] / std[..., None, :]
+    p = cov.shape[-1]
+    mu = np.trace(cov, axis1=-2, axis2=-1) / p
+    if method == "ledoit-wolf":  # Ledoit & Wolf (2004), as in sklearn.covariance.ledoit_wolf_shrinkage
+        n = safe
+        beta_ = (np.sum(centred**2, axis=-2) ** 2).sum(axis=-1)
+        delta_ = (cov**2).sum(axis=(-2, -1))
+        beta = (beta_ / n - delta_) / (p * n)
+        delta = (delta_ - 2 * mu * mu * p + p * mu**2) / p
+        beta = np.minimum(beta, delta)
+        shrunk = np.where(beta == 0, 0.0, beta / np.where(delta == 0, 1.0, delta)) if p > 1 else shrunk
+    else:
+        shrunk = np.full(total.shape, float(method))
+    eye = np.eye(p)
+    cov = (1 - shrunk)[..., None, None] * cov + (shrunk * mu)[..., None, None] * eye
+    return cov, shrunk, counts
+
+
+def _transform(cov: np.ndarray, kind: str, missing: np.ndarray, name: str) -> np.ndarray:
+    p = cov.shape[-1]
+    if kind == "covariance":
+        return cov
+    if kind == "correlation":
+        return _cov_to_corr(cov, name)
+    if kind == "tangent":
+        return _tangent(cov[~missing], missing, cov, name)
+    try:
+        precision = np.linalg.inv(cov)
+    except np.linalg.LinAlgError as exc:
+        raise DataError(f"a covariance matrix is singular ({exc})", source=name,
+                        fix="use shrinkage='ledoit-wolf' or longer windows (more volumes than neuroids)") from exc
+    precision = (precision + np.swapaxes(precision, -1, -2)) / 2
+    if kind == "precision":
+        return precision
+    d = np.sqrt(np.diagonal(precision, axis1=-2, axis2=-1))
+    partial = -precision / d[..., :, None] / d[..., None, :]
+    partial[..., np.arange(p), np.arange(p)] = 1.0
+    return partial
+
+
+def _cov_to_corr(cov: np.ndarray, name: str) -> np.ndarray:
+    d = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
+    if np.any(d == 0):
+        where = np.argwhere(d == 0)[0]
+        raise DataError(f"neuroid {int(where[-1])} is constant (zero variance) in a series or window",
+                        source=name, fix="drop constant neuroids (e.g. empty regions) before computing correlations")
+    corr = cov / d[..., :, None] / d[..., None, :]
+    corr = np.clip(corr, -1.0, 1.0)
+    corr[..., np.arange(cov.shape[-1]), np.arange(cov.shape[-1])] = 1.0
+    return corr
+
+
+def _eig_map(function, matrices: np.ndarray) -> np.ndarray:
+    vals, vecs = np.linalg.eigh(matrices)
+    return np.matmul(vecs * function(vals)[..., None, :], np.swapaxes(vecs, -1, -2))
+
+
+def _tangent(covs: np.ndarray, missing: np.ndarray, all_covs: np.ndarray, name: str,
+             max_iter: int = 100, tol: float = 1e-12) -> np.ndarray:
+    if covs.shape[0] < 2:
+        raise ConfigError("the tangent kind needs a group: at least two matrices", source=name,
+                          fix="stack several subjects or runs (a 'subject' dim) or use sliding windows")
+    if np.any(np.linalg.eigvalsh(covs) <= 0):
+        raise DataError("a covariance matrix is not positive definite", source=name,
+                        fix="use shrinkage='ledoit-wolf' (the default for tangent)")
+    # Riemannian geometric mean by gradient descent (Fletcher & Joshi 2007, Algorithm 3)
+    mean, step, best = covs.mean(axis=0), 1.0, np.inf
+    for _ in range(max_iter):
+        vals, vecs = np.linalg.eigh(mean)
+        inv_sqrt = (vecs / np.sqrt(vals)) @ vecs.T
+        sqrt = (vecs * np.sqrt(vals)) @ vecs.T
+        gradient = _eig_map(np.log, inv_sqrt @ covs @ inv_sqrt).mean(axis=0)
+        norm = np.linalg.norm(gradient)
+        mean = sqrt @ _eig_map(np.exp, step * gradient) @ sqrt
+        if norm < best:
+            best = norm
+        elif norm > best:
+            step /= 2
+        if norm / mean.size < tol:
+            break
+    vals, vecs = np.linalg.eigh(mean)
+    whitening = (vecs / np.sqrt(vals)) @ vecs.T
+    out = np.zeros_like(all_covs)
+    out[~missing] = _eig_map(np.log, whitening @ covs @ whitening)
+    return out
+
+
+def _fisher(matrices: np.ndarray, name: str) -> np.ndarray:
+    p = matrices.shape[-1]
+    off = ~np.eye(p, dtype=bool)
+    if np.any(np.abs(matrices[..., off]) >= 1):
+        raise DataError("some correlations are exactly +-1, whose Fisher z is infinite", source=name,
+                        fix="drop duplicated neuroids, or use fisher_z=False")
+    out = np.arctanh(np.where(off, matrices, 0.0))
+    return out
+
+
+def _label(matrices, ts, lead, windowed, starts, length, tr, shrunk, counts) -> xr.DataArray:
+    ids = np.asarray(ts["neuroid_id"].values)
+    dims = [*lead, *(["window"] if windowed else []), "neuroid_a", "neuroid_b"]
+    coords: dict[str, Any] = {"neuroid_a": ids, "neuroid_b": ids}
+    if "region" in ts.coords and ts["region"].dims == ("neuroid",):
+        coords["region_a"] = ("neuroid_a", ts["region"].values)
+        coords["region_b"] = ("neuroid_b", ts["region"].values)
+    for key, coord in ts.coords.items():
+        if key not in coords and set(coord.dims) <= set(lead):
+            coords[key] = coord.variable
+    mat_dims = dims[:-2]
+    if windowed:
+        t = np.asarray(ts["time"].values, dtype=float)
+        step_t = tr or (t[1] - t[0] if t.size > 1 else 1.0)
+        coords["window_start"] = ("window", t[starts])
+        coords["window_end"] = ("window", t[starts + length - 1] + step_t)
+        coords["window_start_volume"] = ("window", starts.astype(int))
+    coords["shrinkage"] = (mat_dims, shrunk)
+    coords["n_volumes"] = (mat_dims, counts.astype(int))
+    return xr.DataArray(matrices, dims=dims, coords=coords, name="connectivity")
+
+
+def vectorize_connectivity(matrix: xr.DataArray, *, diagonal: bool = False) -> xr.DataArray:
+    """The upper triangle of square connectivity as an ``edge`` dim.
+
+    Edges follow ``np.triu_indices(n, k)`` (row-major), ``k = 0`` when
+    ``diagonal`` is True and ``k = 1`` otherwise; coords ``neuroid_id_a`` and
+    ``neuroid_id_b`` name the two ends.  ``attrs["diagonal"]`` records the choice.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from neuroalign.loaders.connectivity import vectorize_connectivity
+    >>> m = xr.DataArray(np.eye(3), dims=("neuroid_a", "neuroid_b"),
+    ...                  coords={"neuroid_a": list("abc"), "neuroid_b": list("abc")})
+    >>> vectorize_connectivity(m).neuroid_id_b.values.tolist()
+    ['b', 'c', 'c']
+    """
+    validate(matrix, dims=("neuroid_a", "neuroid_b"), name="matrix", allow_nan=True)
+    a, b = (np.asarray(matrix[d].values) for d in ("neuroid_a", "neuroid_b"))
+    if a.shape != b.shape or np.any(a != b):
+        raise SchemaError("neuroid_a and neuroid_b differ; the matrix is not square over one set of neuroids",
+                          source="matrix", fix="reindex both dims on the same neuroid ids")
+    rows, cols = np.triu_indices(a.size, 0 if diagonal else 1)
+    lead = [d for d in matrix.dims if d not in ("neuroid_a", "neuroid_b")]
+    m = matrix.transpose(*lead, "neuroid_a", "neuroid_b")
+    coords = {k: c.variable for k, c in m.coords.items() if set(c.dims) <= set(lead)}
+    coords.update(neuroid_id_a=("edge", a[rows]), neuroid_id_b=("edge", b[cols]))
+    for side, index in (("a", rows), ("b", cols)):
+        if f"region_{side}" in m.coords:
+            coords[f"region_{side}"] = ("edge", np.asarray(m[f"region_{side}"].values)[index])
+    out = xr.DataArray(np.asarray(m.values)[..., rows, cols], dims=[*lead, "edge"], coords=coords,
+                       attrs={**matrix.attrs, "diagonal": bool(diagonal)}, name=matrix.name)
+    return out
+
+
+def square_connectivity(edges: xr.DataArray, *, diagonal_value: float | None = None) -> xr.DataArray:
+    """Square symmetric matrices back from :func:`vectorize_connectivity`'s ``edge`` form.
+
+    When the diagonal was not kept, it is filled with ``diagonal_value``, which
+    defaults to 1 for correlations (0 with Fisher z) and must be given otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from neuroalign.loaders.connectivity import square_connectivity, vectorize_connectivity
+    >>> m = xr.DataArray([[1, .5], [.5, 1]], dims=("neuroid_a", "neuroid_b"),
+    ...                  coords={"neuroid_a": ["x", "y"], "neuroid_b": ["x", "y"]}, attrs={"kind": "correlation"})
+    >>> square_connectivity(vectorize_connectivity(m)).values.tolist()
+    [[1.0, 0.5], [0.5, 1.0]]
+    """
+    validate(edges, dims=("edge",), name="edges", allow_nan=True)
+    for coord in ("neuroid_id_a", "neuroid_id_b"):
+        if coord not in edges.coords:
+            raise SchemaError(f"coordinate {coord!r} is missing on 'edge'", source="edges",
+                              fix="make edges with vectorize_connectivity")
+    diagonal = bool(edges.attrs.get("diagonal", False))
+    m = edges.sizes["edge"]
+    n = int(round((math.sqrt(8 * m + 1) + (-1 if diagonal else 1)) / 2))
+    rows, cols = np.triu_indices(n, 0 if diagonal else 1)
+    a, b = np.asarray(edges["neuroid_id_a"].values), np.asarray(edges["neuroid_id_b"].values)
+    if rows.size != m:
+        raise SchemaError(f"{m} edges are not the upper triangle of any square matrix "
+                          f"(diagonal={diagonal})", source="edges", fix="set attrs['diagonal'] correctly")
+    ids = np.empty(n, dtype=a.dtype if a.dtype.kind not in "US" else object)
+    ids[rows], ids[cols] = a, b
+    if np.any(ids[rows] != a) or np.any(ids[cols] != b):
+        raise SchemaError("the edge coords are not in np.triu_indices order", source="edges",
+                          fix="make edges with vectorize_connectivity")
+    if not diagonal and diagonal_value is None:
+        kind = edges.attrs.get("kind")
+        if kind not in _CORRELATION_LIKE:
+            raise ConfigError(f"the diagonal was not kept and kind={kind!r} does not define it",
+                              source="diagonal_value", fix="pass diagonal_value=..., or vectorise with diagonal=True")
+        diagonal_value = 0.0 if edges.attrs.get("fisher_z") else 1.0
+    lead = [d for d in edges.dims if d != "edge"]
+    e = edges.transpose(*lead, "edge")
+    values = np.empty((*e.shape[:-1], n, n))
+    values[..., rows, cols] = e.values
+    values[..., cols, rows] = e.values
+    if not diagonal:
+        values[..., np.arange(n), np.arange(n)] = diagonal_value
+    ids = ids.astype(a.dtype) if a.dtype.kind in "US" else ids
+    coords = {k: c.variable for k, c in e.coords.items() if set(c.dims) <= set(lead)}
+    coords.update(neuroid_a=ids, neuroid_b=ids)
+    attrs = {k: v for k, v in edges.attrs.items() if k != "diagonal"}
+    return xr.DataArray(values, dims=[*lead, "neuroid_a", "neuroid_b"], coords=coords, attrs=attrs, name=edges.name)
