@@ -1,0 +1,570 @@
+"""Spike counts around events: exact, vectorised binning into the data model.
+
+The one convention that matters: a time bin is the half-open interval
+``[start, end)``.  With absolute bin edges ``edge = event_time + relative_edge``
+(float64, relative edges from :func:`bin_edges`), a spike at time ``s`` is
+counted in bin ``k`` of a trial if and only if ``edge[k] <= s < edge[k + 1]``.
+A spike exactly on an inner edge therefore belongs to the later bin, and a
+spike exactly on the end of the window is not counted.  (``np.histogram``
+differs only in its last bin, which it closes on the right.)
+
+Every trial and unit is counted with one ``np.searchsorted`` of all spikes
+against all bin edges and one ``np.bincount``: there is no Python loop over
+trials, units or bins, and the counts are exact (comparisons of floats, never
+a division by the bin size).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..data.provenance import provenance
+from ..data.schema import NEUROID, NEUROID_ID, PRESENTATION, STIMULUS_ID, TIME_BIN, TIME_BIN_END, TIME_BIN_START, validate
+from ..errors import ConfigError, DataError, UnknownNameError
+
+__all__ = ["bin_edges", "count_spikes", "bin_spikes", "UNOBSERVED_MODES"]
+
+logger = logging.getLogger(__name__)
+
+#: What to do with bins that are not entirely inside the observed recording.
+UNOBSERVED_MODES = ("nan", "raise", "count")
+
+
+def bin_edges(window: Sequence[float], bin_size: float | None = None) -> np.ndarray:
+    """The bin edges relative to the alignment event, in seconds.
+
+    Parameters
+    ----------
+    window : (start, stop)
+        The window around each event, in seconds (``start < stop``; ``start``
+        may be negative).
+    bin_size : float, optional
+        Bin width in seconds; the window length must be a whole number of bins.
+        ``None`` makes one bin spanning the window.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``n_bins + 1`` increasing edges, from ``np.linspace(start, stop, n_bins + 1)``,
+        so the first and last edges are exactly ``start`` and ``stop``.
+
+    Raises
+    ------
+    ConfigError
+        The window is not an increasing pair of finite numbers, or its length is
+        not a multiple of ``bin_size``.
+
+    Examples
+    --------
+    >>> from neuroalign.loaders.binning import bin_edges
+    >>> bin_edges((-0.5, 1.0), 0.5).tolist()
+    [-0.5, 0.0, 0.5, 1.0]
+    """
+    try:
+        start, stop = (float(v) for v in window)
+    except (TypeError, ValueError):
+        raise ConfigError(f"window must be a pair (start, stop) in seconds, got {window!r}",
+                          source="window", fix="pass e.g. window=(-0.5, 1.0)") from None
+    if not (np.isfinite(start) and np.isfinite(stop) and start < stop):
+        raise ConfigError(f"window {window!r} is not an increasing pair of finite times",
+                          source="window", fix="pass window=(start, stop) with start < stop, in seconds")
+    if bin_size is None:
+        return np.array([start, stop])
+    bin_size = float(bin_size)
+    if not (np.isfinite(bin_size) and bin_size > 0):
+        raise ConfigError(f"bin_size must be a positive number of seconds, got {bin_size!r}",
+                          source="bin_size", fix="pass e.g. bin_size=0.05")
+    n_float = (stop - start) / bin_size
+    n_bins = int(round(n_float))
+    if n_bins < 1 or abs(n_float - n_bins) > 1e-9 * max(1.0, n_float):
+        raise ConfigError(
+            f"the window {window!r} ({stop - start:g} s) is not a whole number of bins of {bin_size:g} s",
+            source="bin_size",
+            fix="choose a bin_size that divides the window length, or adjust the window",
+        )
+    return np.linspace(start, stop, n_bins + 1)
+
+
+def count_spikes(
+    spike_times: np.ndarray,
+    unit_codes: np.ndarray,
+    n_units: int,
+    event_times: np.ndarray,
+    edges: np.ndarray,
+) -> np.ndarray:
+    """Exact spike counts per event, unit and bin, without loops.
+
+    Parameters
+    ----------
+    spike_times : ndarray of float, shape (n_spikes,)
+        Spike times in seconds, in any order.
+    unit_codes : ndarray of int, shape (n_spikes,)
+        The unit of each spike as an integer in ``[0, n_units)``.
+    n_units : int
+    event_times : ndarray of float, shape (n_events,)
+        Alignment times in seconds, in any order; windows may overlap.
+    edges : ndarray of float, shape (n_bins + 1,)
+        Increasing bin edges relative to each event (see :func:`bin_edges`).
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (n_events, n_units, n_bins)
+        ``counts[i, u, k]`` is the number of spikes of unit ``u`` with
+        ``event_times[i] + edges[k] <= t < event_times[i] + edges[k + 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroalign.loaders.binning import count_spikes
+    >>> count_spikes(np.array([0.1, 0.5, 1.0]), np.array([0, 0, 1]), 2,
+    ...              np.array([0.0]), np.array([0.0, 0.5, 1.0]))[0].tolist()
+    [[1, 1], [0, 0]]
+    """
+    spike_times = np.asarray(spike_times, dtype=float)
+    unit_codes = np.asarray(unit_codes, dtype=np.int64)
+    event_times = np.asarray(event_times, dtype=float)
+    edges = np.asarray(edges, dtype=float)
+    n_events, n_bins = event_times.size, edges.size - 1
+    absolute = event_times[:, None] + edges[None, :]  # (n_events, n_bins + 1)
+    order = np.argsort(event_times, kind="stable")
+    ordered = absolute[order].ravel()
+    if np.all(ordered[1:] >= ordered[:-1]):
+        counts = _count_disjoint(spike_times, unit_codes, n_units, ordered, n_events, n_bins)
+        if not np.array_equal(order, np.arange(n_events)):
+            restored = np.empty_like(counts)
+            restored[order] = counts
+            counts = restored
+        return counts
+    return _count_overlapping(spike_times, unit_codes, n_units, absolute)
+
+
+def _count_disjoint(times, codes, n_units, edges_flat, n_events, n_bins):
+    """Windows that do not overlap: the edges of all events form one sorted list.
+
+    ``searchsorted(side="right") - 1`` gives, for each spike, the last edge at or
+    before it; a lookup table turns that edge into the (event, bin) it opens, or
+    into a discard slot for the gaps between windows.
+    """
+    size = n_events * n_units * n_bins
+    edge = np.arange(edges_flat.size)
+    event, k = np.divmod(edge, n_bins + 1)
+    lookup = np.full(edges_flat.size + 1, size, dtype=np.int64)  # slot past the end: discarded
+    opens_bin = k < n_bins
+    lookup[1:][opens_bin] = (event[opens_bin] * n_units) * n_bins + k[opens_bin]
+    position = np.searchsorted(edges_flat, times, side="right")
+    flat = lookup[position]
+    flat += codes * n_bins
+    counts = np.bincount(flat, minlength=size + n_units * n_bins)[:size]
+    return counts.reshape(n_events, n_units, n_bins)
+
+
+def _count_overlapping(times, codes, n_units, absolute):
+    """General case: cumulative counts below every edge, differenced per bin."""
+    n_events, n_edges = absolute.shape
+    flat = absolute.ravel()
+    order = np.argsort(flat, kind="stable")
+    rank = np.empty(flat.size, dtype=np.int64)
+    rank[order] = np.arange(flat.size)
+    position = np.searchsorted(flat[order], times, side="right")  # number of edges <= t
+    width = flat.size + 1
+    histogram = np.bincount(codes * width + position, minlength=n_units * width).reshape(n_units, width)
+    below = np.cumsum(histogram, axis=1)  # below[u, q]: spikes of u with t < sorted_edge[q]
+    at_edges = below[:, rank.reshape(n_events, n_edges)]  # (n_units, n_events, n_edges)
+    return np.diff(at_edges, axis=2).transpose(1, 0, 2)
+
+
+def merge_intervals(intervals: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted, disjoint ``[start, stop)`` intervals covering the union of ``intervals``."""
+    intervals = np.asarray(intervals, dtype=float).reshape(-1, 2)
+    intervals = intervals[intervals[:, 1] > intervals[:, 0]]
+    if intervals.size == 0:
+        return np.empty(0), np.empty(0)
+    intervals = intervals[np.argsort(intervals[:, 0], kind="stable")]
+    run_end = np.maximum.accumulate(intervals[:, 1])
+    new = np.r_[True, intervals[1:, 0] > run_end[:-1]]
+    first = np.flatnonzero(new)
+    return intervals[first, 0], np.maximum.reduceat(intervals[:, 1], first)
+
+
+def _inside(times: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Whether each time lies in one of the merged ``[start, stop)`` intervals."""
+    j = np.searchsorted(starts, times, side="right") - 1
+    return (j >= 0) & (times < stops[np.clip(j, 0, None)])
+
+
+def _covered(lo: np.ndarray, hi: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Whether each ``[lo, hi)`` lies entirely inside one merged interval."""
+    j = np.searchsorted(starts, lo, side="right") - 1
+    return (j >= 0) & (hi <= stops[np.clip(j, 0, None)]) if starts.size else np.zeros(lo.shape, bool)
+
+
+def check_spike_times(times: np.ndarray, codes: np.ndarray, unit_ids: Sequence[Any], source: str) -> None:
+    """Raise :class:`DataError` for non-finite, negative or (per unit) unsorted spike times."""
+    if times.size == 0:
+        return
+    finite = np.isfinite(times)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise DataError(f"{np.count_nonzero(~finite)} spike time(s) are NaN or inf, the first of unit "
+                        f"{unit_ids[codes[bad]]!r}", source=source,
+                        fix="remove them; spike times must be finite seconds")
+    negative = times < 0
+    if negative.any():
+        bad = int(np.flatnonzero(negative)[0])
+        raise DataError(
+            f"{np.count_nonzero(negative)} spike time(s) are negative (the first, {times[bad]:g} s, of unit "
+            f"{unit_ids[codes[bad]]!r})", source=source,
+            fix="spike times are seconds from the start of the recording: shift spikes and events by the "
+            "same offset so that the recording starts at 0",
+        )
+    step = np.diff(times)
+    if np.all(step >= 0):
+        return
+    same_unit = np.diff(codes) == 0
+    if np.all(np.diff(codes) >= 0):  # grouped by unit (NWB ragged arrays)
+        unsorted = np.flatnonzero(same_unit & (step < 0))
+        order = None
+    else:
+        order = np.argsort(codes.astype(np.uint16 if codes.max(initial=0) < 2**16 else np.int64), kind="stable")
+        unsorted = np.flatnonzero((np.diff(codes[order]) == 0) & (np.diff(times[order]) < 0))
+    if unsorted.size:
+        first = unsorted[0] if order is None else order[unsorted[0]]
+        raise DataError(
+            f"spike times are not sorted within units ({unsorted.size} decrease(s), the first in unit "
+            f"{unit_ids[codes[first]]!r})", source=source,
+            fix="sort each unit's spike times (e.g. order = np.lexsort((spike_times, unit_ids))); unsorted times "
+            "usually mean concatenated recordings or mixed clocks, so check the file first",
+        )
+
+
+def coord_values(values: Any) -> np.ndarray:
+    """A 1-D coordinate from a table column: bytes decoded, ragged cells joined with ','."""
+    array = np.asarray(values) if not isinstance(values, list) else None
+    if array is not None and array.ndim == 1 and array.dtype != object:
+        if array.dtype.kind == "S":
+            return np.array([v.decode("utf-8", "replace") for v in array], dtype=object)
+        return array
+    cells = list(values)
+    out = [_cell(v) for v in cells]
+    if all(isinstance(v, (bool, np.bool_)) for v in out):
+        return np.array(out, dtype=bool)
+    if all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in out):
+        return np.array(out)
+    return np.array([str(v) for v in out], dtype=object)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (str, int, float, bool, np.generic)):
+        return value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return ",".join(str(_cell(v)) for v in np.asarray(value, dtype=object).ravel())
+    name = getattr(value, "name", None)
+    return name if isinstance(name, str) else str(value)
+
+
+def assemble(
+    times: np.ndarray,
+    codes: np.ndarray,
+    unit_ids: Sequence[Any],
+    event_times: np.ndarray,
+    *,
+    window: Sequence[float],
+    bin_size: float | None,
+    trials: pd.DataFrame | None = None,
+    stimulus_id: str | Sequence[Any] | None = None,
+    neuroid: Mapping[str, Any] | None = None,
+    rate: bool = False,
+    recording: Sequence[float] | None = None,
+    observed: Sequence[Any] | None = None,
+    unobserved: str = "nan",
+    align_to: str = "event_times",
+    source: str = "spike_times",
+    parameters: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.DataArray:
+    """Count, flag unobserved bins and label: the shared back end of every spike loader.
+
+    ``times``/``codes`` hold every spike of the units ``unit_ids`` (codes index
+    ``unit_ids``); ``observed`` is ``None`` or one array of ``[start, stop)``
+    intervals (or ``None``) per unit.  See :func:`bin_spikes` for the rest.
+    """
+    if unobserved not in UNOBSERVED_MODES:
+        raise UnknownNameError(unobserved, UNOBSERVED_MODES, what="unobserved mode", source="unobserved")
+    edges = bin_edges(window, bin_size)
+    times = np.asarray(times, dtype=float).ravel()
+    codes = np.asarray(codes, dtype=np.int64).ravel()
+    unit_ids = list(unit_ids)
+    n_units = len(unit_ids)
+    check_spike_times(times, codes, unit_ids, source)
+    event_times = np.asarray(event_times, dtype=float).ravel()
+    if not np.isfinite(event_times).all():
+        bad = np.flatnonzero(~np.isfinite(event_times))
+        raise DataError(f"{bad.size} alignment time(s) in {align_to!r} are NaN or inf (first at trial {bad[0]})",
+                        source=source, fix="drop those trials or align to a column that every trial has")
+    if recording is None:
+        recording = (0.0, float(times.max())) if times.size else (-np.inf, np.inf)
+    rec_start, rec_stop = (float(v) for v in recording)
+
+    # -- the recording: windows that miss it entirely are a user error -------------------------------
+    first, last = event_times + edges[0], event_times + edges[-1]
+    outside = (last <= rec_start) | (first >= rec_stop)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise ConfigError(
+            f"the window {tuple(float(e) for e in (edges[0], edges[-1]))} s around {align_to!r} lies outside the "
+            f"recording ({rec_start:g} to {rec_stop:g} s) for {int(outside.sum())} of {event_times.size} trials "
+            f"(the first: trial {i} at {event_times[i]:g} s)",
+            source=source,
+            fix="check that events and spikes use the same clock and unit (seconds), or drop those trials",
+        )
+
+    # -- observation intervals: spikes outside are dropped, bins outside are flagged --------------------
+    groups = _observation_groups(observed, n_units, (rec_start, rec_stop))
+    if observed is not None:
+        keep = np.ones(times.size, dtype=bool)
+        for (starts, stops), members in groups:
+            in_group = np.isin(codes, members)
+            keep[in_group] = _inside(times[in_group], starts, stops)
+        dropped = int(times.size - keep.sum())
+        if dropped:
+            logger.info("%s: %d spike(s) outside the observation intervals are not counted", source, dropped)
+            times, codes = times[keep], codes[keep]
+    counts = count_spikes(times, codes, n_units, event_times, edges)
+    values = counts.astype(float)
+    lo = event_times[:, None] + edges[None, :-1]
+    hi = event_times[:, None] + edges[None, 1:]
+    n_unobserved = 0
+    for (starts, stops), members in groups:
+        missing = ~_covered(lo, hi, starts, stops)  # (n_trials, n_bins)
+        if not missing.any():
+            continue
+        n_unobserved += int(missing.sum()) * len(members)
+        if unobserved == "raise":
+            i = int(np.flatnonzero(missing.any(axis=1))[0])
+            raise ConfigError(
+                f"{int(missing.any(axis=1).sum())} trial window(s) reach outside the observed recording of unit "
+                f"{unit_ids[members[0]]!r} (the first: trial {i} at {event_times[i]:g} s)",
+                source=source,
+                fix="shorten the window, drop those trials, or pass unobserved='nan' to mark those bins NaN",
+            )
+        if unobserved == "nan":
+            values[:, members, :] = np.where(missing[:, None, :], np.nan, values[:, members, :])
+    if n_unobserved:
+        logger.warning("%s: %d (trial, unit, bin) cell(s) are not fully observed: %s", source, n_unobserved,
+                       "set to NaN" if unobserved == "nan" else "counted over the observed part only")
+    width = edges[1:] - edges[:-1]
+    if rate:
+        values /= width[None, None, :] if bin_size is None else float(bin_size)
+
+    # -- labels --------------------------------------------------------------------------------------
+    n_trials = event_times.size
+    coords: dict[str, tuple[str, Any]] = {}
+    if trials is not None:
+        if len(trials) != n_trials:
+            raise ConfigError(f"the trial table has {len(trials)} rows but there are {n_trials} events",
+                              source="trials", fix="pass one row per event")
+        for column in trials.columns:
+            coords[str(column)] = (PRESENTATION, coord_values(trials[column].to_numpy()))
+        if "trial" not in coords:
+            coords["trial"] = (PRESENTATION, coord_values(list(trials.index)))
+    else:
+        coords["trial"] = (PRESENTATION, np.arange(n_trials))
+    coords["event_time"] = (PRESENTATION, event_times)
+    coords[STIMULUS_ID] = (PRESENTATION, _stimulus_ids(stimulus_id, trials, coords, n_trials, source))
+    coords[NEUROID_ID] = (NEUROID, np.array([str(u) for u in unit_ids], dtype=object))
+    for name, column in (neuroid or {}).items():
+        column = coord_values(list(column))
+        if column.shape != (n_units,):
+            raise ConfigError(f"neuroid coordinate {name!r} has {column.size} entries for {n_units} units",
+                              source="neuroid", fix="pass one value per unit, in the order of the units")
+        coords[str(name)] = (NEUROID, column)
+    coords[TIME_BIN_START] = (TIME_BIN, edges[:-1])
+    coords[TIME_BIN_END] = (TIME_BIN, edges[1:])
+    all_attrs = {
+        "bin_size": float(bin_size) if bin_size is not None else float(edges[-1] - edges[0]),
+        "window": [float(edges[0]), float(edges[-1])],
+        "align_to": str(align_to),
+        "units": "Hz" if rate else "counts",
+        "bin_convention": "[start, end) relative to the alignment event",
+        "recording": [rec_start, rec_stop],
+        "unobserved": unobserved,
+        "n_unobserved_bins": n_unobserved,
+        **dict(attrs or {}),
+    }
+    all_attrs.update(provenance(parameters, inputs))
+    array = xr.DataArray(values, dims=(PRESENTATION, NEUROID, TIME_BIN), coords=coords, attrs=all_attrs,
+                         name="spike_rate" if rate else "spike_count")
+    return validate(array, dims=(PRESENTATION, NEUROID, TIME_BIN), name=source, allow_nan=unobserved == "nan")
+
+
+def _observation_groups(observed, n_units, recording):
+    """Units grouped by identical merged observation intervals: [((starts, stops), [codes])]."""
+    if observed is None:
+        return [((np.array([recording[0]]), np.array([recording[1]])), list(range(n_units)))] if n_units else []
+    if len(observed) != n_units:
+        raise ConfigError(f"observed has {len(observed)} entries for {n_units} units", source="observed",
+                          fix="pass one array of (start, stop) intervals per unit, or a single array for all")
+    groups: dict[bytes, tuple[tuple[np.ndarray, np.ndarray], list[int]]] = {}
+    for code, intervals in enumerate(observed):
+        merged = merge_intervals([recording] if intervals is None else intervals)
+        key = np.concatenate(merged).tobytes()
+        groups.setdefault(key, (merged, []))[1].append(code)
+    return list(groups.values())
+
+
+def _stimulus_ids(stimulus_id, trials, coords, n_trials, source):
+    if stimulus_id is None:
+        if STIMULUS_ID in coords:
+            return coords[STIMULUS_ID][1]
+        return np.array([str(v) for v in coords["trial"][1]], dtype=object)
+    if isinstance(stimulus_id, str):
+        if trials is None or stimulus_id not in trials.columns:
+            raise UnknownNameError(stimulus_id, [] if trials is None else list(map(str, trials.columns)),
+                                   what="stimulus_id column", source=source)
+        return coords[stimulus_id][1]
+    values = coord_values(list(stimulus_id))
+    if values.shape != (n_trials,):
+        raise ConfigError(f"stimulus_id has {values.size} entries for {n_trials} trials", source="stimulus_id",
+                          fix="pass one id per event, or the name of a trial-table column")
+    return values
+
+
+def bin_spikes(
+    spike_times: Any,
+    unit_ids: Any,
+    event_times: Any,
+    window: Sequence[float],
+    bin_size: float | None = None,
+    *,
+    trials: pd.DataFrame | None = None,
+    stimulus_id: str | Sequence[Any] | None = None,
+    units: Sequence[Any] | None = None,
+    neuroid: Mapping[str, Any] | pd.DataFrame | None = None,
+    rate: bool = False,
+    recording: Sequence[float] | None = None,
+    observed: Any = None,
+    unobserved: str = "nan",
+    align_to: str = "event_times",
+) -> xr.DataArray:
+    """Bin spikes from plain arrays into a ``(presentation, neuroid, time_bin)`` array.
+
+    Parameters
+    ----------
+    spike_times : array_like of float, shape (n_spikes,)
+        Spike times in seconds from the start of the recording (non-negative,
+        sorted within each unit).
+    unit_ids : array_like, shape (n_spikes,)
+        The unit (cluster) of each spike.
+    event_times : array_like of float, shape (n_trials,)
+        Alignment times in seconds, one per trial (any order; windows may overlap).
+    window : (start, stop)
+        Window around each event in seconds, e.g. ``(-0.5, 1.5)``.
+    bin_size : float, optional
+        Bin width in seconds (must divide the window); ``None``: one bin.
+    trials : pandas.DataFrame, optional
+        One row per event; every column becomes a ``presentation`` coordinate,
+        the index becomes ``trial`` (unless a column has that name).
+    stimulus_id : str or sequence, optional
+        A column of ``trials`` or one id per event.  Default: the ``stimulus_id``
+        column when there is one, else the trial index as a string.
+    units : sequence, optional
+        The units to keep, in this order.  Default: every unit in ``unit_ids``,
+        sorted.
+    neuroid : mapping or DataFrame, optional
+        Extra ``neuroid`` coordinates: a mapping of name to one value per unit
+        (in the order of the output units), or a DataFrame indexed by unit id.
+    rate : bool
+        Divide counts by the bin width (``units`` attribute "Hz", else "counts").
+    recording : (start, stop), optional
+        The recorded time span; default ``(0, last spike)``.  A trial whose
+        window does not overlap it raises :class:`ConfigError`.
+    observed : array (n, 2) or mapping of unit id to array (n, 2), optional
+        ``[start, stop)`` observation intervals, for all units or per unit
+        (units missing from a mapping count as observed over ``recording``).
+        Default: the whole ``recording``.  Spikes outside are not counted.
+    unobserved : {"nan", "raise", "count"}
+        Bins not entirely inside the observed time: ``"nan"`` (the default) sets
+        them to NaN, ``"raise"`` raises :class:`ConfigError`, ``"count"`` counts
+        the spikes of the observed part.  The number of such cells is in the
+        ``n_unobserved_bins`` attribute.
+    align_to : str
+        How the events are named in the ``align_to`` attribute and in messages.
+
+    Returns
+    -------
+    xarray.DataArray
+        float64 values with dims ``(presentation, neuroid, time_bin)``;
+        coordinates ``stimulus_id``, ``trial``, ``event_time`` and the trial
+        columns on ``presentation``; ``neuroid_id`` (the unit id as a string) on
+        ``neuroid``; ``time_bin_start``/``time_bin_end`` in seconds relative to
+        the event.  Attributes ``bin_size``, ``window``, ``align_to``, ``units``
+        and provenance.
+
+    Raises
+    ------
+    DataError
+        Spike times are NaN, negative or unsorted within a unit; an event time is NaN.
+    ConfigError
+        Bad window or bin size, a window outside the recording, or unobserved
+        bins with ``unobserved="raise"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroalign.loaders.binning import bin_spikes
+    >>> counts = bin_spikes([0.1, 0.2, 1.15, 2.05], [7, 7, 7, 3], event_times=[0.0, 1.0, 2.0],
+    ...                     window=(0.0, 0.5), bin_size=0.25, recording=(0.0, 3.0))
+    >>> counts.dims
+    ('presentation', 'neuroid', 'time_bin')
+    >>> counts.sel(neuroid=1).values.tolist()  # unit "7"
+    [[2.0, 0.0], [1.0, 0.0], [0.0, 0.0]]
+    """
+    spike_times = np.asarray(spike_times, dtype=float).ravel()
+    unit_ids = np.asarray(unit_ids).ravel()
+    if unit_ids.shape != spike_times.shape:
+        raise ConfigError(f"unit_ids has {unit_ids.size} entries for {spike_times.size} spike times",
+                          source="unit_ids", fix="pass one unit id per spike")
+    codes_all, uniques = pd.factorize(unit_ids, sort=True)
+    uniques = np.asarray(uniques)
+    if units is None:
+        chosen = list(uniques)
+        codes, times = codes_all, spike_times
+    else:
+        chosen = list(units)
+        lookup = pd.Index(uniques).get_indexer(chosen)
+        remap = np.full(uniques.size + 1, -1, dtype=np.int64)
+        remap[lookup[lookup >= 0]] = np.flatnonzero(lookup >= 0)
+        codes = remap[codes_all]
+        keep = codes >= 0
+        codes, times = codes[keep], spike_times[keep]
+        if (lookup < 0).any():
+            logger.info("bin_spikes: %d requested unit(s) have no spikes", int((lookup < 0).sum()))
+    if isinstance(neuroid, pd.DataFrame):
+        neuroid = {str(c): neuroid[c].reindex(chosen).tolist() for c in neuroid.columns}
+    per_unit = None
+    if isinstance(observed, Mapping):
+        per_unit = [observed.get(u) for u in chosen]
+    elif observed is not None:
+        per_unit = [observed] * len(chosen)
+    if recording is None and spike_times.size:
+        recording = (0.0, float(spike_times.max()))
+    trials_frame = None if trials is None else pd.DataFrame(trials)
+    return assemble(
+        times, codes, chosen, np.asarray(event_times, dtype=float),
+        window=window, bin_size=bin_size, trials=trials_frame, stimulus_id=stimulus_id, neuroid=neuroid,
+        rate=rate, recording=recording, observed=per_unit, unobserved=unobserved, align_to=align_to,
+        source="spike_times",
+        parameters={"window": list(window), "bin_size": bin_size, "rate": rate, "align_to": align_to,
+                    "unobserved": unobserved, "recording": None if recording is None else list(recording),
+                    "stimulus_id": stimulus_id if isinstance(stimulus_id, str) else None},
+        inputs={"spike_times": spike_times, "unit_ids": unit_ids, "event_times": np.asarray(event_times)},
+    )
