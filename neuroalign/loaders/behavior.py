@@ -1,0 +1,810 @@
+"""Behavioural trial tables → an :class:`xarray.Dataset` with a ``trial`` dimension.
+
+:func:`load_trials` reads the trial tables users actually have — CSV, TSV,
+BIDS ``*_events.tsv``, the intervals tables of an NWB file and MATLAB files
+(v5 through :mod:`scipy.io`, v7.3 through :mod:`h5py`) — into one Dataset:
+
+* one row per trial along the ``trial`` dimension;
+* the columns that play a known *role* are renamed to canonical variables:
+  ``choice``, ``correct`` (float, 1 correct / 0 wrong / NaN no response),
+  ``reaction_time`` (seconds) and ``condition``; the stimulus column becomes
+  the ``stimulus_id`` coordinate.  The mapping is kept in
+  ``attrs["column_roles"]``;
+* every other column is kept as a variable under its own name;
+* BIDS entities in the file name (``sub-``, ``ses-``, ``task-``, ``run-``, …)
+  become the coordinates ``subject``, ``session``, ``task``, ``run`` and are
+  listed in ``attrs["bids_entities"]``; the coordinate ``file`` names the file.
+
+:func:`load_triplets` reads odd-one-out (triplet) judgements into a Dataset with
+``trial`` and ``item`` dimensions and checks that every choice is one of the
+three items.  Harrington & Deza's metameric psychophysics has its own loader,
+:func:`neuroalign.loaders.psychophysics.load_metameric_psychophysics`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..data import provenance, validate
+from ..errors import (ConfigError, DataError, DependencyError, FileFormatError, NeuroalignError,
+                      SchemaError, UnknownNameError)
+from .matfiles import read_mat
+
+__all__ = ["TRIAL", "ROLE_ALIASES", "load_trials", "load_triplets", "read_trial_table"]
+
+logger = logging.getLogger(__name__)
+
+TRIAL = "trial"
+
+#: Column names recognised for each role, in order of preference.  Matching
+#: ignores case, ``_``, ``-`` and spaces ("Reaction Time" matches ``reactiontime``).
+ROLE_ALIASES: dict[str, tuple[str, ...]] = {
+    "stimulus_id": ("stimulus_id", "stimulus", "stim_id", "stim_file", "stim", "image_id", "image",
+                    "image_name", "stimulus_name", "frame_name", "clip_name"),
+    "choice": ("choice", "response", "resp", "resp_value", "button", "key", "answer"),
+    "correct": ("correct", "is_correct", "accuracy", "acc", "hit", "portion_correct"),
+    "reaction_time": ("reaction_time", "rt", "response_time", "latency", "resp_rt", "reactiontime"),
+    "condition": ("condition", "cond", "trial_type", "condition_name", "condition_id"),
+}
+_ENTITY_COORDS = {"sub": "subject", "ses": "session", "task": "task", "run": "run", "acq": "acquisition"}
+_COORD_COLUMNS = {"subject", "session", "task", "run", "acquisition", "participant_id"}
+_FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".mat": "mat", ".nwb": "nwb"}
+_TRUE = {"1", "1.0", "true", "t", "yes", "y", "correct", "hit"}
+_FALSE = {"0", "0.0", "false", "f", "no", "n", "incorrect", "wrong", "error", "miss"}
+_MISSING_TEXT = "n/a"
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", str(name)).lower()
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_trial_table(path: str | os.PathLike, *, format: str | None = None, table: str | None = None,
+                     column_names: Sequence[str] | None = None,
+                     na_values: Iterable[Any] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read one trial table into a :class:`pandas.DataFrame` (one row per trial).
+
+    Parameters
+    ----------
+    path : path-like
+        ``.csv``, ``.tsv``/``.txt`` (also gzipped), ``.mat`` or ``.nwb``.
+    format : {"csv", "tsv", "mat", "nwb"}, optional
+        Overrides the format the suffix implies.
+    table : str, optional
+        MAT: the variable holding the table (a struct, a struct array or a
+        matrix); NWB: the intervals table (default ``"trials"``).
+    column_names : sequence of str, optional
+        Names for the columns of a MATLAB matrix that has no header variable.
+    na_values : iterable, optional
+        Extra values that mean "missing" (e.g. ``[-1]``).
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        The table, and metadata found in the file (``subject``, ``session``,
+        ``descriptions`` of NWB columns).
+
+    Raises
+    ------
+    FileFormatError
+        Missing, empty, truncated or corrupt file; unknown suffix; a MATLAB
+        matrix whose header does not match its shape.
+    UnknownNameError
+        ``table`` is not in the file.
+    DependencyError
+        An NWB file is read without ``pynwb`` installed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "trials.csv")
+    >>> _ = open(path, "w").write("stimulus,rt\\ncat.png,0.41\\n")
+    >>> read_trial_table(path)[0].columns.tolist()
+    ['stimulus', 'rt']
+    """
+    path = Path(path)
+    kind = _format_of(path, format)
+    if not path.is_file():
+        raise FileFormatError("file not found", source=str(path), fix="check the path")
+    if path.stat().st_size == 0:
+        raise FileFormatError("the file is empty", source=str(path), fix="check that it was written completely")
+    if kind in ("csv", "tsv"):
+        frame, meta = _read_text(path, kind, na_values), {}
+    elif kind == "mat":
+        frame, meta = _read_mat_table(path, table, column_names), {}
+    else:
+        frame, meta = _read_nwb_table(path, table)
+    if na_values is not None and kind != "csv" and kind != "tsv":
+        frame = frame.replace(list(na_values), np.nan)
+    if len(frame) == 0:
+        raise FileFormatError("the table has no rows", source=str(path), fix="check that trials were recorded")
+    return frame, meta
+
+
+def _format_of(path: Path, format: str | None) -> str:
+    if format is not None:
+        if format not in {"csv", "tsv", "mat", "nwb"}:
+            raise UnknownNameError(format, {"csv", "tsv", "mat", "nwb"}, what="format", source="format")
+        return format
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".gz", ".bz2", ".xz", ".zip") and len(suffixes) > 1:
+        suffixes = suffixes[:-1]
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix not in _FORMATS:
+        raise FileFormatError(
+            f"unknown trial-table format {suffix or '(no suffix)'!r}",
+            source=str(path),
+            fix="use a .csv, .tsv, .txt, .mat or .nwb file, or pass format='csv'/'tsv'/'mat'/'nwb'",
+        )
+    return _FORMATS[suffix]
+
+
+def _read_text(path: Path, kind: str, na_values: Iterable[Any] | None) -> pd.DataFrame:
+    sep = "," if kind == "csv" else "\t"
+    missing = ["n/a", "N/A", "NA", "NaN", "nan", ""] + [str(v) for v in (na_values or [])]
+    try:
+        frame = pd.read_csv(path, sep=sep, na_values=missing, keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise FileFormatError(
+            f"cannot parse it as {kind.upper()} ({type(exc).__name__}: {exc})",
+            source=str(path),
+            fix=f"check the delimiter ({'comma' if kind == 'csv' else 'tab'}), the quoting and that every "
+            "row has as many fields as the header",
+        ) from exc
+    unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:")]
+    if unnamed:
+        raise FileFormatError(
+            f"{len(unnamed)} column(s) have no header name (positions "
+            f"{[frame.columns.get_loc(c) for c in unnamed]})",
+            source=str(path), fix="give every column a name in the header row",
+        )
+    return frame
+
+
+def _read_mat_table(path: Path, table: str | None, column_names: Sequence[str] | None) -> pd.DataFrame:
+    contents = read_mat(path)
+    if table is not None:
+        if table not in contents:
+            raise UnknownNameError(table, contents, what="MATLAB variable", source=str(path))
+        return _mat_value_to_frame(contents[table], table, contents, column_names, path)
+    structs = [k for k, v in contents.items() if isinstance(v, dict)
+               or (isinstance(v, list) and v and all(isinstance(x, dict) for x in v))]
+    matrices = [k for k, v in contents.items() if isinstance(v, np.ndarray) and v.ndim == 2
+                and v.dtype.kind in "biuf" and min(v.shape) > 1]
+    if len(structs) == 1:
+        return _mat_value_to_frame(contents[structs[0]], structs[0], contents, column_names, path)
+    if len(matrices) == 1 and (column_names is not None or _header_for(contents, matrices[0]) is not None):
+        return _mat_value_to_frame(contents[matrices[0]], matrices[0], contents, column_names, path)
+    vectors = {k: v for k, v in contents.items() if _is_column(v)}
+    lengths = pd.Series({k: len(v) for k, v in vectors.items()})
+    if len(lengths) and lengths.max() > 1:
+        size = lengths[lengths > 1].mode().iloc[0]
+        return pd.DataFrame({k: _column(v) for k, v in vectors.items() if len(v) == size})
+    raise FileFormatError(
+        f"cannot tell which variable holds the trial table (variables: {sorted(contents)})",
+        source=str(path), fix="pass table='<variable>' (and column_names=[...] for a plain matrix)",
+    )
+
+
+def _is_column(value: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.ndim == 1
+    return isinstance(value, list) and all(np.isscalar(x) or isinstance(x, str) for x in value)
+
+
+def _column(value: Any) -> Any:
+    return value if isinstance(value, np.ndarray) else list(value)
+
+
+def _header_for(contents: Mapping[str, Any], name: str) -> list[str] | None:
+    """A variable listing one name per column of matrix ``name`` (e.g. ``colHeaders``)."""
+    ranked = sorted(contents, key=lambda k: not re.search(r"head|col|label|name|field", k, re.I))
+    for key in ranked:
+        value = contents[key]
+        if key != name and isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return value
+    return None
+
+
+def _mat_value_to_frame(value: Any, name: str, contents: Mapping[str, Any],
+                        column_names: Sequence[str] | None, path: Path) -> pd.DataFrame:
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return pd.DataFrame.from_records(value)
+    if isinstance(value, dict):
+        columns = {k: v for k, v in value.items() if _is_column(v) or np.isscalar(v) or isinstance(v, str)}
+        sizes = {len(v) for v in columns.values() if not (np.isscalar(v) or isinstance(v, str))}
+        if len(sizes) > 1:
+            raise FileFormatError(
+                f"the fields of struct {name!r} have different lengths {sorted(sizes)}",
+                source=str(path), fix="give every field one value per trial",
+            )
+        skipped = sorted(set(value) - set(columns))
+        if skipped:
+            logger.warning("%s: struct %r fields %s are not per-trial vectors; skipped", path, name, skipped)
+        return pd.DataFrame({k: _column(v) if not np.isscalar(v) else [v] * max(sizes or {1})
+                             for k, v in columns.items()})
+    array = np.asarray(value)
+    if array.ndim == 1:
+        return pd.DataFrame({name: array})
+    if array.ndim != 2:
+        raise FileFormatError(f"variable {name!r} has {array.ndim} dimensions", source=str(path),
+                              fix="pass table='<variable>' naming a 2-D matrix, a struct or a struct array")
+    names = list(column_names) if column_names is not None else _header_for(contents, name)
+    if names is None:
+        raise FileFormatError(
+            f"matrix {name!r} ({array.shape[0]}×{array.shape[1]}) has no column names",
+            source=str(path), fix=f"pass column_names=[...] with {array.shape[1]} names",
+        )
+    if len(names) == array.shape[1]:
+        return pd.DataFrame(array, columns=names)
+    if len(names) == array.shape[0]:
+        return pd.DataFrame(array.T, columns=names)
+    raise FileFormatError(
+        f"matrix {name!r} is {array.shape[0]}×{array.shape[1]} but its header names {len(names)} columns",
+        source=str(path),
+        fix=f"pass column_names=[...] with {array.shape[1]} names (for Harrington & Deza oddity files use "
+        "neuroalign.loaders.psychophysics.load_metameric_psychophysics, which knows the missing column)",
+    )
+
+
+def _read_nwb_table(path: Path, table: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    try:
+        import pynwb
+    except ImportError as exc:
+        raise DependencyError("reading NWB files needs the optional package pynwb", source=str(path),
+                              fix='pip install "neuroalign[nwb]" (or pip install pynwb)') from exc
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pynwb.NWBHDF5IO(str(path), "r", load_namespaces=True) as io:
+                nwb = io.read()
+                tables = dict(nwb.intervals or {})
+                if not tables:
+                    raise FileFormatError("the NWB file has no intervals tables (no trials)", source=str(path),
+                                          fix="add a trials table with nwbfile.add_trial(...) or pick another file")
+                if table is None:
+                    if "trials" in tables or len(tables) == 1:
+                        table = "trials" if "trials" in tables else next(iter(tables))
+                    else:
+                        raise ConfigError(f"the NWB file has several intervals tables: {sorted(tables)}",
+                                          source=str(path), fix="choose one with table='<name>'")
+                if table not in tables:
+                    raise UnknownNameError(table, tables, what="NWB intervals table", source=str(path))
+                dyn = tables[table]
+                frame = dyn.to_dataframe(index=True).reset_index()
+                meta = {"descriptions": {c.name: c.description for c in dyn.columns}, "table": table,
+                        "session": nwb.session_id or None,
+                        "subject": getattr(nwb.subject, "subject_id", None) if nwb.subject else None}
+    except NeuroalignError:
+        raise
+    except Exception as exc:
+        raise FileFormatError(
+            f"cannot read it as an NWB file ({type(exc).__name__}: {exc})", source=str(path),
+            fix="check that the file is complete; pynwb.validate can point at the problem",
+        ) from exc
+    ragged = [c for c in frame.columns if frame[c].map(lambda v: isinstance(v, (list, np.ndarray, pd.DataFrame))
+                                                       or hasattr(v, "data")).any()]
+    if ragged:
+        logger.info("%s: table %r columns %s hold ragged or linked values; skipped", path, table, ragged)
+        frame = frame.drop(columns=ragged)
+    return frame, meta
+
+
+def _bids_entities(path: Path) -> dict[str, str]:
+    name = path.name.split(".")[0]
+    entities = {}
+    for part in name.split("_"):
+        key, sep, value = part.partition("-")
+        if sep and key.isalnum() and value:
+            entities[key] = value
+    return entities
+
+
+# --------------------------------------------------------------------------- roles
+
+
+def _assign_roles(columns: Sequence[str], explicit: Mapping[str, str | bool | None], source: str,
+                  require: Iterable[str]) -> dict[str, str]:
+    roles: dict[str, str] = {}
+    by_norm = {}
+    for column in columns:
+        by_norm.setdefault(_norm(column), column)
+    for role, given in explicit.items():
+        if given is False:
+            continue
+        if isinstance(given, str):
+            if given not in columns:
+                raise UnknownNameError(given, columns, what=f"column (for {role})", source=source)
+            roles[role] = given
+            continue
+        for alias in ROLE_ALIASES[role]:
+            if _norm(alias) in by_norm and by_norm[_norm(alias)] not in roles.values():
+                roles[role] = by_norm[_norm(alias)]
+                break
+        else:
+            near = _near_aliases(role, columns)
+            if role in require:
+                hint = f"did you mean {', '.join(map(repr, near))}? " if near else ""
+                raise ConfigError(
+                    f"no column for {role} (looked for {', '.join(ROLE_ALIASES[role][:6])}, …); "
+                    f"the columns are {list(columns)}",
+                    source=source, fix=f"{hint}rename the column or pass {role}='<column name>'",
+                )
+            if near:
+                logger.warning("%s: no %s column, but %s look(s) like one; pass %s=%r to use it",
+                               source, role, near, role, near[0])
+    return roles
+
+
+def _near_aliases(role: str, columns: Sequence[str]) -> list[str]:
+    targets = [_norm(a) for a in ROLE_ALIASES[role]]
+    return [c for c in columns if difflib.get_close_matches(_norm(c), targets, n=1, cutoff=0.8)]
+
+
+def _as_correct(values: pd.Series, column: str, source: str, mapping: Mapping[Any, float] | None,
+                strict: bool, description: str | None = None) -> np.ndarray | None:
+    if mapping is not None:
+        mapped = values.map(lambda v: mapping.get(v, np.nan) if not pd.isna(v) else np.nan)
+        return mapped.to_numpy(dtype=float)
+    if pd.api.types.is_bool_dtype(values):
+        return values.to_numpy(dtype=float)
+    if pd.api.types.is_numeric_dtype(values):
+        out = values.to_numpy(dtype=float)
+    else:
+        text = values.map(lambda v: np.nan if pd.isna(v) else str(v.decode() if isinstance(v, bytes) else v)
+                          .strip().lower())
+        out = text.map(lambda v: 1.0 if v in _TRUE else 0.0 if v in _FALSE else (np.nan if pd.isna(v) else -9.0))
+        out = out.to_numpy(dtype=float)
+    bad = ~np.isnan(out) & ~np.isin(out, (0.0, 1.0))
+    if bad.any():
+        seen = sorted(set(values[bad].map(str)))[:6]
+        said = f" (the file describes it as {description!r})" if description else ""
+        if strict:
+            raise DataError(
+                f"column {column!r} (correct) has values other than 0/1/true/false: {seen}{said}",
+                source=source,
+                fix="pass correct_map={...} mapping each code to 1.0, 0.0 or nan "
+                "(e.g. {2: 1.0, 1: 0.0, 0: float('nan')}), or correct=False",
+            )
+        logger.warning("%s: column %r has codes %s, not 0/1%s, so it is kept as is and not used as 'correct'; "
+                       "pass correct_map={...} to translate it", source, column, seen, said)
+        return None
+    return out
+
+
+# --------------------------------------------------------------------------- building
+
+
+def _values(series: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series):
+        return series.to_numpy(dtype=bool)
+    if pd.api.types.is_numeric_dtype(series):
+        if pd.api.types.is_integer_dtype(series) and not series.isna().any():
+            return series.to_numpy(dtype=np.int64)
+        return series.to_numpy(dtype=float)
+    text = series.map(lambda v: _MISSING_TEXT if v is None or (isinstance(v, float) and np.isnan(v))
+                      else v.decode() if isinstance(v, bytes) else str(v))
+    return text.to_numpy(dtype=str)
+
+
+def _frame_to_dataset(frame: pd.DataFrame, coord_columns: Iterable[str]) -> xr.Dataset:
+    coord_columns = [c for c in coord_columns if c in frame.columns]
+    trial = np.arange(len(frame))
+    if TRIAL in frame.columns:
+        values = frame[TRIAL]
+        if pd.api.types.is_integer_dtype(values) and values.is_unique:
+            trial = values.to_numpy(dtype=np.int64)
+        frame = frame.rename(columns={TRIAL: "trial_label"}) if not values.is_unique else frame.drop(columns=TRIAL)
+    data_vars = {str(c): (TRIAL, _values(frame[c])) for c in frame.columns if c not in coord_columns}
+    coords = {TRIAL: trial, **{str(c): (TRIAL, _values(frame[c])) for c in coord_columns}}
+    return xr.Dataset(data_vars, coords=coords)
+
+
+def check_trials(dataset: xr.Dataset, name: str = "trials") -> xr.Dataset:
+    """Check a trial Dataset: a ``trial`` dim, finite numbers, no MultiIndex."""
+    if not isinstance(dataset, xr.Dataset) or TRIAL not in dataset.dims:
+        raise SchemaError(f"expected an xarray.Dataset with a {TRIAL!r} dimension", source=name,
+                          fix="build it with neuroalign.loaders.behavior.load_trials")
+    for key, variable in dataset.variables.items():
+        if variable.dtype.kind in "biuf" and key not in dataset.indexes:
+            validate(xr.DataArray(variable), dims=None, name=f"{name}:{key}", allow_nan=True)
+    return dataset
+
+
+def load_trials(
+    path: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    table: str | None = None,
+    stimulus: str | bool | None = None,
+    choice: str | bool | None = None,
+    correct: str | bool | None = None,
+    reaction_time: str | bool | None = None,
+    condition: str | bool | None = None,
+    require: Iterable[str] = (),
+    correct_map: Mapping[Any, float] | None = None,
+    rt_unit: str = "s",
+    column_names: Sequence[str] | None = None,
+    na_values: Iterable[Any] | None = None,
+    format: str | None = None,
+    errors: str = "raise",
+    progress: bool = True,
+) -> xr.Dataset:
+    """Load one or several trial tables into a Dataset with a ``trial`` dimension.
+
+    Parameters
+    ----------
+    path : path-like or sequence of path-likes
+        CSV, TSV (BIDS ``*_events.tsv`` included), MATLAB (v5 or v7.3) or NWB
+        files.  Several files are stacked along ``trial``; the ``file``
+        coordinate says where each trial came from.
+    table : str, optional
+        NWB intervals table (default ``"trials"``) or MATLAB variable.
+    stimulus, choice, correct, reaction_time, condition : str, False or None
+        The column playing each role.  ``None`` looks for the usual names
+        (:data:`ROLE_ALIASES`), a string names the column (it must exist),
+        ``False`` turns the role off.  The stimulus column becomes the
+        ``stimulus_id`` coordinate; the others the variables ``choice``,
+        ``correct``, ``reaction_time`` and ``condition``.
+    require : iterable of str
+        Roles that must be found, e.g. ``("correct", "reaction_time")``.
+    correct_map : mapping, optional
+        Translates correctness codes to 1.0/0.0/NaN, e.g. ``{2: 1.0, 1: 0.0,
+        0: float("nan")}`` for tables that code correct as 2.
+    rt_unit : {"s", "ms"}
+        Unit of the reaction-time column; ``reaction_time`` is always seconds.
+    column_names : sequence of str, optional
+        Column names for a MATLAB matrix without a header variable.
+    na_values : iterable, optional
+        Extra codes meaning "missing" (e.g. ``[-1]``), turned into NaN.
+    format : {"csv", "tsv", "mat", "nwb"}, optional
+        Override the format the suffix implies.
+    errors : {"raise", "skip"}
+        With several files, ``"skip"`` logs and skips unreadable ones and lists
+        them in ``attrs["skipped"]``.
+    progress : bool
+        Show a progress bar over files.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``trial``; coords ``trial``, ``file``, ``stimulus_id`` (when a
+        stimulus column is found; ``"n/a"`` marks trials without one) and
+        ``subject``/``session``/``task``/``run`` when known; variables for
+        every column.  ``correct`` is float with NaN for missing responses.
+
+    Raises
+    ------
+    FileFormatError
+        Unknown suffix, missing/empty/truncated/corrupt file, unreadable table.
+    UnknownNameError
+        A named column or table is not in the file (the message lists the
+        closest names).
+    ConfigError
+        A required role has no column, or an argument is invalid.
+    DataError
+        A named ``correct`` column has codes other than 0/1 and no ``correct_map``.
+    DependencyError
+        An NWB file without ``pynwb`` installed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "sub-01_task-faces_run-1_events.tsv")
+    >>> _ = open(path, "w").write("onset\\tduration\\tstim_file\\tresponse_time\\tcorrect\\n"
+    ...                           "0.0\\t1.0\\tface1.png\\t0.52\\t1\\n2.0\\t1.0\\tface2.png\\tn/a\\tn/a\\n")
+    >>> trials = load_trials(path)
+    >>> trials.stimulus_id.values.tolist(), trials.subject.values.tolist()
+    (['face1.png', 'face2.png'], ['01', '01'])
+    >>> trials.correct.values.tolist()
+    [1.0, nan]
+    """
+    if errors not in ("raise", "skip"):
+        raise UnknownNameError(errors, ("raise", "skip"), what="errors mode", source="errors")
+    if rt_unit not in ("s", "ms"):
+        raise UnknownNameError(rt_unit, ("s", "ms"), what="reaction-time unit", source="rt_unit")
+    paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
+    if not paths:
+        raise ConfigError("no files given", source="path", fix="pass a path or a list of paths")
+    explicit = {"stimulus_id": stimulus, "choice": choice, "correct": correct,
+                "reaction_time": reaction_time, "condition": condition}
+    for key, value in explicit.items():
+        if not (value is None or value is False or isinstance(value, str)):
+            raise ConfigError(f"{key} must be a column name, None or False, got {value!r}",
+                              source="stimulus" if key == "stimulus_id" else key, fix="pass a column name")
+    unknown = set(require) - set(ROLE_ALIASES)
+    if unknown:
+        raise UnknownNameError(sorted(unknown)[0], ROLE_ALIASES, what="role", source="require")
+    from tqdm.auto import tqdm
+
+    frames, skipped, all_roles = [], [], {}
+    for file in tqdm(paths, desc="trial tables", unit="file", disable=not progress or len(paths) < 2):
+        try:
+            frame, roles = _load_one(file, explicit, set(require), table, column_names, na_values, format,
+                                     correct_map, rt_unit)
+        except NeuroalignError as exc:
+            if errors == "raise" or len(paths) == 1:
+                raise
+            logger.warning("skipping %s: %s", file, exc)
+            skipped.append({"file": str(file), "error": str(exc)})
+            continue
+        frames.append(frame)
+        for role, column in roles.items():
+            all_roles.setdefault(role, column)
+    if not frames:
+        raise FileFormatError("none of the files could be read", source=str(paths[0].parent),
+                              fix="see attrs['skipped'] or rerun with errors='raise' for the first error")
+    frame = pd.concat(frames, ignore_index=True, sort=False)
+    dataset = _frame_to_dataset(frame, ["stimulus_id", "file", *_ENTITY_COORDS.values(), "participant_id"])
+    if "reaction_time" in dataset:
+        dataset["reaction_time"].attrs["units"] = "s"
+    single = paths[0] if len(paths) == 1 else None
+    dataset.attrs.update({
+        "column_roles": all_roles,
+        "source": str(single) if single else [str(p) for p in paths],
+        "skipped": skipped,
+    })
+    if single is not None:
+        dataset.attrs["bids_entities"] = _bids_entities(single)
+    params = {"table": table, "roles": {k: v for k, v in explicit.items() if isinstance(v, str)},
+              "rt_unit": rt_unit, "require": sorted(require), "errors": errors}
+    dataset.attrs.update(provenance(params, {p.name: str(p) for p in paths if p.is_file()}))
+    return check_trials(dataset, name=str(single or paths[0].parent))
+
+
+def _load_one(path: Path, explicit: Mapping[str, Any], require: set[str], table: str | None,
+              column_names: Sequence[str] | None, na_values: Iterable[Any] | None, format: str | None,
+              correct_map: Mapping[Any, float] | None, rt_unit: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    frame, meta = read_trial_table(path, format=format, table=table, column_names=column_names,
+                                   na_values=na_values)
+    source = str(path)
+    frame.columns = [str(c) for c in frame.columns]
+    if path.name.split(".")[0].endswith("_events"):
+        missing = [c for c in ("onset", "duration") if c not in frame.columns]
+        if missing:
+            raise FileFormatError(f"BIDS events file without the required column(s) {missing}", source=source,
+                                  fix="BIDS events.tsv files need 'onset' and 'duration' (seconds) columns")
+    roles = _assign_roles(list(frame.columns), explicit, source, require)
+    out = frame.copy()
+    for role, column in roles.items():
+        values = out.pop(column)
+        if role == "correct":
+            as_float = _as_correct(values, column, source, correct_map,
+                                   strict=isinstance(explicit[role], str) or role in require,
+                                   description=meta.get("descriptions", {}).get(column))
+            if as_float is None:
+                out[column] = values
+                continue
+            out[role] = as_float
+        elif role == "reaction_time":
+            if not pd.api.types.is_numeric_dtype(values):
+                raise DataError(f"column {column!r} (reaction time) is not numeric", source=source,
+                                fix="pass reaction_time='<numeric column>' or reaction_time=False")
+            out[role] = values.to_numpy(dtype=float) / (1000.0 if rt_unit == "ms" else 1.0)
+        else:
+            out[role] = values
+    roles = {role: column for role, column in roles.items() if role in out.columns}
+    if "participant_id" in out.columns and "subject" not in out.columns:
+        out["subject"] = out.pop("participant_id").map(lambda v: str(v).removeprefix("sub-"))
+    entities = _bids_entities(path)
+    for key, coord in _ENTITY_COORDS.items():
+        value = entities.get(key)
+        if value is None and coord in ("subject", "session"):
+            value = meta.get(coord)
+        if value is not None and coord not in out.columns:
+            out[coord] = str(value)
+    out["file"] = path.name
+    return out, roles
+
+
+# --------------------------------------------------------------------------- triplets
+
+
+_CHOICE_ALIASES = ("choice", "chosen", "odd_one_out", "oddoneout", "odd", "selected", "selection", "response")
+
+
+def _triplet_columns(columns: Sequence[str], source: str) -> tuple[str, str, str]:
+    groups: dict[str, dict[str, str]] = {}
+    for column in columns:
+        match = re.fullmatch(r"(.*?)[_\- ]?([0-9]|[abcABC])", column)
+        if match:
+            groups.setdefault(_norm(match.group(1)), {})[match.group(2).lower()] = column
+    for suffixes in (("1", "2", "3"), ("0", "1", "2"), ("a", "b", "c")):
+        found = [tuple(g[s] for s in suffixes) for g in groups.values() if set(suffixes) <= set(g)]
+        if len(found) == 1:
+            return found[0]
+    raise ConfigError(
+        f"cannot tell which three columns hold the triplet's stimuli (columns: {list(columns)})",
+        source=source, fix="pass items=('<column 1>', '<column 2>', '<column 3>')",
+    )
+
+
+def load_triplets(
+    path: str | os.PathLike,
+    *,
+    items: Sequence[str] | None = None,
+    choice: str | None = None,
+    choice_kind: str = "auto",
+    index_base: int | None = None,
+    subject: str | bool | None = None,
+    reaction_time: str | bool | None = None,
+    rt_unit: str = "s",
+    table: str | None = None,
+    format: str | None = None,
+) -> xr.Dataset:
+    """Load odd-one-out (triplet) judgements.
+
+    Parameters
+    ----------
+    path : path-like
+        A CSV/TSV/MAT/NWB table with one row per judgement.
+    items : (str, str, str), optional
+        The three stimulus-id columns; found automatically when they share a
+        stem with suffixes 1–3, 0–2 or a–c (``image_1, image_2, image_3``).
+    choice : str, optional
+        The column with the chosen (odd) item; looked for under ``choice``,
+        ``chosen``, ``odd_one_out``, ``selected``, ``response``….
+    choice_kind : {"auto", "id", "index"}
+        Whether the choice is a stimulus id or the item's position.  ``"auto"``
+        takes ids when every choice equals one of its row's items, else
+        positions when that is unambiguous.
+    index_base : {0, 1}, optional
+        First position number when choices are positions (guessed from the
+        values with ``"auto"`` when a 0 or a 3 occurs).
+    subject, reaction_time : str, False or None
+        Optional columns (found under the usual names when ``None``).
+    rt_unit : {"s", "ms"}
+    table, format
+        As in :func:`read_trial_table`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``trial`` and ``item`` (0, 1, 2).  Variables ``stimulus_id``
+        (trial, item), ``choice`` (the chosen stimulus id), ``choice_index``
+        (0–2), ``reaction_time`` (seconds) when present, and every other column;
+        coordinate ``subject`` when present.
+
+    Raises
+    ------
+    DataError
+        A choice is missing or is not one of its row's three items.
+    ConfigError, UnknownNameError, FileFormatError
+        The columns cannot be found, or the file cannot be read.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "triplets.csv")
+    >>> _ = open(path, "w").write("subject,image_1,image_2,image_3,choice,rt\\n"
+    ...                           "s1,cat,dog,car,car,1.2\\ns1,cat,cow,dog,cat,0.9\\n")
+    >>> t = load_triplets(path)
+    >>> t.choice_index.values.tolist(), t.stimulus_id.shape
+    ([2, 0], (2, 3))
+    """
+    path = Path(path)
+    source = str(path)
+    if choice_kind not in ("auto", "id", "index"):
+        raise UnknownNameError(choice_kind, ("auto", "id", "index"), what="choice kind", source="choice_kind")
+    if index_base not in (None, 0, 1):
+        raise ConfigError(f"index_base must be 0 or 1, got {index_base!r}", source="index_base",
+                          fix="pass 0 for positions 0–2, 1 for positions 1–3")
+    if rt_unit not in ("s", "ms"):
+        raise UnknownNameError(rt_unit, ("s", "ms"), what="reaction-time unit", source="rt_unit")
+    frame, _ = read_trial_table(path, format=format, table=table)
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    if items is None:
+        items = _triplet_columns(columns, source)
+    if len(items) != 3:
+        raise ConfigError(f"items must name 3 columns, got {len(items)}", source="items",
+                          fix="pass items=('<column 1>', '<column 2>', '<column 3>')")
+    for column in items:
+        if column not in columns:
+            raise UnknownNameError(column, columns, what="column (for items)", source=source)
+    if choice is None:
+        norm = {_norm(c): c for c in columns if c not in items}
+        choice = next((norm[_norm(a)] for a in _CHOICE_ALIASES if _norm(a) in norm), None)
+        if choice is None:
+            near = [c for c in columns if difflib.get_close_matches(_norm(c), [_norm(a) for a in _CHOICE_ALIASES],
+                                                                    n=1, cutoff=0.75)]
+            hint = f"did you mean {', '.join(map(repr, near))}? " if near else ""
+            raise ConfigError(f"no column with the chosen item (columns: {columns})", source=source,
+                              fix=f"{hint}pass choice='<column>'")
+    elif choice not in columns:
+        raise UnknownNameError(choice, columns, what="column (for choice)", source=source)
+    ids = np.stack([_values(frame[c].astype(object).where(frame[c].notna(), None)) for c in items], axis=1)
+    index = _choice_index(frame[choice], ids, choice_kind, index_base, choice, source)
+    roles = _assign_roles([c for c in columns if c not in (*items, choice)],
+                          {"reaction_time": reaction_time}, source, ())
+    data_vars: dict[str, Any] = {
+        "stimulus_id": ((TRIAL, "item"), ids),
+        "choice": (TRIAL, ids[np.arange(len(ids)), index]),
+        "choice_index": (TRIAL, index),
+    }
+    used = {*items, choice}
+    if "reaction_time" in roles:
+        data_vars["reaction_time"] = (TRIAL, frame[roles["reaction_time"]].to_numpy(dtype=float)
+                                      / (1000.0 if rt_unit == "ms" else 1.0))
+        used.add(roles["reaction_time"])
+    coords: dict[str, Any] = {TRIAL: np.arange(len(frame)), "item": np.arange(3)}
+    subject_column = subject if isinstance(subject, str) else None
+    if subject is None:
+        subject_column = next((c for c in columns if _norm(c) in ("subject", "participant", "participantid",
+                                                                  "subjectid", "worker", "workerid")), None)
+    if subject_column:
+        if subject_column not in columns:
+            raise UnknownNameError(subject_column, columns, what="column (for subject)", source=source)
+        coords["subject"] = (TRIAL, _values(frame[subject_column].astype(str)))
+        used.add(subject_column)
+    for column in columns:
+        if column not in used and column != TRIAL:
+            data_vars[column] = (TRIAL, _values(frame[column]))
+    dataset = xr.Dataset(data_vars, coords=coords)
+    if "reaction_time" in dataset:
+        dataset["reaction_time"].attrs["units"] = "s"
+    dataset.attrs.update({"source": source, "columns": {"items": list(items), "choice": choice},
+                          **provenance({"items": list(items), "choice": choice, "choice_kind": choice_kind,
+                                        "index_base": index_base, "rt_unit": rt_unit}, {"file": source})})
+    return check_trials(dataset, name=source)
+
+
+def _choice_index(values: pd.Series, ids: np.ndarray, kind: str, base: int | None, column: str,
+                  source: str) -> np.ndarray:
+    missing = values.isna().to_numpy()
+    if missing.any():
+        rows = (np.flatnonzero(missing)[:5] + 1).tolist()
+        raise DataError(f"{int(missing.sum())} judgement(s) have no choice in column {column!r}, data rows {rows}",
+                        source=source, fix="drop the trials without a response before loading")
+    as_id = _values(values.astype(object))
+    matches = ids == as_id[:, None].astype(ids.dtype)
+    numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    positional = not np.isnan(numeric).any() and np.all(numeric == np.round(numeric))
+    if kind == "id" or (kind == "auto" and ((matches.any(axis=1).all() and base is None) or not positional)):
+        return _checked(matches.any(axis=1), np.argmax(matches, axis=1), as_id, ids, column, source)
+    if not positional:
+        raise DataError(f"choice_kind='index' but column {column!r} holds non-integer values", source=source,
+                        fix="pass choice_kind='id' when the column holds stimulus ids")
+    if base is None:
+        seen = set(numeric.astype(int).tolist())
+        if 0 in seen and 3 not in seen:
+            base = 0
+        elif 3 in seen and 0 not in seen:
+            base = 1
+        else:
+            raise ConfigError(
+                f"choices in {column!r} look like positions but their numbering is ambiguous "
+                f"(values {sorted(seen)[:6]})",
+                source=source, fix="pass index_base=0 (positions 0-2) or index_base=1 (positions 1-3)",
+            )
+    index = numeric.astype(int) - base
+    return _checked((index >= 0) & (index <= 2), np.clip(index, 0, 2), as_id, ids, column, source)
+
+
+def _checked(ok: np.ndarray, index: np.ndarray, chosen: np.ndarray, ids: np.ndarray, column: str,
+             source: str) -> np.ndarray:
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        first = bad[0]
+        raise DataError(
+            f"{bad.size} choice(s) in {column!r} are not one of their row's three items, e.g. data row "
+            f"{first + 1}: {chosen[first]!r} not in {tuple(ids[first].tolist())} (rows {(bad[:5] + 1).tolist()})",
+            source=source,
+            fix="check the column order and the choice coding; pass choice_kind='index' with index_base "
+            "when choices are positions",
+        )
+    return index.astype(np.int64)
