@@ -1,0 +1,575 @@
+"""Spike-sorted recordings (NWB Units tables, Kilosort/phy folders) into the data model.
+
+Both loaders return the array of :func:`neuroalign.loaders.binning.bin_spikes`:
+dims ``(presentation, neuroid, time_bin)``, spike counts (or rates) in
+``[start, end)`` bins relative to an alignment event.  See
+``docs/loaders-spikes.md`` for a tutorial and the list of coordinates.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import ConfigError, DependencyError, FileFormatError, UnknownNameError
+from .binning import assemble, coord_values
+
+__all__ = ["load_nwb_spikes", "load_phy", "read_phy_params"]
+
+logger = logging.getLogger(__name__)
+
+#: Units-table columns that are not per-unit labels.
+_NOT_LABELS = {"spike_times", "obs_intervals", "electrodes", "waveforms", "waveform_mean", "waveform_sd"}
+
+
+# ----------------------------------------------------------------------------------------------------
+# NWB
+# ----------------------------------------------------------------------------------------------------
+
+def _import_pynwb(source: str):
+    try:
+        import pynwb
+    except ImportError:
+        raise DependencyError("reading NWB files needs the optional package pynwb, which is not installed",
+                              source=source, fix="pip install 'neuroalign[nwb]' (or: pip install pynwb)") from None
+    return pynwb
+
+
+def _read_column(table: Any, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A column's values, and for ragged columns the end offset of each row's values."""
+    from hdmf.common.table import VectorIndex
+
+    column = table[name]
+    if isinstance(column, VectorIndex):
+        return np.asarray(column.target.data[:]), np.asarray(column.data[:], dtype=np.int64)
+    return np.asarray(column.data[:]), None
+
+
+def _table_frame(table: Any) -> pd.DataFrame:
+    """An NWB DynamicTable as a DataFrame of coordinate-ready columns (ragged cells joined)."""
+    columns: dict[str, Any] = {}
+    for name in table.colnames:
+        try:
+            values, ends = _read_column(table, name)
+            if values.dtype.names:  # compound references (e.g. TimeSeriesReference): not a label
+                continue
+            if ends is not None:
+                values = [",".join(map(str, coord_values(list(cell)))) if len(cell) else ""
+                          for cell in np.split(values, ends[:-1])] if len(ends) else []
+            elif values.ndim != 1:
+                continue
+            columns[name] = coord_values(values if isinstance(values, list) else values)
+        except Exception as exc:  # an exotic column must not stop the load: it is skipped, and said so
+            logger.info("%s: column %r is skipped (%s)", getattr(table, "name", "table"), name, exc)
+    return pd.DataFrame(columns, index=pd.Index(np.asarray(table.id.data[:]), name="id"))
+
+
+def load_nwb_spikes(
+    path: str | os.PathLike,
+    trials: str | None = None,
+    *,
+    window: Sequence[float],
+    bin_size: float | None = None,
+    align_to: str = "start_time",
+    stimulus_id: str | None = None,
+    events: Any = None,
+    units: Mapping[str, Any] | Sequence[Any] | None = None,
+    rate: bool = False,
+    unobserved: str = "nan",
+) -> xr.DataArray:
+    """Spike counts of an NWB file's Units table around the trials of an intervals table.
+
+    Parameters
+    ----------
+    path : path-like
+        An NWB 2 file with a Units table (``spike_times``, optionally
+        ``obs_intervals``, ``electrodes`` and label columns such as ``quality``).
+    trials : str, optional
+        Name of the intervals table (``nwb.intervals``) whose rows are the
+        presentations, e.g. ``"trials"`` or ``"encoding_table"``.  Default:
+        ``"trials"`` when the file has it, else the only intervals table.
+    window : (start, stop)
+        Window around each event in seconds, e.g. ``(-0.5, 1.5)``.
+    bin_size : float, optional
+        Bin width in seconds (must divide the window); ``None``: one bin.
+    align_to : str
+        The column of the table holding the alignment times (seconds).
+    stimulus_id : str, optional
+        The column holding stimulus ids.  Default: a ``stimulus_id`` column if
+        there is one, else the trial id as a string.
+    events : array_like or pandas.DataFrame, optional
+        Instead of ``trials``: event times in seconds, or a table with an
+        ``align_to`` column.
+    units : mapping or sequence, optional
+        Which units to keep: ``{"quality": "good"}`` (a column and the value, or
+        list of values, to keep) or a sequence of unit ids.  Default: all.
+    rate : bool
+        Spikes per second ("Hz") instead of counts.
+    unobserved : {"nan", "raise", "count"}
+        Bins not entirely inside a unit's ``obs_intervals`` (or, without them,
+        the recording from 0 to the last spike): NaN, an error, or counted over
+        the observed part.  Spikes outside ``obs_intervals`` are never counted.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(presentation, neuroid, time_bin)``.  ``presentation`` carries
+        every column of the table, ``trial`` (the row id), ``event_time`` and
+        ``stimulus_id``; ``neuroid`` carries ``neuroid_id`` (the Units-table id
+        as a string), every scalar Units column (e.g. ``quality``), and when
+        available ``electrode`` (first electrode id), ``region`` (its
+        ``location``) and ``subject``.
+
+    Raises
+    ------
+    DependencyError
+        pynwb is not installed.
+    FileFormatError
+        The file is missing, not NWB, or has no Units table / spike times.
+    UnknownNameError
+        The intervals table or a named column does not exist (valid names listed).
+    DataError, ConfigError
+        Unsorted or negative spike times; a window outside the recording.
+
+    Examples
+    --------
+    >>> from neuroalign.loaders.spikes import load_nwb_spikes
+    >>> counts = load_nwb_spikes("../shared/data/pynapple/sub-4_ses-4_ecephys+image.nwb",
+    ...                          "recognition_table", window=(-0.5, 1.5), bin_size=0.1,
+    ...                          stimulus_id="frameName")  # doctest: +SKIP
+    >>> counts.sizes  # doctest: +SKIP
+    Frozen({'presentation': 180, 'neuroid': 35, 'time_bin': 20})
+    """
+    source = str(path)
+    pynwb = _import_pynwb(source)
+    if not Path(path).is_file():
+        raise FileFormatError("file not found", source=source, fix="check the path")
+    try:
+        io = pynwb.NWBHDF5IO(source, "r")
+    except Exception as exc:
+        raise FileFormatError(f"cannot open it as an NWB file ({exc})", source=source,
+                              fix="check that it is a complete NWB 2 (HDF5) file") from exc
+    with io:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                nwb = io.read()
+            for warning in caught:  # pynwb validates every object of the file; not our concern here
+                logger.info("%s: pynwb: %s", source, warning.message)
+        except Exception as exc:
+            raise FileFormatError(f"cannot read it as an NWB file ({exc})", source=source,
+                                  fix="check that it is a complete NWB 2 (HDF5) file") from exc
+        spikes = _read_units(nwb, source)
+        table_name, frame = _read_events(nwb, trials, events, align_to, source)
+        subject = getattr(getattr(nwb, "subject", None), "subject_id", None)
+    unit_ids, times, codes, labels, observed = spikes
+    if subject:
+        labels.setdefault("subject", np.array([str(subject)] * len(unit_ids), dtype=object))
+    keep = _select_units(units, unit_ids, labels, source)
+    recording = _nwb_recording(times, observed)
+    remap = np.full(len(unit_ids), -1, dtype=np.int64)
+    remap[keep] = np.arange(keep.size)
+    new_codes = remap[codes]
+    chosen = new_codes >= 0
+    event_times = (frame[align_to].to_numpy(dtype=float) if frame is not None
+                   else np.asarray(events, dtype=float).ravel())
+    return assemble(
+        times[chosen], new_codes[chosen], [unit_ids[i] for i in keep], event_times,
+        window=window, bin_size=bin_size, trials=frame, stimulus_id=stimulus_id,
+        neuroid={name: values[keep] for name, values in labels.items()},
+        rate=rate, recording=recording,
+        observed=None if observed is None else [observed[i] for i in keep],
+        unobserved=unobserved, align_to=align_to if frame is not None else "events", source=source,
+        parameters={"trials": table_name, "window": list(window), "bin_size": bin_size, "align_to": align_to,
+                    "stimulus_id": stimulus_id, "rate": rate, "unobserved": unobserved,
+                    "units": dict(units) if isinstance(units, Mapping) else units},
+        inputs={"nwb": source, **({} if table_name else {"events": event_times})},
+        attrs={"source": os.path.basename(source), "trials": table_name or "events"},
+    )
+
+
+def _read_units(nwb: Any, source: str):
+    table = nwb.units
+    if table is None or len(table) == 0:
+        raise FileFormatError("the file has no Units table (no spike-sorted units)", source=source,
+                              fix="use the spike-sorted NWB file of this session, or sort the raw data first "
+                              "(e.g. Kilosort, then load_phy)")
+    if "spike_times" not in table.colnames:
+        raise FileFormatError("the Units table has no spike_times column", source=source,
+                              fix="add spike times to the Units table (pynwb: nwbfile.add_unit(spike_times=...))")
+    unit_ids = [int(i) for i in table.id.data[:]]
+    times, ends = _read_column(table, "spike_times")
+    times = np.asarray(times, dtype=float)
+    codes = np.repeat(np.arange(len(unit_ids)), np.diff(np.r_[0, ends]))
+    labels: dict[str, np.ndarray] = {}
+    for name in table.colnames:
+        if name in _NOT_LABELS:
+            continue
+        try:
+            values, ragged = _read_column(table, name)
+            if ragged is None and values.ndim == 1 and not values.dtype.names:
+                labels[name] = coord_values(values)
+        except Exception as exc:
+            logger.info("%s: units column %r is skipped (%s)", source, name, exc)
+    if "electrodes" in table.colnames:
+        rows, row_ends = _read_column(table, "electrodes")
+        region = table["electrodes"] if row_ends is None else table["electrodes"].target
+        starts = np.arange(rows.size) if row_ends is None else np.r_[0, row_ends[:-1]]
+        ends = starts + 1 if row_ends is None else row_ends
+        if rows.size and np.all(ends > starts):
+            first = rows[starts].astype(int)
+            electrodes = region.table
+            labels.setdefault("electrode", np.asarray(electrodes.id.data[:])[first])
+            if "location" in electrodes.colnames:
+                labels.setdefault("region", coord_values(np.asarray(electrodes["location"].data[:])[first]))
+    if "region" not in labels and "location" in labels and any(str(v) for v in labels["location"]):
+        labels["region"] = labels["location"]
+    observed = None
+    if "obs_intervals" in table.colnames:
+        flat, obs_ends = _read_column(table, "obs_intervals")
+        flat = np.asarray(flat, dtype=float).reshape(-1, 2)
+        observed = np.split(flat, obs_ends[:-1]) if len(obs_ends) else []
+    return unit_ids, times, codes, labels, observed
+
+
+def _read_events(nwb, trials, events, align_to, source):
+    """The presentations: (table name or None, DataFrame or None when events is an array)."""
+    if events is not None:
+        if trials is not None:
+            raise ConfigError("both trials and events were given", source="events",
+                              fix="pass either the name of an intervals table or the event times, not both")
+        if isinstance(events, pd.DataFrame):
+            if align_to not in events.columns:
+                raise UnknownNameError(align_to, list(map(str, events.columns)), what="events column",
+                                       source="events")
+            return None, events
+        return None, None
+    tables = {name: table for name, table in (nwb.intervals or {}).items()}
+    if trials is None:
+        if "trials" in tables:
+            trials = "trials"
+        elif len(tables) == 1:
+            trials = next(iter(tables))
+            logger.info("%s: aligning on the only intervals table, %r", source, trials)
+        else:
+            raise ConfigError(
+                f"the file has {len(tables)} intervals tables ({', '.join(map(repr, tables)) or 'none'}) and "
+                "no 'trials' table", source=source,
+                fix="pass trials=<one of those names>, or events=<times in seconds>")
+    if trials not in tables:
+        raise UnknownNameError(trials, tables, what="intervals table", source=source)
+    frame = _table_frame(tables[trials])
+    if align_to not in frame.columns:
+        raise UnknownNameError(align_to, list(frame.columns), what=f"column of {trials!r}", source=source)
+    return trials, frame
+
+
+def _select_units(units, unit_ids, labels, source) -> np.ndarray:
+    if units is None:
+        return np.arange(len(unit_ids))
+    if isinstance(units, Mapping):
+        keep = np.ones(len(unit_ids), dtype=bool)
+        for column, wanted in units.items():
+            if column not in labels:
+                raise UnknownNameError(column, labels, what="Units-table column", source=source)
+            wanted = [wanted] if isinstance(wanted, (str, int, float, bool)) else list(wanted)
+            keep &= np.isin(labels[column].astype(str), [str(w) for w in wanted])
+        selected = np.flatnonzero(keep)
+    else:
+        position = {u: i for i, u in enumerate(unit_ids)}
+        missing = [u for u in units if int(u) not in position]
+        if missing:
+            raise UnknownNameError(str(missing[0]), map(str, unit_ids), what="unit id", source=source)
+        selected = np.array([position[int(u)] for u in units], dtype=np.int64)
+    if selected.size == 0:
+        raise ConfigError(f"no unit matches units={units!r}", source=source,
+                          fix="relax the filter; the Units-table columns are " + ", ".join(map(repr, labels)))
+    return selected
+
+
+def _nwb_recording(times: np.ndarray, observed) -> tuple[float, float]:
+    if observed is not None:
+        stacked = np.concatenate([np.asarray(o).reshape(-1, 2) for o in observed]) if observed else np.empty((0, 2))
+        if stacked.size:
+            return float(stacked[:, 0].min()), float(stacked[:, 1].max())
+    return 0.0, float(times.max()) if times.size else np.inf
+
+
+# ----------------------------------------------------------------------------------------------------
+# Kilosort / phy
+# ----------------------------------------------------------------------------------------------------
+
+def read_phy_params(path: str | os.PathLike) -> dict[str, Any]:
+    """The assignments of a phy ``params.py``, read safely (never executed).
+
+    Each top-level ``name = <literal>`` is evaluated with :func:`ast.literal_eval`;
+    anything else (calls, imports, expressions) is ignored and logged.
+
+    Raises
+    ------
+    FileFormatError
+        The file is missing or is not valid Python syntax.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from neuroalign.loaders.spikes import read_phy_params
+    >>> path = os.path.join(tempfile.mkdtemp(), "params.py")
+    >>> _ = open(path, "w").write("dat_path = 'raw.bin'\\nsample_rate = 30000.\\nimport os\\n")
+    >>> read_phy_params(path)
+    {'dat_path': 'raw.bin', 'sample_rate': 30000.0}
+    """
+    path = Path(path)
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except FileNotFoundError:
+        raise FileFormatError("params.py is missing", source=str(path),
+                              fix="phy folders need params.py with sample_rate = <Hz>") from None
+    except (SyntaxError, ValueError, UnicodeDecodeError) as exc:
+        raise FileFormatError(f"params.py is not valid Python ({exc})", source=str(path),
+                              fix="fix the file: one 'name = value' per line") from exc
+    params: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                params[node.targets[0].id] = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                logger.info("%s: %s is not a literal and is ignored", path, node.targets[0].id)
+        else:
+            logger.info("%s: line %d is not a 'name = literal' assignment and is ignored", path, node.lineno)
+    return params
+
+
+def _load_npy(path: Path, folder: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise FileFormatError(f"{path.name} is missing", source=str(folder),
+                              fix="point load_phy at the Kilosort/phy output folder") from None
+    except (ValueError, OSError, EOFError) as exc:
+        raise FileFormatError(f"{path.name} is not a readable numeric .npy file ({exc})", source=str(path),
+                              fix="re-export it from Kilosort/phy; object (pickled) arrays are refused") from exc
+
+
+def _read_tsv(path: Path, column: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, sep="\t")
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise FileFormatError(f"cannot read it as a TSV table ({exc})", source=str(path),
+                              fix="phy writes tab-separated files with a header line") from exc
+    if "cluster_id" not in frame.columns and "id" in frame.columns:
+        frame = frame.rename(columns={"id": "cluster_id"})
+    for needed in ("cluster_id", column):
+        if needed not in frame.columns:
+            raise FileFormatError(f"column {needed!r} is missing (columns: {list(frame.columns)})",
+                                  source=str(path), fix=f"the file needs columns cluster_id and {column}")
+    return frame.set_index("cluster_id")
+
+
+def _phy_labels(folder: Path, clusters: np.ndarray) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Per-cluster coordinates: ``label`` (manual group, else KSLabel, else 'unsorted') and cluster_info."""
+    coords: dict[str, np.ndarray] = {}
+    used: list[str] = []
+    label = pd.Series("unsorted", index=clusters, dtype=object)
+    ks_path, group_path = folder / "cluster_KSLabel.tsv", folder / "cluster_group.tsv"
+    if ks_path.is_file():
+        ks = _read_tsv(ks_path, "KSLabel")["KSLabel"].astype(str)
+        coords["KSLabel"] = coord_values(ks.reindex(clusters).fillna("").tolist())
+        label.update(ks.reindex(clusters).dropna())
+        used.append(ks_path.name)
+    if group_path.is_file():
+        group = _read_tsv(group_path, "group")["group"].astype(str)
+        coords["group"] = coord_values(group.reindex(clusters).fillna("").tolist())
+        label.update(group.reindex(clusters).dropna())
+        used.append(group_path.name)
+    info_path = folder / "cluster_info.tsv"
+    if info_path.is_file():
+        info = _read_tsv(info_path, "cluster_id").reindex(clusters)
+        for column in info.columns:
+            name = "electrode" if column == "ch" else str(column)
+            if name not in coords and name != "label" and not info[column].isna().all():
+                coords[name] = coord_values(info[column].tolist())
+        used.append(info_path.name)
+    coords["label"] = label.to_numpy(dtype=object)
+    return coords, used
+
+
+def _phy_recording(folder: Path, params: Mapping[str, Any], sample_rate: float, last: float):
+    dat = params.get("dat_path")
+    dat = dat[0] if isinstance(dat, (list, tuple)) and dat else dat
+    try:
+        dat_path = Path(dat) if Path(dat).is_absolute() else folder / dat
+        itemsize = np.dtype(params.get("dtype", "int16")).itemsize
+        n_samples = (dat_path.stat().st_size - int(params.get("offset", 0))) // (itemsize * int(params["n_channels_dat"]))
+        return 0.0, max(n_samples / sample_rate, last)
+    except (TypeError, KeyError, OSError, ValueError, ZeroDivisionError):
+        return 0.0, last
+
+
+def _read_events_table(events: Any, align_to: str | None) -> tuple[np.ndarray, pd.DataFrame | None, str, Any]:
+    """Event times, the trial table (or None), the alignment column and the provenance input."""
+    if isinstance(events, (str, os.PathLike)):
+        path = Path(events)
+        try:
+            frame = pd.read_csv(path, sep="\t" if path.suffix.lower() in (".tsv", ".txt") else ",")
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise FileFormatError(f"cannot read the events table ({exc})", source=str(path),
+                                  fix="pass a CSV or TSV file with a header line") from exc
+        times, frame, column, _ = _read_events_table(frame, align_to)
+        return times, frame, column, str(path)
+    if isinstance(events, pd.DataFrame):
+        column = align_to or next((c for c in ("start_time", "onset") if c in events.columns), None)
+        if column is None or column not in events.columns:
+            raise UnknownNameError(str(column or "start_time"), list(map(str, events.columns)),
+                                   what="events column", source="events")
+        return events[column].to_numpy(dtype=float), events, column, events[column].to_numpy(dtype=float)
+    times = np.asarray(events, dtype=float).ravel()
+    return times, None, align_to or "events", times
+
+
+def load_phy(
+    folder: str | os.PathLike,
+    events: Any,
+    *,
+    window: Sequence[float],
+    bin_size: float | None = None,
+    align_to: str | None = None,
+    stimulus_id: str | Sequence[Any] | None = None,
+    labels: Sequence[str] | str | None = ("good",),
+    rate: bool = False,
+    recording: Sequence[float] | None = None,
+    unobserved: str = "nan",
+) -> xr.DataArray:
+    """Spike counts of a Kilosort/phy output folder around events.
+
+    Parameters
+    ----------
+    folder : path-like
+        Holds ``spike_times.npy`` (sample indices), ``params.py``
+        (``sample_rate``), ``spike_clusters.npy`` (or, before curation,
+        ``spike_templates.npy``) and optionally ``cluster_group.tsv``,
+        ``cluster_KSLabel.tsv`` and ``cluster_info.tsv``.
+    events : array_like, pandas.DataFrame or path
+        Event times in seconds on the recording's clock, or a trial table (a
+        DataFrame, or a CSV/TSV file such as a BIDS ``events.tsv``).
+    window : (start, stop)
+        Window around each event in seconds.
+    bin_size : float, optional
+        Bin width in seconds (must divide the window); ``None``: one bin.
+    align_to : str, optional
+        The events column with the alignment times.  Default: ``start_time``,
+        else ``onset`` (BIDS).
+    stimulus_id : str or sequence, optional
+        A column of the events table, or one id per event.
+    labels : str or sequence of str or None
+        Keep clusters with these labels (``"good"``, ``"mua"``, ``"noise"``,
+        ``"unsorted"``).  A cluster's label is its manual group from
+        ``cluster_group.tsv``, else its ``cluster_KSLabel.tsv`` label, else
+        ``"unsorted"``.  ``None`` keeps every cluster.
+    rate : bool
+        Spikes per second ("Hz") instead of counts.
+    recording : (start, stop), optional
+        Recorded span in seconds.  Default: from the size of the raw
+        ``dat_path`` file when it is there, else 0 to the last spike.
+    unobserved : {"nan", "raise", "count"}
+        Bins reaching outside ``recording``: NaN, an error, or counted.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(presentation, neuroid, time_bin)``; ``neuroid_id`` is the
+        cluster id as a string, with ``label`` (and ``group``, ``KSLabel`` and
+        the ``cluster_info.tsv`` columns, ``ch`` renamed ``electrode``).
+
+    Raises
+    ------
+    FileFormatError
+        A required file is missing or unreadable, ``sample_rate`` is missing,
+        or the spike arrays disagree in length.
+    ConfigError, UnknownNameError, DataError
+        No cluster has the wanted labels, a missing events column, unsorted or
+        negative spike times, a window outside the recording.
+
+    Examples
+    --------
+    >>> from neuroalign.loaders.spikes import load_phy
+    >>> counts = load_phy("kilosort_output/", events=[10.0, 20.0], window=(0, 1),
+    ...                   bin_size=0.1, labels=["good", "mua"])  # doctest: +SKIP
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileFormatError("folder not found", source=str(folder),
+                              fix="pass the Kilosort/phy output folder (with spike_times.npy and params.py)")
+    params = read_phy_params(folder / "params.py")
+    sample_rate = params.get("sample_rate")
+    if not isinstance(sample_rate, (int, float)) or isinstance(sample_rate, bool) or not sample_rate > 0:
+        raise FileFormatError(f"params.py has no positive numeric sample_rate (got {sample_rate!r})",
+                              source=str(folder / "params.py"), fix="add a line such as: sample_rate = 30000.0")
+    samples = _load_npy(folder / "spike_times.npy", folder).ravel()
+    if samples.dtype.kind == "f" and not np.all(np.mod(samples[np.isfinite(samples)], 1) == 0):
+        raise FileFormatError("spike_times.npy holds non-integer values; phy stores sample indices",
+                              source=str(folder / "spike_times.npy"),
+                              fix="if they are seconds, save np.round(times * sample_rate).astype(np.int64)")
+    if samples.dtype.kind not in "iuf":
+        raise FileFormatError(f"spike_times.npy has dtype {samples.dtype}, not sample indices",
+                              source=str(folder / "spike_times.npy"), fix="re-export it from Kilosort/phy")
+    cluster_file = folder / "spike_clusters.npy"
+    if not cluster_file.is_file():
+        cluster_file = folder / "spike_templates.npy"
+        logger.info("%s: no spike_clusters.npy, using the uncurated spike_templates.npy", folder)
+    clusters = _load_npy(cluster_file, folder).ravel()
+    if clusters.dtype.kind not in "iu":
+        raise FileFormatError(f"{cluster_file.name} has dtype {clusters.dtype}, not integer cluster ids",
+                              source=str(cluster_file), fix="re-export it from Kilosort/phy")
+    if clusters.size != samples.size:
+        raise FileFormatError(f"{cluster_file.name} has {clusters.size} entries for {samples.size} spike times",
+                              source=str(folder), fix="the two files come from different sortings: re-export both")
+    times = samples.astype(float) / float(sample_rate)
+    codes_all, cluster_ids = pd.factorize(clusters, sort=True)
+    cluster_ids = np.asarray(cluster_ids)
+    coords, label_files = _phy_labels(folder, cluster_ids)
+    if labels is None:
+        keep = np.arange(cluster_ids.size)
+    else:
+        wanted = [labels] if isinstance(labels, str) else list(labels)
+        if not label_files:
+            raise ConfigError(f"cannot keep labels {wanted}: the folder has no cluster_group.tsv or "
+                              "cluster_KSLabel.tsv", source=str(folder),
+                              fix="pass labels=None to keep every cluster, or curate the sorting in phy first")
+        keep = np.flatnonzero(np.isin(coords["label"].astype(str), wanted))
+        if keep.size == 0:
+            found = pd.Series(coords["label"]).value_counts().to_dict()
+            raise ConfigError(f"no cluster is labelled {wanted} (labels found: {found})", source=str(folder),
+                              fix="pick labels among those found, or pass labels=None")
+    remap = np.full(cluster_ids.size, -1, dtype=np.int64)
+    remap[keep] = np.arange(keep.size)
+    codes = remap[codes_all]
+    chosen = codes >= 0
+    event_times, frame, column, events_input = _read_events_table(events, align_to)
+    if recording is None:
+        recording = _phy_recording(folder, params, float(sample_rate), float(times.max()) if times.size else 0.0)
+    inputs = {name: str(folder / name) for name in ["params.py", "spike_times.npy", cluster_file.name, *label_files]}
+    inputs["events"] = events_input
+    return assemble(
+        times[chosen], codes[chosen], [int(c) for c in cluster_ids[keep]], event_times,
+        window=window, bin_size=bin_size, trials=frame, stimulus_id=stimulus_id,
+        neuroid={name: values[keep] for name, values in coords.items()},
+        rate=rate, recording=recording, observed=None, unobserved=unobserved, align_to=column,
+        source=str(folder),
+        parameters={"window": list(window), "bin_size": bin_size, "align_to": column, "rate": rate,
+                    "labels": labels if labels is None or isinstance(labels, str) else list(labels),
+                    "stimulus_id": stimulus_id if isinstance(stimulus_id, str) else None,
+                    "unobserved": unobserved, "sample_rate": float(sample_rate),
+                    "clusters_from": cluster_file.name},
+        inputs=inputs,
+        attrs={"source": folder.name, "sample_rate": float(sample_rate)},
+    )
