@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .data.schema import label_index
 from .errors import ScoreError
 
 __all__ = ["Score"]
@@ -150,7 +151,7 @@ class Score:
         if not scores or len(scores) != len(labels):
             raise ScoreError(f"got {len(scores)} scores and {len(labels)} labels", source="labels",
                              fix="pass one label per score")
-        index = pd.Index(labels, name=dim)
+        index = label_index(labels, dim)
         data = xr.concat([s.data for s in scores], dim=index)
         raws = [s.raw for s in scores]
         raw = xr.concat(raws, dim=index) if all(r is not None for r in raws) else None

@@ -17,12 +17,13 @@ from .schema import (
     TIME_BIN_END,
     TIME_BIN_START,
     create_assembly,
+    label_index,
     validate,
 )
 
 __all__ = [
     "NEUROID", "NEUROID_ID", "PRESENTATION", "STIMULUS_ID", "TIME", "TIME_BIN",
     "TIME_BIN_END", "TIME_BIN_START", "align", "average_repetitions", "create_assembly",
-    "hash_array", "hash_file", "load", "package_version", "provenance", "save",
+    "hash_array", "hash_file", "label_index", "load", "package_version", "provenance", "save",
     "stimulus_ids", "validate", "write_atomically",
 ]

@@ -57,8 +57,18 @@ OPTIONAL_COORDS: dict[str, tuple[str, ...]] = {
 __all__ = [
     "PRESENTATION", "NEUROID", "TIME_BIN", "TIME", "STIMULUS_ID", "NEUROID_ID",
     "TIME_BIN_START", "TIME_BIN_END", "REQUIRED_COORDS", "OPTIONAL_COORDS",
-    "validate", "create_assembly",
+    "validate", "create_assembly", "label_index",
 ]
+
+
+def label_index(labels: Iterable[Any], name: str) -> pd.Index:
+    """A plain index of labels for a new dim (strings stay ``object``, as xarray expects).
+
+    pandas ≥ 3 infers a ``str`` dtype for strings, which xarray turns into
+    numpy's ``StringDType``; that dtype breaks netCDF writing and ``idxmax``.
+    """
+    array = np.asarray(list(labels))
+    return pd.Index(array, name=name, dtype=object if array.dtype.kind in "UOS" else array.dtype)
 
 
 def validate(

@@ -1,0 +1,5 @@
+"""Figures people would rather look at than read."""
+
+from .layer_profile import layer_profile_figure, plot_layer_profile
+
+__all__ = ["layer_profile_figure", "plot_layer_profile"]
