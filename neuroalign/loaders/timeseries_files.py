@@ -329,8 +329,10 @@ def load_timeseries(
         return read_one(paths[0])
     if lazy:
         return _lazy_stack(paths, read_one, stack_dim, errors, progress, params)
-    arrays, skipped, _ = _collect(paths, read_one, [str(p) for p in paths], errors, progress)
-    return stack_timeseries(arrays, dim=stack_dim, skipped=skipped)
+    arrays, skipped, kept = _collect(paths, read_one, [str(p) for p in paths], errors, progress)
+    labels = _labels([a.coords[stack_dim].item() if stack_dim in a.coords else None for a in arrays],
+                     [_stem(paths[i]) for i in kept], stack_dim)
+    return stack_timeseries(arrays, dim=stack_dim, labels=labels, skipped=skipped)
 
 
 def _lazy_stack(paths: list[Path], read_one: Callable[[Path], xr.DataArray], dim: str, errors: str,
