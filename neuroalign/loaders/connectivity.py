@@ -202,6 +202,7 @@ def connectivity(
                         source=name, fix="use longer runs or scrub fewer volumes")
     cov = np.where(missing[..., None, None], np.eye(n_neuroid), cov)
     matrices = _transform(cov, kind, missing, name)
+    matrices = (matrices + np.swapaxes(matrices, -1, -2)) / 2  # exactly symmetric
     matrices[missing] = np.nan
     if missing.any():
         log.warning("%d of %d windows have fewer than %d valid volumes and are NaN",
@@ -300,6 +301,7 @@ def _window_covariances(values, valid, starts, length, weights, method, *, stand
     mean = np.einsum("...pl,...l->...p", x, w) / safe[..., None]
     centred = (x - mean[..., None]) * np.sqrt(w)[..., None, :]  # (..., W, p, L)
     cov = np.matmul(centred, np.swapaxes(centred, -1, -2)) / safe[..., None, None]
+    cov = (cov + np.swapaxes(cov, -1, -2)) / 2  # exactly symmetric
     shrunk = np.zeros(total.shape)
     if method is None:
         return cov, shrunk, counts
