@@ -154,9 +154,14 @@ def _format_of(path: Path, format: str | None) -> str:
 def _read_text(path: Path, kind: str, na_values: Iterable[Any] | None) -> pd.DataFrame:
     sep = "," if kind == "csv" else "\t"
     missing = ["n/a", "N/A", "NA", "NaN", "nan", ""] + [str(v) for v in (na_values or [])]
+    import warnings
+
     try:
-        frame = pd.read_csv(path, sep=sep, na_values=missing, keep_default_na=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, EOFError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", pd.errors.ParserWarning)  # extra fields would be dropped silently
+            frame = pd.read_csv(path, sep=sep, na_values=missing, keep_default_na=True, index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
+            EOFError) as exc:
         raise FileFormatError(
             f"cannot parse it as {kind.upper()} ({type(exc).__name__}: {exc})",
             source=str(path),
@@ -351,8 +356,16 @@ def _assign_roles(columns: Sequence[str], explicit: Mapping[str, str | bool | No
 
 
 def _near_aliases(role: str, columns: Sequence[str]) -> list[str]:
-    targets = [_norm(a) for a in ROLE_ALIASES[role]]
-    return [c for c in columns if difflib.get_close_matches(_norm(c), targets, n=1, cutoff=0.8)]
+    """Columns that look like a misspelt alias of ``role``, best first (exact aliases of any role excluded)."""
+    exact = {_norm(a) for aliases in ROLE_ALIASES.values() for a in aliases}
+    scores = {}
+    for column in columns:
+        if _norm(column) in exact:
+            continue
+        best = max(difflib.SequenceMatcher(None, _norm(column), _norm(a)).ratio() for a in ROLE_ALIASES[role])
+        if best >= 0.8:
+            scores[column] = best
+    return sorted(scores, key=lambda c: -scores[c])
 
 
 def _as_correct(values: pd.Series, column: str, source: str, mapping: Mapping[Any, float] | None,
@@ -408,7 +421,9 @@ def _frame_to_dataset(frame: pd.DataFrame, coord_columns: Iterable[str]) -> xr.D
         values = frame[TRIAL]
         if pd.api.types.is_integer_dtype(values) and values.is_unique:
             trial = values.to_numpy(dtype=np.int64)
-        frame = frame.rename(columns={TRIAL: "trial_label"}) if not values.is_unique else frame.drop(columns=TRIAL)
+            frame = frame.drop(columns=TRIAL)
+        else:
+            frame = frame.rename(columns={TRIAL: "trial_label"})
     data_vars = {str(c): (TRIAL, _values(frame[c])) for c in frame.columns if c not in coord_columns}
     coords = {TRIAL: trial, **{str(c): (TRIAL, _values(frame[c])) for c in coord_columns}}
     return xr.Dataset(data_vars, coords=coords)
@@ -727,7 +742,10 @@ def load_triplets(
                               fix=f"{hint}pass choice='<column>'")
     elif choice not in columns:
         raise UnknownNameError(choice, columns, what="column (for choice)", source=source)
-    ids = np.stack([_values(frame[c].astype(object).where(frame[c].notna(), None)) for c in items], axis=1)
+    if all(pd.api.types.is_integer_dtype(frame[c]) for c in items):
+        ids = np.stack([frame[c].to_numpy(dtype=np.int64) for c in items], axis=1)
+    else:
+        ids = np.stack([_values(frame[c].astype(object)) for c in items], axis=1)
     index = _choice_index(frame[choice], ids, choice_kind, index_base, choice, source)
     roles = _assign_roles([c for c in columns if c not in (*items, choice)],
                           {"reaction_time": reaction_time}, source, ())
@@ -770,9 +788,9 @@ def _choice_index(values: pd.Series, ids: np.ndarray, kind: str, base: int | Non
         rows = (np.flatnonzero(missing)[:5] + 1).tolist()
         raise DataError(f"{int(missing.sum())} judgement(s) have no choice in column {column!r}, data rows {rows}",
                         source=source, fix="drop the trials without a response before loading")
-    as_id = _values(values.astype(object))
-    matches = ids == as_id[:, None].astype(ids.dtype)
     numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    as_id = numeric if ids.dtype.kind in "iu" else _values(values.astype(object))
+    matches = ids == as_id[:, None]
     positional = not np.isnan(numeric).any() and np.all(numeric == np.round(numeric))
     if kind == "id" or (kind == "auto" and ((matches.any(axis=1).all() and base is None) or not positional)):
         return _checked(matches.any(axis=1), np.argmax(matches, axis=1), as_id, ids, column, source)
@@ -802,7 +820,8 @@ def _checked(ok: np.ndarray, index: np.ndarray, chosen: np.ndarray, ids: np.ndar
         first = bad[0]
         raise DataError(
             f"{bad.size} choice(s) in {column!r} are not one of their row's three items, e.g. data row "
-            f"{first + 1}: {chosen[first]!r} not in {tuple(ids[first].tolist())} (rows {(bad[:5] + 1).tolist()})",
+            f"{first + 1}: {np.asarray(chosen)[first].item()!r} not in {tuple(ids[first].tolist())} "
+            f"(data rows {(bad[:5] + 1).tolist()})",
             source=source,
             fix="check the column order and the choice coding; pass choice_kind='index' with index_base "
             "when choices are positions",

@@ -150,6 +150,11 @@ def read_mat(path: str | os.PathLike, variables: Iterable[str] | None = None) ->
 def _read_v5(path: Path, wanted: list[str] | None) -> dict[str, Any]:
     import scipy.io
 
+    if wanted is not None:
+        names = [entry[0] for entry in scipy.io.whosmat(path)]
+        absent = [name for name in wanted if name not in names]
+        if absent:
+            raise UnknownNameError(absent[0], names, what="MATLAB variable", source=str(path))
     raw = scipy.io.loadmat(path, simplify_cells=True, variable_names=wanted)
     out = {}
     for name, value in raw.items():
