@@ -275,6 +275,8 @@ def _same_grid(a, b) -> bool:
 def _prepare_masker(atlas: _Atlas, img, mask_img, resampling_target, empty_regions, cleaning, source):
     """A nilearn masker for this image's grid, with empty regions checked; returns (masker, names, dropped)."""
     image, maskers = _nilearn()
+    if atlas.kind != "labels":  # only the labels masker has a strategy
+        cleaning = {k: v for k, v in cleaning.items() if k != "strategy"}
     if atlas.kind == "spheres":
         masker = maskers.NiftiSpheresMasker(atlas.seeds, radius=atlas.radius, mask_img=mask_img,
                                             allow_overlap=True, **cleaning)
@@ -325,7 +327,6 @@ def _prepare_masker(atlas: _Atlas, img, mask_img, resampling_target, empty_regio
                                            resampling_target=target, **cleaning)
     else:
         maps = np.asarray(data[..., keep], dtype=np.float32) * inside[..., None]
-        cleaning = {k: v for k, v in cleaning.items() if k != "strategy"}
         masker = maskers.NiftiMapsMasker(nib.Nifti1Image(maps, region_img.affine), resampling_target=target,
                                          **cleaning)
     return masker, names, dropped
@@ -476,7 +477,9 @@ def load_roi_timeseries(
             if "empty" in str(exc).lower():
                 raise DataError(f"a sphere has no voxels ({exc})", source=f"{atlas_.source} vs {source}",
                                 fix="check the seed coordinates are inside the image, or increase radius") from exc
-            raise
+            raise DataError(f"nilearn could not extract or clean the signals ({exc})", source=source,
+                            fix="check the filter cut-offs against the TR and the run length (filters need "
+                            "runs of several dozen volumes), and the confounds") from exc
         if values.shape[1] != len(region_names):
             raise DataError(f"nilearn returned {values.shape[1]} regions, expected {len(region_names)}",
                             source=source, fix="check the atlas and mask overlap the image")
