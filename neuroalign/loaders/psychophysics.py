@@ -138,7 +138,8 @@ def _read_file(path: Path, info: dict[str, Any]) -> dict[str, np.ndarray]:
     expected_header, names = ((_ODDITY_HEADER, COLUMNS_ODDITY) if task == "oddity" else (COLUMNS_2AFC, COLUMNS_2AFC))
     if table.ndim != 2 or table.shape[1] != len(names) or header != expected_header:
         raise FileFormatError(
-            f"expected a {task} table with {len(names)} columns and the published colHeaders, got "
+            f"expected {'an oddity' if task == 'oddity' else 'a 2AFC'} table with {len(names)} columns and the "
+            f"published colHeaders, got "
             f"{table.shape} with {len(header)} names",
             source=str(path), fix="check that this is an unmodified Harrington & Deza (2022) file",
         )
@@ -259,7 +260,7 @@ def load_metameric_psychophysics(
     session_kinds : iterable of {"main", "partial", "repeat"}, optional
         Keep only these kinds of file (all by default; see the module notes).
     tasks : iterable of {"2afc", "oddity"}, optional
-        Keep only these tasks (both by default).
+        Keep only these tasks (both by default; case is ignored).
     errors : {"raise", "skip"}
         ``"skip"`` logs and skips ``.mat`` files that cannot be read or do not
         follow the naming scheme, and lists them in ``attrs["skipped"]``.
@@ -315,7 +316,7 @@ def load_metameric_psychophysics(
     for kind in kinds:
         if kind not in SESSION_KINDS:
             raise UnknownNameError(kind, SESSION_KINDS, what="session kind", source="session_kinds")
-    wanted_tasks = set(("2afc", "oddity") if tasks is None else tasks)
+    wanted_tasks = {str(t).lower() for t in (("2afc", "oddity") if tasks is None else tasks)}
     for task in wanted_tasks:
         if task not in ("2afc", "oddity"):
             raise UnknownNameError(task, ("2afc", "oddity"), what="task", source="tasks")
