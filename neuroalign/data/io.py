@@ -1,5 +1,9 @@
 """Saving and loading data-model arrays to netCDF and zarr, atomically.
 
+Zarr stores are written in zarr format 2 with consolidated metadata: every
+zarr reader (zarr-python 2 and 3, xarray, zarr.js) opens them, and strings
+have a specified encoding there (format 3 has none yet for them).
+
 Attributes that netCDF cannot hold natively (dicts, lists of strings, bools,
 ``None`` — e.g. provenance) are stored as JSON strings with a ``json:`` prefix
 and decoded on load, so ``load(save(a))`` returns ``a`` with its attributes.
@@ -153,7 +157,7 @@ def save(array: xr.DataArray, path: str | os.PathLike, *, format: str | None = N
     if fmt == "netcdf":
         write_atomically(path, lambda tmp: encoded.to_netcdf(tmp, engine="h5netcdf"))
     else:
-        write_atomically(path, lambda tmp: encoded.to_zarr(tmp, mode="w", consolidated=True))
+        write_atomically(path, lambda tmp: encoded.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2))
     return path
 
 

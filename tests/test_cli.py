@@ -1,0 +1,85 @@
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuroalign.cli.main import main
+from neuroalign.data import create_assembly, save
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def readme_commands():
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"```bash\n(.*?)```", text, re.S).group(1)
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def test_readme_opens_with_exactly_two_commands_and_ci_runs_the_second():
+    commands = readme_commands()
+    assert len(commands) == 2
+    assert "neuroalign demo" in commands[0] and "pytest" in commands[1]
+    assert commands[1] in (REPO / ".ci" / "run").read_text()
+
+
+def test_readme_demo_command_through_the_cli(tmp_path):
+    demo = readme_commands()[0].split("&&")[-1].strip()
+    assert demo.startswith("neuroalign demo")
+    env = {**os.environ, "MPLBACKEND": "Agg"}
+    result = subprocess.run(shlex.split(demo) + ["--no-progress"], cwd=tmp_path, capture_output=True,
+                            text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "neuroalign-demo"
+    table = pd.read_csv(out / "scores.csv")
+    assert list(table.columns[:6]) == ["layer", "metric", "score", "ceiling", "ci_low", "ci_high"]
+    assert set(table.metric) == {"rsa", "cka"} and len(table) == 12
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["best_layer"] == {"rsa": summary["planted_layer"], "cka": summary["planted_layer"]}
+    assert (out / "layer_profile.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "planted layer: block3" in result.stdout
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["validate", "--help"]])
+def test_help_everywhere(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 0
+    assert "usage: neuroalign" in capsys.readouterr().out
+
+
+def test_errors_are_one_line_with_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(b"garbage")
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith(f"neuroalign: error: {bad}: cannot read it") and "Fix:" in err
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(b"garbage")
+    result = subprocess.run([sys.executable, "-m", "neuroalign", "--debug", "validate", str(bad)],
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_validate_reports_schema_problems(tmp_path, capsys):
+    good = create_assembly(np.zeros((3, 2)), stimulus_id=list("abc"))
+    save(good, tmp_path / "good.nc")
+    assert main(["validate", str(tmp_path / "good.nc")]) == 0
+    assert "valid (presentation: 3, neuroid: 2)" in capsys.readouterr().out
+    assert main(["validate", str(tmp_path / "good.nc"), "--dims", "presentation,time_bin"]) == 2
+    assert "dimension 'time_bin' is missing" in capsys.readouterr().err
+
+
+def test_bad_seed_is_a_config_error(capsys):
+    assert main(["demo", "--seed", "-1"]) == 2
+    assert "--seed" in capsys.readouterr().err
