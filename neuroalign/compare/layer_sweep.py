@@ -113,7 +113,7 @@ def _sweep(
               "brain_hash": hash_array(brain)}
     score = Score.from_resamples(point, resamples.transpose(RESAMPLE, ...), dim=RESAMPLE,
                                  ceiling=ceiling.values.mean(subject), metric=family.name, params=params)
-    score.raw = xr.Dataset({"resample": resamples, "per_subject": family.compare(model, data),
+    score.raw = xr.Dataset({"resamples": resamples, "per_subject": family.compare(model, data),
                             "ceiling_per_split": ceiling.raw})
     return score
 
