@@ -32,6 +32,9 @@ __all__ = ["bin_edges", "count_spikes", "bin_spikes", "UNOBSERVED_MODES"]
 
 logger = logging.getLogger(__name__)
 
+#: Coordinate names the loaders set themselves; table columns with these names are prefixed.
+_RESERVED = {"event_time", NEUROID_ID, TIME_BIN_START, TIME_BIN_END, PRESENTATION, NEUROID, TIME_BIN}
+
 #: What to do with bins that are not entirely inside the observed recording.
 UNOBSERVED_MODES = ("nan", "raise", "count")
 
@@ -373,7 +376,11 @@ def assemble(
             raise ConfigError(f"the trial table has {len(trials)} rows but there are {n_trials} events",
                               source="trials", fix="pass one row per event")
         for column in trials.columns:
-            coords[str(column)] = (PRESENTATION, coord_values(trials[column].to_numpy()))
+            name = str(column)
+            if name in _RESERVED:
+                logger.info("%s: trial column %r is renamed 'trial_%s' (the name is reserved)", source, name, name)
+                name = f"trial_{name}"
+            coords[name] = (PRESENTATION, coord_values(trials[column].to_numpy()))
         if "trial" not in coords:
             coords["trial"] = (PRESENTATION, coord_values(list(trials.index)))
     else:
@@ -382,11 +389,15 @@ def assemble(
     coords[STIMULUS_ID] = (PRESENTATION, _stimulus_ids(stimulus_id, trials, coords, n_trials, source))
     coords[NEUROID_ID] = (NEUROID, np.array([str(u) for u in unit_ids], dtype=object))
     for name, column in (neuroid or {}).items():
+        name = str(name)
+        if name in coords or name in _RESERVED:  # e.g. a 'subject' column in the trial table too
+            logger.info("%s: unit column %r is renamed 'neuroid_%s' (the name is taken)", source, name, name)
+            name = f"neuroid_{name}"
         column = coord_values(list(column))
         if column.shape != (n_units,):
             raise ConfigError(f"neuroid coordinate {name!r} has {column.size} entries for {n_units} units",
                               source="neuroid", fix="pass one value per unit, in the order of the units")
-        coords[str(name)] = (NEUROID, column)
+        coords[name] = (NEUROID, column)
     coords[TIME_BIN_START] = (TIME_BIN, edges[:-1])
     coords[TIME_BIN_END] = (TIME_BIN, edges[1:])
     all_attrs = {

@@ -501,9 +501,19 @@ def load_phy(
 
     Examples
     --------
+    A minimal phy folder: three spikes (samples at 30 kHz) of clusters 1 and 2.
+
+    >>> import pathlib, tempfile
+    >>> import numpy as np
     >>> from neuroalign.loaders.spikes import load_phy
-    >>> counts = load_phy("kilosort_output/", events=[10.0, 20.0], window=(0, 1),
-    ...                   bin_size=0.1, labels=["good", "mua"])  # doctest: +SKIP
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> np.save(folder / "spike_times.npy", np.array([300, 3300, 6000], dtype=np.uint64))
+    >>> np.save(folder / "spike_clusters.npy", np.array([1, 2, 1], dtype=np.int32))
+    >>> _ = (folder / "params.py").write_text("sample_rate = 30000.0\\n")
+    >>> counts = load_phy(folder, events=[0.0], window=(0, 0.3), bin_size=0.1, labels=None,
+    ...                   recording=(0, 1))
+    >>> counts.neuroid_id.values.tolist(), counts.values[0].tolist()
+    (['1', '2'], [[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     """
     folder = Path(folder)
     if not folder.is_dir():

@@ -152,6 +152,19 @@ def test_nwb_explicit_events(session):
         load_nwb_spikes(path, "trials", events=[5.0], window=(0, 1))
 
 
+def test_nwb_events_table_and_name_clashes(session):
+    path, trains, _ = session
+    events = pd.DataFrame({"flash": [5.0, 9.0], "subject": ["a", "b"], "event_time": [0, 1]})
+    counts = load_nwb_spikes(path, events=events, align_to="flash", window=(0, 1), bin_size=0.5)
+    np.testing.assert_array_equal(counts.values, _reference(trains, [5.0, 9.0], (0, 1), 0.5))
+    assert counts.subject.dims == ("presentation",) and counts.subject.values.tolist() == ["a", "b"]
+    assert counts.neuroid_subject.values.tolist() == ["M1"] * 3  # the units' subject, renamed
+    assert counts.trial_event_time.values.tolist() == [0, 1]  # 'event_time' is ours
+    assert counts.event_time.values.tolist() == [5.0, 9.0]
+    with pytest.raises(UnknownNameError):
+        load_nwb_spikes(path, events=events, window=(0, 1))  # no 'start_time' column
+
+
 def test_nwb_obs_intervals(tmp_path):
     trains = [[1.2, 2.2, 3.2, 4.2], [1.1, 2.1, 3.1, 4.1]]
     obs = [[[0.0, 2.0], [3.0, 10.0]], [[0.0, 10.0]]]
