@@ -38,9 +38,9 @@ import xarray as xr
 from ..data import provenance, validate
 from ..errors import (ConfigError, DataError, DependencyError, FileFormatError, NeuroalignError,
                       SchemaError, UnknownNameError)
-from .matfiles import read_mat
+from .matfiles import read_mat_table
 
-__all__ = ["TRIAL", "ROLE_ALIASES", "load_trials", "load_triplets", "read_trial_table"]
+__all__ = ["TRIAL", "ROLE_ALIASES", "load_trials", "load_triplets", "read_trial_table", "check_trials"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def read_trial_table(path: str | os.PathLike, *, format: str | None = None, tabl
     if kind in ("csv", "tsv"):
         frame, meta = _read_text(path, kind, na_values), {}
     elif kind == "mat":
-        frame, meta = _read_mat_table(path, table, column_names), {}
+        frame, meta = read_mat_table(path, table=table, column_names=column_names), {}
     else:
         frame, meta = _read_nwb_table(path, table)
     if na_values is not None and kind != "csv" and kind != "tsv":
@@ -176,92 +176,6 @@ def _read_text(path: Path, kind: str, na_values: Iterable[Any] | None) -> pd.Dat
             source=str(path), fix="give every column a name in the header row",
         )
     return frame
-
-
-def _read_mat_table(path: Path, table: str | None, column_names: Sequence[str] | None) -> pd.DataFrame:
-    contents = read_mat(path)
-    if table is not None:
-        if table not in contents:
-            raise UnknownNameError(table, contents, what="MATLAB variable", source=str(path))
-        return _mat_value_to_frame(contents[table], table, contents, column_names, path)
-    structs = [k for k, v in contents.items() if isinstance(v, dict)
-               or (isinstance(v, list) and v and all(isinstance(x, dict) for x in v))]
-    matrices = [k for k, v in contents.items() if isinstance(v, np.ndarray) and v.ndim == 2
-                and v.dtype.kind in "biuf" and min(v.shape) > 1]
-    if len(structs) == 1:
-        return _mat_value_to_frame(contents[structs[0]], structs[0], contents, column_names, path)
-    if len(matrices) == 1 and (column_names is not None or _header_for(contents, matrices[0]) is not None):
-        return _mat_value_to_frame(contents[matrices[0]], matrices[0], contents, column_names, path)
-    vectors = {k: v for k, v in contents.items() if _is_column(v)}
-    lengths = pd.Series({k: len(v) for k, v in vectors.items()})
-    if len(lengths) and lengths.max() > 1:
-        size = lengths[lengths > 1].mode().iloc[0]
-        return pd.DataFrame({k: _column(v) for k, v in vectors.items() if len(v) == size})
-    raise FileFormatError(
-        f"cannot tell which variable holds the trial table (variables: {sorted(contents)})",
-        source=str(path), fix="pass table='<variable>' (and column_names=[...] for a plain matrix)",
-    )
-
-
-def _is_column(value: Any) -> bool:
-    if isinstance(value, np.ndarray):
-        return value.ndim == 1
-    return isinstance(value, list) and all(np.isscalar(x) or isinstance(x, str) for x in value)
-
-
-def _column(value: Any) -> Any:
-    return value if isinstance(value, np.ndarray) else list(value)
-
-
-def _header_for(contents: Mapping[str, Any], name: str) -> list[str] | None:
-    """A variable listing one name per column of matrix ``name`` (e.g. ``colHeaders``)."""
-    ranked = sorted(contents, key=lambda k: not re.search(r"head|col|label|name|field", k, re.I))
-    for key in ranked:
-        value = contents[key]
-        if key != name and isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            return value
-    return None
-
-
-def _mat_value_to_frame(value: Any, name: str, contents: Mapping[str, Any],
-                        column_names: Sequence[str] | None, path: Path) -> pd.DataFrame:
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        return pd.DataFrame.from_records(value)
-    if isinstance(value, dict):
-        columns = {k: v for k, v in value.items() if _is_column(v) or np.isscalar(v) or isinstance(v, str)}
-        sizes = {len(v) for v in columns.values() if not (np.isscalar(v) or isinstance(v, str))}
-        if len(sizes) > 1:
-            raise FileFormatError(
-                f"the fields of struct {name!r} have different lengths {sorted(sizes)}",
-                source=str(path), fix="give every field one value per trial",
-            )
-        skipped = sorted(set(value) - set(columns))
-        if skipped:
-            logger.warning("%s: struct %r fields %s are not per-trial vectors; skipped", path, name, skipped)
-        return pd.DataFrame({k: _column(v) if not np.isscalar(v) else [v] * max(sizes or {1})
-                             for k, v in columns.items()})
-    array = np.asarray(value)
-    if array.ndim == 1:
-        return pd.DataFrame({name: array})
-    if array.ndim != 2:
-        raise FileFormatError(f"variable {name!r} has {array.ndim} dimensions", source=str(path),
-                              fix="pass table='<variable>' naming a 2-D matrix, a struct or a struct array")
-    names = list(column_names) if column_names is not None else _header_for(contents, name)
-    if names is None:
-        raise FileFormatError(
-            f"matrix {name!r} ({array.shape[0]}×{array.shape[1]}) has no column names",
-            source=str(path), fix=f"pass column_names=[...] with {array.shape[1]} names",
-        )
-    if len(names) == array.shape[1]:
-        return pd.DataFrame(array, columns=names)
-    if len(names) == array.shape[0]:
-        return pd.DataFrame(array.T, columns=names)
-    raise FileFormatError(
-        f"matrix {name!r} is {array.shape[0]}×{array.shape[1]} but its header names {len(names)} columns",
-        source=str(path),
-        fix=f"pass column_names=[...] with {array.shape[1]} names (for Harrington & Deza oddity files use "
-        "neuroalign.loaders.psychophysics.load_metameric_psychophysics, which knows the missing column)",
-    )
 
 
 def _read_nwb_table(path: Path, table: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -561,8 +475,9 @@ def load_trials(
         for role, column in roles.items():
             all_roles.setdefault(role, column)
     if not frames:
-        raise FileFormatError("none of the files could be read", source=str(paths[0].parent),
-                              fix="see attrs['skipped'] or rerun with errors='raise' for the first error")
+        raise FileFormatError(f"none of the {len(paths)} files could be read; the first error was: "
+                              f"{skipped[0]['error']}", source=str(paths[0].parent),
+                              fix="check the files, or load them one by one to see each error")
     frame = pd.concat(frames, ignore_index=True, sort=False)
     dataset = _frame_to_dataset(frame, ["stimulus_id", "file", *_ENTITY_COORDS.values(), "participant_id"])
     if "reaction_time" in dataset:
@@ -597,6 +512,10 @@ def _load_one(path: Path, explicit: Mapping[str, Any], require: set[str], table:
     out = frame.copy()
     for role, column in roles.items():
         values = out.pop(column)
+        if role in out.columns:  # another column already has the canonical name: keep it, renamed
+            logger.warning("%s: column %r renamed %r because %r plays that role", source, role, f"{role}_column",
+                           column)
+            out = out.rename(columns={role: f"{role}_column"})
         if role == "correct":
             as_float = _as_correct(values, column, source, correct_map,
                                    strict=isinstance(explicit[role], str) or role in require,

@@ -18,6 +18,9 @@ scalar struct                ``dict`` of fields
 struct array                 ``list`` of ``dict``
 ===========================  ==============================================
 
+:func:`read_mat_table` builds a one-row-per-trial :class:`pandas.DataFrame`
+from whatever shape a trial table was saved in.
+
 MATLAB ``table``, ``string``, ``categorical`` and ``datetime`` objects are
 opaque class instances that neither reader can decode; they raise a
 :class:`~neuroalign.errors.FileFormatError` that says how to re-save them.
@@ -27,15 +30,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ..errors import FileFormatError, UnknownNameError
 
-__all__ = ["mat_version", "read_mat"]
+__all__ = ["mat_version", "read_mat", "read_mat_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +147,121 @@ def read_mat(path: str | os.PathLike, variables: Iterable[str] | None = None) ->
         if missing:
             raise UnknownNameError(missing[0], contents, what="MATLAB variable", source=str(path))
     return contents
+
+
+# --------------------------------------------------------------------------- trial tables
+
+
+def read_mat_table(path: str | os.PathLike, *, table: str | None = None,
+                   column_names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a trial table (one row per trial) from a MATLAB file of any version.
+
+    The table may be a scalar struct of per-trial vectors, a struct array, a
+    numeric matrix with a header variable (a cell of names such as
+    ``colHeaders``, or ``column_names``), or loose top-level vectors of equal
+    length.  Without ``table`` the only struct, else the only matrix with a
+    header, else the vectors of the most common length are used.
+
+    Raises
+    ------
+    FileFormatError
+        Unreadable file, no recognisable table, or a header that does not fit
+        the matrix (the message gives the shapes).
+    UnknownNameError
+        ``table`` is not a variable of the file.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, scipy.io
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.mat")
+    >>> scipy.io.savemat(path, {"m": np.eye(2), "colHeaders": np.array(["a", "b"], dtype=object)})
+    >>> read_mat_table(path).columns.tolist()
+    ['a', 'b']
+    """
+    path = Path(path)
+    contents = read_mat(path)
+    if table is not None:
+        if table not in contents:
+            raise UnknownNameError(table, contents, what="MATLAB variable", source=str(path))
+        return _mat_value_to_frame(contents[table], table, contents, column_names, path)
+    structs = [k for k, v in contents.items() if isinstance(v, dict)
+               or (isinstance(v, list) and v and all(isinstance(x, dict) for x in v))]
+    matrices = [k for k, v in contents.items() if isinstance(v, np.ndarray) and v.ndim == 2
+                and v.dtype.kind in "biuf" and min(v.shape) > 1]
+    if len(structs) == 1:
+        return _mat_value_to_frame(contents[structs[0]], structs[0], contents, column_names, path)
+    if len(matrices) == 1 and (column_names is not None or _header_for(contents, matrices[0]) is not None):
+        return _mat_value_to_frame(contents[matrices[0]], matrices[0], contents, column_names, path)
+    vectors = {k: v for k, v in contents.items() if _is_column(v)}
+    lengths = pd.Series({k: len(v) for k, v in vectors.items()})
+    if len(lengths) and lengths.max() > 1:
+        size = lengths[lengths > 1].mode().iloc[0]
+        return pd.DataFrame({k: _column(v) for k, v in vectors.items() if len(v) == size})
+    raise FileFormatError(
+        f"cannot tell which variable holds the trial table (variables: {sorted(contents)})",
+        source=str(path), fix="pass table='<variable>' (and column_names=[...] for a plain matrix)",
+    )
+
+
+def _is_column(value: Any) -> bool:
+    if isinstance(value, np.ndarray):
+        return value.ndim == 1
+    return isinstance(value, list) and all(np.isscalar(x) or isinstance(x, str) for x in value)
+
+
+def _column(value: Any) -> Any:
+    return value if isinstance(value, np.ndarray) else list(value)
+
+
+def _header_for(contents: Mapping[str, Any], name: str) -> list[str] | None:
+    """A variable listing one name per column of matrix ``name`` (e.g. ``colHeaders``)."""
+    ranked = sorted(contents, key=lambda k: not re.search(r"head|col|label|name|field", k, re.I))
+    for key in ranked:
+        value = contents[key]
+        if key != name and isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+            return value
+    return None
+
+
+def _mat_value_to_frame(value: Any, name: str, contents: Mapping[str, Any],
+                        column_names: Sequence[str] | None, path: Path) -> pd.DataFrame:
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return pd.DataFrame.from_records(value)
+    if isinstance(value, dict):
+        columns = {k: v for k, v in value.items() if _is_column(v) or np.isscalar(v) or isinstance(v, str)}
+        sizes = {len(v) for v in columns.values() if not (np.isscalar(v) or isinstance(v, str))}
+        if len(sizes) > 1:
+            raise FileFormatError(
+                f"the fields of struct {name!r} have different lengths {sorted(sizes)}",
+                source=str(path), fix="give every field one value per trial",
+            )
+        skipped = sorted(set(value) - set(columns))
+        if skipped:
+            logger.warning("%s: struct %r fields %s are not per-trial vectors; skipped", path, name, skipped)
+        return pd.DataFrame({k: _column(v) if not np.isscalar(v) else [v] * max(sizes or {1})
+                             for k, v in columns.items()})
+    array = np.asarray(value)
+    if array.ndim == 1:
+        return pd.DataFrame({name: array})
+    if array.ndim != 2:
+        raise FileFormatError(f"variable {name!r} has {array.ndim} dimensions", source=str(path),
+                              fix="pass table='<variable>' naming a 2-D matrix, a struct or a struct array")
+    names = list(column_names) if column_names is not None else _header_for(contents, name)
+    if names is None:
+        raise FileFormatError(
+            f"matrix {name!r} ({array.shape[0]}×{array.shape[1]}) has no column names",
+            source=str(path), fix=f"pass column_names=[...] with {array.shape[1]} names",
+        )
+    if len(names) == array.shape[1]:
+        return pd.DataFrame(array, columns=names)
+    if len(names) == array.shape[0]:
+        return pd.DataFrame(array.T, columns=names)
+    raise FileFormatError(
+        f"matrix {name!r} is {array.shape[0]}×{array.shape[1]} but its header names {len(names)} columns",
+        source=str(path),
+        fix=f"pass column_names=[...] with {array.shape[1]} names (for Harrington & Deza oddity files use "
+        "neuroalign.loaders.psychophysics.load_metameric_psychophysics, which knows the missing column)",
+    )
 
 
 # --------------------------------------------------------------------------- v4/v5/v7

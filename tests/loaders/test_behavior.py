@@ -194,6 +194,24 @@ def test_several_files_stack_and_skip_bad_ones(tmp_path, trials_frame):
     assert str(bad) in str(info.value)
 
 
+def test_all_files_bad_names_the_first_error(tmp_path):
+    paths = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for path in paths:
+        path.write_text("")
+    with pytest.raises(FileFormatError, match="none of the 2 files") as info:
+        load_trials(paths, errors="skip", progress=False)
+    assert str(paths[0]) in str(info.value)
+
+
+def test_explicit_role_keeps_a_clashing_column(tmp_path):
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"stimulus": ["a", "b"], "condition": ["x", "y"], "difficulty": ["easy", "hard"]}).to_csv(
+        path, index=False)
+    ds = load_trials(path, condition="difficulty")
+    assert ds.condition.values.tolist() == ["easy", "hard"]
+    assert ds.condition_column.values.tolist() == ["x", "y"]
+
+
 def test_integer_trial_column_becomes_the_trial_coordinate(tmp_path):
     path = tmp_path / "t.csv"
     pd.DataFrame({"trial": [5, 6, 7], "stimulus": ["a", "b", "c"]}).to_csv(path, index=False)
@@ -307,6 +325,20 @@ def test_mat_v5_and_v73_readers_agree(tmp_path):
     assert a["c"] == b["c"] == ["ab", "cde"]
     np.testing.assert_array_equal(a["st"]["x"], b["st"]["x"])
     assert [d["k"] for d in a["sa"]] == [d["k"] for d in b["sa"]] == [1.0, 2.0]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(0, 2**32 - 1))
+def test_mat_readers_agree_on_any_matrix_shape(rows, cols, seed):
+    # property: a matrix saved by scipy (v5) and in the v7.3 layout reads back identically, in MATLAB's shape
+    matrix = np.random.default_rng(seed).normal(size=(rows, cols))
+    with tempfile.TemporaryDirectory() as folder:
+        v5, v73 = Path(folder) / "a.mat", Path(folder) / "b.mat"
+        scipy.io.savemat(v5, {"m": matrix})
+        write_mat73(v73, {"m": matrix})
+        a, b = read_mat(v5)["m"], read_mat(v73)["m"]
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(np.asarray(a).ravel(), matrix.ravel())
 
 
 def test_read_mat_unknown_variable_lists_names(tmp_path):
