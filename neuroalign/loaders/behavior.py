@@ -27,6 +27,7 @@ import difflib
 import logging
 import os
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,6 @@ ROLE_ALIASES: dict[str, tuple[str, ...]] = {
     "condition": ("condition", "cond", "trial_type", "condition_name", "condition_id"),
 }
 _ENTITY_COORDS = {"sub": "subject", "ses": "session", "task": "task", "run": "run", "acq": "acquisition"}
-_COORD_COLUMNS = {"subject", "session", "task", "run", "acquisition", "participant_id"}
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".mat": "mat", ".nwb": "nwb"}
 _TRUE = {"1", "1.0", "true", "t", "yes", "y", "correct", "hit"}
 _FALSE = {"0", "0.0", "false", "f", "no", "n", "incorrect", "wrong", "error", "miss"}
@@ -154,8 +154,6 @@ def _format_of(path: Path, format: str | None) -> str:
 def _read_text(path: Path, kind: str, na_values: Iterable[Any] | None) -> pd.DataFrame:
     sep = "," if kind == "csv" else "\t"
     missing = ["n/a", "N/A", "NA", "NaN", "nan", ""] + [str(v) for v in (na_values or [])]
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)  # extra fields would be dropped silently
@@ -184,8 +182,6 @@ def _read_nwb_table(path: Path, table: str | None) -> tuple[pd.DataFrame, dict[s
     except ImportError as exc:
         raise DependencyError("reading NWB files needs the optional package pynwb", source=str(path),
                               fix='pip install "neuroalign[nwb]" (or pip install pynwb)') from exc
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -242,13 +238,16 @@ def _assign_roles(columns: Sequence[str], explicit: Mapping[str, str | bool | No
     by_norm = {}
     for column in columns:
         by_norm.setdefault(_norm(column), column)
-    for role, given in explicit.items():
-        if given is False:
-            continue
+    for role, given in explicit.items():  # named columns first, so that guessing cannot take them
         if isinstance(given, str):
             if given not in columns:
                 raise UnknownNameError(given, columns, what=f"column (for {role})", source=source)
+            if given in roles.values():
+                raise ConfigError(f"column {given!r} is named for two roles", source=source,
+                                  fix="give each role its own column")
             roles[role] = given
+    for role, given in explicit.items():
+        if given is not None:
             continue
         for alias in ROLE_ALIASES[role]:
             if _norm(alias) in by_norm and by_norm[_norm(alias)] not in roles.values():

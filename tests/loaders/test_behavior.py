@@ -210,6 +210,11 @@ def test_explicit_role_keeps_a_clashing_column(tmp_path):
     ds = load_trials(path, condition="difficulty")
     assert ds.condition.values.tolist() == ["easy", "hard"]
     assert ds.condition_column.values.tolist() == ["x", "y"]
+    # a named column is not taken first by another role's guess ("stimulus" is a stimulus alias)
+    named = load_trials(path, condition="stimulus")
+    assert named.condition.values.tolist() == ["a", "b"] and "stimulus_id" not in named.coords
+    with pytest.raises(ConfigError, match="two roles"):
+        load_trials(path, condition="stimulus", stimulus="stimulus")
 
 
 def test_integer_trial_column_becomes_the_trial_coordinate(tmp_path):
