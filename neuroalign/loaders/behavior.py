@@ -387,8 +387,9 @@ def load_trials(
         ``False`` turns the role off.  The stimulus column becomes the
         ``stimulus_id`` coordinate; the others the variables ``choice``,
         ``correct``, ``reaction_time`` and ``condition``.
-    require : iterable of str
-        Roles that must be found, e.g. ``("correct", "reaction_time")``.
+    require : str or iterable of str
+        Roles that must be found, e.g. ``("correct", "reaction_time")``
+        (``"stimulus"`` and ``"stimulus_id"`` both name the stimulus role).
     correct_map : mapping, optional
         Translates correctness codes to 1.0/0.0/NaN, e.g. ``{2: 1.0, 1: 0.0,
         0: float("nan")}`` for tables that code correct as 2.
@@ -454,7 +455,8 @@ def load_trials(
         if not (value is None or value is False or isinstance(value, str)):
             raise ConfigError(f"{key} must be a column name, None or False, got {value!r}",
                               source="stimulus" if key == "stimulus_id" else key, fix="pass a column name")
-    unknown = set(require) - set(ROLE_ALIASES)
+    require = {"stimulus_id" if r == "stimulus" else r for r in ((require,) if isinstance(require, str) else require)}
+    unknown = require - set(ROLE_ALIASES)
     if unknown:
         raise UnknownNameError(sorted(unknown)[0], ROLE_ALIASES, what="role", source="require")
     from tqdm.auto import tqdm
@@ -462,7 +464,7 @@ def load_trials(
     frames, skipped, all_roles = [], [], {}
     for file in tqdm(paths, desc="trial tables", unit="file", disable=not progress or len(paths) < 2):
         try:
-            frame, roles = _load_one(file, explicit, set(require), table, column_names, na_values, format,
+            frame, roles = _load_one(file, explicit, require, table, column_names, na_values, format,
                                      correct_map, rt_unit)
         except NeuroalignError as exc:
             if errors == "raise" or len(paths) == 1:

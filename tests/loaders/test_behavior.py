@@ -466,8 +466,9 @@ def test_missing_required_column(tmp_path):
     path = tmp_path / "t.csv"
     pd.DataFrame({"stimulus": ["a"], "rt": [0.3]}).to_csv(path, index=False)
     with pytest.raises(ConfigError, match="no column for correct") as info:
-        load_trials(path, require=["correct"])
+        load_trials(path, require="correct")
     assert "correct='<column name>'" in str(info.value)
+    assert load_trials(path, require=["stimulus", "reaction_time"]).stimulus_id.values.tolist() == ["a"]
 
 
 def test_unknown_suffix_and_format(tmp_path):
