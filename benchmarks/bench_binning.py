@@ -13,6 +13,10 @@ printout says so); ``--full`` runs them on every trial.  On the subset, the
 values must be identical to ours (exact equality, not a tolerance).
 
 Run:  python benchmarks/bench_binning.py [--full] [--reference-trials N]
+
+One run with --full on a shared 2-core CPU machine (timings vary up to 2x between runs):
+bin_spikes 1.35 s (7.4 M spikes/s), count_spikes 0.39 s; np.histogram loop 95.9 s (71x);
+searchsorted-cut np.histogram loop 12.2 s (9x); all counts identical.
 """
 
 from __future__ import annotations
