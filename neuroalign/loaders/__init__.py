@@ -1,0 +1,15 @@
+"""Loaders: files on disk into validated arrays of the data model.
+
+fMRI (NIfTI → ROI time series → connectivity), spiking (NWB, Kilosort/phy,
+plain arrays) and behaviour (trial tables, psychophysics, triplets).  Every
+module lists its public names in ``__all__``; all are importable from here.
+"""
+
+from .behavior import *  # noqa: F401,F403
+from .binning import *  # noqa: F401,F403
+from .connectivity import *  # noqa: F401,F403
+from .fmri import *  # noqa: F401,F403
+from .matfiles import *  # noqa: F401,F403
+from .psychophysics import *  # noqa: F401,F403
+from .spikes import *  # noqa: F401,F403
+from .timeseries_files import *  # noqa: F401,F403
