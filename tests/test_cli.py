@@ -83,3 +83,25 @@ def test_validate_reports_schema_problems(tmp_path, capsys):
 def test_bad_seed_is_a_config_error(capsys):
     assert main(["demo", "--seed", "-1"]) == 2
     assert "--seed" in capsys.readouterr().err
+
+
+def test_demo_config_file_and_flag_override(tmp_path):
+    shipped = REPO / "pipelines" / "demo.yaml"
+    config = tmp_path / "demo.yaml"
+    out = tmp_path / "out"
+    config.write_text(shipped.read_text().replace("seed: 0", "seed: 1").replace("n_bootstrap: 200", "n_bootstrap: 10")
+                      .replace("out: neuroalign-demo", f"out: {out}"))
+    assert main(["demo", "--config", str(config), "--seed", "2", "--n-splits", "2", "--no-progress"]) == 0
+    parameters = json.loads((out / "summary.json").read_text())["provenance"]["parameters"]
+    assert (parameters["seed"], parameters["n_bootstrap"], parameters["n_splits"]) == (2, 10, 2)
+
+
+def test_config_errors_name_the_file_and_key(tmp_path, capsys):
+    config = tmp_path / "demo.yaml"
+    config.write_text("sed: 3\n")
+    assert main(["demo", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert str(config) in err and "unknown config key 'sed'" in err and "did you mean 'seed'" in err
+    config.write_text("seed: [1, 2]\n")
+    assert main(["demo", "--config", str(config)]) == 2
+    assert "seed must be a int" in capsys.readouterr().err

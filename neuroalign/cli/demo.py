@@ -15,21 +15,35 @@ def register(commands: argparse._SubParsersAction) -> None:
         "reference network), score every layer with RSA and linear CKA (bootstrap CIs, split-half "
         "ceilings), print a table and write scores.csv, summary.json and layer_profile.png.",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
-    parser.add_argument("--out", default="neuroalign-demo", help="output folder (default ./neuroalign-demo)")
-    parser.add_argument("--n-bootstrap", type=int, default=200, help="bootstrap resamples (default 200)")
-    parser.add_argument("--n-splits", type=int, default=10, help="split-half ceiling splits (default 10)")
+    parser.add_argument("--config", default=None,
+                        help="YAML config (e.g. pipelines/demo.yaml); explicit flags override it")
+    parser.add_argument("--seed", type=int, default=None, help="seed of everything random (default 0)")
+    parser.add_argument("--out", default=None, help="output folder (default ./neuroalign-demo)")
+    parser.add_argument("--n-bootstrap", type=int, default=None, help="bootstrap resamples (default 200)")
+    parser.add_argument("--n-splits", type=int, default=None, help="split-half ceiling splits (default 10)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(run=run)
 
 
+DEFAULTS = {"study": "synthetic", "seed": 0, "out": "neuroalign-demo", "n_bootstrap": 200, "n_splits": 10}
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..pipelines.config import read_config
     from ..pipelines.demo import run_demo
 
-    if args.seed < 0:
-        raise ConfigError(f"--seed must be non-negative, got {args.seed}", source="--seed", fix="pass e.g. --seed 0")
-    result = run_demo(seed=args.seed, out=args.out, n_bootstrap=args.n_bootstrap, n_splits=args.n_splits,
-                      progress=not args.no_progress)
+    config = read_config(args.config, DEFAULTS) if args.config else dict(DEFAULTS)
+    for key in ("seed", "out", "n_bootstrap", "n_splits"):
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    if config["study"] != "synthetic":
+        raise ConfigError(f"the demo runs the embedded synthetic study, not {config['study']!r}",
+                          source=args.config or "study", fix="set 'study: synthetic'")
+    if config["seed"] < 0:
+        raise ConfigError(f"seed must be non-negative, got {config['seed']}", source="--seed",
+                          fix="pass e.g. --seed 0")
+    result = run_demo(seed=config["seed"], out=config["out"], n_bootstrap=config["n_bootstrap"],
+                      n_splits=config["n_splits"], progress=not args.no_progress)
     print(result.table.to_string(index=False, float_format="{:.3f}".format))
     summary = result.summary
     print(f"\nplanted layer: {summary['planted_layer']}; best layer: "

@@ -1,0 +1,53 @@
+"""Reading study configs: YAML through ``yaml.safe_load``, checked against known keys."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError, FileFormatError, UnknownNameError
+
+__all__ = ["read_config"]
+
+
+def read_config(path: str | os.PathLike, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Read a YAML config and merge it over ``defaults``.
+
+    Every key must be one of ``defaults`` (a misspelt key raises with the close
+    matches), and its value must have the default's type (ints are accepted
+    where floats are expected).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from neuroalign.pipelines.config import read_config
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "c.yaml"
+    >>> _ = path.write_text("seed: 3\\n")
+    >>> read_config(path, {"seed": 0, "out": "x"})
+    {'seed': 3, 'out': 'x'}
+    """
+    path = Path(path)
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise FileFormatError("config file not found", source=str(path), fix="check the path") from None
+    except yaml.YAMLError as exc:
+        raise FileFormatError(f"not valid YAML ({exc})", source=str(path), fix="fix the YAML syntax") from exc
+    loaded = {} if loaded is None else loaded
+    if not isinstance(loaded, Mapping):
+        raise FileFormatError("the config is not a mapping of keys to values", source=str(path),
+                              fix="write one 'key: value' per line")
+    config = dict(defaults)
+    for key, value in loaded.items():
+        if key not in defaults:
+            raise UnknownNameError(key, defaults, what="config key", source=str(path))
+        expected = type(defaults[key])
+        if not isinstance(value, expected) and not (expected is float and isinstance(value, int)):
+            raise ConfigError(f"{key} must be a {expected.__name__}, got {value!r}", source=str(path),
+                              fix=f"set e.g. '{key}: {defaults[key]!r}'")
+        config[key] = value
+    return config
