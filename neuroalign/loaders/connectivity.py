@@ -22,12 +22,12 @@ import xarray as xr
 from ..data import provenance, validate
 from ..errors import ConfigError, DataError, SchemaError, UnknownNameError
 
-__all__ = ["KINDS", "connectivity", "vectorize_connectivity", "square_connectivity", "parse_duration"]
+__all__ = ["CONNECTIVITY_KINDS", "connectivity", "vectorize_connectivity", "square_connectivity", "parse_duration"]
 
 log = logging.getLogger(__name__)
 
 #: The connectivity kinds :func:`connectivity` knows.
-KINDS = ("correlation", "partial correlation", "covariance", "precision", "tangent")
+CONNECTIVITY_KINDS = ("correlation", "partial correlation", "covariance", "precision", "tangent")
 _CORRELATION_LIKE = ("correlation", "partial correlation")
 _UNITS = {"s": 1.0, "sec": 1.0, "ms": 1e-3, "min": 60.0}
 _VOLUME_UNITS = ("vol", "vols", "volume", "volumes", "tr", "trs")
@@ -157,8 +157,8 @@ def connectivity(
     >>> connectivity(ts, window="40s", step=5).sizes["window"]
     17
     """
-    if kind not in KINDS:
-        raise UnknownNameError(kind, KINDS, what="connectivity kind", source="kind")
+    if kind not in CONNECTIVITY_KINDS:
+        raise UnknownNameError(kind, CONNECTIVITY_KINDS, what="connectivity kind", source="kind")
     if fisher_z and kind not in _CORRELATION_LIKE:
         raise ConfigError(f"fisher_z=True is only defined for correlations, not kind={kind!r}",
                           source="fisher_z", fix="use kind='correlation' or 'partial correlation', or fisher_z=False")
@@ -194,15 +194,27 @@ def connectivity(
         raise ConfigError("Ledoit-Wolf shrinkage is defined for equally weighted samples, not a taper",
                           source="taper", fix="pass shrinkage=None (empirical) or a fixed float with a taper")
 
-    cov, shrunk, counts = _window_covariances(values, valid, starts, length, weights, method,
-                                              standardize=kind == "correlation")
+    pearson = kind == "correlation" and method is None  # unit-norm windows: the product is the correlation
+    cov, shrunk, counts, constant = _window_covariances(values, valid, starts, length, weights, method,
+                                                        standardize=kind == "correlation", unit_rows=pearson)
     missing = counts < minimum
     if window is None and missing.any():
         raise DataError(f"a series has only {int(counts.min())} valid volumes; at least {minimum} are needed",
                         source=name, fix="use longer runs or scrub fewer volumes")
-    cov = np.where(missing[..., None, None], np.eye(n_neuroid), cov)
-    matrices = _transform(cov, kind, missing, name)
-    matrices = (matrices + np.swapaxes(matrices, -1, -2)) / 2  # exactly symmetric
+    constant &= ~missing[..., None]
+    if constant.any():
+        where = np.argwhere(constant)[0]
+        raise DataError(f"neuroid {ts['neuroid_id'].values[where[-1]]!r} is constant (zero variance) in a series "
+                        "or window", source=name, fix="drop constant neuroids (e.g. empty regions) first")
+    if missing.any():
+        cov[missing] = np.eye(n_neuroid)
+    if pearson:
+        matrices = np.clip(cov, -1.0, 1.0, out=cov)
+        matrices[..., np.arange(n_neuroid), np.arange(n_neuroid)] = 1.0
+    else:
+        matrices = _transform(cov, kind, missing, name)
+        if kind != "covariance":  # a product A A^T is symmetric already; inverses and logs may not be
+            _mirror_upper(matrices)
     matrices[missing] = np.nan
     if missing.any():
         log.warning("%d of %d windows have fewer than %d valid volumes and are NaN",
@@ -287,8 +299,25 @@ def _taper(taper: Any, length: int) -> np.ndarray | None:
     return weights
 
 
-def _window_covariances(values, valid, starts, length, weights, method, *, standardize):
-    """Covariance of every window at once: strided view, weighted centring, batched product."""
+def _mirror_upper(m: np.ndarray, block: int = 64) -> None:
+    """Copy the upper triangle onto the lower one, in place, a block of rows at a time."""
+    p = m.shape[-1]
+    for i in range(0, p, block):
+        j = min(i + block, p)
+        m[..., i:j, :i] = np.swapaxes(m[..., :i, i:j], -1, -2)
+        diag = m[..., i:j, i:j]
+        rows, cols = np.tril_indices(j - i, -1)
+        diag[..., rows, cols] = diag[..., cols, rows]
+
+
+def _window_covariances(values, valid, starts, length, weights, method, *, standardize, unit_rows=False):
+    """Covariance of every window at once: strided view, weighted centring, batched product.
+
+    With ``unit_rows`` each centred window row is scaled to unit norm first, so
+    the product is the Pearson correlation itself.  Returns the matrices, the
+    shrinkage per matrix, the valid volumes per window and which neuroids are
+    constant in which window.
+    """
     from numpy.lib.stride_tricks import sliding_window_view
 
     x = sliding_window_view(values, length, axis=-2)[..., starts, :, :]  # (..., W, p, L)
@@ -299,12 +328,22 @@ def _window_covariances(values, valid, starts, length, weights, method, *, stand
     counts = np.count_nonzero(w, axis=-1)
     safe = np.where(total > 0, total, 1.0)
     mean = np.einsum("...pl,...l->...p", x, w) / safe[..., None]
-    centred = (x - mean[..., None]) * np.sqrt(w)[..., None, :]  # (..., W, p, L)
-    cov = np.matmul(centred, np.swapaxes(centred, -1, -2)) / safe[..., None, None]
-    cov = (cov + np.swapaxes(cov, -1, -2)) / 2  # exactly symmetric
+    centred = x - mean[..., None]  # (..., W, p, L), a copy of the windows
+    if weights is not None or not np.all(w == 1):
+        centred *= np.sqrt(w)[..., None, :]
+    norms = np.sqrt(np.einsum("...pl,...pl->...p", centred, centred))
+    constant = norms <= 1e-12 * np.maximum(np.abs(mean), 1.0) * np.sqrt(np.maximum(total, 1.0))[..., None]
+    if unit_rows:
+        centred /= np.where(constant, 1.0, norms)[..., None]
+    p = values.shape[-1]
+    cov = np.empty((*total.shape, p, p))
+    np.matmul(centred, np.swapaxes(centred, -1, -2), out=cov)  # one batched product for all windows
     shrunk = np.zeros(total.shape)
+    if unit_rows:
+        return cov, shrunk, counts, constant
+    cov /= safe[..., None, None]
     if method is None:
-        return cov, shrunk, counts
+        return cov, shrunk, counts, constant
     if standardize:  # z-score (ddof=1) first, like nilearn's correlation kind
         n = np.maximum(total, 2.0)
         std = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1) * (n / (n - 1))[..., None])
@@ -323,9 +362,20 @@ def _window_covariances(values, valid, starts, length, weights, method, *, stand
         shrunk = np.where(beta == 0, 0.0, beta / np.where(delta == 0, 1.0, delta)) if p > 1 else shrunk
     else:
         shrunk = np.full(total.shape, float(method))
-    eye = np.eye(p)
-    cov = (1 - shrunk)[..., None, None] * cov + (shrunk * mu)[..., None, None] * eye
-    return cov, shrunk, counts
+    return _shrink(cov, method, shrunk), shrunk, counts, constant
+
+
+def _shrink(cov: np.ndarray, method, shrunk: np.ndarray) -> np.ndarray:
+    """(1 - s) * cov + s * mu * I, mu = trace / p (in place)."""
+    if method is None:
+        return cov
+    if method != "ledoit-wolf":
+        shrunk = np.full(cov.shape[:-2], float(method))
+    p = cov.shape[-1]
+    mu = np.trace(cov, axis1=-2, axis2=-1) / p
+    cov *= (1 - shrunk)[..., None, None]
+    cov[..., np.arange(p), np.arange(p)] += (shrunk * mu)[..., None]
+    return cov
 
 
 def _transform(cov: np.ndarray, kind: str, missing: np.ndarray, name: str) -> np.ndarray:
@@ -356,8 +406,10 @@ def _cov_to_corr(cov: np.ndarray, name: str) -> np.ndarray:
         where = np.argwhere(d == 0)[0]
         raise DataError(f"neuroid {int(where[-1])} is constant (zero variance) in a series or window",
                         source=name, fix="drop constant neuroids (e.g. empty regions) before computing correlations")
-    corr = cov / d[..., :, None] / d[..., None, :]
-    corr = np.clip(corr, -1.0, 1.0)
+    corr = cov  # in place: the covariances are not needed any more
+    corr /= d[..., :, None]
+    corr /= d[..., None, :]
+    np.clip(corr, -1.0, 1.0, out=corr)
     corr[..., np.arange(cov.shape[-1]), np.arange(cov.shape[-1])] = 1.0
     return corr
 
