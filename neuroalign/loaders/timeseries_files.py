@@ -165,15 +165,9 @@ def _numeric(table: pd.DataFrame, path: Path) -> np.ndarray:
 
 
 def _read_mat(path: Path, variable: str | None) -> np.ndarray:
-    import scipy.io
+    from .matfiles import read_mat  # MATLAB v5 and v7.3 (HDF5) alike
 
-    try:
-        data = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
-    except NotImplementedError:  # MATLAB v7.3 is HDF5
-        import h5py
-
-        with h5py.File(path, "r") as handle:
-            data = {k: np.asarray(v).T for k, v in handle.items() if isinstance(v, h5py.Dataset)}
+    data = read_mat(path)
     numeric = {k: v for k, v in data.items() if isinstance(v, np.ndarray) and v.dtype.kind in "fiub"
                and v.ndim in (1, 2, 3) and v.size > 1}
     if variable is None:

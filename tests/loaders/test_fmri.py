@@ -97,6 +97,7 @@ def test_real_runs_stack_on_subject(shared_data):
     np.testing.assert_allclose(lazy.values, ts.values)
     fc = connectivity(ts, "tangent")
     assert fc.dims == ("subject", "neuroid_a", "neuroid_b")
+    np.testing.assert_allclose(connectivity(lazy).values, connectivity(ts).values)  # dask input works too
 
 
 # ---------------------------------------------------------------- atlases
@@ -320,6 +321,12 @@ def test_timeseries_formats_agree(tmp_path, series):
         ts = load_timeseries(tmp_path / name, repetition_time=1.5, neuroid_ids=None if header else ids)
         np.testing.assert_allclose(ts.values, series, err_msg=name)
         assert ts.neuroid_id.values.tolist() == ids
+    scipy.io.savemat(tmp_path / "two.mat", {"roi_ts": series, "motion": series[:, :2]})
+    with pytest.raises(ConfigError, match="variable="):
+        load_timeseries(tmp_path / "two.mat", repetition_time=1.5)
+    with pytest.raises(UnknownNameError, match="did you mean 'roi_ts'"):
+        load_timeseries(tmp_path / "two.mat", repetition_time=1.5, variable="roi_tss")
+    assert load_timeseries(tmp_path / "two.mat", repetition_time=1.5, variable="motion").shape == (20, 2)
     np.save(tmp_path / "t.npy", series.T)
     assert load_timeseries(tmp_path / "t.npy", repetition_time=1.0, transpose=True).shape == (20, 3)
 
