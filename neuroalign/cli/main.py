@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 from .._version import __version__
 from ..errors import NeuroalignError
-from . import demo, validate_cmd
+from . import demo, extract_cmd, validate_cmd
 
 log = logging.getLogger("neuroalign")
 
-SUBCOMMANDS = (demo, validate_cmd)
+SUBCOMMANDS = (demo, validate_cmd, extract_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

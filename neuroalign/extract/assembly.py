@@ -1,0 +1,77 @@
+"""Feature matrices → data-model arrays, with the same coordinate set for every layer.
+
+``presentation`` carries ``stimulus_id`` and the stimulus set's metadata;
+``neuroid`` carries ``neuroid_id`` = ``"<model>.<layer>.<index>"``, ``model``,
+``layer``, ``channel``, ``row`` and ``col``; time-unrolled layers add
+``time_bin`` with ``time_bin_start``/``time_bin_end`` counting model steps
+(step ``t`` spans ``[t, t + 1)``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from ..data.schema import NEUROID, NEUROID_ID, PRESENTATION, STIMULUS_ID, TIME_BIN, TIME_BIN_END, TIME_BIN_START
+from .pooling import UnitCoords
+from .stimuli import StimulusSet
+
+__all__ = ["dims_of", "presentation_coords", "neuroid_coords", "time_coords", "to_assembly", "relabel"]
+
+
+def dims_of(units: UnitCoords) -> tuple[str, ...]:
+    return (PRESENTATION, NEUROID) if units.n_time is None else (PRESENTATION, NEUROID, TIME_BIN)
+
+
+def _plain(values: Any) -> np.ndarray:
+    array = np.asarray(values)
+    if array.dtype.kind in "UST" or array.dtype == object or type(array.dtype).__name__ == "StringDType":
+        return array.astype(object)
+    return array
+
+
+def presentation_coords(stimuli: StimulusSet) -> dict[str, tuple[str, np.ndarray]]:
+    coords = {STIMULUS_ID: (PRESENTATION, _plain(stimuli.stimulus_ids.to_numpy()))}
+    for column in stimuli.metadata.columns:
+        coords[str(column)] = (PRESENTATION, _plain(stimuli.metadata[column].to_numpy()))
+    return coords
+
+
+def neuroid_coords(model: str, layer: str, units: UnitCoords) -> dict[str, tuple[str, np.ndarray]]:
+    n = units.n_units
+    return {
+        NEUROID_ID: (NEUROID, np.char.add(f"{model}.{layer}.", np.arange(n).astype(str)).astype(object)),
+        "model": (NEUROID, np.full(n, model, dtype=object)),
+        "layer": (NEUROID, np.full(n, layer, dtype=object)),
+        "channel": (NEUROID, np.asarray(units.channel, dtype=np.int64)),
+        "row": (NEUROID, np.asarray(units.row, dtype=np.int64)),
+        "col": (NEUROID, np.asarray(units.col, dtype=np.int64)),
+    }
+
+
+def time_coords(units: UnitCoords) -> dict[str, tuple[str, np.ndarray]]:
+    if units.n_time is None:
+        return {}
+    steps = np.arange(units.n_time, dtype=float)
+    return {TIME_BIN_START: (TIME_BIN, steps), TIME_BIN_END: (TIME_BIN, steps + 1.0)}
+
+
+def to_assembly(values: Any, units: UnitCoords, stimuli: StimulusSet, model: str, layer: str,
+                attrs: dict[str, Any] | None = None) -> xr.DataArray:
+    """One layer's ``(presentation, neuroid[, time_bin])`` array."""
+    coords = {**presentation_coords(stimuli), **neuroid_coords(model, layer, units), **time_coords(units)}
+    return xr.DataArray(values, dims=dims_of(units), coords=coords, name=layer, attrs=dict(attrs or {}))
+
+
+def relabel(array: xr.DataArray, stimuli: StimulusSet, model: str, layer: str) -> xr.DataArray:
+    """Put the current stimulus ids, metadata and model name on an array read from a cache entry."""
+    units = UnitCoords(array["channel"].values, array["row"].values, array["col"].values,
+                       array.sizes.get(TIME_BIN))
+    keep = {k: v for k, v in array.coords.items() if k in ("channel", "row", "col", TIME_BIN_START, TIME_BIN_END)}
+    out = array.drop_vars([c for c in array.coords if c not in keep])
+    coords = {**presentation_coords(stimuli), **neuroid_coords(model, layer, units)}
+    out = out.assign_coords(coords)
+    out.name = layer
+    return out

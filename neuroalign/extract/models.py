@@ -1,0 +1,235 @@
+"""Models from anywhere torch lives, and their content hash.
+
+:func:`load_model` accepts
+
+* an ``nn.Module`` (returned as it is);
+* a ``"package.module:factory"`` string: the factory (a class or function,
+  dotted attributes allowed) is imported and called with ``kwargs``;
+* ``"hf:<name or folder>"``: a Hugging Face ``transformers`` model, read from
+  a local folder or the local Hugging Face cache only (optional extra
+  ``neuroalign[hf]``);
+
+and ``weights=`` a state-dict file, read with ``torch.load(weights_only=True)``
+(or a ``.safetensors`` file when that package is installed).  Nothing is
+downloaded: only the user's own factory code could do that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DependencyError, FileFormatError, UnknownNameError
+
+__all__ = ["load_model", "load_state_dict", "model_hash", "default_model_name", "hf_tokenizer"]
+
+log = logging.getLogger(__name__)
+
+HF_PREFIX = "hf:"
+
+
+def load_model(spec: nn.Module | str, *, weights: str | os.PathLike | None = None,
+               kwargs: Mapping[str, Any] | None = None, strict: bool = True) -> nn.Module:
+    """A model from a module, a ``"package.module:factory"`` string or ``"hf:<path>"``.
+
+    Parameters
+    ----------
+    spec : nn.Module or str
+    weights : path-like, optional
+        A state-dict file to load into the model (``torch.load(weights_only=True)``);
+        a checkpoint dict holding it under ``"state_dict"`` or ``"model"`` works too.
+    kwargs : mapping, optional
+        Keyword arguments of the factory.
+    strict : bool
+        Passed to ``load_state_dict``: every key must match.
+
+    Raises
+    ------
+    ConfigError
+        The spec is malformed or the factory does not return an ``nn.Module``.
+    FileFormatError
+        The weights file is missing, unreadable, or not a state dict.
+    DependencyError
+        ``"hf:"`` without ``transformers`` installed.
+
+    Examples
+    --------
+    >>> from neuroalign.extract import load_model
+    >>> load_model("neuroalign.models:ReferenceNet", kwargs={"seed": 1}).seed
+    1
+    """
+    if isinstance(spec, nn.Module):
+        model = spec
+    elif isinstance(spec, str) and spec.startswith(HF_PREFIX):
+        model = _load_hf(spec[len(HF_PREFIX):], kwargs or {})
+    elif isinstance(spec, str):
+        model = _load_factory(spec, kwargs or {})
+    else:
+        raise ConfigError(f"cannot make a model out of a {type(spec).__name__}", source="model",
+                          fix="pass an nn.Module, 'package.module:factory' or 'hf:<folder>'")
+    if weights is not None:
+        missing, unexpected = model.load_state_dict(load_state_dict(weights), strict=strict)
+        if missing or unexpected:
+            log.warning("weights %s: %d missing and %d unexpected keys", weights, len(missing), len(unexpected))
+    return model
+
+
+def _load_factory(spec: str, kwargs: Mapping[str, Any]) -> nn.Module:
+    if os.path.exists(spec) and ":" not in spec:
+        raise ConfigError(f"{spec!r} is a file; a weights file cannot build a model by itself", source="model",
+                          fix="pass the architecture as 'package.module:factory' and the file as weights=")
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"model spec {spec!r} is not 'package.module:factory'", source="model",
+                          fix="write e.g. 'neuroalign.models:ReferenceNet'")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module {module_name!r} ({exc})", source="model",
+                          fix="check the module path, and that it is importable (installed or on PYTHONPATH)") from exc
+    for part in attr.split("."):
+        if not hasattr(target, part):
+            names = [n for n in dir(target) if not n.startswith("_")]
+            raise UnknownNameError(part, names, what=f"attribute of {module_name}", source="model")
+        target = getattr(target, part)
+    if not callable(target):
+        raise ConfigError(f"{spec!r} is not callable", source="model", fix="point at a class or a function")
+    model = target(**kwargs)
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"{spec!r} returned a {type(model).__name__}, not a torch.nn.Module", source="model",
+                          fix="point at a factory that returns an nn.Module")
+    return model
+
+
+def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Read a state dict without unpickling code (``torch.load(weights_only=True)``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileFormatError("file not found", source=str(path), fix="check the weights path")
+    if path.suffix == ".safetensors":
+        try:
+            from safetensors.torch import load_file
+        except ImportError as exc:
+            raise DependencyError("safetensors is needed to read .safetensors weights", source=str(path),
+                                  fix="pip install safetensors") from exc
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors have many types
+        raise FileFormatError(f"cannot read it as a state dict with torch.load(weights_only=True) ({exc})",
+                              source=str(path),
+                              fix="save weights with torch.save(model.state_dict(), path), not the whole model") from exc
+    if isinstance(state, Mapping):
+        for key in ("state_dict", "model"):
+            if isinstance(state.get(key), Mapping):
+                state = state[key]
+                break
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise FileFormatError("the file holds no state dict (a mapping of names to tensors)", source=str(path),
+                              fix="save weights with torch.save(model.state_dict(), path)")
+    return dict(state)
+
+
+def _require_transformers() -> Any:
+    try:
+        import transformers
+    except ImportError as exc:
+        raise DependencyError("Hugging Face models need the transformers package", source="model",
+                              fix='pip install "neuroalign[hf]" (or pip install transformers)') from exc
+    return transformers
+
+
+def _load_hf(name: str, kwargs: Mapping[str, Any]) -> nn.Module:
+    transformers = _require_transformers()
+    try:
+        return transformers.AutoModel.from_pretrained(name, local_files_only=True, **kwargs)
+    except OSError as exc:
+        raise FileFormatError(f"no local Hugging Face model {name!r} ({exc})", source="model",
+                              fix="pass a folder saved with save_pretrained(), or a model already in the local "
+                                  "Hugging Face cache (neuroalign downloads nothing)") from exc
+
+
+class _Tokenizer:
+    """A tokenizer as a ``preprocess`` callable: list of str → dict of tensors."""
+
+    batched = False
+
+    def __init__(self, tokenizer: Any, name: str, max_length: int | None):
+        self.tokenizer = tokenizer
+        self.name = name
+        self.max_length = max_length
+
+    def __call__(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        return dict(self.tokenizer(texts, padding=True, truncation=self.max_length is not None,
+                                   max_length=self.max_length, return_tensors="pt"))
+
+    def spec(self) -> dict[str, Any]:
+        vocab = self.tokenizer.get_vocab()
+        digest = hashlib.sha256(repr(sorted(vocab.items())).encode()).hexdigest()
+        return {"tokenizer": type(self.tokenizer).__name__, "name": self.name, "max_length": self.max_length,
+                "vocab": digest, "padding_side": getattr(self.tokenizer, "padding_side", None)}
+
+
+def hf_tokenizer(name: str, *, max_length: int | None = None) -> _Tokenizer:
+    """A local Hugging Face tokenizer as ``preprocess`` for text stimuli (pads, returns tensors)."""
+    transformers = _require_transformers()
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(name, local_files_only=True)
+    except OSError as exc:
+        raise FileFormatError(f"no local Hugging Face tokenizer {name!r} ({exc})", source="tokenizer",
+                              fix="pass a folder saved with save_pretrained()") from exc
+    return _Tokenizer(tokenizer, name, max_length)
+
+
+def default_model_name(spec: nn.Module | str) -> str:
+    """The name used in coordinates: the class name, or the factory / Hugging Face name."""
+    if isinstance(spec, str):
+        name = spec[len(HF_PREFIX):] if spec.startswith(HF_PREFIX) else spec.partition(":")[2]
+        return Path(name).name if spec.startswith(HF_PREFIX) else name
+    return type(spec).__name__
+
+
+def model_hash(model: nn.Module) -> str:
+    """A sha256 of a model's content: its module classes (and their source) and every tensor of its state.
+
+    Changing one weight, one buffer (e.g. batch-norm statistics) or the code of
+    a module class changes the hash; renaming the variable does not.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroalign.extract import model_hash
+    >>> from neuroalign.models import ReferenceNet
+    >>> net = ReferenceNet(seed=0)
+    >>> before = model_hash(net)
+    >>> with torch.no_grad():
+    ...     net.fc[1].weight[0, 0] += 1e-3
+    >>> model_hash(net) == before
+    False
+    """
+    digest = hashlib.sha256()
+    classes = []
+    for module in model.modules():
+        cls = type(module)
+        if cls not in classes:
+            classes.append(cls)
+    for cls in classes:
+        digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())
+        try:
+            digest.update(inspect.getsource(cls).encode())
+        except (OSError, TypeError):
+            pass
+    for name, tensor in model.state_dict().items():
+        value = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+    return digest.hexdigest()
