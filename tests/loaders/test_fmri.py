@@ -420,3 +420,14 @@ def test_load_connectivity_formats(tmp_path, rng):
     np.save(tmp_path / "asym.npy", asym)
     with pytest.raises(DataError, match="symmetric"):
         load_connectivity(tmp_path / "asym.npy")
+
+
+def test_missing_nilearn_names_the_pip_command(run, monkeypatch):
+    import sys
+
+    from neuroalign.errors import DependencyError
+
+    path, img = run
+    monkeypatch.setitem(sys.modules, "nilearn", None)  # makes `import nilearn` fail as if not installed
+    with pytest.raises(DependencyError, match=r"pip install 'neuroalign\[fmri\]'"):
+        load_roi_timeseries(path, block_atlas(img))
