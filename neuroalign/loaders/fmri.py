@@ -404,7 +404,7 @@ def load_roi_timeseries(
         dims ``([stack_dim,] time, neuroid)``; ``time`` in seconds (volume index
         × TR; scrubbed volumes are absent, or NaN rows when stacked);
         ``neuroid_id`` and ``region`` = region names; scalar coords from BIDS
-        names; attrs ``repetition_time``, ``scrubbed_volumes``,
+        names (stacked runs keep every volume, scrubbed ones as NaN rows); attrs ``repetition_time``, ``scrubbed_volumes``,
         ``dropped_regions``, provenance.
 
     Raises
@@ -499,7 +499,9 @@ def load_roi_timeseries(
         return extract(0)
     if lazy:
         return _lazy_runs(imgs, names, extract, stack_dim, errors, progress)
-    arrays, skipped, kept = _collect(list(range(len(imgs))), extract, names, errors, progress)
+    # every run on its full volume grid (scrubbed volumes as NaN rows), as in the lazy stack
+    arrays, skipped, kept = _collect(list(range(len(imgs))), lambda i: extract(i, full_grid=True), names, errors,
+                                     progress)
     labels = _labels([a.coords[stack_dim].item() if stack_dim in a.coords else None for a in arrays],
                      [_stem(Path(names[i])) for i in kept], stack_dim)
     out = stack_timeseries(arrays, dim=stack_dim, labels=labels, skipped=skipped)

@@ -98,6 +98,10 @@ def test_real_runs_stack_on_subject(shared_data):
     fc = connectivity(ts, "tangent")
     assert fc.dims == ("subject", "neuroid_a", "neuroid_b")
     np.testing.assert_allclose(connectivity(lazy).values, connectivity(ts).values)  # dask input works too
+    scrubbed = load_roi_timeseries(paths, atlas, sample_mask=np.arange(2, 40), progress=False)
+    assert scrubbed.sizes["time"] == 40 and np.isnan(scrubbed.values[:, :2]).all()  # NaN rows where scrubbed
+    lazy_scrubbed = load_roi_timeseries(paths, atlas, sample_mask=np.arange(2, 40), progress=False, lazy=True)
+    np.testing.assert_allclose(lazy_scrubbed.values, scrubbed.values, equal_nan=True)
 
 
 # ---------------------------------------------------------------- atlases
