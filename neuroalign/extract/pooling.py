@@ -230,13 +230,13 @@ def layer_features(outputs: list[Any], layer: str, *, select: Selection = None, 
         outputs = outputs[:1]
     elif calls == "last":
         outputs = outputs[-1:]
+    if pooling == "time" and len(outputs) > 1:
+        raise ExtractionError(f"layer {layer!r} ran {len(outputs)} times per forward pass and pooling='time' "
+                              "would add a second time axis", source="pooling",
+                              fix="use calls='last' (or 'first'), or another pooling")
     pooled = [pool(select_output(o, select, layer), pooling, layer, attention_mask=attention_mask) for o in outputs]
     if len(pooled) == 1:
         return pooled[0]
-    if pooling == "time":
-        raise ExtractionError(f"layer {layer!r} ran {len(pooled)} times per forward pass and pooling='time' "
-                              "would add a second time axis", source="pooling",
-                              fix="use calls='last' (or 'first'), or another pooling")
     shapes = {tuple(p[0].shape) for p in pooled}
     if len(shapes) > 1:
         raise ExtractionError(f"layer {layer!r} ran {len(pooled)} times with different output shapes {sorted(shapes)}",

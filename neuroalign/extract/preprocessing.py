@@ -243,6 +243,11 @@ class Compose(Transform):
     def params(self) -> dict[str, Any]:
         return {"transforms": [describe_preprocessing(t) for t in self.transforms]}
 
+    def spec(self) -> dict[str, Any] | None:  # type: ignore[override]
+        """``None`` when one of the transforms cannot be described (see :func:`describe_preprocessing`)."""
+        params = self.params()
+        return None if any(t is None for t in params["transforms"]) else {"transform": "Compose", **params}
+
     def __repr__(self) -> str:
         return f"Compose({self.transforms!r})"
 

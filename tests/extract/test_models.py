@@ -1,0 +1,81 @@
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from neuroalign.errors import ConfigError, DependencyError, FileFormatError, UnknownNameError
+from neuroalign.extract import StimulusSet, extract, load_model, model_hash
+from neuroalign.models import ReferenceNet
+
+
+def test_factory_strings():
+    net = load_model("neuroalign.models:ReferenceNet", kwargs={"seed": 7})
+    assert isinstance(net, ReferenceNet) and net.seed == 7
+    assert load_model(net) is net
+    with pytest.raises(ConfigError, match="not 'package.module:factory'"):
+        load_model("neuroalign.models.ReferenceNet")
+    with pytest.raises(ConfigError, match="cannot import module 'neuroalign.nomodels'"):
+        load_model("neuroalign.nomodels:ReferenceNet")
+    with pytest.raises(UnknownNameError, match="did you mean 'ReferenceNet'"):
+        load_model("neuroalign.models:ReferenceNt")
+    with pytest.raises(ConfigError, match="not a torch.nn.Module"):
+        load_model("numpy:zeros", kwargs={"shape": 3})
+
+
+def test_state_dict_files_are_read_without_unpickling_code(tmp_path):
+    source = ReferenceNet(seed=1)
+    torch.save(source.state_dict(), tmp_path / "weights.pt")
+    torch.save({"epoch": 3, "state_dict": source.state_dict()}, tmp_path / "checkpoint.pt")
+    for name in ("weights.pt", "checkpoint.pt"):
+        loaded = load_model("neuroalign.models:ReferenceNet", weights=tmp_path / name)  # seed 0 architecture
+        assert model_hash(loaded) == model_hash(source)
+    torch.save(source, tmp_path / "whole_model.pt")  # a pickled module: refused by weights_only=True
+    with pytest.raises(FileFormatError, match="whole_model.pt: cannot read it as a state dict"):
+        load_model("neuroalign.models:ReferenceNet", weights=tmp_path / "whole_model.pt")
+    with pytest.raises(ConfigError, match="cannot build a model by itself"):
+        load_model(str(tmp_path / "weights.pt"))
+    with pytest.raises(FileFormatError, match="file not found"):
+        load_model("neuroalign.models:ReferenceNet", weights=tmp_path / "missing.pt")
+
+
+def test_extract_accepts_a_model_string(rng):
+    stimuli = StimulusSet.from_arrays(["a", "b"], rng.normal(size=(2, 3, 32, 32)).astype(np.float32))
+    by_string = extract("neuroalign.models:ReferenceNet", stimuli, "fc", progress=False)["fc"]
+    by_module = extract(ReferenceNet(), stimuli, "fc", progress=False)["fc"]
+    np.testing.assert_array_equal(by_string.values, by_module.values)
+    assert by_string.neuroid_id.values[0] == "ReferenceNet.fc.0"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("transformers") is not None, reason="transformers is installed")
+def test_hugging_face_without_transformers_names_the_extra():
+    with pytest.raises(DependencyError, match=r'pip install "neuroalign\[hf\]"'):
+        load_model("hf:some-local-folder")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers is not installed")
+def test_hugging_face_models_are_never_downloaded(tmp_path):
+    with pytest.raises(FileFormatError, match="neuroalign downloads nothing"):
+        load_model(f"hf:{tmp_path / 'not-a-model'}")
+
+
+def test_model_hash_tracks_weights_buffers_and_class():
+    a, b = ReferenceNet(seed=0), ReferenceNet(seed=0)
+    assert model_hash(a) == model_hash(b)
+    with torch.no_grad():
+        b.readout.bias[3] = 1e-7
+    assert model_hash(a) != model_hash(b)
+    bn = torch.nn.BatchNorm1d(3)
+    before = model_hash(bn)
+    bn.running_mean[0] = 0.5  # a buffer, not a parameter
+    assert model_hash(bn) != before
+    assert model_hash(torch.nn.Identity()) != model_hash(torch.nn.Flatten())  # no weights: the class decides
+
+
+def test_dtype_and_device_are_restored(rng):
+    stimuli = StimulusSet.from_arrays(["a", "b"], rng.normal(size=(2, 3, 32, 32)))
+    net = ReferenceNet()
+    acts = extract(net, stimuli, "fc", dtype=torch.float64, progress=False)["fc"]
+    assert net.fc[1].weight.dtype == torch.float32 and acts.dtype == np.float32
+    reference = extract(net, stimuli, "fc", progress=False)["fc"]
+    np.testing.assert_allclose(acts.values, reference.values, rtol=1e-4, atol=1e-5)
