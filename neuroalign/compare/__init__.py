@@ -10,3 +10,6 @@ from .cka import *  # noqa: F401,F403
 from .layer_sweep import *  # noqa: F401,F403
 from .rdm import *  # noqa: F401,F403
 from .rdm_comparison import *  # noqa: F401,F403
+from .cv_splits import *  # noqa: F401,F403
+from .encoding import *  # noqa: F401,F403
+from .shape import *  # noqa: F401,F403
