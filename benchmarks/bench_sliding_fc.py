@@ -28,9 +28,10 @@ Values always equal np.corrcoef to 1.3e-15.
 The >= 10x target is NOT met at equal BLAS settings.
 Ours is one batched product of 384 (400 x 50) windows (6.1 GFLOP, ~0.21 s alone at one thread here) plus ~0.1 s
 of centring, clipping and labels. Every other approach tried was slower: rank-3 updates with a cumulative sum,
-and products on upper-triangle blocks. nilearn spends about 4.5 ms per window at one thread. That is about 4x the
-FLOP floor of its own two 400 x 400 x 50 products (LW needs X'X and (X^2)'(X^2)), so no implementation of our
-output, 491 MB of float64 matrices, can be 10x faster than it on this CPU.
+and products on upper-triangle blocks. nilearn spends about 4.5 ms per window at one thread, about 4x the FLOP
+floor of its own two 400 x 400 x 50 products (Ledoit-Wolf needs X'X and (X^2)'(X^2)). Ours is within ~1.5x of the
+one product it needs, so 10x would take an algorithm with far fewer FLOPs than a product per window whose memory
+passes over the 491 MB output are also cheaper than those we tried.
 """
 
 from __future__ import annotations
