@@ -1,6 +1,6 @@
 """Benchmark: sliding-window functional connectivity, 400 ROIs x 1200 volumes, window 50, step 3.
 
-Ours: :func:`neuroalign.loaders.connectivity.connectivity` with ``window=50,
+Ours: :func:`neuroalign.loaders.functional_connectivity.connectivity` with ``window=50,
 step=3`` (the full public call: checks, all 384 windows in one batched product,
 labels, provenance hash).
 
@@ -44,7 +44,7 @@ import warnings
 import numpy as np
 import xarray as xr
 
-from neuroalign.loaders.connectivity import connectivity
+from neuroalign.loaders.functional_connectivity import connectivity
 
 N_TIME, N_ROI, WINDOW, STEP, TR = 1200, 400, 50, 3, 0.72
 

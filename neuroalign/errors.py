@@ -75,7 +75,8 @@ class SchemaError(NeuroalignError, ValueError):
 
 
 class AlignmentError(NeuroalignError, ValueError):
-    """Two arrays cannot be matched on ``stimulus_id``."""
+    """Two inputs cannot be matched: arrays on ``stimulus_id``, an atlas and an
+    image on their voxel grid, stacked series on TR or neuroids."""
 
 
 class ConfigError(NeuroalignError, ValueError):

@@ -21,6 +21,7 @@ Indexes are plain (never a ``pandas.MultiIndex``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,8 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import DataError, SchemaError
+
+log = logging.getLogger(__name__)
 
 PRESENTATION = "presentation"
 NEUROID = "neuroid"
@@ -204,6 +207,9 @@ def _check_unique(array: xr.DataArray, dim: str, coord: str, name: str) -> None:
 
 def _check_finite(array: xr.DataArray, name: str, allow_nan: bool) -> None:
     if array.dtype == bool or np.issubdtype(array.dtype, np.integer):
+        return
+    if array.chunks is not None:  # lazy (dask): reading every value would defeat lazy loading
+        log.debug("%s: values are lazy; NaN/inf are checked when they are computed", name)
         return
     values = array.data
     bad = ~np.isfinite(values)

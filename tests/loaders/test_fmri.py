@@ -23,7 +23,7 @@ from neuroalign.errors import (
     SchemaError,
     UnknownNameError,
 )
-from neuroalign.loaders.connectivity import connectivity
+from neuroalign.loaders.functional_connectivity import connectivity
 from neuroalign.loaders.fmri import load_confounds, load_roi_timeseries
 from neuroalign.loaders.timeseries_files import load_connectivity, load_timeseries, parse_bids_entities
 

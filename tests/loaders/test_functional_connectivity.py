@@ -1,4 +1,4 @@
-"""Tests of neuroalign.loaders.connectivity: FC kinds, sliding windows, edge vectorisation."""
+"""Tests of neuroalign.loaders.functional_connectivity: FC kinds, sliding windows, edge vectorisation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuroalign.errors import ConfigError, DataError, SchemaError, UnknownNameError
-from neuroalign.loaders.connectivity import (
+from neuroalign.loaders.functional_connectivity import (
     connectivity,
     parse_duration,
     square_connectivity,

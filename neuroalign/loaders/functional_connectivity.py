@@ -42,7 +42,7 @@ def parse_duration(value: int | str, repetition_time: float | None, *, argument:
 
     Examples
     --------
-    >>> from neuroalign.loaders.connectivity import parse_duration
+    >>> from neuroalign.loaders.functional_connectivity import parse_duration
     >>> parse_duration("60s", 2.0), parse_duration(12, 2.0), parse_duration("5TR", None)
     (30, 12, 5)
     """
@@ -147,7 +147,7 @@ def connectivity(
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> from neuroalign.loaders.connectivity import connectivity
+    >>> from neuroalign.loaders.functional_connectivity import connectivity
     >>> x = np.random.default_rng(0).normal(size=(100, 3))
     >>> ts = xr.DataArray(x, dims=("time", "neuroid"), coords={"time": np.arange(100) * 2.0,
     ...                   "neuroid_id": ("neuroid", ["a", "b", "c"])}, attrs={"repetition_time": 2.0})
@@ -495,7 +495,7 @@ def vectorize_connectivity(matrix: xr.DataArray, *, diagonal: bool = False) -> x
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> from neuroalign.loaders.connectivity import vectorize_connectivity
+    >>> from neuroalign.loaders.functional_connectivity import vectorize_connectivity
     >>> m = xr.DataArray(np.eye(3), dims=("neuroid_a", "neuroid_b"),
     ...                  coords={"neuroid_a": list("abc"), "neuroid_b": list("abc")})
     >>> vectorize_connectivity(m).neuroid_id_b.values.tolist()
@@ -528,7 +528,7 @@ def square_connectivity(edges: xr.DataArray, *, diagonal_value: float | None = N
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> from neuroalign.loaders.connectivity import square_connectivity, vectorize_connectivity
+    >>> from neuroalign.loaders.functional_connectivity import square_connectivity, vectorize_connectivity
     >>> m = xr.DataArray([[1, .5], [.5, 1]], dims=("neuroid_a", "neuroid_b"),
     ...                  coords={"neuroid_a": ["x", "y"], "neuroid_b": ["x", "y"]}, attrs={"kind": "correlation"})
     >>> square_connectivity(vectorize_connectivity(m)).values.tolist()
