@@ -6,10 +6,12 @@ module lists its public names in ``__all__``; all are importable from here.
 """
 
 from .behavior import *  # noqa: F401,F403
+from .bids import *  # noqa: F401,F403
 from .binning import *  # noqa: F401,F403
 from .functional_connectivity import *  # noqa: F401,F403
 from .fmri import *  # noqa: F401,F403
 from .matfiles import *  # noqa: F401,F403
 from .psychophysics import *  # noqa: F401,F403
 from .spikes import *  # noqa: F401,F403
+from .triplets import *  # noqa: F401,F403
 from .timeseries_files import *  # noqa: F401,F403

@@ -39,9 +39,10 @@ import xarray as xr
 from ..data import provenance, validate
 from ..errors import (ConfigError, DataError, DependencyError, FileFormatError, NeuroalignError,
                       SchemaError, UnknownNameError)
+from .bids import BIDS_COORDS, parse_bids_entities
 from .matfiles import read_mat_table
 
-__all__ = ["TRIAL", "ROLE_ALIASES", "load_trials", "load_triplets", "read_trial_table", "check_trials"]
+__all__ = ["TRIAL", "ROLE_ALIASES", "load_trials", "read_trial_table", "check_trials"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,6 @@ ROLE_ALIASES: dict[str, tuple[str, ...]] = {
     "reaction_time": ("reaction_time", "rt", "response_time", "latency", "resp_rt", "reactiontime"),
     "condition": ("condition", "cond", "trial_type", "condition_name", "condition_id"),
 }
-_ENTITY_COORDS = {"sub": "subject", "ses": "session", "task": "task", "run": "run", "acq": "acquisition"}
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".mat": "mat", ".nwb": "nwb"}
 _TRUE = {"1", "1.0", "true", "t", "yes", "y", "correct", "hit"}
 _FALSE = {"0", "0.0", "false", "f", "no", "n", "incorrect", "wrong", "error", "miss"}
@@ -217,16 +217,6 @@ def _read_nwb_table(path: Path, table: str | None) -> tuple[pd.DataFrame, dict[s
         logger.info("%s: table %r columns %s hold ragged or linked values; skipped", path, table, ragged)
         frame = frame.drop(columns=ragged)
     return frame, meta
-
-
-def _bids_entities(path: Path) -> dict[str, str]:
-    name = path.name.split(".")[0]
-    entities = {}
-    for part in name.split("_"):
-        key, sep, value = part.partition("-")
-        if sep and key.isalnum() and value:
-            entities[key] = value
-    return entities
 
 
 # --------------------------------------------------------------------------- roles
@@ -480,7 +470,7 @@ def load_trials(
                               f"{skipped[0]['error']}", source=str(paths[0].parent),
                               fix="check the files, or load them one by one to see each error")
     frame = pd.concat(frames, ignore_index=True, sort=False)
-    dataset = _frame_to_dataset(frame, ["stimulus_id", "file", *_ENTITY_COORDS.values(), "participant_id"])
+    dataset = _frame_to_dataset(frame, ["stimulus_id", "file", *BIDS_COORDS.values(), "participant_id"])
     if "reaction_time" in dataset:
         dataset["reaction_time"].attrs["units"] = "s"
     single = paths[0] if len(paths) == 1 else None
@@ -490,7 +480,7 @@ def load_trials(
         "skipped": skipped,
     })
     if single is not None:
-        dataset.attrs["bids_entities"] = _bids_entities(single)
+        dataset.attrs["bids_entities"] = parse_bids_entities(single)
     params = {"table": table, "roles": {k: v for k, v in explicit.items() if isinstance(v, str)},
               "rt_unit": rt_unit, "require": sorted(require), "errors": errors}
     dataset.attrs.update(provenance(params, {p.name: str(p) for p in paths if p.is_file()}))
@@ -535,215 +525,12 @@ def _load_one(path: Path, explicit: Mapping[str, Any], require: set[str], table:
     roles = {role: column for role, column in roles.items() if role in out.columns}
     if "participant_id" in out.columns and "subject" not in out.columns:
         out["subject"] = out.pop("participant_id").map(lambda v: str(v).removeprefix("sub-"))
-    entities = _bids_entities(path)
-    for key, coord in _ENTITY_COORDS.items():
-        value = entities.get(key)
+    entities = parse_bids_entities(path)
+    for coord in BIDS_COORDS.values():
+        value = entities.get(coord)
         if value is None and coord in ("subject", "session"):
             value = meta.get(coord)
         if value is not None and coord not in out.columns:
             out[coord] = str(value)
     out["file"] = path.name
     return out, roles
-
-
-# --------------------------------------------------------------------------- triplets
-
-
-_CHOICE_ALIASES = ("choice", "chosen", "odd_one_out", "oddoneout", "odd", "selected", "selection", "response")
-
-
-def _triplet_columns(columns: Sequence[str], source: str) -> tuple[str, str, str]:
-    groups: dict[str, dict[str, str]] = {}
-    for column in columns:
-        match = re.fullmatch(r"(.*?)[_\- ]?([0-9]|[abcABC])", column)
-        if match:
-            groups.setdefault(_norm(match.group(1)), {})[match.group(2).lower()] = column
-    for suffixes in (("1", "2", "3"), ("0", "1", "2"), ("a", "b", "c")):
-        found = [tuple(g[s] for s in suffixes) for g in groups.values() if set(suffixes) <= set(g)]
-        if len(found) == 1:
-            return found[0]
-    raise ConfigError(
-        f"cannot tell which three columns hold the triplet's stimuli (columns: {list(columns)})",
-        source=source, fix="pass items=('<column 1>', '<column 2>', '<column 3>')",
-    )
-
-
-def load_triplets(
-    path: str | os.PathLike,
-    *,
-    items: Sequence[str] | None = None,
-    choice: str | None = None,
-    choice_kind: str = "auto",
-    index_base: int | None = None,
-    subject: str | bool | None = None,
-    reaction_time: str | bool | None = None,
-    rt_unit: str = "s",
-    table: str | None = None,
-    format: str | None = None,
-) -> xr.Dataset:
-    """Load odd-one-out (triplet) judgements.
-
-    Parameters
-    ----------
-    path : path-like
-        A CSV/TSV/MAT/NWB table with one row per judgement.
-    items : (str, str, str), optional
-        The three stimulus-id columns; found automatically when they share a
-        stem with suffixes 1–3, 0–2 or a–c (``image_1, image_2, image_3``).
-    choice : str, optional
-        The column with the chosen (odd) item; looked for under ``choice``,
-        ``chosen``, ``odd_one_out``, ``selected``, ``response``….
-    choice_kind : {"auto", "id", "index"}
-        Whether the choice is a stimulus id or the item's position.  ``"auto"``
-        takes ids when every choice equals one of its row's items, else
-        positions when that is unambiguous.
-    index_base : {0, 1}, optional
-        First position number when choices are positions (guessed from the
-        values with ``"auto"`` when a 0 or a 3 occurs).
-    subject, reaction_time : str, False or None
-        Optional columns (found under the usual names when ``None``).
-    rt_unit : {"s", "ms"}
-    table, format
-        As in :func:`read_trial_table`.
-
-    Returns
-    -------
-    xarray.Dataset
-        Dims ``trial`` and ``item`` (0, 1, 2).  Variables ``stimulus_id``
-        (trial, item), ``choice`` (the chosen stimulus id), ``choice_index``
-        (0–2), ``reaction_time`` (seconds) when present, and every other column;
-        coordinate ``subject`` when present.
-
-    Raises
-    ------
-    DataError
-        A choice is missing or is not one of its row's three items.
-    ConfigError, UnknownNameError, FileFormatError
-        The columns cannot be found, or the file cannot be read.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> path = os.path.join(tempfile.mkdtemp(), "triplets.csv")
-    >>> _ = open(path, "w").write("subject,image_1,image_2,image_3,choice,rt\\n"
-    ...                           "s1,cat,dog,car,car,1.2\\ns1,cat,cow,dog,cat,0.9\\n")
-    >>> t = load_triplets(path)
-    >>> t.choice_index.values.tolist(), t.stimulus_id.shape
-    ([2, 0], (2, 3))
-    """
-    path = Path(path)
-    source = str(path)
-    if choice_kind not in ("auto", "id", "index"):
-        raise UnknownNameError(choice_kind, ("auto", "id", "index"), what="choice kind", source="choice_kind")
-    if index_base not in (None, 0, 1):
-        raise ConfigError(f"index_base must be 0 or 1, got {index_base!r}", source="index_base",
-                          fix="pass 0 for positions 0–2, 1 for positions 1–3")
-    if rt_unit not in ("s", "ms"):
-        raise UnknownNameError(rt_unit, ("s", "ms"), what="reaction-time unit", source="rt_unit")
-    frame, _ = read_trial_table(path, format=format, table=table)
-    columns = [str(c) for c in frame.columns]
-    frame.columns = columns
-    if items is None:
-        items = _triplet_columns(columns, source)
-    if len(items) != 3:
-        raise ConfigError(f"items must name 3 columns, got {len(items)}", source="items",
-                          fix="pass items=('<column 1>', '<column 2>', '<column 3>')")
-    for column in items:
-        if column not in columns:
-            raise UnknownNameError(column, columns, what="column (for items)", source=source)
-    if choice is None:
-        norm = {_norm(c): c for c in columns if c not in items}
-        choice = next((norm[_norm(a)] for a in _CHOICE_ALIASES if _norm(a) in norm), None)
-        if choice is None:
-            near = [c for c in columns if difflib.get_close_matches(_norm(c), [_norm(a) for a in _CHOICE_ALIASES],
-                                                                    n=1, cutoff=0.75)]
-            hint = f"did you mean {', '.join(map(repr, near))}? " if near else ""
-            raise ConfigError(f"no column with the chosen item (columns: {columns})", source=source,
-                              fix=f"{hint}pass choice='<column>'")
-    elif choice not in columns:
-        raise UnknownNameError(choice, columns, what="column (for choice)", source=source)
-    if all(pd.api.types.is_integer_dtype(frame[c]) for c in items):
-        ids = np.stack([frame[c].to_numpy(dtype=np.int64) for c in items], axis=1)
-    else:
-        ids = np.stack([_values(frame[c].astype(object)) for c in items], axis=1)
-    index = _choice_index(frame[choice], ids, choice_kind, index_base, choice, source)
-    roles = _assign_roles([c for c in columns if c not in (*items, choice)],
-                          {"reaction_time": reaction_time}, source, ())
-    data_vars: dict[str, Any] = {
-        "stimulus_id": ((TRIAL, "item"), ids),
-        "choice": (TRIAL, ids[np.arange(len(ids)), index]),
-        "choice_index": (TRIAL, index),
-    }
-    used = {*items, choice}
-    if "reaction_time" in roles:
-        data_vars["reaction_time"] = (TRIAL, frame[roles["reaction_time"]].to_numpy(dtype=float)
-                                      / (1000.0 if rt_unit == "ms" else 1.0))
-        used.add(roles["reaction_time"])
-    coords: dict[str, Any] = {TRIAL: np.arange(len(frame)), "item": np.arange(3)}
-    subject_column = subject if isinstance(subject, str) else None
-    if subject is None:
-        subject_column = next((c for c in columns if _norm(c) in ("subject", "participant", "participantid",
-                                                                  "subjectid", "worker", "workerid")), None)
-    if subject_column:
-        if subject_column not in columns:
-            raise UnknownNameError(subject_column, columns, what="column (for subject)", source=source)
-        coords["subject"] = (TRIAL, _values(frame[subject_column].astype(str)))
-        used.add(subject_column)
-    for column in columns:
-        if column not in used and column != TRIAL:
-            data_vars[column] = (TRIAL, _values(frame[column]))
-    dataset = xr.Dataset(data_vars, coords=coords)
-    if "reaction_time" in dataset:
-        dataset["reaction_time"].attrs["units"] = "s"
-    dataset.attrs.update({"source": source, "columns": {"items": list(items), "choice": choice},
-                          **provenance({"items": list(items), "choice": choice, "choice_kind": choice_kind,
-                                        "index_base": index_base, "rt_unit": rt_unit}, {"file": source})})
-    return check_trials(dataset, name=source)
-
-
-def _choice_index(values: pd.Series, ids: np.ndarray, kind: str, base: int | None, column: str,
-                  source: str) -> np.ndarray:
-    missing = values.isna().to_numpy()
-    if missing.any():
-        rows = (np.flatnonzero(missing)[:5] + 1).tolist()
-        raise DataError(f"{int(missing.sum())} judgement(s) have no choice in column {column!r}, data rows {rows}",
-                        source=source, fix="drop the trials without a response before loading")
-    numeric = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    as_id = numeric if ids.dtype.kind in "iu" else _values(values.astype(object))
-    matches = ids == as_id[:, None]
-    positional = not np.isnan(numeric).any() and np.all(numeric == np.round(numeric))
-    if kind == "id" or (kind == "auto" and ((matches.any(axis=1).all() and base is None) or not positional)):
-        return _checked(matches.any(axis=1), np.argmax(matches, axis=1), as_id, ids, column, source)
-    if not positional:
-        raise DataError(f"choice_kind='index' but column {column!r} holds non-integer values", source=source,
-                        fix="pass choice_kind='id' when the column holds stimulus ids")
-    if base is None:
-        seen = set(numeric.astype(int).tolist())
-        if 0 in seen and 3 not in seen:
-            base = 0
-        elif 3 in seen and 0 not in seen:
-            base = 1
-        else:
-            raise ConfigError(
-                f"choices in {column!r} look like positions but their numbering is ambiguous "
-                f"(values {sorted(seen)[:6]})",
-                source=source, fix="pass index_base=0 (positions 0-2) or index_base=1 (positions 1-3)",
-            )
-    index = numeric.astype(int) - base
-    return _checked((index >= 0) & (index <= 2), np.clip(index, 0, 2), as_id, ids, column, source)
-
-
-def _checked(ok: np.ndarray, index: np.ndarray, chosen: np.ndarray, ids: np.ndarray, column: str,
-             source: str) -> np.ndarray:
-    if not ok.all():
-        bad = np.flatnonzero(~ok)
-        first = bad[0]
-        raise DataError(
-            f"{bad.size} choice(s) in {column!r} are not one of their row's three items, e.g. data row "
-            f"{first + 1}: {np.asarray(chosen)[first].item()!r} not in {tuple(ids[first].tolist())} "
-            f"(data rows {(bad[:5] + 1).tolist()})",
-            source=source,
-            fix="check the column order and the choice coding; pass choice_kind='index' with index_base "
-            "when choices are positions",
-        )
-    return index.astype(np.int64)

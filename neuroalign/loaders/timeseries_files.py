@@ -24,34 +24,16 @@ from ..data import provenance, validate
 from ..errors import AlignmentError, ConfigError, DataError, FileFormatError, NeuroalignError, SchemaError, \
     UnknownNameError
 
-__all__ = ["parse_bids_entities", "load_timeseries", "load_connectivity", "stack_timeseries"]
+from .bids import parse_bids_entities
+
+__all__ = ["load_timeseries", "load_connectivity", "stack_timeseries"]
 
 log = logging.getLogger(__name__)
 
 PathLike = str | os.PathLike
-_BIDS_KEYS = {"sub": "subject", "ses": "session", "task": "task", "run": "run"}
 #: Coordinates taken from BIDS names.
 BIDS_COORDS = ("subject", "session", "task", "run")
 _EXTENSIONS = (".csv", ".tsv", ".txt", ".npy", ".mat")
-
-
-def parse_bids_entities(path: PathLike) -> dict[str, Any]:
-    """The BIDS entities of a file name (``sub-01_ses-2_task-rest_run-1_bold.nii.gz``).
-
-    ``sub``, ``ses``, ``task`` and ``run`` are renamed ``subject``, ``session``,
-    ``task`` and ``run`` (an int); other entities keep their key.
-
-    Examples
-    --------
-    >>> from neuroalign.loaders.timeseries_files import parse_bids_entities
-    >>> parse_bids_entities("sub-01_ses-pre_task-rest_run-02_desc-confounds_timeseries.tsv")
-    {'subject': '01', 'session': 'pre', 'task': 'rest', 'run': 2, 'desc': 'confounds'}
-    """
-    out: dict[str, Any] = {}
-    for key, value in re.findall(r"(?:^|_)([a-zA-Z]+)-([a-zA-Z0-9]+)(?=_|\.|$)", Path(path).name):
-        key = _BIDS_KEYS.get(key, key)
-        out[key] = int(value) if key == "run" and value.isdigit() else value
-    return out
 
 
 def _stem(path: Path) -> str:
@@ -435,7 +417,7 @@ def stack_timeseries(arrays: Sequence[xr.DataArray], *, dim: str = "subject", la
     out.attrs.update(provenance({"stack_dim": dim}, {str(i): a for i, a in enumerate(arrays)}))
     if out.isnull().any():
         log.info("stacked %d series on %r; shorter or scrubbed ones are padded with NaN", len(arrays), dim)
-    return validate(out, dims=(dim, "time", "neuroid"), name=f"stacked timeseries", allow_nan=True)
+    return validate(out, dims=(dim, "time", "neuroid"), name="stacked timeseries", allow_nan=True)
 
 
 def load_connectivity(

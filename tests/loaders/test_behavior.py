@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 
 from neuroalign.errors import (ConfigError, DataError, DependencyError, FileFormatError, NeuroalignError,
                                UnknownNameError)
-from neuroalign.loaders.behavior import load_trials, load_triplets, read_trial_table
+from neuroalign.loaders.behavior import load_trials, read_trial_table
+from neuroalign.loaders.triplets import load_triplets
 from neuroalign.loaders.matfiles import mat_version, read_mat
 
 HUMAN_NWB = "pynapple/sub-4_ses-4_ecephys+image.nwb"
@@ -152,7 +153,7 @@ def test_bids_events_tsv_entities_and_na(tmp_path):
                     "0.0\t1.0\tface\tf1.png\t0.52\t1\n"
                     "2.5\t1.0\thouse\th1.png\tn/a\tn/a\n")
     ds = load_trials(path)
-    assert ds.attrs["bids_entities"] == {"sub": "01", "ses": "02", "task": "faces", "run": "3"}
+    assert ds.attrs["bids_entities"] == {"subject": "01", "session": "02", "task": "faces", "run": 3}
     assert ds.subject.values.tolist() == ["01", "01"] and ds.session.values.tolist() == ["02", "02"]
     assert ds.task.values.tolist() == ["faces", "faces"] and ds.run.values.tolist() == ["3", "3"]
     assert ds.stimulus_id.values.tolist() == ["f1.png", "h1.png"]
