@@ -41,10 +41,11 @@ def presentation_coords(stimuli: StimulusSet) -> dict[str, tuple[str, np.ndarray
 
 def neuroid_coords(model: str, layer: str, units: UnitCoords) -> dict[str, tuple[str, np.ndarray]]:
     n = units.n_units
+    # fixed-width strings: xarray copies them with one memcpy (object arrays element by element)
     return {
-        NEUROID_ID: (NEUROID, np.char.add(f"{model}.{layer}.", np.arange(n).astype(str)).astype(object)),
-        "model": (NEUROID, np.full(n, model, dtype=object)),
-        "layer": (NEUROID, np.full(n, layer, dtype=object)),
+        NEUROID_ID: (NEUROID, np.char.add(f"{model}.{layer}.", np.arange(n).astype(str))),
+        "model": (NEUROID, np.full(n, model)),
+        "layer": (NEUROID, np.full(n, layer)),
         "channel": (NEUROID, np.asarray(units.channel, dtype=np.int64)),
         "row": (NEUROID, np.asarray(units.row, dtype=np.int64)),
         "col": (NEUROID, np.asarray(units.col, dtype=np.int64)),
@@ -62,7 +63,8 @@ def to_assembly(values: Any, units: UnitCoords, stimuli: StimulusSet, model: str
                 attrs: dict[str, Any] | None = None) -> xr.DataArray:
     """One layer's ``(presentation, neuroid[, time_bin])`` array."""
     coords = {**presentation_coords(stimuli), **neuroid_coords(model, layer, units), **time_coords(units)}
-    return xr.DataArray(values, dims=dims_of(units), coords=coords, name=layer, attrs=dict(attrs or {}))
+    # assign_coords, unlike the constructor, does not deep-copy object coordinates element by element
+    return xr.DataArray(values, dims=dims_of(units), name=layer, attrs=dict(attrs or {})).assign_coords(coords)
 
 
 def relabel(array: xr.DataArray, stimuli: StimulusSet, model: str, layer: str) -> xr.DataArray:

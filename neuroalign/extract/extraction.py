@@ -171,14 +171,16 @@ def extract(
             log.warning("cache bypassed: the preprocessing or output selection cannot be described reliably "
                         "(give it a spec() method or a cache_key attribute)")
         key = cache_key(content) if content is not None else uuid.uuid4().hex
-        labelled_key = cache_key({"content": key, "batch_size": batch_size, "labels": _labels(stimuli, model_name)})
-        final = None
+        final = labelled_key = None
         if store is not None:
+            labels = _labels(stimuli, model_name)
+            labelled_key = cache_key({"content": key, "batch_size": batch_size, "labels": labels})
             final = ActivationStore(store, key=labelled_key, n_stimuli=len(stimuli), batch_size=batch_size,
                                     overwrite=overwrite)
             if final.is_complete:
                 log.info("%s: already holds these activations", store)
                 return _opened(store, names)
+            final.check_target()
         if use_cache:
             sink = ActivationStore(cache_entry(key), key=key, n_stimuli=len(stimuli), batch_size=batch_size,
                                    overwrite=True)
@@ -309,7 +311,7 @@ class _Run:
                   "reduce": {n: (None if r is None else {k: v for k, v in r.items() if k != "fit_on_content"})
                              for n, r in reduce.items()}}
         inputs = {"model_weights": weights}
-        if self.stimuli.kind != "file" or wants_content:
+        if wants_content:  # hashing every stimulus costs a pass over them: only for stores and the cache
             inputs["stimuli"] = self.stimuli.content_hash()
         if preprocess is None or any(v is None for v in select.values()) or not wants_content:
             return params, inputs, None
@@ -358,6 +360,8 @@ class _Run:
 
     def _check_finite(self, features: dict[str, np.ndarray], rows: slice) -> None:
         for name, values in features.items():
+            if np.isfinite(values.sum()):  # NaN and inf propagate; a sum overflowing is checked below
+                continue
             finite = np.isfinite(values)
             if not finite.all():
                 row = rows.start + int(np.argwhere(~finite)[0][0])
@@ -413,9 +417,11 @@ class _Run:
                     buffers[name][rows] = values
                 bar.update()
         attrs = provenance(params, inputs)
-        return {name: validate(to_assembly(buffers[name], self.layouts[name], self.stimuli, self.model_name, name,
-                                           attrs), dims=None, name=f"layer {name}")
-                for name in self.names}
+        arrays = {name: to_assembly(buffers[name], self.layouts[name], self.stimuli, self.model_name, name, attrs)
+                  for name in self.names}
+        for name, array in arrays.items():  # values were checked batch by batch: check the schema on one row
+            validate(array.isel({PRESENTATION: slice(0, 1)}), dims=None, name=f"layer {name}")
+        return arrays
 
     def streamed(self, recorder: Any, sink: ActivationStore, params: dict, inputs: dict) -> None:
         start = sink.prepare()

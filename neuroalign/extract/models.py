@@ -21,6 +21,7 @@ import importlib
 import inspect
 import logging
 import os
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,24 @@ def default_model_name(spec: nn.Module | str) -> str:
     return type(spec).__name__
 
 
+_CLASS_DIGESTS: "weakref.WeakKeyDictionary[type, str]" = weakref.WeakKeyDictionary()
+
+
+def _class_digest(cls: type) -> str:
+    """Name and source of a module class; torch's own classes are identified by the torch version."""
+    if cls not in _CLASS_DIGESTS:
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if cls.__module__.split(".")[0] == "torch":
+            source = torch.__version__
+        else:
+            try:
+                source = inspect.getsource(cls)
+            except (OSError, TypeError):
+                source = ""
+        _CLASS_DIGESTS[cls] = hashlib.sha256(f"{name}\n{source}".encode()).hexdigest()
+    return _CLASS_DIGESTS[cls]
+
+
 def model_hash(model: nn.Module) -> str:
     """A sha256 of a model's content: its module classes (and their source) and every tensor of its state.
 
@@ -223,11 +242,7 @@ def model_hash(model: nn.Module) -> str:
         if cls not in classes:
             classes.append(cls)
     for cls in classes:
-        digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())
-        try:
-            digest.update(inspect.getsource(cls).encode())
-        except (OSError, TypeError):
-            pass
+        digest.update(_class_digest(cls).encode())
     for name, tensor in model.state_dict().items():
         value = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())

@@ -25,6 +25,7 @@ outputs ``col`` is the position along ``L``; for more than two spatial axes
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -147,7 +148,12 @@ def select_output(output: Any, selection: Selection, layer: str) -> torch.Tensor
 
 
 def _unit_coords(shape: Sequence[int], n_time: int | None = None) -> UnitCoords:
-    shape = tuple(int(s) for s in shape) or (1,)
+    return _cached_unit_coords(tuple(int(s) for s in shape) or (1,), n_time)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_unit_coords(shape: tuple[int, ...], n_time: int | None) -> UnitCoords:
+    """Computed once per output shape (the arrays are shared: never modify them)."""
     n = int(np.prod(shape))
     index = np.unravel_index(np.arange(n), shape)
     none = np.full(n, -1)

@@ -130,14 +130,17 @@ class ActivationStore:
         attrs = read_store_attrs(self.path)
         return bool(attrs.get("complete")) and attrs.get("key") == self.key
 
+    def check_target(self) -> None:
+        """Raise unless ``path`` is free, already this run's result, or may be overwritten."""
+        if self.path.exists() and not self.overwrite and not self.is_complete:
+            attrs = read_store_attrs(self.path)
+            what = "a store of another extraction" if attrs.get("format") == STORE_FORMAT else "something else"
+            raise ConfigError(f"{self.path} already exists and holds {what}", source=str(self.path),
+                              fix="pass overwrite=True (--overwrite) or choose another path")
+
     def prepare(self) -> int:
         """Check ``path``, find a resumable partial store; returns the first batch to compute."""
-        if self.path.exists() and not self.is_complete:
-            attrs = read_store_attrs(self.path)
-            if not self.overwrite:
-                what = "a store of another extraction" if attrs.get("format") == STORE_FORMAT else "something else"
-                raise ConfigError(f"{self.path} already exists and holds {what}", source=str(self.path),
-                                  fix="pass overwrite=True (--overwrite) or choose another path")
+        self.check_target()
         progress = self._progress()
         if progress is None:
             if self.partial.exists():

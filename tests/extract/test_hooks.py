@@ -87,3 +87,55 @@ def test_reference_net_is_seeded_and_leaves_global_rng_alone():
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p, q)
     assert not torch.equal(ReferenceNet(seed=5).block1[0].weight, a.block1[0].weight)
+
+
+def test_recorder_keeps_every_call_in_order():
+    from neuroalign.extract.hooks import HookRecorder
+
+    layer = nn.Linear(2, 2)
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, x):
+            return self.layer(self.layer(x))
+
+    net = Twice()
+    x = torch.ones(3, 2)
+    with torch.no_grad(), HookRecorder(net, ["layer"]) as recorder:
+        outputs = recorder.run(x)["layer"]
+        again = recorder.run(x)["layer"]
+    assert len(outputs) == len(again) == 2  # cleared between passes
+    torch.testing.assert_close(outputs[1], layer(layer(x)))
+    assert not net.layer._forward_hooks  # hooks removed on exit
+    with pytest.raises(ExtractionError, match="not active"):
+        recorder.run(x)
+
+
+def test_nan_activations_name_the_stimulus(rng):
+    class Log(nn.Module):
+        def forward(self, x):
+            return torch.log(x)
+
+    net = nn.Sequential(nn.Flatten(), Log())
+    images = np.abs(rng.normal(size=(4, 3, 2, 2))).astype(np.float32) + 0.1
+    images[2, 0, 0, 0] = -1.0
+    stimuli = StimulusSet.from_arrays(list("abcd"), images)
+    from neuroalign.errors import DataError
+
+    with pytest.raises(DataError, match="layer '1' gives NaN or inf for stimulus 'c'"):
+        extract(net, stimuli, "1", batch_size=2, progress=False)
+
+
+def test_non_tensor_outputs_are_explained(stimuli):
+    class Pair(nn.Module):
+        def forward(self, x):
+            return {"a": x, "b": x * 2}
+
+    net = nn.Sequential(nn.Flatten(), Pair())
+    with pytest.raises(ExtractionError, match="returns a dict with keys 'a' \\(Tensor\\), 'b' \\(Tensor\\)"):
+        extract(net, stimuli, "1", progress=False)
+    acts = extract(net, stimuli, "1", select="b", progress=False)["1"]
+    np.testing.assert_allclose(acts.values, 2 * stimuli.content.reshape(10, -1), rtol=1e-6)

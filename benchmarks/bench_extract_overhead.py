@@ -1,0 +1,69 @@
+"""Benchmark: the overhead of ``extract`` over a plain loop of forward passes.
+
+Ours: :func:`neuroalign.extract.extract` (the full public call: model and stimulus
+hashing for provenance, forward hooks on 6 layers, copying each layer's output
+into the result, NaN checks, coordinates, validation) on the reference convnet
+(:class:`neuroalign.models.ReferenceNet`, 3×32×32 inputs) over 2,000 images.
+
+Reference: the loop a user would write without recording anything,
+``for batch in batches: net(batch)`` under ``torch.no_grad()`` in eval mode, over
+the same batches.  The target is a ratio of at most 1.10.
+
+Both are timed ``--repeats`` times, alternating, and the best time of each is
+kept (the machine is shared; the best time is the least disturbed one).
+
+Run:  python benchmarks/bench_extract_overhead.py [--n 2000] [--batch-size 64] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from neuroalign.extract import StimulusSet, extract
+from neuroalign.models import REFERENCE_LAYERS, ReferenceNet
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(args.n, 3, 32, 32)).astype(np.float32)
+    stimuli = StimulusSet.from_arrays([f"img{i}" for i in range(args.n)], images)
+    net = ReferenceNet(seed=0).eval()
+    tensor = torch.from_numpy(images)
+
+    def plain() -> None:
+        with torch.no_grad():
+            for start in range(0, args.n, args.batch_size):
+                net(tensor[start:start + args.batch_size])
+
+    def ours() -> dict:
+        return extract(net, stimuli, list(REFERENCE_LAYERS), batch_size=args.batch_size, progress=False)
+
+    plain()  # warm up (allocator, thread pool)
+    times: dict[str, list[float]] = {"plain": [], "extract": []}
+    for _ in range(args.repeats):
+        for name, fn in (("plain", plain), ("extract", ours)):
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    result = ours()
+    n_features = sum(a.sizes["neuroid"] for a in result.values())
+    best_plain, best_ours = min(times["plain"]), min(times["extract"])
+    print(f"{args.n} images, batch {args.batch_size}, {len(REFERENCE_LAYERS)} layers ({n_features} features), "
+          f"torch threads {torch.get_num_threads()}")
+    print(f"plain forward loop: best {best_plain:.3f} s  (all: {', '.join(f'{t:.3f}' for t in times['plain'])})")
+    print(f"extract:            best {best_ours:.3f} s  (all: {', '.join(f'{t:.3f}' for t in times['extract'])})")
+    print(f"ratio extract / plain loop: {best_ours / best_plain:.3f}x (target <= 1.10x)")
+
+
+if __name__ == "__main__":
+    main()
