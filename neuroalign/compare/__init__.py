@@ -13,3 +13,5 @@ from .rdm_comparison import *  # noqa: F401,F403
 from .cv_splits import *  # noqa: F401,F403
 from .encoding import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
+from .noise_ceiling import *  # noqa: F401,F403
+from .inference import *  # noqa: F401,F403

@@ -7,7 +7,10 @@ Both :func:`rsa` and :func:`cka_sweep` follow one recipe:
 2. summarise each layer and each subject (an RDM, or a Gram matrix);
 3. score every layer against every subject and average over subjects;
 4. bootstrap stimuli (the same resample for model and brain) for the error
-   and percentile CI, vectorised over resamples, layers and subjects;
+   and percentile CI, vectorised over resamples, layers and subjects (an RDM
+   resample is scored as a weighted comparison of the original pairs,
+   ``compare_rdms(..., weights=pair_weights(indices))``, without building
+   resampled RDMs);
 5. ceil with the split-half Spearman–Brown reliability of each subject's
    summary, averaged over subjects.
 """
@@ -18,7 +21,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from ..data.align import align, average_repetitions
@@ -30,7 +32,7 @@ from .bootstrap import RESAMPLE, bootstrap_indices, resample_gram, resample_rdm
 from .ceiling import split_half_ceiling
 from .cka import cka_from_grams, linear_gram
 from .rdm import compute_rdm
-from .rdm_comparison import compare_rdms
+from .rdm_comparison import compare_rdms, pair_weights
 
 __all__ = ["rsa", "cka_sweep"]
 
@@ -45,6 +47,8 @@ class _Family:
     summarise: Callable[[xr.DataArray], xr.DataArray]  # (…, presentation, neuroid) → summary
     compare: Callable[[xr.DataArray, xr.DataArray], xr.DataArray]
     resample: Callable[[xr.DataArray, np.ndarray], xr.DataArray]
+    #: compare(resample(a), resample(b)) in one step, when a faster route exists
+    compare_resampled: Callable[[xr.DataArray, xr.DataArray, np.ndarray], xr.DataArray] | None = None
 
 
 def _gram(data: xr.DataArray) -> xr.DataArray:
@@ -89,7 +93,7 @@ def _sweep(
     validate(brain, dims=(PRESENTATION, NEUROID), name="brain_data")
     if subject not in brain.coords or brain[subject].dims != (NEUROID,):
         raise SchemaError(f"brain_data has no {subject!r} coordinate on 'neuroid'", source="brain_data",
-                          fix=f"add one (a single subject is fine) or pass subject='<coord name>'")
+                          fix="add one (a single subject is fine) or pass subject='<coord name>'")
     rng = np.random.default_rng(seed)
     brain_mean = average_repetitions(brain, name="brain_data")
     summaries = []
@@ -101,7 +105,10 @@ def _sweep(
     point = family.compare(model, data).mean(subject)
 
     indices = bootstrap_indices(brain_mean.sizes[PRESENTATION], n_bootstrap, rng)
-    resampled = family.compare(family.resample(model, indices), family.resample(data, indices))
+    if family.compare_resampled is not None:
+        resampled = family.compare_resampled(model, data, indices)
+    else:
+        resampled = family.compare(family.resample(model, indices), family.resample(data, indices))
     resamples = resampled.mean(subject)
 
     def consistency(half_a: xr.DataArray, half_b: xr.DataArray) -> xr.DataArray:
@@ -173,6 +180,7 @@ def rsa(
         summarise=lambda data: compute_rdm(data, rdm_method),
         compare=lambda a, b: compare_rdms(a, b, comparison),
         resample=resample_rdm,
+        compare_resampled=lambda a, b, indices: compare_rdms(a, b, comparison, weights=pair_weights(indices)),
     )
     return _sweep(family, model_data, brain_data, subject=subject, n_bootstrap=n_bootstrap, n_splits=n_splits,
                   seed=seed, params={"rdm_method": rdm_method, "comparison": comparison})

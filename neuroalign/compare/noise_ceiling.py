@@ -1,0 +1,321 @@
+"""Noise ceilings of RDM comparisons: how well could the true model score, given the data's noise?
+
+Two families:
+
+**Across subjects (rsatoolbox's ``boot_noise_ceiling``).**  For subject RDMs
+``d_1 … d_S`` and a comparison method:
+
+- *upper bound*: mean over subjects of ``compare(pool(d_1 … d_S), d_s)``; the
+  pooled RDM includes the subject it is compared with, so it overestimates
+  what the true model can reach;
+- *lower bound*: mean over subjects of ``compare(pool(others), d_s)``
+  (leave one subject out), which underestimates it.
+
+``pool`` is the RDM that best fits all subjects under the method
+(rsatoolbox's ``pool_rdm``, see :data:`POOLING`): the mean of RMS-normalised
+RDMs for cosine, of z-scored RDMs for correlations, of rank-transformed RDMs
+for the rank methods (spearman, rho-a, Kendall's tau-a/b: rsatoolbox averages
+ranks for tau too, with a warning that it is not the optimal pool), and the
+plain mean for methods without a rule (e.g. bures, which rsatoolbox does not
+pool).
+
+**Within subjects (Brain-Score's split-half ceiling).**
+:func:`rdm_split_half_ceiling` splits the repetitions of each stimulus into
+halves, compares the two half RDMs of each subject and corrects the
+correlation with Spearman–Brown (:func:`split_half_ceiling`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from scipy.stats import rankdata
+
+from ..data.provenance import provenance
+from ..data.schema import NEUROID, PRESENTATION, label_index, validate
+from ..errors import ConfigError, DataError, SchemaError, UnknownNameError
+from ..score import Score
+from .bootstrap import _weighted_ranks, weighted_similarity
+from .ceiling import SPLIT, split_half_ceiling
+from .rdm import PAIR, as_rdm, compute_rdm, rdm_stimulus_ids
+from .rdm_comparison import RDM_COMPARISONS, compare_rdms
+
+__all__ = ["noise_ceiling", "pool_rdms", "resampled_noise_ceiling", "rdm_split_half_ceiling", "POOLING", "BOUND"]
+
+BOUND = "bound"
+
+#: How :func:`pool_rdms` pools subject RDMs for each comparison method (rsatoolbox's ``pool_rdm``):
+#: ``"rms"`` mean of RDMs divided by their root mean square, ``"zscore"`` mean of z-scored RDMs
+#: (shifted to a minimum of 0), ``"rank"`` mean of ranks; any other method: ``"mean"``.
+POOLING: dict[str, str] = {
+    "cosine": "rms", "cosine_cov": "rms",
+    "corr": "zscore", "pearson": "zscore", "corr_cov": "zscore",
+    "spearman": "rank", "rho-a": "rank", "tau-a": "rank", "tau-b": "rank", "kendall": "rank",
+}
+
+
+def _pooling(method: str) -> str:
+    if method not in RDM_COMPARISONS:
+        raise UnknownNameError(method, RDM_COMPARISONS, what="RDM comparison method", source="method")
+    return POOLING.get(method, "mean")
+
+
+def _as_rdms(rdms, dim: str, name: str) -> xr.DataArray:
+    """Plain arrays, mappings and labelled RDMs → a vector-form RDM with batch dim ``dim``."""
+    if isinstance(rdms, dict) or (hasattr(rdms, "keys") and not isinstance(rdms, xr.DataArray)):
+        parts = [_as_single(v, f"{name}[{k!r}]") for k, v in rdms.items()]
+        if not parts:
+            raise ConfigError(f"{name} is empty", source=name, fix="pass at least one RDM")
+        return xr.concat(parts, dim=label_index(list(rdms.keys()), dim))
+    out = _as_single(rdms, name)
+    batch = [d for d in out.dims if d != PAIR]
+    if not batch:
+        out = out.expand_dims({dim: ["0"]})
+    elif dim not in out.dims:
+        if len(batch) != 1:
+            raise SchemaError(f"{name} has batch dims {batch}, expected one named {dim!r}", source=name,
+                              fix=f"rename its batch dim, e.g. {name}.rename({{'x': {dim!r}}})")
+        out = out.rename({batch[0]: dim})
+        if dim not in out.coords:
+            out = out.assign_coords({dim: np.arange(out.sizes[dim]).astype(str)})
+    return out
+
+
+def _as_single(rdm, name: str) -> xr.DataArray:
+    if isinstance(rdm, xr.DataArray) and PAIR in rdm.dims:
+        rdm_stimulus_ids(rdm)  # validates the pair coordinates
+        return rdm
+    return as_rdm(rdm)
+
+
+def _transform(values: np.ndarray, rule: str) -> np.ndarray:
+    """The per-RDM transform of a pooling rule along the last axis, NaN kept."""
+    if rule == "rank":
+        return rankdata(values, axis=-1, nan_policy="omit")
+    if rule == "zscore":
+        centred = values - np.nanmean(values, axis=-1, keepdims=True)
+        return centred / np.nanstd(centred, axis=-1, keepdims=True)
+    if rule == "rms":
+        return values / np.sqrt(np.nanmean(values**2, axis=-1, keepdims=True))
+    return values
+
+
+def pool_rdms(rdms: xr.DataArray, method: str = "corr", *, dim: str = "subject") -> xr.DataArray:
+    """The RDM that best fits all RDMs along ``dim`` under ``method`` (rsatoolbox's ``pool_rdm``).
+
+    Parameters
+    ----------
+    rdms : xarray.DataArray or array_like
+        Vector-form RDMs with a ``dim`` dim (or plain square/vector arrays).
+    method : str
+        A comparison method of :data:`RDM_COMPARISONS`; its rule in :data:`POOLING`.
+    dim : str
+        The dim pooled over.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``rdms`` without ``dim``; NaN where any input is NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroalign.compare import pool_rdms
+    >>> from neuroalign.compare import as_rdm
+    >>> rdms = as_rdm(np.array([[1.0, 2, 3], [1, 3, 2]]), form="vector")
+    >>> pool_rdms(rdms, "spearman").values.tolist()
+    [1.0, 2.5, 2.5]
+    """
+    rule = _pooling(method)
+    rdms = _as_rdms(rdms, dim, "rdms")
+    transformed = xr.apply_ufunc(_transform, rdms, kwargs={"rule": rule},
+                                 input_core_dims=[[PAIR]], output_core_dims=[[PAIR]])
+    pooled = transformed.mean(dim, skipna=False)
+    if rule == "zscore":
+        pooled = pooled - pooled.min(PAIR)
+    return pooled.assign_attrs(pooling=rule, method=method)
+
+
+def _pooled_leave_one_out(rdms: xr.DataArray, method: str, dim: str) -> tuple[xr.DataArray, xr.DataArray]:
+    """(pool of all, pool of all but each subject along ``dim``)."""
+    rule = _pooling(method)
+    transformed = xr.apply_ufunc(_transform, rdms, kwargs={"rule": rule},
+                                 input_core_dims=[[PAIR]], output_core_dims=[[PAIR]])
+    n = rdms.sizes[dim]
+    total = transformed.sum(dim, skipna=False)
+    others = (total - transformed) / (n - 1)
+    everyone = total / n
+    if rule == "zscore":
+        everyone, others = everyone - everyone.min(PAIR), others - others.min(PAIR)
+    return everyone, others
+
+
+def noise_ceiling(data_rdms, method: str = "corr", *, subject: str = "subject",
+                  per_subject: bool = False) -> xr.DataArray:
+    """Lower and upper bound of the noise ceiling across subjects (rsatoolbox's definition).
+
+    Parameters
+    ----------
+    data_rdms : xarray.DataArray or array_like
+        Vector-form RDMs with a ``subject`` dim (at least 2 subjects); other
+        batch dims (e.g. ``time_bin``) are kept.  A plain ``(subject, n, n)``
+        stack of squares is accepted (wrap vector stacks with
+        ``as_rdm(values, form="vector")``).
+    method : str
+        Comparison method (see :data:`RDM_COMPARISONS`).
+    subject : str
+        The dim of subjects.
+    per_subject : bool
+        Return each subject's terms instead of their mean.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(*batch, bound)`` (or ``(*batch, subject, bound)``) with
+        ``bound = ["lower", "upper"]``.
+
+    Raises
+    ------
+    DataError
+        Fewer than 2 subjects.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroalign.compare import as_rdm, noise_ceiling
+    >>> rng = np.random.default_rng(0)
+    >>> truth = rng.random(45)
+    >>> subjects = as_rdm(truth + 0.3 * rng.normal(size=(6, 45)), form="vector", dims=["subject"])
+    >>> nc = noise_ceiling(subjects, "corr")
+    >>> bool(nc.sel(bound="lower") < nc.sel(bound="upper"))
+    True
+    """
+    data = _as_rdms(data_rdms, subject, "data_rdms")
+    if data.sizes[subject] < 2:
+        raise DataError(f"a noise ceiling across subjects needs at least 2 subjects, got {data.sizes[subject]}",
+                        source="data_rdms", fix="pass more subjects, or use rdm_split_half_ceiling")
+    everyone, others = _pooled_leave_one_out(data, method, subject)
+    lower = compare_rdms(others, data, method)
+    upper = compare_rdms(everyone, data, method)
+    out = xr.concat([lower, upper], dim=label_index(["lower", "upper"], BOUND))
+    if not per_subject:
+        out = out.mean(subject)
+    out = out.transpose(..., BOUND)
+    out.attrs.update({"method": method, "pooling": _pooling(method), "n_subjects": data.sizes[subject]})
+    out.attrs.update(provenance({"method": method, "subject": subject}, {"data_rdms": data}))
+    return out
+
+
+def _weighted_transform(values: np.ndarray, weights: np.ndarray, rule: str) -> np.ndarray:
+    """:func:`_transform` of fixed RDMs (S, P) on weighted resamples (R, P) → (R, S, P)."""
+    if rule == "rank":
+        return _weighted_ranks(values[None], weights)
+    n = weights.sum(axis=-1)[:, None]
+    if rule == "rms":
+        return values[None] / np.sqrt((weights @ (values**2).T) / n)[:, :, None]
+    if rule == "zscore":
+        mean = (weights @ values.T) / n
+        sd = np.sqrt(np.maximum((weights @ (values**2).T) / n - mean**2, 0))
+        return (values[None] - mean[:, :, None]) / sd[:, :, None]
+    return np.broadcast_to(values[None], (weights.shape[0],) + values.shape)
+
+
+def resampled_noise_ceiling(data: np.ndarray, method: str, weights: np.ndarray | None = None,
+                            subject_counts: np.ndarray | None = None) -> np.ndarray:
+    """Noise ceilings of resamples, vectorised: (resample, 2) lower and upper bounds.
+
+    ``data`` (S, P) finite subject RDM vectors; ``weights`` (R, P) stimulus-pair
+    weights (None: every pair once); ``subject_counts`` (R, S) how often each
+    subject is drawn (None: once).  Matches rsatoolbox's ``boot_noise_ceiling``
+    on the resampled RDMs: pooling with multiplicity, leaving out every copy of
+    a subject, averaging over the distinct subjects drawn.  Resamples with a
+    single distinct subject have a NaN lower bound.
+    """
+    rule = _pooling(method)
+    data = np.asarray(data, dtype=float)
+    n_res = max(1 if weights is None else len(weights), 1 if subject_counts is None else len(subject_counts))
+    w = np.ones((1, data.shape[1])) if weights is None else weights
+    m = np.ones((1, data.shape[0])) if subject_counts is None else np.asarray(subject_counts, dtype=float)
+    fixed = _weighted_transform(data, w, rule) if len(w) == 1 else None
+    step = max(1, 2**21 // (data.shape[0] * data.shape[1]))
+    out = np.empty((n_res, 2))
+    for start in range(0, n_res, step):  # chunks bound memory; each chunk is vectorised
+        rows = slice(start, min(start + step, n_res))
+        size = rows.stop - rows.start
+        wc = np.broadcast_to(w if len(w) == 1 else w[rows], (size, w.shape[1]))
+        mc = np.broadcast_to(m if len(m) == 1 else m[rows], (size, m.shape[1]))
+        transformed = fixed if fixed is not None else _weighted_transform(data, wc, rule)
+        total = np.einsum("rs,rsp->rp", mc, np.broadcast_to(transformed, (size,) + transformed.shape[1:]))
+        count, rest = mc.sum(axis=-1), mc.sum(axis=-1, keepdims=True) - mc
+        with np.errstate(invalid="ignore", divide="ignore"):
+            others = (total[:, None, :] - mc[:, :, None] * transformed) / rest[:, :, None]
+        others = np.nan_to_num(others, nan=0.0, posinf=0.0, neginf=0.0)
+        lower = weighted_similarity(others, data[None], wc, method, paired=True)  # (r, S)
+        upper = weighted_similarity((total / count[:, None])[:, None, :], data[None], wc, method)[:, 0, :]
+        drawn = mc > 0
+        distinct = drawn.sum(axis=-1)
+        with np.errstate(invalid="ignore"):
+            out[rows, 0] = np.where(distinct > 1, np.where(drawn, lower, 0).sum(-1) / distinct, np.nan)
+            out[rows, 1] = np.where(drawn, upper, 0).sum(-1) / distinct
+    return out
+
+
+def rdm_split_half_ceiling(
+    data: xr.DataArray,
+    *,
+    rdm_method: str = "correlation",
+    comparison: str = "spearman",
+    subject: str | None = "subject",
+    n_splits: int = 10,
+    seed: int | np.random.Generator = 0,
+) -> Score:
+    """Split-half reliability of RDMs, Spearman–Brown corrected (Brain-Score's ceiling).
+
+    Each stimulus's repetitions are split at random into halves; the RDM of
+    each half is computed per subject and the two are compared; the
+    comparison is corrected to the full data with Spearman–Brown and averaged
+    over splits (see :func:`split_half_ceiling`).
+
+    Parameters
+    ----------
+    data : xarray.DataArray
+        ``(presentation, neuroid)`` responses with repeated ``stimulus_id``.
+    rdm_method, comparison : str
+        Passed to :func:`compute_rdm` and :func:`compare_rdms`.
+    subject : str or None
+        A ``neuroid`` coordinate naming subjects: one ceiling per subject
+        (dim ``subject``); None pools all neuroids.
+    n_splits : int
+    seed : int or numpy.random.Generator
+
+    Returns
+    -------
+    Score
+        The ceiling (per subject), its spread over splits and the per-split values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroalign.data import create_assembly
+    >>> from neuroalign.compare import rdm_split_half_ceiling
+    >>> rng = np.random.default_rng(0)
+    >>> signal = rng.normal(size=(12, 20))
+    >>> data = create_assembly(np.concatenate([signal + 0.5 * rng.normal(size=signal.shape) for _ in range(4)]),
+    ...                        stimulus_id=[f"s{i}" for i in range(12)] * 4)
+    >>> 0 < float(rdm_split_half_ceiling(data, subject=None, n_splits=4)) <= 1
+    True
+    """
+    validate(data, dims=(PRESENTATION, NEUROID), name="data")
+    if subject is not None and (subject not in data.coords or data[subject].dims != (NEUROID,)):
+        raise SchemaError(f"data has no {subject!r} coordinate on 'neuroid'", source="data",
+                          fix="add one, or pass subject=None to pool all neuroids")
+
+    def consistency(half_a: xr.DataArray, half_b: xr.DataArray) -> xr.DataArray:
+        group = {} if subject is None else {"groupby": subject}
+        return compare_rdms(compute_rdm(half_a, rdm_method, **group), compute_rdm(half_b, rdm_method, **group),
+                            comparison)
+
+    score = split_half_ceiling(data, consistency, n_splits=n_splits, seed=seed,
+                               metric=f"rdm-split-half-{rdm_method}-{comparison}")
+    score.params.update({"rdm_method": rdm_method, "comparison": comparison, "split_dim": SPLIT})
+    return score
