@@ -94,10 +94,8 @@ def clear_cache(keys: list[str] | None = None) -> int:
 
     Examples
     --------
-    >>> import os, tempfile
     >>> from neuroalign.extract import clear_cache
-    >>> os.environ["NEUROALIGN_CACHE"] = tempfile.mkdtemp()
-    >>> clear_cache()
+    >>> clear_cache(["no-such-key-prefix"])
     0
     """
     table = list_cache()
