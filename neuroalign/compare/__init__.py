@@ -15,3 +15,5 @@ from .encoding import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .noise_ceiling import *  # noqa: F401,F403
 from .inference import *  # noqa: F401,F403
+from .cka_matrix import *  # noqa: F401,F403
+from .cka_minibatch import *  # noqa: F401,F403

@@ -1,0 +1,435 @@
+"""All-pairs CKA between the layers of two networks (or of one), each Gram matrix computed once.
+
+Every CKA value is a ratio of centered inner products
+``⟨T(K_i), T(L_j)⟩ / sqrt(⟨T(K_i), T(K_i)⟩ ⟨T(L_j), T(L_j)⟩)`` with ``T`` the
+biased (H·H) or unbiased (U-) centering.  Two ways to get them:
+
+* **Gram form**: compute each layer's centered Gram matrix once, pack its lower
+  triangle into a vector ``v`` (off-diagonal entries × √2, so that
+  ``v_K · v_L = ⟨K, L⟩_F``), and obtain all layer × layer inner products with
+  one matrix product of the stacked vectors.  Cost ≈ n² p per layer (BLAS
+  ``syrk`` on numpy) plus n² per pair.
+* **Feature form** (linear kernel): ``⟨K̃_i, L̃_j⟩ = ‖X_iᵀ Y_j‖²_F`` on
+  column-centered features, plus Kornblith et al.'s correction terms for the
+  unbiased estimator.  Cost ≈ 2 n p q per pair: cheaper when n ≫ p, q.
+
+:func:`plan_forms` picks, per layer, the form that minimises the total
+floating-point work (a pair uses the Gram form only when both its layers have
+one).  RBF kernels always use the Gram form.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from ..data.align import align
+from ..data.provenance import provenance
+from ..data.schema import label_index
+from ..errors import ConfigError, DataError, UnknownNameError
+from .cka import (CKA_KERNELS, MIN_SAMPLES, Backend, _constant_error, _is_torch,
+                  _syrk_upper, as_samples, center_features, center_gram, debias_linear, is_constant, make_backend,
+                  rbf_gram)
+
+__all__ = ["cka_matrix", "LAYER_A", "LAYER_B"]
+
+log = logging.getLogger(__name__)
+
+LAYER_A, LAYER_B = "layer_a", "layer_b"
+DEFAULT_MAX_MEMORY = 4 * 2**30
+
+
+# ----------------------------------------------------------------------------- planning
+def plan_forms(n: int, widths_a: Sequence[int], widths_b: Sequence[int] | None, *, kernel: str = "linear",
+               syrk: bool = True) -> tuple[list[bool], list[bool]]:
+    """Which layers get a Gram matrix (True) and which stay in feature form (False).
+
+    Minimises the floating-point operations of all centered inner products
+    over per-side width thresholds (wider layers get Gram matrices first).
+    ``widths_b=None`` means the b side is the a side.
+    """
+    same = widths_b is None
+    wa = list(widths_a)
+    wb = wa if same else list(widths_b)
+    if kernel != "linear":
+        return [True] * len(wa), [True] * len(wb)
+    gram_cost = (1 if syrk else 2) * n * n
+
+    def cost(ga: list[bool], gb: list[bool]) -> float:
+        total = sum(gram_cost * p for p, g in zip(wa, ga) if g)
+        if not same:
+            total += sum(gram_cost * q for q, g in zip(wb, gb) if g)
+        for side, grams in [(wa, ga)] + ([] if same else [(wb, gb)]):
+            total += sum(n * n if g else (1 if syrk else 2) * n * p * p for p, g in zip(side, grams))
+        pairs = sum(n * n if (gi and gj) else 2 * n * p * q
+                    for p, gi in zip(wa, ga) for q, gj in zip(wb, gb))
+        return total + (pairs / 2 if same else pairs)
+
+    best = None
+    thresholds_a = sorted(set(wa)) + [math.inf]
+    thresholds_b = [None] if same else sorted(set(wb)) + [math.inf]
+    for ta in thresholds_a:
+        for tb in thresholds_b:
+            ga = [p >= ta for p in wa]
+            gb = ga if same else [q >= tb for q in wb]
+            c = cost(ga, gb)
+            if best is None or c < best[0]:
+                best = (c, ga, gb)
+    return best[1], best[2]
+
+
+# ----------------------------------------------------------------------------- Gram form
+class _Packer:
+    """Centered Gram matrices of layers, packed into vectors whose dot products are ⟨T(K), T(L)⟩."""
+
+    def __init__(self, n: int, kernel: str, threshold: float, debiased: bool, ops: Backend):
+        self.n, self.kernel, self.threshold, self.debiased, self.ops = n, kernel, threshold, debiased, ops
+        self.size = n * (n - 1) // 2 + n
+        self.mask = None
+        self._features = self._gram = None  # reused buffers (numpy, linear kernel)
+        if ops.name == "torch" and ops.device.type == "cuda":
+            import torch
+
+            self.mask = torch.ones((n, n), dtype=torch.bool, device=ops.device).tril(-1)
+
+    def centered(self, x: Any) -> tuple[Any, Any]:
+        """The centered Gram matrix (C-ordered view, lower triangle valid) and U-centering offsets.
+
+        On numpy with the linear kernel the centered features and the ``syrk``
+        output live in buffers reused from layer to layer (fresh pages cost
+        as much as the arithmetic here), and the unbiased estimator's
+        U-centering ``Ũ_ab = K̃_ab − m_a − m_b`` (a ≠ b) is applied while
+        packing, with ``m`` from the features: the zero-diagonal row sums of
+        K̃ = X_c X_cᵀ are ``−‖x_c,a‖²``.
+        """
+        if self.kernel == "linear" and self.ops.has_syrk:
+            n, p = x.shape
+            if self._features is None or self._features.size < n * p:
+                self._features = np.empty(n * p, dtype=x.dtype)
+            if self._gram is None:
+                self._gram = np.zeros((n, n), dtype=x.dtype, order="F")
+            xc = np.subtract(x, x.mean(0, keepdims=True), out=self._features[:n * p].reshape(n, p))
+            upper = _syrk_upper(xc, out=self._gram)  # Fortran-ordered, upper valid: .T is C-ordered, lower valid
+            offsets = None
+            if self.debiased:
+                rows = np.einsum("ij,ij->i", xc, xc)
+                offsets = -rows / (n - 2.0) + rows.sum() / (2.0 * (n - 1.0) * (n - 2.0))
+            return upper.T, offsets
+        if self.kernel == "linear":
+            xc = center_features(x)
+            return center_gram(xc @ xc.mT, self.debiased), None
+        return center_gram(rbf_gram(x, self.threshold), self.debiased), None
+
+    def pack_into(self, x: Any, out: Any) -> None:
+        """Write the packed centered Gram matrix of ``x`` into the 1-D ``out`` (length :attr:`size`).
+
+        Layout: the strict lower triangle row by row (× √2), then the diagonal.
+        """
+        g, offsets = self.centered(x)
+        off = self.size - self.n
+        if _is_torch(g):
+            if g.is_cuda:
+                import torch
+
+                out[:off] = torch.masked_select(g, self.mask)
+            else:
+                start = 0
+                for i in range(1, self.n):
+                    out[start:start + i] = g[i, :i]
+                    start += i
+            out[:off] *= math.sqrt(2.0)
+        elif offsets is None:  # row by row: far faster than a boolean gather on the CPU
+            start = 0
+            for i in range(1, self.n):
+                np.multiply(g[i, :i], math.sqrt(2.0), out=out[start:start + i])
+                start += i
+        else:
+            start = 0
+            for i in range(1, self.n):
+                segment = out[start:start + i]
+                np.subtract(g[i, :i], offsets[:i], out=segment)
+                segment -= offsets[i]
+                segment *= math.sqrt(2.0)
+                start += i
+        out[off:] = 0.0 if offsets is not None else g.diagonal()
+
+    def stack(self, layers: Sequence[Any], bar: Any) -> Any:
+        ops = self.ops
+        if ops.name == "torch":
+            import torch
+
+            stacked = torch.empty((len(layers), self.size), dtype=ops.dtype, device=ops.device)
+        else:
+            stacked = np.empty((len(layers), self.size), dtype=ops.dtype)
+        for row, x in enumerate(layers):
+            self.pack_into(x, stacked[row])
+            bar.update(1)
+        return stacked
+
+
+def _chunks(items: list[int], size: int) -> list[list[int]]:
+    return [items[i:i + size] for i in range(0, len(items), size)] or []
+
+
+def _gram_pairs(xa: list, xb: list, ga: list[bool], gb: list[bool], same: bool, packer: _Packer,
+                max_memory: int, cross: np.ndarray, self_a: np.ndarray, self_b: np.ndarray, bar: Any) -> None:
+    """Fill the entries of pairs whose layers both have Gram matrices, and those layers' norms."""
+    ia = [i for i, g in enumerate(ga) if g]
+    ib = ia if same else [j for j, g in enumerate(gb) if g]
+    ops = packer.ops
+    rows = max(1, int(max_memory // (packer.size * ops.itemsize)))
+    total = len(ia) + (0 if same else len(ib))
+    size = max(total, 1)
+    if total > rows:
+        size = max(1, rows // 2)
+        log.info("packed Gram matrices of %d layers exceed max_memory=%d bytes: computing some more than once",
+                 total, max_memory)
+    chunks_a, chunks_b = _chunks(ia, size), _chunks(ib, size)
+    if not same and not chunks_a:
+        for cb in chunks_b:
+            self_b[cb] = ops.to_numpy(_sq_norms(packer.stack([xb[j] for j in cb], bar)))
+    for ca_index, ca in enumerate(chunks_a):
+        va = packer.stack([xa[i] for i in ca], bar)
+        self_a[ca] = ops.to_numpy(_sq_norms(va))
+        if same:
+            self_b[ca] = self_a[ca]
+        for cb_index, cb in enumerate(chunks_b):
+            if same and cb_index < ca_index:
+                continue
+            vb = va if same and cb_index == ca_index else packer.stack([xb[j] for j in cb], bar)
+            block = ops.to_numpy(va @ vb.T)
+            cross[np.ix_(ca, cb)] = block
+            if same:
+                cross[np.ix_(cb, ca)] = block.T
+            elif ca_index == 0:
+                self_b[cb] = ops.to_numpy(_sq_norms(vb))
+            del vb
+        del va
+
+
+def _sq_norms(stacked: Any) -> Any:
+    if _is_torch(stacked):
+        return torch_rowdots(stacked)
+    return np.einsum("ij,ij->i", stacked, stacked)
+
+
+def torch_rowdots(stacked: Any) -> Any:
+    import torch
+
+    return torch.stack([row @ row for row in stacked])
+
+
+# ----------------------------------------------------------------------------- feature form
+def _row_norms(xc: Any) -> Any:
+    return (xc * xc).sum(1)
+
+
+def _feature_self(xc: Any, debiased: bool) -> float:
+    value = ((xc.T @ xc) ** 2).sum()
+    if debiased:
+        rows = _row_norms(xc)
+        value = debias_linear(value, rows, rows, xc.shape[0])
+    return value
+
+
+def _feature_pairs(xa: list, xb: list, ga: list[bool], gb: list[bool], same: bool, debiased: bool, ops: Backend,
+                   cross: np.ndarray, self_a: np.ndarray, self_b: np.ndarray, bar: Any) -> None:
+    n = xa[0].shape[0]
+    targets = []
+    for i, gi in enumerate(ga):
+        targets.append([j for j, gj in enumerate(gb) if not (gi and gj) and (not same or j >= i)])
+    needed_b = sorted({j for t in targets for j in t})
+    rows_b = {}
+    if debiased:
+        for j in needed_b:
+            rows_b[j] = _row_norms(center_features(xb[j]))
+    for i, gi in enumerate(ga):
+        if not targets[i] and gi:
+            continue
+        xc = center_features(xa[i])
+        rows_a = _row_norms(xc) if debiased else None
+        if not gi:
+            self_a[i] = float(ops.to_numpy(_feature_self(xc, debiased)))
+            if same:
+                self_b[i] = self_a[i]
+        for j in targets[i]:
+            yc = xc if same and j == i else center_features(xb[j])
+            value = ((xc.T @ yc) ** 2).sum()
+            if debiased:
+                value = debias_linear(value, rows_a, rows_b[j], n)
+            cross[i, j] = float(ops.to_numpy(value))
+            if same:
+                cross[j, i] = cross[i, j]
+        bar.update(1)
+    if not same:
+        for j, gj in enumerate(gb):
+            if not gj:
+                self_b[j] = float(ops.to_numpy(_feature_self(center_features(xb[j]), debiased)))
+
+
+def centered_products(xa: list, xb: list | None, *, kernel: str, threshold: float, debiased: bool, ops: Backend,
+                      max_memory: int = DEFAULT_MAX_MEMORY, progress: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """⟨T(K_i), T(L_j)⟩ for all pairs, and ⟨T(K_i), T(K_i)⟩, ⟨T(L_j), T(L_j)⟩ (float64 numpy).
+
+    ``xa`` / ``xb`` are lists of (n, p) backend arrays; ``xb=None`` means the
+    a side again (each Gram matrix then serves both sides).  Divide by
+    ``(n − 1)²`` (biased) or ``n (n − 3)`` (unbiased) to get HSIC.
+    """
+    same = xb is None
+    xb_ = xa if same else xb
+    n = xa[0].shape[0]
+    ga, gb = plan_forms(n, [x.shape[1] for x in xa], None if same else [x.shape[1] for x in xb_], kernel=kernel,
+                        syrk=ops.has_syrk)
+    log.debug("CKA forms: a=%s b=%s", ["gram" if g else "features" for g in ga],
+              ["gram" if g else "features" for g in gb])
+    cross = np.full((len(xa), len(xb_)), np.nan)
+    self_a, self_b = np.full(len(xa), np.nan), np.full(len(xb_), np.nan)
+    with tqdm(desc="CKA", unit="layer", disable=not progress) as bar:
+        packer = _Packer(n, kernel, threshold, debiased, ops) if any(ga) or any(gb) else None
+        if packer is not None:
+            _gram_pairs(xa, xb_, ga, gb, same, packer, max_memory, cross, self_a, self_b, bar)
+        if kernel == "linear" and not (all(ga) and all(gb)):
+            _feature_pairs(xa, xb_, ga, gb, same, debiased, ops, cross, self_a, self_b, bar)
+    return cross, self_a, self_b
+
+
+# ----------------------------------------------------------------------------- public
+def _layers(layers: Any, name: str) -> tuple[list[str], list[Any]]:
+    if isinstance(layers, Mapping):
+        names, values = [str(k) for k in layers], list(layers.values())
+    elif isinstance(layers, Sequence) and not isinstance(layers, (str, bytes)):
+        names, values = [str(i) for i in range(len(layers))], list(layers)
+    else:
+        raise ConfigError(f"expected a mapping of layer name → array, got {type(layers).__name__}", source=name,
+                          fix="pass e.g. the dict returned by neuroalign.extract.extract")
+    if not values:
+        raise ConfigError("no layers", source=name, fix="pass at least one layer")
+    return names, values
+
+
+def _aligned(values_a: list, values_b: list | None, names: tuple[list[str], list[str] | None]) -> tuple[list, list]:
+    """Order every labelled layer like the first labelled one (exact stimulus match)."""
+    everything = values_a + (values_b or [])
+    labels = [f"layers_a[{k!r}]" for k in names[0]] + [f"layers_b[{k!r}]" for k in (names[1] or [])]
+    reference = next((v for v in everything if isinstance(v, xr.DataArray)), None)
+    if reference is None:
+        return values_a, values_b
+    ref_label = labels[everything.index(reference)]
+    out = [align(reference, v, names=(ref_label, label))[1] if isinstance(v, xr.DataArray) else v
+           for v, label in zip(everything, labels)]
+    return out[:len(values_a)], (out[len(values_a):] if values_b is not None else None)
+
+
+def cka_matrix(
+    layers_a: Mapping[str, Any] | Sequence[Any],
+    layers_b: Mapping[str, Any] | Sequence[Any] | None = None,
+    *,
+    kernel: str = "linear",
+    threshold: float = 1.0,
+    debiased: bool = False,
+    backend: str = "numpy",
+    device: Any = None,
+    dtype: str = "float64",
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    progress: bool = True,
+) -> xr.DataArray:
+    """CKA between every layer of ``layers_a`` and every layer of ``layers_b``.
+
+    Each layer's Gram matrix (or feature product) is computed once and reused
+    for all its pairs; see the module docstring for the two forms and how one
+    is chosen per layer.
+
+    Parameters
+    ----------
+    layers_a, layers_b : mapping of str to array, or sequence of arrays
+        Layer name → ``(presentation, neuroid)`` DataArray (e.g. from
+        :func:`neuroalign.extract.extract`), numpy array or torch tensor, all
+        with the same stimuli.  Labelled layers are aligned on
+        ``stimulus_id`` to the first labelled one (exact match); plain arrays
+        must already be in that order.  ``layers_b=None`` compares
+        ``layers_a`` with itself (symmetric result, ones on the diagonal).
+    kernel, threshold, debiased, backend, device, dtype
+        As in :func:`neuroalign.compare.cka`.
+    max_memory : int
+        Bytes allowed for the packed Gram matrices held at once (each takes
+        ``n (n + 1) / 2`` values).  Above it, Gram matrices are recomputed in
+        blocks instead of held.
+    progress : bool
+        Show a progress bar over layers.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dims ``(layer_a, layer_b)`` with the layer names as coordinates;
+        attrs ``kernel``, ``debiased``, ``n_samples`` and provenance.
+
+    Raises
+    ------
+    DataError
+        Fewer than 4 samples, different sample counts, NaN/inf, or a constant
+        layer (named in the message).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroalign.compare import cka_matrix
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(40, 6))
+    >>> m = cka_matrix({"x": x, "x2": x ** 2}, {"same": 2 * x, "noise": rng.normal(size=(40, 3))}, progress=False)
+    >>> m.dims, round(float(m.sel(layer_a="x", layer_b="same")), 6)
+    (('layer_a', 'layer_b'), 1.0)
+    """
+    if kernel not in CKA_KERNELS:
+        raise UnknownNameError(kernel, CKA_KERNELS, what="CKA kernel", source="kernel")
+    if not threshold > 0:
+        raise ConfigError(f"threshold must be > 0, got {threshold!r}", source="threshold",
+                          fix="pass the RBF bandwidth as a positive fraction of the median distance")
+    if not max_memory > 0:
+        raise ConfigError(f"max_memory must be > 0 bytes, got {max_memory!r}", source="max_memory",
+                          fix="pass a number of bytes, e.g. 4 * 2**30")
+    ops = make_backend(backend, device, dtype)
+    names_a, values_a = _layers(layers_a, "layers_a")
+    names_b, values_b = (None, None) if layers_b is None else _layers(layers_b, "layers_b")
+    values_a, values_b = _aligned(values_a, values_b, (names_a, names_b))
+    xa = [as_samples(v, f"layers_a[{k!r}]", ops) for k, v in zip(names_a, values_a)]
+    xb = None if values_b is None else [as_samples(v, f"layers_b[{k!r}]", ops) for k, v in zip(names_b, values_b)]
+    n = xa[0].shape[0]
+    for side, names, xs in (("layers_a", names_a, xa), ("layers_b", names_b or [], xb or [])):
+        for k, x in zip(names, xs):
+            if x.shape[0] != n:
+                raise DataError(f"{x.shape[0]} samples where {names_a[0]!r} of layers_a has {n}",
+                                source=f"{side}[{k!r}]", fix="pass the same stimuli for every layer")
+            if is_constant(x):
+                raise _constant_error(f"{side}[{k!r}]")
+    if n < MIN_SAMPLES:
+        raise DataError(f"CKA needs at least {MIN_SAMPLES} samples, got {n}", source="layers_a",
+                        fix="pass more stimuli")
+    cross, self_a, self_b = centered_products(xa, xb, kernel=kernel, threshold=threshold, debiased=debiased,
+                                              ops=ops, max_memory=max_memory, progress=progress)
+    for side, names, norms in (("layers_a", names_a, self_a), ("layers_b", names_b or names_a, self_b)):
+        bad = [k for k, v in zip(names, norms) if not v > 0]
+        if bad:
+            raise _constant_error(f"{side}[{bad[0]!r}]")
+    values = cross / np.sqrt(np.outer(self_a, self_b))
+    if xb is None:
+        np.fill_diagonal(values, 1.0)
+    names_b = names_b or names_a
+    result = xr.DataArray(values, dims=(LAYER_A, LAYER_B),
+                          coords={LAYER_A: label_index(names_a, LAYER_A), LAYER_B: label_index(names_b, LAYER_B)},
+                          name="cka")
+    params = {"kernel": kernel, "threshold": threshold if kernel == "rbf" else None, "debiased": debiased,
+              "backend": backend, "dtype": dtype, "n_samples": n}
+    inputs = {f"a.{k}": v for k, v in zip(names_a, values_a)}
+    if values_b is not None:
+        inputs.update({f"b.{k}": v for k, v in zip(names_b, values_b)})
+    result.attrs.update({"kernel": kernel, "debiased": int(debiased), "n_samples": n})
+    result.attrs.update(provenance(params, {k: (v.detach().cpu().numpy() if _is_torch(v) else v)
+                                            for k, v in inputs.items()}))
+    return result
