@@ -17,3 +17,4 @@ from .noise_ceiling import *  # noqa: F401,F403
 from .inference import *  # noqa: F401,F403
 from .cka_matrix import *  # noqa: F401,F403
 from .cka_minibatch import *  # noqa: F401,F403
+from .rdm_methods import *  # noqa: F401,F403
