@@ -18,7 +18,8 @@ from ..data.schema import NEUROID, NEUROID_ID, PRESENTATION, STIMULUS_ID, TIME_B
 from .pooling import UnitCoords
 from .stimuli import StimulusSet
 
-__all__ = ["dims_of", "presentation_coords", "neuroid_coords", "time_coords", "to_assembly", "relabel"]
+__all__ = ["dims_of", "presentation_coords", "presentation_variables", "neuroid_coords", "time_coords", "to_assembly",
+           "relabel"]
 
 
 def dims_of(units: UnitCoords) -> tuple[str, ...]:
@@ -59,12 +60,25 @@ def time_coords(units: UnitCoords) -> dict[str, tuple[str, np.ndarray]]:
     return {TIME_BIN_START: (TIME_BIN, steps), TIME_BIN_END: (TIME_BIN, steps + 1.0)}
 
 
-def to_assembly(values: Any, units: UnitCoords, stimuli: StimulusSet, model: str, layer: str,
-                attrs: dict[str, Any] | None = None) -> xr.DataArray:
-    """One layer's ``(presentation, neuroid[, time_bin])`` array."""
-    coords = {**presentation_coords(stimuli), **neuroid_coords(model, layer, units), **time_coords(units)}
-    # assign_coords, unlike the constructor, does not deep-copy object coordinates element by element
-    return xr.DataArray(values, dims=dims_of(units), name=layer, attrs=dict(attrs or {})).assign_coords(coords)
+def to_assembly(values: Any, units: UnitCoords, stimuli: StimulusSet | dict[str, xr.Variable], model: str,
+                layer: str, attrs: dict[str, Any] | None = None) -> xr.DataArray:
+    """One layer's ``(presentation, neuroid[, time_bin])`` array.
+
+    ``stimuli`` may be the output of :func:`presentation_variables`, to share
+    those coordinates between the layers of one extraction.
+    """
+    presentation = stimuli if isinstance(stimuli, dict) else presentation_variables(stimuli)
+    variables = {**presentation}
+    for name, (dim, array) in {**neuroid_coords(model, layer, units), **time_coords(units)}.items():
+        variables[name] = xr.Variable(dim, array)
+    # built from Variables without indexes: no merge machinery, and object coordinates are not deep-copied
+    coords = xr.Coordinates(variables, indexes={})
+    return xr.DataArray(values, coords=coords, dims=dims_of(units), name=layer, attrs=dict(attrs or {}))
+
+
+def presentation_variables(stimuli: StimulusSet) -> dict[str, xr.Variable]:
+    """The ``presentation`` coordinates of a stimulus set, as Variables."""
+    return {name: xr.Variable(dim, array) for name, (dim, array) in presentation_coords(stimuli).items()}
 
 
 def relabel(array: xr.DataArray, stimuli: StimulusSet, model: str, layer: str) -> xr.DataArray:

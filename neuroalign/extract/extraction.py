@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ..data.provenance import provenance
 from ..data.schema import PRESENTATION, validate
 from ..errors import ConfigError, DataError, ExtractionError, UnknownNameError
-from .assembly import relabel, to_assembly
+from .assembly import presentation_variables, relabel, to_assembly
 from .cache import cache_entry, cache_key
 from .fx import FxRecorder, graph_nodes, trace
 from .hooks import HookRecorder
@@ -286,6 +286,7 @@ class _Run:
         self.select, self.pooling, self.reducers, self.calls = select, pooling, reducers, calls
         self.progress, self.model_name = progress, model_name
         self.layouts: dict[str, UnitCoords] = {}
+        self._ones: dict[int, np.ndarray] = {}
         self.n_batches = -(-len(stimuli) // batch_size)
 
     # ---------------------------------------------------------------- description
@@ -360,7 +361,12 @@ class _Run:
 
     def _check_finite(self, features: dict[str, np.ndarray], rows: slice) -> None:
         for name, values in features.items():
-            if np.isfinite(values.sum()):  # NaN and inf propagate; a sum overflowing is checked below
+            flat = values.reshape(values.shape[0], -1)
+            width = flat.shape[1]
+            if width not in self._ones:
+                self._ones[width] = np.ones(width, dtype=flat.dtype)
+            # row sums by BLAS (a fast pass): NaN and ±inf propagate; an overflowing sum is checked below
+            if np.isfinite(flat @ self._ones[width]).all():
                 continue
             finite = np.isfinite(values)
             if not finite.all():
@@ -417,7 +423,8 @@ class _Run:
                     buffers[name][rows] = values
                 bar.update()
         attrs = provenance(params, inputs)
-        arrays = {name: to_assembly(buffers[name], self.layouts[name], self.stimuli, self.model_name, name, attrs)
+        presentation = presentation_variables(self.stimuli)
+        arrays = {name: to_assembly(buffers[name], self.layouts[name], presentation, self.model_name, name, attrs)
                   for name in self.names}
         for name, array in arrays.items():  # values were checked batch by batch: check the schema on one row
             validate(array.isel({PRESENTATION: slice(0, 1)}), dims=None, name=f"layer {name}")
