@@ -134,14 +134,12 @@ def crossnobis(sums: np.ndarray, counts: np.ndarray, precision: np.ndarray | Non
     halves the work (symmetric products).
     """
     n, k, p = sums.shape[-3:]
-    if precision is not None and not diagonal:  # one product over all stimuli and folds
+    if (precision is not None and not diagonal) or not np.all(counts == counts[:, :1]):
         train, test = split_means(sums, counts)
-        flat = train.reshape(train.shape[:-3] + (n * k, p))
-        train = _weighted(flat, precision, diagonal).reshape(train.shape)
+        if precision is not None:  # one product over all stimuli and folds (Λ's batch dims are the data's)
+            flat = train.reshape(train.shape[:-3] + (n * k, p))
+            train = _weighted(flat, precision, diagonal).reshape(train.shape)
         return _kernel_to_distance(_fold_products(train, test)) / p
-    if not np.all(counts == counts[:, :1]):
-        train, test = split_means(sums, counts)
-        return _kernel_to_distance(_fold_products(_weighted(train, precision, diagonal), test)) / p
     if precision is not None:
         sums = sums * np.sqrt(precision)[..., None, None, :]
     totals = sums.sum(axis=-2)
@@ -376,9 +374,16 @@ def resolve_noise(noise, data: xr.DataArray, values: np.ndarray, codes: np.ndarr
         noise = noise.transpose(*[d for d in batch if d in noise.dims], "neuroid_a", "neuroid_b").values
         return noise.astype(float), False, "precision array"
     noise = np.asarray(noise, dtype=float)
+    if not np.all(np.isfinite(noise)):
+        raise DataError("the noise precision has NaN or inf entries", source="noise", fix="pass a finite precision")
     if noise.shape == (p,):
+        if np.any(noise <= 0):
+            raise DataError("a diagonal precision must be positive", source="noise", fix="pass 1 / variances")
         return noise, True, "diagonal precision"
     if noise.ndim >= 2 and noise.shape[-2:] == (p, p):
+        if not np.allclose(noise, np.swapaxes(noise, -1, -2)):
+            raise DataError("the noise precision is not symmetric", source="noise",
+                            fix="pass an inverse covariance, e.g. (L + L.T) / 2")
         return noise, False, "precision array"
     raise ConfigError(f"the noise precision has shape {noise.shape}, expected ({p}, {p}) or ({p},)",
                       source="noise", fix="pass one row and column per neuroid")

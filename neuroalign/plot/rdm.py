@@ -264,11 +264,14 @@ def plot_mds(rdm: Any, ax: Axes, *, categories: Any = None, order: Sequence | No
     return ax
 
 
-def plot_rdm_mds(rdms: Any, ax: Axes, *, method: str = "spearman", title: str | None = None) -> Axes:
+def plot_rdm_mds(rdms: Any, ax: Axes, *, method: str = "spearman", groups: Any = None,
+                 title: str | None = None) -> Axes:
     """2-D classical MDS of many RDMs, placed by their dissimilarity 1 − :func:`compare_rdms`.
 
     ``rdms`` holds the RDMs along one batch dim (e.g. ``model``, or a
     concatenation of models and subjects); its labels name the points.
+    ``groups`` (the name of a coordinate on that dim, or one label per RDM)
+    colours the points, with a legend.
 
     Examples
     --------
@@ -293,7 +296,22 @@ def plot_rdm_mds(rdms: Any, ax: Axes, *, method: str = "spearman", title: str | 
     similarity = compare_rdms(rdms, rdms.rename({dim: f"{dim}_other"}), method)
     coords = mds_embedding(np.clip(1.0 - similarity.values, 0.0, None), 2)
     names = [str(v) for v in rdms[dim].values] if dim in rdms.coords else [str(i) for i in range(rdms.sizes[dim])]
-    ax.scatter(coords[:, 0], coords[:, 1], s=30, color="C0")
+    if isinstance(groups, str):
+        if groups not in rdms.coords or rdms[groups].dims != (dim,):
+            raise SchemaError(f"groups={groups!r} is not a coordinate on {dim!r}", source="groups",
+                              fix=f"assign one, e.g. rdms.assign_coords(kind=({dim!r}, labels))")
+        groups = rdms[groups].values
+    if groups is None:
+        ax.scatter(coords[:, 0], coords[:, 1], s=30, color="C0")
+    else:
+        groups = np.asarray(groups, dtype=object)
+        if groups.shape != (len(names),):
+            raise SchemaError(f"{groups.size} group labels for {len(names)} RDMs", source="groups",
+                              fix="pass one label per RDM")
+        for i, group in enumerate(pd.unique(groups)):
+            members = groups == group
+            ax.scatter(coords[members, 0], coords[members, 1], s=30, color=f"C{i % 10}", label=str(group))
+        ax.legend(fontsize="small", loc="best", frameon=False)
     for (x, y), name in zip(coords, names):
         ax.annotate(name, (x, y), fontsize=8, xytext=(3, 3), textcoords="offset points")
     ax.set_xticks([])

@@ -165,6 +165,26 @@ def test_time_bins_and_other_dims_are_batch_dims(rng):
     np.testing.assert_allclose(rdm.isel(time_bin=2).values, pdist(values[:, :, 2], "correlation"), atol=1e-12)
 
 
+@pytest.mark.parametrize("method, noise, unbalanced", [
+    ("crossnobis", None, False), ("crossnobis", "shrinkage_diag", False), ("crossnobis", "diag", False),
+    ("crossnobis", "diag", True), ("mahalanobis", "shrinkage_eye", False), ("poisson_cv", None, True)])
+def test_batched_time_bins_equal_one_call_per_bin(rng, method, noise, unbalanced):
+    # every time bin is its own RDM (and its own noise estimate), computed in the same products
+    n_bins, ids, runs = 3, list("abcde") * 3, np.repeat([0, 1, 2], 5)
+    values = rng.poisson(4.0, size=(15, 6, n_bins)).astype(float)
+    if unbalanced:  # stimulus 'a' presented twice in run 0
+        values, ids, runs = np.concatenate([values, values[:1] + 1]), ids + ["a"], np.r_[runs, 0]
+    bins = [(0.1 * i, 0.1 * i + 0.1) for i in range(n_bins)]
+    data = create_assembly(values, stimulus_id=ids, dims=("presentation", "neuroid", "time_bin"), time_bins=bins,
+                           presentation={"run": runs})
+    options = {} if method == "poisson_cv" else {"noise": noise}
+    batched = compute_rdm(data, method, **options)
+    assert batched.dims == ("time_bin", "pair")
+    for t in range(n_bins):
+        single = compute_rdm(data.isel(time_bin=t), method, **options)
+        np.testing.assert_allclose(batched.isel(time_bin=t).values, single.values, rtol=1e-10, atol=1e-12)
+
+
 def test_a_mapping_of_layers_gives_a_layer_dim(rng):
     ids = list("abcd")
     layers = {"conv1": create_assembly(rng.normal(size=(4, 7)), stimulus_id=ids),
@@ -192,6 +212,12 @@ def test_estimated_noise_follows_groupby_by_neuroid_id(rng):
         compute_rdm(patterns(rng)[0], "mahalanobis", noise="shrinkage_diag")
     with pytest.raises(UnknownNameError, match="shrinkage_diag"):
         compute_rdm(data, "mahalanobis", noise="shrinkage_dag")
+    with pytest.raises(DataError, match="must be positive"):
+        compute_rdm(data, "mahalanobis", noise=-np.ones(6))
+    with pytest.raises(DataError, match="not symmetric"):
+        compute_rdm(data, "mahalanobis", noise=np.triu(np.ones((6, 6))))
+    with pytest.raises(ConfigError, match="expected \\(6, 6\\)"):
+        compute_rdm(data, "mahalanobis", noise=np.ones((2, 3)))
 
 
 def test_stimulus_metadata_travels_with_the_rdm(rng):

@@ -168,3 +168,15 @@ def test_cross_validated_poisson_is_rsatoolbox_averaged_over_folds(simulated):
         folds.append(reference_rdm(split, "poisson_cv", cv_descriptor="run"))
     np.testing.assert_allclose(compute_rdm(simulated["counts"], "poisson_cv").values, np.mean(folds, axis=0),
                                atol=1e-10)
+
+
+def test_crossnobis_with_unequal_repetitions_matches_rsatoolbox(simulated):
+    # run 0 shows the first 30 stimuli twice: training means average presentations, not fold means
+    data, ids, run = simulated["data"], simulated["ids"], simulated["run"]
+    extra = np.flatnonzero((run == 0) & (np.arange(run.size) < 30))
+    values = np.concatenate([data.values, data.values[extra] + 0.3])
+    ids, run = np.r_[ids, ids[extra]], np.r_[run, run[extra]]
+    ours = compute_rdm(create_assembly(values, stimulus_id=ids, presentation={"run": run}), "crossnobis")
+    reference = reference_rdm(Dataset(values, obs_descriptors={"stim": ids, "run": run}), "crossnobis",
+                              cv_descriptor="run")
+    np.testing.assert_allclose(ours.values, reference, atol=1e-10, rtol=1e-10)

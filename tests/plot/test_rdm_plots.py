@@ -112,6 +112,8 @@ def test_mds_of_rdms_places_similar_rdms_together(rng):
     distances = squareform(pdist(points))
     assert distances[0, 1] < distances[0, 2] and distances[0, 1] < distances[0, 3]
     assert [t.get_text() for t in ax.texts] == ["0", "1", "2", "3"]
+    grouped = plot_rdm_mds(rdms, Figure().subplots(), groups=["x", "x", "y", "y"])
+    assert len(grouped.collections) == 2 and [t.get_text() for t in grouped.get_legend().get_texts()] == ["x", "y"]
     with pytest.raises(SchemaError, match="at least 3 RDMs"):
         plot_rdm_mds(rdms[:2], Figure().subplots())
 
