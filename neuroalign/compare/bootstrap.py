@@ -36,6 +36,7 @@ from collections.abc import Callable
 import numpy as np
 import xarray as xr
 from scipy import sparse
+from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
 from ..errors import ConfigError
 from .rdm import ID_A, ID_B, PAIR, to_square
@@ -125,7 +126,7 @@ def counts_to_pair_weights(counts: np.ndarray) -> np.ndarray:
     """
     counts = np.asarray(counts, dtype=float)
     rows, cols = np.triu_indices(counts.shape[-1], k=1)
-    return counts[..., rows] * counts[..., cols]
+    return np.take(counts, rows, axis=-1) * np.take(counts, cols, axis=-1)
 
 
 # ----------------------------------------------------------------- kernels
@@ -181,7 +182,8 @@ def _wsum(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Σ_p w_rp x_…p → (R, …): one matrix product when ``x`` has no resample dim."""
     if x.shape[0] == 1:
         return (x[0].reshape(-1, x.shape[-1]) @ w.T).T.reshape((w.shape[0],) + x.shape[1:-1])
-    return np.einsum("r...p,rp->r...", x, w, optimize=True)
+    rows = np.broadcast_to(x, (w.shape[0],) + x.shape[1:]).reshape(w.shape[0], -1, x.shape[-1])
+    return np.matmul(rows, w[:, :, None])[..., 0].reshape((w.shape[0],) + x.shape[1:-1])  # batched GEMV
 
 
 def _wcross(a: np.ndarray, b: np.ndarray, w: np.ndarray, paired: bool) -> np.ndarray:
@@ -237,25 +239,24 @@ def _tie_bounds(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _weighted_ranks_shared(values: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """:func:`_weighted_ranks` for fixed vectors (K, P): row gathers on the (P, R) transposed weights."""
+    """:func:`_weighted_ranks` for fixed vectors (K, P): each sorted once, every resample gathered at once."""
     n = values.shape[-1]
-    weights = np.ascontiguousarray(w.T)
-    cumulative = np.zeros((n + 1, w.shape[0]))
-    ranks = np.empty((values.shape[0], n, w.shape[0]))
+    ranks = np.empty((w.shape[0], values.shape[0], n))
+    cumulative = np.zeros((w.shape[0], n + 1))
     for k, vector in enumerate(values):  # a few vectors; every resample at once
-        order = np.argsort(vector, kind="stable")
+        order = np.argsort(vector)  # ties share a mid-rank: any order within them
         start, stop = _tie_bounds(vector[order])
-        cumulative[1:] = _cumsum0(np.take(weights, order, axis=0))
-        before, through = np.take(cumulative, start, axis=0), np.take(cumulative, stop, axis=0)
-        ranks[k] = np.take(before + (through - before + 1) / 2, np.argsort(order), axis=0)
-    return np.ascontiguousarray(ranks.transpose(2, 0, 1))
+        np.cumsum(np.take(w, order, axis=1), axis=1, out=cumulative[:, 1:])
+        before, through = np.take(cumulative, start, axis=1), np.take(cumulative, stop, axis=1)
+        ranks[:, k] = np.take(before + (through - before + 1) / 2, np.argsort(order), axis=1)
+    return ranks
 
 
 def _weighted_ranks(values: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Average ranks of the expanded entries (entry p repeated w_p times): (Rv, K, P) → (R, K, P)."""
     if values.shape[0] == 1:
         return _weighted_ranks_shared(values[0], w)
-    order = np.argsort(values, axis=-1, kind="stable")
+    order = np.argsort(values, axis=-1)  # SIMD quicksort; tie order is irrelevant
     n = values.shape[-1]
     start, stop = _tie_bounds(np.take_along_axis(values, order, axis=-1))
     weights = _take(w[:, None, :], order)  # (R, K, P) in sorted order
@@ -266,7 +267,11 @@ def _weighted_ranks(values: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _ranked(a, b, w, paired, rho_a):
-    ra, rb = _weighted_ranks(a, w), _weighted_ranks(b, w)
+    return rank_similarity(_weighted_ranks(a, w), _weighted_ranks(b, w), w, paired, rho_a)
+
+
+def rank_similarity(ra: np.ndarray, rb: np.ndarray, w: np.ndarray, paired: bool, rho_a: bool) -> np.ndarray:
+    """Spearman (or rho-a) from weighted mid-ranks ``ra`` (R, A, P), ``rb`` (R, B, P)."""
     if not rho_a:
         return _linear(ra, rb, w, paired, center=True)
     n = w.sum(axis=-1)
@@ -348,11 +353,15 @@ def _kendall_sums(x: np.ndarray, y: np.ndarray, w: np.ndarray, block: int):
     return broken - (x_ties - joint_ties), n, x_ties, y_ties
 
 
-def _kendall_shared(x: np.ndarray, y: np.ndarray, weights: np.ndarray, block: int):
-    """:func:`_kendall_sums` for fixed vectors x, y (P,), weights transposed (P + 1, R), last row 0.
+def _kendall_shared(x: np.ndarray, y: np.ndarray, weights: np.ndarray, n: np.ndarray, squares: np.ndarray,
+                    block: int):
+    """:func:`_kendall_sums` for fixed vectors x, y (P,): weights transposed (P + 1, R), last row 0.
 
     Every gather copies whole rows of R resamples, and the in-block counts are
-    one batched matrix product per block family.
+    one batched matrix product per block family.  ``weights`` may be float32
+    when they are whole numbers with w_max² · block < 2²⁴ (every product and
+    in-block sum is then an exact integer; the sums over blocks are float64);
+    ``n`` and ``squares`` are Σ w and Σ w² per resample (float64).
     """
     p = x.shape[0]
     order = np.lexsort((y, x))
@@ -366,19 +375,18 @@ def _kendall_shared(x: np.ndarray, y: np.ndarray, weights: np.ndarray, block: in
     rank_pad, by_y_pad = np.concatenate([rank_y, pads]), np.concatenate([by_y, pads])
     upper = np.triu(np.ones((block, block), dtype=bool), k=1)
     wy = np.take(ws, by_y_pad, axis=0)
-    total = 0.0
+    total = np.zeros(ws.shape[1])
     for key, values in ((rank_pad, ws), (by_y_pad // block, wy)):
         key = key.reshape(nb, block)
-        mask = ((key[:, :, None] < key[:, None, :]) & upper).astype(float)  # (nb, B, B)
+        mask = ((key[:, None, :] < key[:, :, None]) & upper.T).astype(ws.dtype)  # transposed (nb, B, B)
         blocks = values.reshape(nb, block, -1)
-        total = total + np.einsum("kbr,kbr->r", np.matmul(mask.transpose(0, 2, 1), blocks), blocks)
+        total += (np.matmul(mask, blocks) * blocks).sum(axis=(0, 1), dtype=float)
     cell = (np.arange(nb * block) // block) * nb + rank_pad // block  # (position block, rank block)
-    one_hot = sparse.csr_array((np.ones(len(cell)), (cell, np.arange(len(cell)))), shape=(nb * nb, len(cell)))
-    grid = (one_hot @ ws).reshape(nb, nb, -1)
-    prefix = _cumsum0(_cumsum0(grid).transpose(1, 0, 2)).transpose(1, 0, 2)
-    total = total + np.einsum("ikr,ikr->r", grid[1:, 1:], prefix[:-1, :-1])
-
-    n, squares = ws.sum(axis=0), (ws**2).sum(axis=0)
+    one_hot = sparse.csr_array((np.ones(len(cell), dtype=ws.dtype), (cell, np.arange(len(cell)))),
+                               shape=(nb * nb, len(cell)))
+    grid = np.ascontiguousarray((one_hot @ ws).T, dtype=float).reshape(-1, nb, nb)  # (R, nb, nb)
+    prefix = np.cumsum(np.cumsum(grid, axis=1), axis=2)
+    total += np.einsum("rik,rik->r", grid[:, 1:, 1:], prefix[:, :-1, :-1])
 
     def square_sums(values, *keys):  # Σ_g W_g², summing only over groups of tied entries
         change = np.zeros(p - 1, dtype=bool)
@@ -391,7 +399,7 @@ def _kendall_shared(x: np.ndarray, y: np.ndarray, weights: np.ndarray, block: in
             return squares
         offsets = np.r_[0, np.cumsum(sizes[tied])[:-1]]  # where each tied group starts among the picked rows
         rows = np.repeat(starts[tied] - offsets, sizes[tied]) + np.arange(sizes[tied].sum())
-        picked = np.take(values, rows, axis=0)
+        picked = np.take(values, rows, axis=0).astype(float)
         groups = np.add.reduceat(picked, offsets, axis=0)
         return squares - (picked**2).sum(axis=0) + (groups**2).sum(axis=0)
 
@@ -400,19 +408,22 @@ def _kendall_shared(x: np.ndarray, y: np.ndarray, weights: np.ndarray, block: in
     return broken - (x_ties - joint_ties), n, x_ties, y_ties
 
 
-def _kendall(a, b, w, paired, variant, block=64):
+def _kendall(a, b, w, paired, variant, block=160):
     pairs = [(i, i) for i in range(a.shape[1])] if paired else [(i, j) for i in range(a.shape[1])
                                                                  for j in range(b.shape[1])]
     shared = a.shape[0] == 1 and b.shape[0] == 1
     if shared:
-        weights = np.zeros((w.shape[1] + 1, w.shape[0]))
+        # float32 is exact when the weights are small whole numbers (bootstrap counts c_i c_j)
+        exact32 = w.max() ** 2 * block < 2**24 and w.sum(axis=-1).max() < 2**24 and np.array_equal(w, np.round(w))
+        weights = np.zeros((w.shape[1] + 1, w.shape[0]), dtype=np.float32 if exact32 else float)
         weights[:-1] = w.T
+        n, squares = w.sum(axis=-1), (w**2).sum(axis=-1)
     out = np.empty((w.shape[0], len(pairs)))
     for k, (i, j) in enumerate(pairs):  # a handful of RDM pairs; every resample at once
         if shared:
-            s, n, x_ties, y_ties = _kendall_shared(a[0, i], b[0, j], weights, block)
+            s, n, x_ties, y_ties = _kendall_shared(a[0, i], b[0, j], weights, n, squares, block)
         else:  # masks are built per resample: smaller blocks
-            s, n, x_ties, y_ties = _kendall_sums(a[:, i], b[:, j], w, block // 2)
+            s, n, x_ties, y_ties = _kendall_sums(a[:, i], b[:, j], w, 32)
         with np.errstate(invalid="ignore", divide="ignore"):
             if variant == "a":
                 out[:, k] = s / (n * (n - 1))
@@ -437,6 +448,12 @@ _KERNELS: dict[str, _Kernel] = {
 WEIGHTED_COMPARISONS: tuple[str, ...] = tuple(_KERNELS)
 
 
+def single_threaded_blas():
+    """A context with one BLAS thread: the kernels issue many small matrix products, which a
+    multi-threaded BLAS slows down by 10–20× (thread start-up per product, worse on a busy machine)."""
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def has_kernel(method: str) -> bool:
     """Whether ``method`` is registered in :data:`RDM_COMPARISONS` and has a weighted kernel."""
     return method in _KERNELS and method in RDM_COMPARISONS
@@ -459,9 +476,10 @@ def weighted_similarity(a: np.ndarray, b: np.ndarray, weights: np.ndarray, metho
         per_row = p * 4 * (a.shape[1] + b.shape[1])
     step = max(1, _CHUNK_ELEMENTS // per_row)
     parts = []
-    for start in range(0, r, step):  # chunks bound memory; each chunk is vectorised
-        rows = slice(start, start + step)
-        parts.append(kernel(*(x if x.shape[0] == 1 else x[rows] for x in (a, b)), weights[rows], paired))
+    with single_threaded_blas():
+        for start in range(0, r, step):  # chunks bound memory; each chunk is vectorised
+            rows = slice(start, start + step)
+            parts.append(kernel(*(x if x.shape[0] == 1 else x[rows] for x in (a, b)), weights[rows], paired))
     out = np.concatenate(parts, axis=0)
     too_few = (weights > 0).sum(axis=-1) < 3
     out[too_few] = np.nan

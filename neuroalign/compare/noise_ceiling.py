@@ -35,7 +35,7 @@ from ..data.provenance import provenance
 from ..data.schema import NEUROID, PRESENTATION, label_index, validate
 from ..errors import ConfigError, DataError, SchemaError, UnknownNameError
 from ..score import Score
-from .bootstrap import _weighted_ranks, weighted_similarity
+from .bootstrap import _weighted_ranks, rank_similarity, single_threaded_blas, weighted_similarity
 from .ceiling import SPLIT, split_half_ceiling
 from .rdm import PAIR, as_rdm, compute_rdm, rdm_stimulus_ids
 from .rdm_comparison import RDM_COMPARISONS, compare_rdms
@@ -231,11 +231,18 @@ def resampled_noise_ceiling(data: np.ndarray, method: str, weights: np.ndarray |
     a subject, averaging over the distinct subjects drawn.  Resamples with a
     single distinct subject have a NaN lower bound.
     """
+    with single_threaded_blas():
+        return _resampled_noise_ceiling(data, method, weights, subject_counts)
+
+
+def _resampled_noise_ceiling(data, method, weights, subject_counts):
     rule = _pooling(method)
     data = np.asarray(data, dtype=float)
     n_res = max(1 if weights is None else len(weights), 1 if subject_counts is None else len(subject_counts))
     w = np.ones((1, data.shape[1])) if weights is None else weights
     m = np.ones((1, data.shape[0])) if subject_counts is None else np.asarray(subject_counts, dtype=float)
+    if (method, rule) in (("cosine", "rms"), ("corr", "zscore"), ("pearson", "zscore")):
+        return _linear_noise_ceiling(data, w, np.broadcast_to(m, (n_res, m.shape[1])), center=rule == "zscore")
     fixed = _weighted_transform(data, w, rule) if len(w) == 1 else None
     step = max(1, 2**21 // (data.shape[0] * data.shape[1]))
     out = np.empty((n_res, 2))
@@ -246,18 +253,72 @@ def resampled_noise_ceiling(data: np.ndarray, method: str, weights: np.ndarray |
         mc = np.broadcast_to(m if len(m) == 1 else m[rows], (size, m.shape[1]))
         transformed = fixed if fixed is not None else _weighted_transform(data, wc, rule)
         total = np.einsum("rs,rsp->rp", mc, np.broadcast_to(transformed, (size,) + transformed.shape[1:]))
-        count, rest = mc.sum(axis=-1), mc.sum(axis=-1, keepdims=True) - mc
-        with np.errstate(invalid="ignore", divide="ignore"):
-            others = (total[:, None, :] - mc[:, :, None] * transformed) / rest[:, :, None]
-        others = np.nan_to_num(others, nan=0.0, posinf=0.0, neginf=0.0)
-        lower = weighted_similarity(others, data[None], wc, method, paired=True)  # (r, S)
-        upper = weighted_similarity((total / count[:, None])[:, None, :], data[None], wc, method)[:, 0, :]
+        others = total[:, None, :] - mc[:, :, None] * transformed  # pooled sums: the scale does not matter
+        if method in ("spearman", "rho-a"):  # re-rank the pooled ranks once, reuse the subjects' ranks
+            lower, upper = _rank_ceiling_terms(others, total, transformed, wc, rho_a=method == "rho-a")
+        else:
+            lower = weighted_similarity(others, data[None], wc, method, paired=True)  # (r, S)
+            upper = weighted_similarity(total[:, None, :], data[None], wc, method)[:, 0, :]
         drawn = mc > 0
         distinct = drawn.sum(axis=-1)
         with np.errstate(invalid="ignore"):
             out[rows, 0] = np.where(distinct > 1, np.where(drawn, lower, 0).sum(-1) / distinct, np.nan)
             out[rows, 1] = np.where(drawn, upper, 0).sum(-1) / distinct
     return out
+
+
+def _rank_ceiling_terms(others, total, ranks, w, rho_a):
+    """Spearman/rho-a of the pooled mid-rank sums (re-ranked per resample) against each subject's mid-ranks."""
+    pooled = np.concatenate([others, total[:, None, :]], axis=1)
+    # keep only the pairs drawn in each resample (about 40% when all stimuli are resampled)
+    drawn = w > 0
+    keep = np.argsort(~drawn, axis=-1, kind="stable")[:, : drawn.sum(axis=-1).max()]
+    w = np.take_along_axis(w, keep, axis=-1)  # padding beyond a resample's pairs weighs 0
+    pooled = np.take_along_axis(pooled, keep[:, None, :], axis=-1)
+    ranks = np.take_along_axis(ranks, keep[:, None, :], axis=-1)
+    keys = 2 * pooled  # whole numbers (mid-ranks are multiples of ½): float32 keeps them exact and sorts faster
+    if np.abs(keys).max() < 2**24:
+        keys = keys.astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pooled_ranks = _weighted_ranks(keys, w)
+        s = ranks.shape[1]
+        lower = rank_similarity(pooled_ranks[:, :s], np.broadcast_to(ranks, pooled_ranks[:, :s].shape), w,
+                                paired=True, rho_a=rho_a)
+        upper = rank_similarity(pooled_ranks[:, s:], np.broadcast_to(ranks, pooled_ranks[:, :s].shape), w,
+                                paired=False, rho_a=rho_a)[:, 0, :]
+    return lower, upper
+
+
+def _linear_noise_ceiling(data: np.ndarray, w: np.ndarray, m: np.ndarray, center: bool) -> np.ndarray:
+    """:func:`resampled_noise_ceiling` for cosine (RMS pooling) and Pearson (z-score pooling), from Gram matrices.
+
+    A pooled RDM is a combination Σ_s c_s T_s of the normalised subject RDMs
+    T_s, so every comparison follows from the weighted Gram matrix of the
+    subjects, one matrix product for all resamples:
+    ``sim(Σ c_s T_s, T_u) = (c·G)_u / √(c·G·c)`` with ``G`` the weighted
+    cosine (or correlation) matrix of the subject RDMs.
+    """
+    scaled = data - data.mean(axis=1, keepdims=True) if center else data
+    scaled = scaled / np.sqrt((scaled**2).mean(axis=1, keepdims=True))  # conditioning only; G is scale-free
+    s, p = data.shape
+    n = w.sum(axis=1)
+    products = (scaled[:, None, :] * scaled[None, :, :]).reshape(s * s, p)
+    gram = ((w @ products.T) / n[:, None]).reshape(-1, s, s)
+    if center:
+        mean = (w @ scaled.T) / n[:, None]
+        gram = gram - mean[:, :, None] * mean[:, None, :]
+    scale = np.sqrt(np.maximum(np.einsum("rss->rs", gram), 0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gram = gram / (scale[:, :, None] * scale[:, None, :])  # weighted cosine / correlation matrix
+        size = max(len(gram), len(m))
+        gram, rows = np.broadcast_to(gram, (size, s, s)), np.broadcast_to(m, (size, s))
+        others = rows[:, None, :] * (1 - np.eye(s))[None]  # (R, u, s): all copies of u left out
+        lower = np.einsum("rus,rsu->ru", others, gram) / np.sqrt(np.einsum("rus,rst,rut->ru", others, gram, others))
+        upper = np.einsum("rs,rsu->ru", rows, gram) / np.sqrt(np.einsum("rs,rst,rt->r", rows, gram, rows))[:, None]
+        drawn = rows > 0
+        distinct = drawn.sum(axis=1)
+        low = np.where(distinct > 1, np.where(drawn, lower, 0).sum(1) / distinct, np.nan)
+        return np.stack([low, np.where(drawn, upper, 0).sum(1) / distinct], axis=-1)
 
 
 def rdm_split_half_ceiling(

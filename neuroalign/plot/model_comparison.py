@@ -96,10 +96,15 @@ def plot_model_comparison(
         lower, upper = (float(raw["noise_ceiling"].sel(bound=b)) for b in ("lower", "upper"))
         ax.add_patch(Rectangle((-0.6, lower), len(x) + 0.2, upper - lower, color="0.75", alpha=0.6, zorder=1,
                                linewidth=0, label="noise ceiling"))
+        ax.text(len(x) - 0.45, (lower + upper) / 2, "noise ceiling", ha="right", va="center", fontsize="small",
+                color="0.3", zorder=1)
         top = max(top, upper)
     elif score.ceiling is not None:
         ax.axhline(float(score.ceiling.mean()), color="0.4", linestyle="--", zorder=1, label="noise ceiling")
+        ax.text(len(x) - 0.45, float(score.ceiling.mean()), "noise ceiling", ha="right", va="bottom",
+                fontsize="small", color="0.3")
         top = max(top, float(score.ceiling.max()))
+    note = ""
     if pairwise is not None:
         significant = np.asarray(pairwise.raw["significant"].values, dtype=bool)[np.ix_(order, order)]
         pairs = [(i, j) for i in range(len(x)) for j in range(i + 1, len(x)) if significant[i, j]]
@@ -110,15 +115,18 @@ def plot_model_comparison(
             ax.plot([i, i, j, j], [height - step / 4, height, height, height - step / 4], color="0.2",
                     linewidth=1, zorder=4)
         correction = pairwise.params.get("correction")
-        ax.text(1.0, 1.0, f"lines: p < {pairwise.params.get('alpha', 0.05)} "
-                f"({'FDR' if correction == 'fdr' else correction or 'uncorrected'}, {pairwise.params.get('test')})",
-                transform=ax.transAxes, ha="right", va="bottom", fontsize="x-small")
+        level = "FDR q" if correction == "fdr" else "p"
+        suffix = "" if correction == "fdr" else f" ({correction or 'uncorrected'})"
+        note = f"lines: models that differ, {pairwise.params.get('test')}, {level} < {pairwise.params.get('alpha')}"
+        note += suffix
     ax.set_xticks(x, [labels[k] for k in order], rotation=45, ha="right")
     ax.set_xlim(-0.6, len(x) - 0.4)
     ax.axhline(0, color="0.2", linewidth=0.8, zorder=2)
     ax.set_ylabel(f"RDM comparison ({score.params.get('method', score.metric)})")
-    ax.set_title(title if title is not None else score.metric)
-    ax.legend(loc="upper right", fontsize="small", frameon=False, bbox_to_anchor=(1.0, 0.93))
+    bars = {"ci": f"{int(score.ci_level * 100)}% CI", "sem": "± error", None: ""}[error_bars]
+    details = ", ".join(part for part in (f"error bars: {bars}" if bars else "", note) if part)
+    heading = title if title is not None else score.metric
+    ax.set_title(f"{heading}\n{details}" if details else heading, fontsize="medium")
     return ax
 
 

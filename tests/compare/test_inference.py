@@ -333,3 +333,25 @@ def test_bad_input_raises(kriegeskorte, call, error, match):
     models, data, _, _ = kriegeskorte
     with pytest.raises(error, match=match):
         call(models, data)
+
+
+@pytest.mark.slow
+def test_rsa_tutorial_prints_the_documented_output(shared_data, tmp_path, monkeypatch):
+    # docs/compare-rsa.md runs as shown and prints what the page shows
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "compare-rsa.md"
+    text = doc.read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    documented = re.search(r"Output:\n\n```\n(.*?)```", text, re.S).group(1)
+    code = code.replace('"docs/img/rsa-92-images.png"', repr(str(tmp_path / "rsa.png")))
+    monkeypatch.setenv("NEUROALIGN_DATA", str(shared_data))
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, str(doc), "exec"), {})
+    lines = lambda out: [line.rstrip() for line in out.strip().splitlines()]  # noqa: E731
+    assert lines(printed.getvalue()) == lines(documented)
+    assert (tmp_path / "rsa.png").stat().st_size > 10_000
