@@ -16,11 +16,15 @@ machine), the ratio, and the largest difference between the two RDMs; a second
 line times our fold-sum kernel alone (no validation, labels or provenance: the
 sha256 of the 29 MB input is most of the rest).
 
-Run:  python benchmarks/bench_crossnobis.py [--repeats 3] [--seed 0]
+Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/bench_crossnobis.py [--repeats 5] [--seed 0]
 
-One run on a shared 2-core CPU machine (timings vary up to 2x between runs):
-identity precision: ours 0.19 s, rsatoolbox 2.2 s (11.8x); full precision: ours 1.2 s,
-rsatoolbox 3.3 s (2.8x); largest differences 4e-15 and 2e-14.
+One BLAS thread each keeps the timings steady on a shared machine; with all threads the
+ratio varied 1-6x from run to run as other jobs competed for the 2 cores.  Four runs of the
+command above on a shared 2-core CPU machine (November 2026, rsatoolbox 0.3.2):
+identity precision: ours 0.07-0.15 s, rsatoolbox 0.52-0.79 s, 5.2-7.3x (kernel alone
+0.03-0.05 s, 15-20x); full shrinkage precision: ours 0.51-0.82 s, rsatoolbox 0.43-0.75 s,
+0.9-1.1x (kernel alone 1.4-1.6x: both do the same folds x conditions x channels^2 products);
+largest differences 3e-15.
 """
 
 from __future__ import annotations

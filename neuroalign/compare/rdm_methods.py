@@ -337,6 +337,17 @@ def estimate_noise_precision(data: xr.DataArray, method: str = "shrinkage_diag")
 CV_DESCRIPTORS = ("run", "session", "repetition")
 
 
+def _symmetric(matrix: np.ndarray, rows: int = 256) -> bool:
+    """max |M − Mᵀ| ≤ 1e-8 max |M|, in blocks of rows (large temporaries are slow to allocate)."""
+    p = matrix.shape[-1]
+    tolerance = 1e-8 * max(float(matrix.max()), -float(matrix.min()), 1e-300)
+    for start in range(0, p, rows):
+        difference = matrix[..., start:start + rows, :] - np.swapaxes(matrix[..., :, start:start + rows], -1, -2)
+        if max(float(difference.max()), -float(difference.min())) > tolerance:
+            return False
+    return True
+
+
 def cv_descriptor_of(data: xr.DataArray, descriptor: str | None) -> str:
     """The presentation coordinate whose values are the cross-validation folds."""
     candidates = [descriptor] if descriptor is not None else list(CV_DESCRIPTORS)
@@ -381,7 +392,7 @@ def resolve_noise(noise, data: xr.DataArray, values: np.ndarray, codes: np.ndarr
             raise DataError("a diagonal precision must be positive", source="noise", fix="pass 1 / variances")
         return noise, True, "diagonal precision"
     if noise.ndim >= 2 and noise.shape[-2:] == (p, p):
-        if not np.allclose(noise, np.swapaxes(noise, -1, -2)):
+        if not _symmetric(noise):
             raise DataError("the noise precision is not symmetric", source="noise",
                             fix="pass an inverse covariance, e.g. (L + L.T) / 2")
         return noise, False, "precision array"

@@ -17,6 +17,7 @@ from neuroalign.compare import (
     to_vector,
 )
 from neuroalign.data import create_assembly
+from neuroalign.data.provenance import PROVENANCE_KEYS
 from neuroalign.errors import ConfigError, DataError, SchemaError, UnknownNameError
 
 
@@ -137,6 +138,7 @@ def test_crossnobis_is_unbiased_and_uses_the_run_coordinate(rng):
     data = create_assembly(values, stimulus_id=ids, presentation={"run": np.repeat(np.arange(n_runs), n)})
     cv = compute_rdm(data, "crossnobis")
     assert cv.attrs["cv_descriptor"] == "run" and cv.attrs["n_folds"] == n_runs
+    assert set(PROVENANCE_KEYS) <= set(cv.attrs) and cv.attrs["parameters"]["method"] == "crossnobis"
     assert abs(float(cv.mean())) < 0.02
     assert float(compute_rdm(data, "sqeuclidean").mean()) > 0.2  # 2 sigma^2 / n_runs = 0.25
     # leave-one-run-out by hand for one pair

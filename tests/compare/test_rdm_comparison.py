@@ -122,6 +122,7 @@ def test_kendall_taus_match_scipy_and_brute_force(rng):
     a, b = tied_rdms(rng, 2, dim="model"), random_rdms(rng, 3, dim="subject")
     b = b.copy(data=np.round(b.values, 1))
     tau_a, tau_b = compare_rdms(a, b, "tau-a"), compare_rdms(a, b, "kendall")
+    assert tau_a.attrs["method"] == "tau-a" and "input_hashes" in tau_a.attrs
     for i in range(2):
         for j in range(3):
             assert tau_b.values[i, j] == pytest.approx(kendalltau(a.values[i], b.values[j]).statistic, abs=1e-12)
