@@ -62,7 +62,7 @@ def _update(digest: "hashlib._Hash", values: np.ndarray) -> None:
         digest.update(json.dumps([str(v) for v in values.ravel()]).encode())
     else:
         digest.update(values.dtype.str.encode())
-        digest.update(np.ascontiguousarray(values).tobytes())
+        digest.update(memoryview(np.ascontiguousarray(values)).cast("B"))  # no copy for contiguous arrays
 
 
 def hash_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
