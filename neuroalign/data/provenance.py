@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
+from functools import lru_cache
 from importlib import metadata
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = ["package_version", "hash_array", "hash_file", "provenance", "PROVENAN
 PROVENANCE_KEYS = ("neuroalign_version", "parameters", "input_hashes")
 
 
+@lru_cache(maxsize=1)
 def package_version() -> str:
     """The installed neuroalign version ("unknown" when run from a bare checkout)."""
     try:
