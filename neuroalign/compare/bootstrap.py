@@ -354,7 +354,7 @@ def _kendall_sums(x: np.ndarray, y: np.ndarray, w: np.ndarray, block: int):
 
 
 def _kendall_shared(x: np.ndarray, y: np.ndarray, weights: np.ndarray, n: np.ndarray, squares: np.ndarray,
-                    block: int):
+                    block: int, sorted_by_x: tuple[np.ndarray, np.ndarray] | None = None):
     """:func:`_kendall_sums` for fixed vectors x, y (P,): weights transposed (P + 1, R), last row 0.
 
     Every gather copies whole rows of R resamples, and the in-block counts are
@@ -362,16 +362,20 @@ def _kendall_shared(x: np.ndarray, y: np.ndarray, weights: np.ndarray, n: np.nda
     when they are whole numbers with w_max² · block < 2²⁴ (every product and
     in-block sum is then an exact integer; the sums over blocks are float64);
     ``n`` and ``squares`` are Σ w and Σ w² per resample (float64).
+    ``sorted_by_x``: ``(order, weights[order])`` when x has no ties, shared by every y.
     """
     p = x.shape[0]
-    order = np.lexsort((y, x))
+    nb = -(-p // block)
+    pads = np.arange(p, nb * block)
+    if sorted_by_x is None:
+        order = np.lexsort((y, x))
+        ws = np.take(weights, np.concatenate([order, np.full(len(pads), p)]), axis=0)  # (P_pad, R), pads weigh 0
+    else:
+        order, ws = sorted_by_x
     xs, ys = x[order], y[order]
     by_y = np.argsort(ys, kind="stable")
     rank_y = np.empty(p, dtype=int)
     rank_y[by_y] = np.arange(p)
-    nb = -(-p // block)
-    pads = np.arange(p, nb * block)
-    ws = np.take(weights, np.concatenate([order, np.full(len(pads), p)]), axis=0)  # (P_pad, R), pads weigh 0
     rank_pad, by_y_pad = np.concatenate([rank_y, pads]), np.concatenate([by_y, pads])
     upper = np.triu(np.ones((block, block), dtype=bool), k=1)
     wy = np.take(ws, by_y_pad, axis=0)
@@ -384,9 +388,13 @@ def _kendall_shared(x: np.ndarray, y: np.ndarray, weights: np.ndarray, n: np.nda
     cell = (np.arange(nb * block) // block) * nb + rank_pad // block  # (position block, rank block)
     one_hot = sparse.csr_array((np.ones(len(cell), dtype=ws.dtype), (cell, np.arange(len(cell)))),
                                shape=(nb * nb, len(cell)))
-    grid = np.ascontiguousarray((one_hot @ ws).T, dtype=float).reshape(-1, nb, nb)  # (R, nb, nb)
-    prefix = np.cumsum(np.cumsum(grid, axis=1), axis=2)
-    total += np.einsum("rik,rik->r", grid[:, 1:, 1:], prefix[:, :-1, :-1])
+    grid = (one_hot @ ws).reshape(nb, nb, -1)  # (position block, rank block, R); sums below 2**24 are exact
+    prefix = grid.copy()
+    for i in range(1, nb):  # 2-D prefix sums by whole slices (numpy's cumsum is slow along leading axes)
+        prefix[i] += prefix[i - 1]
+    for k in range(1, nb):
+        prefix[:, k] += prefix[:, k - 1]
+    total += np.einsum("ikr,ikr->r", grid[1:, 1:], prefix[:-1, :-1], dtype=float)
 
     def square_sums(values, *keys):  # Σ_g W_g², summing only over groups of tied entries
         change = np.zeros(p - 1, dtype=bool)
@@ -408,7 +416,7 @@ def _kendall_shared(x: np.ndarray, y: np.ndarray, weights: np.ndarray, n: np.nda
     return broken - (x_ties - joint_ties), n, x_ties, y_ties
 
 
-def _kendall(a, b, w, paired, variant, block=160):
+def _kendall(a, b, w, paired, variant, block=96):
     pairs = [(i, i) for i in range(a.shape[1])] if paired else [(i, j) for i in range(a.shape[1])
                                                                  for j in range(b.shape[1])]
     shared = a.shape[0] == 1 and b.shape[0] == 1
@@ -419,9 +427,16 @@ def _kendall(a, b, w, paired, variant, block=160):
         weights[:-1] = w.T
         n, squares = w.sum(axis=-1), (w**2).sum(axis=-1)
     out = np.empty((w.shape[0], len(pairs)))
+    cached = {}
     for k, (i, j) in enumerate(pairs):  # a handful of RDM pairs; every resample at once
         if shared:
-            s, n, x_ties, y_ties = _kendall_shared(a[0, i], b[0, j], weights, n, squares, block)
+            x = a[0, i]
+            if i not in cached:  # an x without ties has one order for every y: gather its weights once
+                pad = (-len(x)) % block
+                order = np.argsort(x, kind="stable")
+                cached[i] = ((order, np.take(weights, np.r_[order, np.full(pad, len(x))], axis=0))
+                             if len(np.unique(x)) == len(x) else None)
+            s, n, x_ties, y_ties = _kendall_shared(x, b[0, j], weights, n, squares, block, cached[i])
         else:  # masks are built per resample: smaller blocks
             s, n, x_ties, y_ties = _kendall_sums(a[:, i], b[:, j], w, 32)
         with np.errstate(invalid="ignore", divide="ignore"):

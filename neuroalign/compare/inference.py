@@ -41,9 +41,9 @@ from scipy import stats
 from ..data.provenance import provenance
 from ..errors import AlignmentError, ConfigError, DataError, SchemaError, ScoreError
 from ..score import Score
-from .bootstrap import (RESAMPLE, counts_to_pair_weights, has_kernel, resample_counts, resample_rdm,
-                        weighted_similarity)
-from .noise_ceiling import (BOUND, _as_rdms, _pooling, _transform, noise_ceiling, pool_rdms,
+from .bootstrap import (RESAMPLE, _weighted_ranks, counts_to_pair_weights, has_kernel, rank_similarity,
+                        resample_counts, resample_rdm, single_threaded_blas, weighted_similarity)
+from .noise_ceiling import (BOUND, _as_rdms, _pooling, _transform, noise_ceiling, pool_rdms, rank_noise_ceiling,
                             resampled_noise_ceiling)
 from .rdm import ID_A, ID_B, PAIR, rdm_stimulus_ids, to_square
 from .rdm_comparison import RDM_COMPARISONS, compare_rdms
@@ -95,12 +95,34 @@ def _prepare(model_rdms, data_rdms, method: str, model: str, subject: str):
 def _scores(mv, dv, mask, method, weights, subject_counts, ceiling):
     """Per-resample evaluations (R, M) and noise ceilings (R, 2) from pair weights and subject counts."""
     w = (np.ones((1, mv.shape[1])) if weights is None else weights) * mask
-    per_subject = weighted_similarity(np.nan_to_num(mv)[None], np.nan_to_num(dv)[None], w, method)  # (Rw, M, S)
     m = np.ones((1, dv.shape[0])) if subject_counts is None else np.asarray(subject_counts, dtype=float)
+    mv, dv = np.nan_to_num(mv), np.nan_to_num(dv)
+    if method in ("spearman", "rho-a") and len(w) > 1:
+        return _rank_scores(mv, dv, w, m, method == "rho-a", ceiling)
+    per_subject = weighted_similarity(mv[None], dv[None], w, method)  # (Rw, M, S)
     evaluations = np.einsum("rms,rs->rm", np.broadcast_to(per_subject, (max(len(w), len(m)),) + per_subject.shape[1:]),
                             np.broadcast_to(m, (max(len(w), len(m)), m.shape[1]))) / m.sum(-1)[:, None]
-    nc = resampled_noise_ceiling(np.nan_to_num(dv), method, w, m) if ceiling else None
+    nc = resampled_noise_ceiling(dv, method, w, m) if ceiling else None
     return evaluations, nc
+
+
+def _rank_scores(mv, dv, w, m, rho_a, ceiling):
+    """:func:`_scores` for the rank methods: the subjects' mid-ranks serve the evaluations and the ceilings."""
+    n_res = len(w)
+    m = np.broadcast_to(m, (n_res, m.shape[1]))
+    evaluations, nc = np.empty((n_res, len(mv))), np.full((n_res, 2), np.nan)
+    step = max(1, 2**21 // ((len(mv) + 3 * len(dv)) * mv.shape[1]))
+    with single_threaded_blas():
+        for start in range(0, n_res, step):  # chunks bound memory; each chunk is vectorised
+            rows = slice(start, start + step)
+            model_ranks, data_ranks = _weighted_ranks(mv[None], w[rows]), _weighted_ranks(dv[None], w[rows])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                per_subject = rank_similarity(model_ranks, data_ranks, w[rows], paired=False, rho_a=rho_a)
+            evaluations[rows] = np.einsum("rms,rs->rm", per_subject, m[rows]) / m[rows].sum(-1)[:, None]
+            if ceiling:
+                nc[rows] = rank_noise_ceiling(data_ranks, w[rows], m[rows], rho_a=rho_a)
+    evaluations[(w > 0).sum(axis=-1) < 3] = np.nan
+    return evaluations, nc if ceiling else None
 
 
 def _direct_scores(models, data, method, stimulus_indices, subject_counts, ceiling):
@@ -182,6 +204,10 @@ def evaluate_resamples(
     if stimulus_indices is None and subject_indices is None:
         raise ConfigError("no resamples given", source="stimulus_indices/subject_indices",
                           fix="pass stimulus_indices, subject_indices or both")
+    if stimulus_indices is not None and getattr(RDM_COMPARISONS[method], "complete", False):
+        raise ConfigError(f"method {method!r} needs complete RDMs, and a stimulus resample leaves the pairs of "
+                          "copies of a stimulus empty", source="bootstrap",
+                          fix="resample subjects only (bootstrap='subject'), or use another method")
     counts = None if subject_indices is None else resample_counts(np.asarray(subject_indices), data.sizes[subject])
     if stimulus_indices is not None and subject_indices is not None and len(stimulus_indices) != len(counts):
         raise ConfigError("stimulus_indices and subject_indices hold different numbers of resamples",

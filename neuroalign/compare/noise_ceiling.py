@@ -252,19 +252,36 @@ def _resampled_noise_ceiling(data, method, weights, subject_counts):
         wc = np.broadcast_to(w if len(w) == 1 else w[rows], (size, w.shape[1]))
         mc = np.broadcast_to(m if len(m) == 1 else m[rows], (size, m.shape[1]))
         transformed = fixed if fixed is not None else _weighted_transform(data, wc, rule)
+        if method in ("spearman", "rho-a"):  # re-rank the pooled ranks once, reuse the subjects' ranks
+            out[rows] = rank_noise_ceiling(np.broadcast_to(transformed, (size,) + transformed.shape[1:]), wc, mc,
+                                           rho_a=method == "rho-a")
+            continue
         total = np.einsum("rs,rsp->rp", mc, np.broadcast_to(transformed, (size,) + transformed.shape[1:]))
         others = total[:, None, :] - mc[:, :, None] * transformed  # pooled sums: the scale does not matter
-        if method in ("spearman", "rho-a"):  # re-rank the pooled ranks once, reuse the subjects' ranks
-            lower, upper = _rank_ceiling_terms(others, total, transformed, wc, rho_a=method == "rho-a")
-        else:
-            lower = weighted_similarity(others, data[None], wc, method, paired=True)  # (r, S)
-            upper = weighted_similarity(total[:, None, :], data[None], wc, method)[:, 0, :]
-        drawn = mc > 0
-        distinct = drawn.sum(axis=-1)
-        with np.errstate(invalid="ignore"):
-            out[rows, 0] = np.where(distinct > 1, np.where(drawn, lower, 0).sum(-1) / distinct, np.nan)
-            out[rows, 1] = np.where(drawn, upper, 0).sum(-1) / distinct
+        lower = weighted_similarity(others, data[None], wc, method, paired=True)  # (r, S)
+        upper = weighted_similarity(total[:, None, :], data[None], wc, method)[:, 0, :]
+        out[rows] = _mean_over_drawn(lower, upper, mc)
     return out
+
+
+def _mean_over_drawn(lower: np.ndarray, upper: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Average the per-subject terms (R, S) over the distinct subjects drawn: (R, 2); one subject: no lower."""
+    drawn = counts > 0
+    distinct = drawn.sum(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.stack([np.where(distinct > 1, np.where(drawn, lower, 0).sum(-1) / distinct, np.nan),
+                         np.where(drawn, upper, 0).sum(-1) / distinct], axis=-1)
+
+
+def rank_noise_ceiling(ranks: np.ndarray, w: np.ndarray, counts: np.ndarray, rho_a: bool = False) -> np.ndarray:
+    """Spearman (or rho-a) noise ceilings of resamples from the subjects' weighted mid-ranks ``ranks`` (R, S, P).
+
+    ``w`` (R, P) pair weights, ``counts`` (R, S) subject counts; returns (R, 2).
+    """
+    total = np.einsum("rs,rsp->rp", counts, ranks)
+    others = total[:, None, :] - counts[:, :, None] * ranks  # pooled sums: the scale does not matter
+    lower, upper = _rank_ceiling_terms(others, total, ranks, w, rho_a)
+    return _mean_over_drawn(lower, upper, counts)
 
 
 def _rank_ceiling_terms(others, total, ranks, w, rho_a):
@@ -315,10 +332,7 @@ def _linear_noise_ceiling(data: np.ndarray, w: np.ndarray, m: np.ndarray, center
         others = rows[:, None, :] * (1 - np.eye(s))[None]  # (R, u, s): all copies of u left out
         lower = np.einsum("rus,rsu->ru", others, gram) / np.sqrt(np.einsum("rus,rst,rut->ru", others, gram, others))
         upper = np.einsum("rs,rsu->ru", rows, gram) / np.sqrt(np.einsum("rs,rst,rt->r", rows, gram, rows))[:, None]
-        drawn = rows > 0
-        distinct = drawn.sum(axis=1)
-        low = np.where(distinct > 1, np.where(drawn, lower, 0).sum(1) / distinct, np.nan)
-        return np.stack([low, np.where(drawn, upper, 0).sum(1) / distinct], axis=-1)
+    return _mean_over_drawn(lower, upper, rows)
 
 
 def rdm_split_half_ceiling(

@@ -135,11 +135,14 @@ def test_kernels_equal_expanded_comparisons(n, levels, seed, method):
 
 
 @pytest.mark.parametrize("method", ["tau-a", "tau-b", "spearman"])
-def test_kernels_across_many_blocks(rng, method):
-    # n = 70 gives 2415 pairs: 38 blocks of 64 (shared) and 76 blocks of 32 (per resample)
+@pytest.mark.parametrize("ties", [True, False])
+def test_kernels_across_many_blocks(rng, method, ties):
+    # n = 70 gives 2415 pairs: 26 blocks of 96 (shared) and 76 blocks of 32 (per resample)
     n = 70
     p = n * (n - 1) // 2
-    a, b = np.round(rng.random((1, 1, p)) * 20), rng.random((1, 1, p))
+    a, b = rng.random((1, 1, p)), rng.random((1, 1, p))
+    if ties:
+        a = np.round(a * 20)
     w = counts_to_pair_weights(resample_counts(bootstrap_indices(n, 3, seed=4), n))
     expected = [REFERENCES[method](_expanded(a[0, 0], wr), _expanded(b[0, 0], wr)) for wr in w]
     np.testing.assert_allclose(weighted_similarity(a, b, w, method)[:, 0, 0], expected, atol=1e-12)

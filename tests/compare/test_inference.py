@@ -105,7 +105,7 @@ def _replayed(seed, count, n):
 
 
 @pytest.mark.parametrize("method,count", [(m, 12) for m in FAST]
-                         + [(m, 3) for m in ("tau-a", "tau-b") if m in RDM_COMPARISONS])
+                         + [(m, 3) for m in ("tau-a", "tau-b", "corr_cov", "cosine_cov") if m in RDM_COMPARISONS])
 def test_stimulus_resamples_match_eval_bootstrap_pattern(kriegeskorte, method, count):
     # reference: rsatoolbox.inference.eval_bootstrap_pattern, resample by resample, with its own draws
     models, data, ref_models, ref_data = kriegeskorte
@@ -328,6 +328,7 @@ def test_pairwise_tests_layout_and_corrections(kriegeskorte):
      "resamples"),
     (lambda m, d: crossvalidate_models(m, d, k_stimulus=40), ConfigError, "folds"),
     (lambda m, d: evaluate_resamples(m, d), ConfigError, "no resamples"),
+    (lambda m, d: evaluate_models(m, d, method="bures", n_bootstrap=5), ConfigError, "complete RDMs"),
 ])
 def test_bad_input_raises(kriegeskorte, call, error, match):
     models, data, _, _ = kriegeskorte
