@@ -1,8 +1,9 @@
-"""Figures people would rather look at than read."""
+"""Figures people would rather look at than read (matplotlib's object API, no pyplot state).
 
-from .layer_profile import layer_profile_figure, plot_layer_profile
+Every module lists its public names in ``__all__``; all are importable from here.
+"""
 
-__all__ = ["layer_profile_figure", "plot_layer_profile"]
+from .cka import *  # noqa: F401,F403
+from .layer_profile import *  # noqa: F401,F403
 from .model_comparison import *  # noqa: F401,F403
-from .cka import cka_figure, plot_cka  # noqa: F401
 from .rdm import *  # noqa: F401,F403
