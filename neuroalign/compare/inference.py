@@ -24,7 +24,7 @@ clipped to ``[max(s/(s−1) V_subj, n/(n−1) V_stim), V_both]``.  The error is
 its square root; the CI is the bootstrap percentile interval for one-factor
 bootstraps and ``value ± t_dof · error`` otherwise (``dof`` = n−1, s−1, or
 min(s, n)−1).  Resamples are scored with the weighted kernels of
-:func:`~neuroalign.compare.bootstrap.weighted_similarity`, vectorised over
+:func:`~neuroalign.compare.comparison_methods.weighted_similarity`, vectorised over
 resamples, models and subjects (methods without a kernel — ``corr_cov``,
 ``cosine_cov``, ``bures`` — build the resampled RDMs and call
 :func:`compare_rdms`).
@@ -41,8 +41,9 @@ from scipy import stats
 from ..data.provenance import provenance
 from ..errors import AlignmentError, ConfigError, DataError, SchemaError, ScoreError
 from ..score import Score
-from .bootstrap import (RESAMPLE, _weighted_ranks, counts_to_pair_weights, has_kernel, rank_similarity,
-                        resample_counts, resample_rdm, single_threaded_blas, weighted_similarity)
+from .bootstrap import RESAMPLE, counts_to_pair_weights, resample_counts, resample_rdm
+from .comparison_methods import (_weighted_ranks, has_kernel, rank_similarity, single_threaded_blas,
+                                 weighted_similarity)
 from .noise_ceiling import (BOUND, _as_rdms, _pooling, _transform, noise_ceiling, rank_noise_ceiling,
                             resampled_noise_ceiling)
 from .rdm import ID_A, ID_B, PAIR, rdm_stimulus_ids, to_square

@@ -14,7 +14,8 @@ from scipy import stats
 from ..data.provenance import provenance
 from ..errors import ConfigError, DataError
 from ..score import Score
-from .bootstrap import RESAMPLE, has_kernel, weighted_similarity
+from .bootstrap import RESAMPLE
+from .comparison_methods import has_kernel, weighted_similarity
 from .inference import _dual, _prepare
 from .noise_ceiling import BOUND, pool_rdms
 from .rdm import ID_A, ID_B, PAIR, rdm_stimulus_ids, to_square

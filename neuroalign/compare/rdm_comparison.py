@@ -43,6 +43,7 @@ from ..errors import (
     UnknownNameError,
 )
 from . import comparison_methods as cm
+from .bootstrap import RESAMPLE, counts_to_pair_weights, resample_counts
 from .rdm import PAIR, as_rdm, rdm_stimulus_ids, to_square, to_vector
 
 __all__ = ["RDM_COMPARISONS", "RDMComparison", "compare_rdms", "pair_weights"]
@@ -120,13 +121,7 @@ def pair_weights(indices: np.ndarray, n_stimuli: int | None = None) -> xr.DataAr
         raise ConfigError(f"indices must be a 2-D integer array (resample, draw), got {indices.dtype} "
                           f"{indices.shape}", source="indices", fix="pass bootstrap_indices(n, n_bootstrap)")
     n = int(n_stimuli if n_stimuli is not None else indices.shape[1])
-    if indices.size and (indices.min() < 0 or indices.max() >= n):
-        raise ConfigError(f"indices must lie in [0, {n})", source="indices", fix="index the RDM's stimuli")
-    n_rows = indices.shape[0]
-    counts = np.bincount((indices + n * np.arange(n_rows)[:, None]).ravel(), minlength=n_rows * n)
-    counts = counts.reshape(n_rows, n).astype(float)
-    rows, cols = np.triu_indices(n, 1)
-    return xr.DataArray(counts[:, rows] * counts[:, cols], dims=("resample", PAIR))
+    return xr.DataArray(counts_to_pair_weights(resample_counts(indices, n)), dims=(RESAMPLE, PAIR))
 
 
 def _labelled(rdm: Any, side: str) -> xr.DataArray:

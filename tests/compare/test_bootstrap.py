@@ -61,11 +61,8 @@ from hypothesis import strategies as st  # noqa: E402
 from scipy.stats import kendalltau, pearsonr, rankdata  # noqa: E402
 
 from neuroalign.compare import RDM_COMPARISONS, pair_weights, resample_counts  # noqa: E402
-from neuroalign.compare.bootstrap import (  # noqa: E402
-    WEIGHTED_COMPARISONS,
-    counts_to_pair_weights,
-    weighted_similarity,
-)
+from neuroalign.compare.bootstrap import counts_to_pair_weights  # noqa: E402
+from neuroalign.compare.comparison_methods import WEIGHTED_COMPARISONS, weighted_similarity  # noqa: E402
 
 
 def _tau_a(x, y):
@@ -168,3 +165,13 @@ def test_resamples_with_fewer_than_three_pairs_are_nan(rng):
     idx = np.array([[0, 0, 0, 1, 1, 1], [0, 1, 2, 3, 4, 5]])  # first resample: one distinct pair
     out = weighted_similarity(a, a, counts_to_pair_weights(resample_counts(idx, n)), "corr")
     assert np.isnan(out[0, 0, 0]) and out[1, 0, 0] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("method", WEIGHTED_COMPARISONS)
+def test_registry_kernels_and_weighted_similarity_are_one_code_path(rng, method):
+    # compare_rdms(..., weights=) and weighted_similarity must give identical numbers (one implementation)
+    n = 12
+    a, b = rng.random((2, n * (n - 1) // 2)), rng.random((3, n * (n - 1) // 2))
+    w = counts_to_pair_weights(resample_counts(bootstrap_indices(n, 4, seed=7), n))
+    registry = RDM_COMPARISONS[method].kernel(a[None], b[None], w)
+    np.testing.assert_array_equal(registry, weighted_similarity(a[None], b[None], w, method))

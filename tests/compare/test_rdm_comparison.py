@@ -129,6 +129,27 @@ def test_kendall_taus_match_scipy_and_brute_force(rng):
             assert tau_a.values[i, j] == pytest.approx(brute_tau_a(a.values[i], b.values[j]), abs=1e-12)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_kendall_broadcasts_a_resample_dim_present_in_one_input_only(rng, weighted):
+    # regression: tau-a crashed ("setting an array element with a sequence") when `a` had a resample dim
+    # that `b` lacked.  reference: brute-force sign products (tau-a) and scipy.stats.kendalltau (tau-b) of
+    # the expanded vectors (pair p repeated w_p times), resample by resample; 91 pairs > the 64 of small plans.
+    n = 14
+    a, b = tied_rdms(rng, 3, n=n, dim="resample"), tied_rdms(rng, 2, n=n, dim="subject", levels=6)
+    weights = pair_weights(bootstrap_indices(n, 3, seed=5)) if weighted else None
+    w = weights.values if weighted else np.ones((3, a.sizes["pair"]))
+    for method in ("tau-a", "tau-b"):
+        for x, y in ((a, b), (b, a)):
+            out = compare_rdms(x, y, method, weights=weights)
+            assert set(out.dims) == {"resample", "subject"}
+            out = out.transpose("resample", "subject")
+            for r in range(3):
+                for s in range(2):
+                    xa, yb = (np.repeat(v, w[r].astype(int)) for v in (a.values[r], b.values[s]))
+                    expected = brute_tau_a(xa, yb) if method == "tau-a" else kendalltau(xa, yb).statistic
+                    assert out.values[r, s] == pytest.approx(expected, abs=1e-12), (method, r, s)
+
+
 def test_rho_a_is_spearman_without_tie_correction(rng):
     # reference: rsatoolbox compare_rho_a: 12 sum(centred ranks products) / (n^3 - n), ranks by scipy.stats.rankdata
     a, b = tied_rdms(rng, 1), random_rdms(rng, 1, dim="other")
