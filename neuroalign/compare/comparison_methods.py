@@ -437,35 +437,27 @@ def weighted_similarity(a: np.ndarray, b: np.ndarray, weights: np.ndarray, metho
 
 
 # ----------------------------------------------------------------------------- registry kernels
-# compare_rdms's layout: a (s_a, k_a, n), b (s_b, k_b, n), w (s_w, n) → (s, k_a, k_b).
-def cosine(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Σ w a b / √(Σ w a² · Σ w b²)  (rsatoolbox ``"cosine"``)."""
-    return _evaluate("cosine", a, b, w, False)
+# compare_rdms's layout: a (s_a, k_a, n), b (s_b, k_b, n), w (s_w, n) → (s, k_a, k_b), crossed k axes.
+def _registry_kernel(method: str, name: str, doc: str) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """The registry's ``kernel(a, b, w)`` for ``method``: the weighted kernel, crossed."""
+
+    def kernel(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return _evaluate(method, a, b, w, False)
+
+    kernel.__name__ = kernel.__qualname__ = name
+    kernel.__doc__ = doc
+    return kernel
 
 
-def pearson(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Pearson r of the (weighted) pairs (rsatoolbox ``"corr"``)."""
-    return _evaluate("corr", a, b, w, False)
-
-
-def spearman(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Pearson r of the mid-ranks (rsatoolbox ``"spearman"``)."""
-    return _evaluate("spearman", a, b, w, False)
-
-
-def rho_a(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """12 Σ (r_a − (N+1)/2)(r_b − (N+1)/2) / (N³ − N), no tie correction (rsatoolbox ``"rho-a"``)."""
-    return _evaluate("rho-a", a, b, w, False)
-
-
-def tau_a(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """(concordant − discordant) / all pairs, ties not corrected (rsatoolbox ``"tau-a"``)."""
-    return _evaluate("tau-a", a, b, w, False)
-
-
-def tau_b(a: np.ndarray, b: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Kendall's tau-b, ties corrected (rsatoolbox ``"tau-b"``/``"kendall"``, scipy ``kendalltau``)."""
-    return _evaluate("tau-b", a, b, w, False)
+cosine = _registry_kernel("cosine", "cosine", 'Σ w a b / √(Σ w a² · Σ w b²)  (rsatoolbox ``"cosine"``).')
+pearson = _registry_kernel("corr", "pearson", 'Pearson r of the (weighted) pairs (rsatoolbox ``"corr"``).')
+spearman = _registry_kernel("spearman", "spearman", 'Pearson r of the mid-ranks (rsatoolbox ``"spearman"``).')
+rho_a = _registry_kernel("rho-a", "rho_a", "12 Σ (r_a − (N+1)/2)(r_b − (N+1)/2) / (N³ − N), no tie correction "
+                                           '(rsatoolbox ``"rho-a"``).')
+tau_a = _registry_kernel("tau-a", "tau_a", "(concordant − discordant) / all pairs, ties not corrected "
+                                           '(rsatoolbox ``"tau-a"``).')
+tau_b = _registry_kernel("tau-b", "tau_b", "Kendall's tau-b, ties corrected "
+                                           '(rsatoolbox ``"tau-b"``/``"kendall"``, scipy ``kendalltau``).')
 
 
 # ----------------------------------------------------------------------------- whitened
