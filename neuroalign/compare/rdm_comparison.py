@@ -43,6 +43,7 @@ from ..errors import (
     UnknownNameError,
 )
 from . import comparison_methods as cm
+from . import whitened_comparisons as wc
 from .bootstrap import RESAMPLE, counts_to_pair_weights, resample_counts
 from .rdm import PAIR, as_rdm, rdm_stimulus_ids, to_square, to_vector
 
@@ -90,11 +91,11 @@ RDM_COMPARISONS: dict[str, RDMComparison] = {
                            loops=True),
     "tau-b": _TAU_B,
     "kendall": _TAU_B,
-    "corr_cov": RDMComparison(cm.corr_cov, "Pearson r after whitening the distance covariance", "corr_cov",
+    "corr_cov": RDMComparison(wc.corr_cov, "Pearson r after whitening the distance covariance", "corr_cov",
                               weights=False, sigma_k=True, loops=True),
-    "cosine_cov": RDMComparison(cm.cosine_cov, "cosine after whitening the distance covariance", "cosine_cov",
+    "cosine_cov": RDMComparison(wc.cosine_cov, "cosine after whitening the distance covariance", "cosine_cov",
                                 weights=False, sigma_k=True, loops=True),
-    "bures": RDMComparison(cm.bures, "Bures similarity of the centred second moments", "bures", weights=False,
+    "bures": RDMComparison(wc.bures, "Bures similarity of the centred second moments", "bures", weights=False,
                            complete=True, loops=True),
 }
 
