@@ -4,14 +4,19 @@ Every CKA value is a ratio of centered inner products
 ``⟨T(K_i), T(L_j)⟩ / sqrt(⟨T(K_i), T(K_i)⟩ ⟨T(L_j), T(L_j)⟩)`` with ``T`` the
 biased (H·H) or unbiased (U-) centering.  Two ways to get them:
 
-* **Gram form**: compute each layer's centered Gram matrix once, pack its lower
-  triangle into a vector ``v`` (off-diagonal entries × √2, so that
-  ``v_K · v_L = ⟨K, L⟩_F``), and obtain all layer × layer inner products with
-  one matrix product of the stacked vectors.  Cost ≈ n² p per layer (BLAS
-  ``syrk`` on numpy) plus n² per pair.
+* **Gram form**: compute each layer's centered Gram matrix once and keep its
+  lower triangle ``v`` (diagonal included) and diagonal ``d``; then
+  ``⟨K, L⟩_F = 2 v_K · v_L − d_K · d_L`` gives all layer × layer inner products
+  with one matrix product of the stacked vectors.  Cost ≈ n² p per layer
+  (BLAS ``syrk`` on numpy) plus n² per pair.
 * **Feature form** (linear kernel): ``⟨K̃_i, L̃_j⟩ = ‖X_iᵀ Y_j‖²_F`` on
-  column-centered features, plus Kornblith et al.'s correction terms for the
-  unbiased estimator.  Cost ≈ 2 n p q per pair: cheaper when n ≫ p, q.
+  column-centered features.  Cost ≈ 2 n p q per pair: cheaper when n ≫ p, q.
+
+For the linear kernel both forms give the biased inner products ⟨K̃, L̃⟩; the
+unbiased ones ⟨Ũ(K), Ũ(L)⟩ follow from them and the squared row norms of the
+centered features (Kornblith et al.'s identity,
+:func:`neuroalign.compare.cka.debias_linear`).  RBF Gram matrices are
+U-centered before packing instead.
 
 :func:`plan_forms` picks, per layer, the form that minimises the total
 floating-point work (a pair uses the Gram form only when both its layers have
@@ -33,9 +38,8 @@ from ..data.align import align
 from ..data.provenance import provenance
 from ..data.schema import label_index
 from ..errors import ConfigError, DataError, UnknownNameError
-from .cka import (CKA_KERNELS, MIN_SAMPLES, Backend, _constant_error, _is_torch,
-                  _syrk_upper, as_samples, center_features, center_gram, debias_linear, is_constant, make_backend,
-                  rbf_gram)
+from .cka import (CKA_KERNELS, MIN_SAMPLES, Backend, _constant_error, _is_torch, _syrk_upper, as_samples,
+                  center_features, center_gram, debias_linear, is_constant, make_backend, rbf_gram)
 
 __all__ = ["cka_matrix", "LAYER_A", "LAYER_B"]
 
@@ -85,105 +89,105 @@ def plan_forms(n: int, widths_a: Sequence[int], widths_b: Sequence[int] | None, 
 
 
 # ----------------------------------------------------------------------------- Gram form
-class _Packer:
-    """Centered Gram matrices of layers, packed into vectors whose dot products are ⟨T(K), T(L)⟩."""
+class _Centerer:
+    """Column-centered copies of layers in one reused buffer (fresh pages cost as much as arithmetic here)."""
 
-    def __init__(self, n: int, kernel: str, threshold: float, debiased: bool, ops: Backend):
+    def __init__(self) -> None:
+        self._buffer = None
+
+    def __call__(self, x: Any) -> Any:
+        if _is_torch(x):
+            return center_features(x)
+        n, p = x.shape
+        if self._buffer is None or self._buffer.size < n * p or self._buffer.dtype != x.dtype:
+            self._buffer = np.empty(n * p, dtype=x.dtype)
+        return np.subtract(x, x.mean(0, keepdims=True), out=self._buffer[:n * p].reshape(n, p))
+
+
+class _GramStore:
+    """Each layer's centered Gram matrix T(K) as its lower triangle v (diagonal included) and diagonal d.
+
+    ``⟨T(K), T(L)⟩_F = 2 v_K · v_L − d_K · d_L``, so one matrix product of
+    stacked vectors gives every pair.  Linear kernel: T(K) = X_c X_cᵀ (the
+    unbiased estimator's correction is applied afterwards from row norms),
+    from BLAS ``syrk`` into a buffer reused from layer to layer on numpy.
+    RBF kernel: T = H·H or the U-centering Ũ.
+    """
+
+    def __init__(self, n: int, kernel: str, threshold: float, debiased: bool, ops: Backend, center: _Centerer):
         self.n, self.kernel, self.threshold, self.debiased, self.ops = n, kernel, threshold, debiased, ops
-        self.size = n * (n - 1) // 2 + n
+        self.center = center
+        self._gram = None  # the reused syrk output (numpy)
+        self.size = n * (n + 1) // 2
         self.mask = None
-        self._features = self._gram = None  # reused buffers (numpy, linear kernel)
-        if ops.name == "torch" and ops.device.type == "cuda":
+        if ops.name == "torch":
             import torch
 
-            self.mask = torch.ones((n, n), dtype=torch.bool, device=ops.device).tril(-1)
+            self.mask = torch.ones((n, n), dtype=torch.bool, device=ops.device).tril()
 
-    def centered(self, x: Any) -> tuple[Any, Any]:
-        """The centered Gram matrix (C-ordered view, lower triangle valid) and U-centering offsets.
-
-        On numpy with the linear kernel the centered features and the ``syrk``
-        output live in buffers reused from layer to layer (fresh pages cost
-        as much as the arithmetic here), and the unbiased estimator's
-        U-centering ``Ũ_ab = K̃_ab − m_a − m_b`` (a ≠ b) is applied while
-        packing, with ``m`` from the features: the zero-diagonal row sums of
-        K̃ = X_c X_cᵀ are ``−‖x_c,a‖²``.
-        """
-        if self.kernel == "linear" and self.ops.has_syrk:
-            n, p = x.shape
-            if self._features is None or self._features.size < n * p:
-                self._features = np.empty(n * p, dtype=x.dtype)
-            if self._gram is None:
-                self._gram = np.zeros((n, n), dtype=x.dtype, order="F")
-            xc = np.subtract(x, x.mean(0, keepdims=True), out=self._features[:n * p].reshape(n, p))
-            upper = _syrk_upper(xc, out=self._gram)  # Fortran-ordered, upper valid: .T is C-ordered, lower valid
-            offsets = None
-            if self.debiased:
-                rows = np.einsum("ij,ij->i", xc, xc)
-                offsets = -rows / (n - 2.0) + rows.sum() / (2.0 * (n - 1.0) * (n - 2.0))
-            return upper.T, offsets
+    def write(self, x: Any, out: Any) -> Any:
+        """Fill ``out`` (length :attr:`size`) with the packed centered Gram matrix of ``x``; return its diagonal."""
         if self.kernel == "linear":
-            xc = center_features(x)
-            return center_gram(xc @ xc.mT, self.debiased), None
-        return center_gram(rbf_gram(x, self.threshold), self.debiased), None
-
-    def pack_into(self, x: Any, out: Any) -> None:
-        """Write the packed centered Gram matrix of ``x`` into the 1-D ``out`` (length :attr:`size`).
-
-        Layout: the strict lower triangle row by row (× √2), then the diagonal.
-        """
-        g, offsets = self.centered(x)
-        off = self.size - self.n
-        if _is_torch(g):
-            if g.is_cuda:
-                import torch
-
-                out[:off] = torch.masked_select(g, self.mask)
+            xc = self.center(x)
+            if _is_torch(xc):
+                g = xc @ xc.mT
             else:
-                start = 0
-                for i in range(1, self.n):
-                    out[start:start + i] = g[i, :i]
-                    start += i
-            out[:off] *= math.sqrt(2.0)
-        elif offsets is None:  # row by row: far faster than a boolean gather on the CPU
-            start = 0
-            for i in range(1, self.n):
-                np.multiply(g[i, :i], math.sqrt(2.0), out=out[start:start + i])
-                start += i
+                if self._gram is None or self._gram.dtype != xc.dtype:
+                    self._gram = np.zeros((self.n, self.n), dtype=xc.dtype, order="F")
+                g = _syrk_upper(xc, out=self._gram).T  # C-ordered view, lower triangle valid
         else:
-            start = 0
-            for i in range(1, self.n):
-                segment = out[start:start + i]
-                np.subtract(g[i, :i], offsets[:i], out=segment)
-                segment -= offsets[i]
-                segment *= math.sqrt(2.0)
-                start += i
-        out[off:] = 0.0 if offsets is not None else g.diagonal()
+            g = center_gram(rbf_gram(x, self.threshold), self.debiased)
+        if _is_torch(g):
+            import torch
 
-    def stack(self, layers: Sequence[Any], bar: Any) -> Any:
+            out[:] = torch.masked_select(g, self.mask)
+        else:  # row by row: far faster than a boolean gather
+            start = 0
+            for i in range(self.n):
+                out[start:start + i + 1] = g[i, :i + 1]
+                start += i + 1
+        return g.diagonal().clone() if _is_torch(g) else g.diagonal().copy()
+
+    def stack(self, layers: Sequence[Any], bar: Any) -> tuple[Any, Any]:
         ops = self.ops
         if ops.name == "torch":
             import torch
 
-            stacked = torch.empty((len(layers), self.size), dtype=ops.dtype, device=ops.device)
+            packed = torch.empty((len(layers), self.size), dtype=ops.dtype, device=ops.device)
+            diagonals = torch.empty((len(layers), self.n), dtype=ops.dtype, device=ops.device)
         else:
-            stacked = np.empty((len(layers), self.size), dtype=ops.dtype)
+            packed = np.empty((len(layers), self.size), dtype=ops.dtype)
+            diagonals = np.empty((len(layers), self.n), dtype=ops.dtype)
         for row, x in enumerate(layers):
-            self.pack_into(x, stacked[row])
+            diagonals[row] = self.write(x, packed[row])
             bar.update(1)
-        return stacked
+        return packed, diagonals
 
 
 def _chunks(items: list[int], size: int) -> list[list[int]]:
-    return [items[i:i + size] for i in range(0, len(items), size)] or []
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _gram_pairs(xa: list, xb: list, ga: list[bool], gb: list[bool], same: bool, packer: _Packer,
-                max_memory: int, cross: np.ndarray, self_a: np.ndarray, self_b: np.ndarray, bar: Any) -> None:
+def _inner(va: Any, da: Any, vb: Any, db: Any, ops: Backend) -> np.ndarray:
+    return ops.to_numpy(2.0 * (va @ vb.T) - da @ db.T)
+
+
+def _self_inner(v: Any, d: Any, ops: Backend) -> np.ndarray:
+    if _is_torch(v):
+        import torch
+
+        return ops.to_numpy(torch.stack([2.0 * (row @ row) - (dr @ dr) for row, dr in zip(v, d)]))
+    return 2.0 * np.einsum("ij,ij->i", v, v) - np.einsum("ij,ij->i", d, d)
+
+
+def _gram_pairs(xa: list, xb: list, ga: list[bool], gb: list[bool], same: bool, store: _GramStore,
+                max_memory: int, out: dict, bar: Any) -> None:
     """Fill the entries of pairs whose layers both have Gram matrices, and those layers' norms."""
+    cross, self_a, self_b, rows_a, rows_b = (out[k] for k in ("cross", "self_a", "self_b", "rows_a", "rows_b"))
     ia = [i for i, g in enumerate(ga) if g]
     ib = ia if same else [j for j, g in enumerate(gb) if g]
-    ops = packer.ops
-    rows = max(1, int(max_memory // (packer.size * ops.itemsize)))
+    ops = store.ops
+    rows = max(1, int(max_memory // ((store.size + store.n) * ops.itemsize)))
     total = len(ia) + (0 if same else len(ib))
     size = max(total, 1)
     if total > rows:
@@ -193,84 +197,54 @@ def _gram_pairs(xa: list, xb: list, ga: list[bool], gb: list[bool], same: bool, 
     chunks_a, chunks_b = _chunks(ia, size), _chunks(ib, size)
     if not same and not chunks_a:
         for cb in chunks_b:
-            self_b[cb] = ops.to_numpy(_sq_norms(packer.stack([xb[j] for j in cb], bar)))
+            vb, db = store.stack([xb[j] for j in cb], bar)
+            self_b[cb], rows_b[cb] = _self_inner(vb, db, ops), ops.to_numpy(db)
     for ca_index, ca in enumerate(chunks_a):
-        va = packer.stack([xa[i] for i in ca], bar)
-        self_a[ca] = ops.to_numpy(_sq_norms(va))
+        va, da = store.stack([xa[i] for i in ca], bar)
+        self_a[ca], rows_a[ca] = _self_inner(va, da, ops), ops.to_numpy(da)
         if same:
-            self_b[ca] = self_a[ca]
+            self_b[ca], rows_b[ca] = self_a[ca], rows_a[ca]
         for cb_index, cb in enumerate(chunks_b):
             if same and cb_index < ca_index:
                 continue
-            vb = va if same and cb_index == ca_index else packer.stack([xb[j] for j in cb], bar)
-            block = ops.to_numpy(va @ vb.T)
+            vb, db = (va, da) if same and cb_index == ca_index else store.stack([xb[j] for j in cb], bar)
+            block = _inner(va, da, vb, db, ops)
             cross[np.ix_(ca, cb)] = block
             if same:
                 cross[np.ix_(cb, ca)] = block.T
             elif ca_index == 0:
-                self_b[cb] = ops.to_numpy(_sq_norms(vb))
-            del vb
-        del va
-
-
-def _sq_norms(stacked: Any) -> Any:
-    if _is_torch(stacked):
-        return torch_rowdots(stacked)
-    return np.einsum("ij,ij->i", stacked, stacked)
-
-
-def torch_rowdots(stacked: Any) -> Any:
-    import torch
-
-    return torch.stack([row @ row for row in stacked])
+                self_b[cb], rows_b[cb] = _self_inner(vb, db, ops), ops.to_numpy(db)
+            del vb, db
+        del va, da
 
 
 # ----------------------------------------------------------------------------- feature form
-def _row_norms(xc: Any) -> Any:
-    return (xc * xc).sum(1)
-
-
-def _feature_self(xc: Any, debiased: bool) -> float:
-    value = ((xc.T @ xc) ** 2).sum()
-    if debiased:
-        rows = _row_norms(xc)
-        value = debias_linear(value, rows, rows, xc.shape[0])
-    return value
-
-
-def _feature_pairs(xa: list, xb: list, ga: list[bool], gb: list[bool], same: bool, debiased: bool, ops: Backend,
-                   cross: np.ndarray, self_a: np.ndarray, self_b: np.ndarray, bar: Any) -> None:
-    n = xa[0].shape[0]
-    targets = []
+def _feature_pairs(xa: list, xb: list, ga: list[bool], gb: list[bool], same: bool, ops: Backend, out: dict,
+                   center: _Centerer, bar: Any) -> None:
+    """‖X_cᵀ Y_c‖²_F for the pairs not both in Gram form, and the norms and row norms of feature-form layers."""
+    cross, self_a, self_b, rows_a, rows_b = (out[k] for k in ("cross", "self_a", "self_b", "rows_a", "rows_b"))
+    targets = [[j for j, gj in enumerate(gb) if not (gi and gj) and (not same or j >= i)] for i, gi in enumerate(ga)]
     for i, gi in enumerate(ga):
-        targets.append([j for j, gj in enumerate(gb) if not (gi and gj) and (not same or j >= i)])
-    needed_b = sorted({j for t in targets for j in t})
-    rows_b = {}
-    if debiased:
-        for j in needed_b:
-            rows_b[j] = _row_norms(center_features(xb[j]))
-    for i, gi in enumerate(ga):
-        if not targets[i] and gi:
+        if gi and not targets[i]:
             continue
         xc = center_features(xa[i])
-        rows_a = _row_norms(xc) if debiased else None
         if not gi:
-            self_a[i] = float(ops.to_numpy(_feature_self(xc, debiased)))
+            self_a[i] = float(ops.to_numpy(((xc.T @ xc) ** 2).sum()))
+            rows_a[i] = ops.to_numpy((xc * xc).sum(1))
             if same:
-                self_b[i] = self_a[i]
+                self_b[i], rows_b[i] = self_a[i], rows_a[i]
         for j in targets[i]:
-            yc = xc if same and j == i else center_features(xb[j])
-            value = ((xc.T @ yc) ** 2).sum()
-            if debiased:
-                value = debias_linear(value, rows_a, rows_b[j], n)
-            cross[i, j] = float(ops.to_numpy(value))
+            yc = xc if same and j == i else center(xb[j])
+            cross[i, j] = float(ops.to_numpy(((xc.T @ yc) ** 2).sum()))
             if same:
                 cross[j, i] = cross[i, j]
         bar.update(1)
     if not same:
         for j, gj in enumerate(gb):
             if not gj:
-                self_b[j] = float(ops.to_numpy(_feature_self(center_features(xb[j]), debiased)))
+                yc = center(xb[j])
+                self_b[j] = float(ops.to_numpy(((yc.T @ yc) ** 2).sum()))
+                rows_b[j] = ops.to_numpy((yc * yc).sum(1))
 
 
 def centered_products(xa: list, xb: list | None, *, kernel: str, threshold: float, debiased: bool, ops: Backend,
@@ -289,14 +263,24 @@ def centered_products(xa: list, xb: list | None, *, kernel: str, threshold: floa
                         syrk=ops.has_syrk)
     log.debug("CKA forms: a=%s b=%s", ["gram" if g else "features" for g in ga],
               ["gram" if g else "features" for g in gb])
-    cross = np.full((len(xa), len(xb_)), np.nan)
-    self_a, self_b = np.full(len(xa), np.nan), np.full(len(xb_), np.nan)
+    out = {"cross": np.full((len(xa), len(xb_)), np.nan), "self_a": np.full(len(xa), np.nan),
+           "self_b": np.full(len(xb_), np.nan), "rows_a": np.full((len(xa), n), np.nan),
+           "rows_b": np.full((len(xb_), n), np.nan)}
+    center = _Centerer()
     with tqdm(desc="CKA", unit="layer", disable=not progress) as bar:
-        packer = _Packer(n, kernel, threshold, debiased, ops) if any(ga) or any(gb) else None
-        if packer is not None:
-            _gram_pairs(xa, xb_, ga, gb, same, packer, max_memory, cross, self_a, self_b, bar)
+        if any(ga) or any(gb):
+            store = _GramStore(n, kernel, threshold, debiased, ops, center)
+            _gram_pairs(xa, xb_, ga, gb, same, store, max_memory, out, bar)
         if kernel == "linear" and not (all(ga) and all(gb)):
-            _feature_pairs(xa, xb_, ga, gb, same, debiased, ops, cross, self_a, self_b, bar)
+            _feature_pairs(xa, xb_, ga, gb, same, ops, out, center, bar)
+    cross, self_a, self_b = out["cross"], out["self_a"], out["self_b"]
+    if kernel == "linear" and debiased:  # Kornblith et al.'s identity: ⟨Ũ(K), Ũ(L)⟩ from ⟨K̃, L̃⟩ and row norms
+        rows_a, rows_b = out["rows_a"], out["rows_b"]
+        cross = debias_linear(cross, rows_a, rows_b, n)
+        self_a = np.array([debias_linear(v, r, r, n) for v, r in zip(self_a, rows_a)])
+        self_b = np.array([debias_linear(v, r, r, n) for v, r in zip(self_b, rows_b)])
+        if same:
+            np.fill_diagonal(cross, self_a)
     return cross, self_a, self_b
 
 
