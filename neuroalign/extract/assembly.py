@@ -27,9 +27,13 @@ def dims_of(units: UnitCoords) -> tuple[str, ...]:
 
 
 def _plain(values: Any) -> np.ndarray:
+    """Strings as fixed-width numpy strings (xarray copies those with one memcpy, object arrays element by
+    element, on every DataArray it builds); mixed-type columns stay ``object``."""
     array = np.asarray(values)
-    if array.dtype.kind in "UST" or array.dtype == object or type(array.dtype).__name__ == "StringDType":
-        return array.astype(object)
+    if array.dtype.kind in "UST" or type(array.dtype).__name__ == "StringDType":
+        return array.astype(str)
+    if array.dtype == object and array.size and all(isinstance(v, str) for v in array.ravel()):
+        return array.astype(str)
     return array
 
 
