@@ -25,7 +25,7 @@ import xarray as xr
 from ..errors import ConfigError, FileFormatError
 from .schema import validate
 
-__all__ = ["save", "load", "atomic_path", "write_atomically"]
+__all__ = ["save", "load", "atomic_path", "move_into_place", "write_atomically"]
 
 _JSON_PREFIX = "json:"
 _FORMATS = {".nc": "netcdf", ".nc4": "netcdf", ".netcdf": "netcdf", ".zarr": "zarr"}
@@ -62,19 +62,28 @@ def write_atomically(path: str | os.PathLike, write: Callable[[Path], Any]) -> P
     tmp = atomic_path(path)
     try:
         write(tmp)
-        if tmp.is_dir():
-            backup = None
-            if path.exists():
-                backup = atomic_path(path)
-                os.replace(path, backup)
-            os.replace(tmp, path)
-            if backup is not None:
-                shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        move_into_place(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink()
+    return path
+
+
+def move_into_place(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Rename a finished file or directory onto ``path``, replacing what was there.
+
+    A file is replaced in one atomic rename.  A directory (a zarr store)
+    cannot be renamed over another, so the old one is first renamed aside and
+    removed only after the new one is in place.
+    """
+    source, path = Path(source), Path(path)
+    if source.is_dir() and path.exists():
+        backup = atomic_path(path)
+        os.replace(path, backup)
+        os.replace(source, path)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(source, path)
     return path
 
 

@@ -37,7 +37,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from ..data.io import atomic_path
+from ..data.io import atomic_path, move_into_place
 from ..errors import ConfigError, ExtractionError, FileFormatError, UnknownNameError
 from .assembly import dims_of, neuroid_coords, presentation_coords, time_coords
 from .pooling import UnitCoords
@@ -228,20 +228,9 @@ class ActivationStore:
         root = zarr.open_group(str(self.partial), mode="a", zarr_format=2)
         root.attrs.update({"complete": True, "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
         zarr.consolidate_metadata(str(self.partial), zarr_format=2)
-        _move_into_place(self.partial, self.path)
+        move_into_place(self.partial, self.path)
         self.progress_file.unlink(missing_ok=True)
         return self.path
-
-
-def _move_into_place(source: Path, path: Path) -> Path:
-    backup = None
-    if path.exists():
-        backup = atomic_path(path)
-        os.replace(path, backup)
-    os.replace(source, path)
-    if backup is not None:
-        shutil.rmtree(backup, ignore_errors=True)
-    return path
 
 
 def write_arrays(arrays: Mapping[str, xr.DataArray], path: str | os.PathLike, *,
@@ -280,7 +269,7 @@ def write_arrays(arrays: Mapping[str, xr.DataArray], path: str | os.PathLike, *,
                            **dict(root_attrs or {}), "complete": True,
                            "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
         zarr.consolidate_metadata(str(tmp), zarr_format=2)
-        return _move_into_place(tmp, path)
+        return move_into_place(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
