@@ -14,8 +14,6 @@ from .errors import ScoreError
 
 __all__ = ["Score"]
 
-_FIELDS = ("score", "ceiling", "error", "ci_low", "ci_high")
-
 
 class Score:
     """A score, with the ceiling, error and raw values that make it meaningful.
@@ -32,9 +30,11 @@ class Score:
         Standard error (e.g. the standard deviation of bootstrap resamples).
     ci : (low, high), optional
         Confidence interval bounds, floats or DataArrays.
-    raw : xarray.DataArray, optional
+    raw : xarray.DataArray or xarray.Dataset, optional
         The values the estimate was made from: one per split, neuroid,
-        subject or resample (dims such as ``resample`` or ``neuroid``).
+        subject or resample (dims such as ``resample`` or ``neuroid``); a
+        Dataset when there are several kinds (e.g. resamples and per-split
+        ceilings).
     metric : str
         Name of the metric, e.g. ``"rsa-spearman"``.
     params : mapping, optional
@@ -65,7 +65,7 @@ class Score:
         ceiling: Any = None,
         error: Any = None,
         ci: tuple[Any, Any] | None = None,
-        raw: xr.DataArray | None = None,
+        raw: xr.DataArray | xr.Dataset | None = None,
         metric: str = "",
         params: Mapping[str, Any] | None = None,
         ci_level: float = 0.95,

@@ -200,7 +200,7 @@ def cka_sweep(
     Same inputs and outputs as :func:`rsa`.  The ceiling applies the
     Spearman–Brown correction to split-half CKA; this is exact for
     correlations and an approximation for CKA (documented in
-    ``docs/compare.md``).
+    ``docs/tutorial-demo.md``).
 
     Examples
     --------

@@ -80,6 +80,7 @@ def validate(
     dims: Sequence[str] | None = (PRESENTATION, NEUROID),
     name: str = "array",
     allow_nan: bool = False,
+    check_values: bool = True,
 ) -> xr.DataArray:
     """Check that ``array`` follows the data model, and return it unchanged.
 
@@ -96,6 +97,10 @@ def validate(
     allow_nan : bool
         Accept NaN values (never inf).  Off by default: a NaN would turn into a
         NaN score downstream.
+    check_values : bool
+        Scan the values for NaN/inf.  Pass ``False`` only where the caller has
+        already checked them (e.g. batch by batch while writing them).  Lazy
+        (dask) values are never scanned: that would read the whole array.
 
     Returns
     -------
@@ -168,7 +173,8 @@ def validate(
         if t.size > 1 and np.issubdtype(t.dtype, np.number) and np.any(np.diff(t) <= 0):
             raise SchemaError("the time coordinate is not strictly increasing", source=name,
                               fix="sort by time with array.sortby('time') and drop duplicate samples")
-    _check_finite(array, name, allow_nan)
+    if check_values:
+        _check_finite(array, name, allow_nan)
     return array
 
 

@@ -551,5 +551,5 @@ def _lazy_runs(imgs, names, extract, dim, errors, progress) -> xr.DataArray:
                               "lazy": True}, name="timeseries")
     for key in ("source", "scrubbed_volumes", "n_volumes"):
         out.attrs.pop(key, None)
-    validate(out.isel({dim: slice(0, 0)}), dims=("time", "neuroid"), name="lazy timeseries", allow_nan=True)
+    validate(out, dims=("time", "neuroid"), name="lazy timeseries", allow_nan=True)  # values stay unread
     return out

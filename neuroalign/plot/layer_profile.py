@@ -51,7 +51,7 @@ def plot_layer_profile(
     """
     if score.dims != (dim,):
         raise ScoreError(f"expected a score with the single dim {dim!r}, got {score.dims}", source="score",
-                         fix=f"select the other dims away with score.sel(...) first")
+                         fix="select the other dims away with score.sel(...) first")
     labels = [str(v) for v in score.values[dim].values]
     x = np.arange(len(labels))
     y = score.values.values
