@@ -25,6 +25,7 @@ import argparse
 import time
 
 import numpy as np
+from timing import best_of
 
 from neuroalign.loaders.binning import bin_edges, bin_spikes, count_spikes
 
@@ -62,13 +63,6 @@ def windowed_loop(trains, events, edges):
     return out
 
 
-def best_of(function, repeats):
-    best, result = np.inf, None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - start)
-    return best, result
 
 
 def main() -> None:

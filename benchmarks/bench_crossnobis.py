@@ -30,9 +30,9 @@ largest differences 3e-15.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
+from timing import best_of
 
 from neuroalign.compare import compute_rdm, rdm_methods
 from neuroalign.data import create_assembly
@@ -51,13 +51,6 @@ def make_data(seed: int):
     return values, ids, run
 
 
-def best_of(repeats: int, function):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main() -> None:
@@ -78,11 +71,11 @@ def main() -> None:
     sums, counts = rdm_methods.fold_sums(values, np.tile(np.arange(N_CONDITIONS), N_RUNS), run, N_CONDITIONS,
                                          N_RUNS, np.arange(N_RUNS), np.unique(ids))
     for label, noise in (("identity precision", None), ("full shrinkage precision", precision)):
-        ours_time, ours = best_of(args.repeats, lambda noise=noise: compute_rdm(
+        ours_time, ours = best_of(repeats=args.repeats, function=lambda noise=noise: compute_rdm(
             data, "crossnobis", noise=noise, cv_descriptor="run"))
-        reference_time, reference = best_of(args.repeats, lambda noise=noise: calc_rdm(
+        reference_time, reference = best_of(repeats=args.repeats, function=lambda noise=noise: calc_rdm(
             dataset, method="crossnobis", descriptor="stim", cv_descriptor="run", noise=noise).get_vectors()[0])
-        kernel_time, _ = best_of(args.repeats, lambda noise=noise: rdm_methods.crossnobis(
+        kernel_time, _ = best_of(repeats=args.repeats, function=lambda noise=noise: rdm_methods.crossnobis(
             sums, counts, precision=noise))
         difference = np.abs(ours.values - reference).max()
         print(f"{label:25s} ours {ours_time:7.3f} s   rsatoolbox {reference_time:7.3f} s   "

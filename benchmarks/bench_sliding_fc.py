@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 import warnings
 
 import numpy as np
+from timing import best_of
 import xarray as xr
 
 from neuroalign.loaders.functional_connectivity import connectivity
@@ -61,13 +61,6 @@ def make_series(seed: int = 0) -> xr.DataArray:
                         attrs={"repetition_time": TR})
 
 
-def best_of(function, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main() -> None:

@@ -1,0 +1,17 @@
+"""Shared timing helper of the benchmark scripts (run them from the repository root or benchmarks/)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def best_of(function: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """The best wall time of ``repeats`` calls of ``function``, and the last result."""
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        best = min(best, time.perf_counter() - start)
+    return best, result
