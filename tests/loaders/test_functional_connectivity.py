@@ -97,6 +97,17 @@ def test_sliding_windows_equal_loop_of_corrcoef(group):
     assert fc.attrs["window_volumes"] == 15 and fc.attrs["step_volumes"] == 4
 
 
+def test_nearly_collinear_regions_stay_within_unit_range(rng):
+    # Pearson windows are not clipped: the unit rows carry a rounding margin instead, so even regions that are
+    # copies of each other up to 1e-9 noise (and large baselines) give |r| <= 1 and still equal np.corrcoef.
+    base = rng.normal(size=(200, 1))
+    values = 1e4 + base + 1e-9 * rng.normal(size=(200, 40)) + np.linspace(0, 1, 40)
+    fc = connectivity(make_ts(values), window=30, step=2)
+    assert float(np.abs(fc.values).max()) <= 1.0
+    loop = np.array([np.corrcoef(values[i:i + 30].T) for i in range(0, 171, 2)])
+    np.testing.assert_allclose(fc.values, loop, atol=1e-10)
+
+
 def test_window_in_seconds_equals_volumes(group):
     ts = make_ts(group[0])
     a = connectivity(ts, window="30s", step="6s")
