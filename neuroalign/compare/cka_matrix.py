@@ -4,11 +4,13 @@ Every CKA value is a ratio of centered inner products
 ``⟨T(K_i), T(L_j)⟩ / sqrt(⟨T(K_i), T(K_i)⟩ ⟨T(L_j), T(L_j)⟩)`` with ``T`` the
 biased (H·H) or unbiased (U-) centering.  Two ways to get them:
 
-* **Gram form**: compute each layer's centered Gram matrix once and keep its
-  lower triangle ``v`` (diagonal included) and diagonal ``d``; then
-  ``⟨K, L⟩_F = 2 v_K · v_L − d_K · d_L`` gives all layer × layer inner products
-  with one matrix product of the stacked vectors.  Cost ≈ n² p per layer
-  (BLAS ``syrk`` on numpy) plus n² per pair.
+* **Gram form**: compute each layer's centered Gram matrix once.  For the
+  linear kernel on numpy, :mod:`neuroalign.compare.cka_tiled` walks the lower
+  triangles of all of them in blocks of rows and never holds a whole one.
+  Otherwise each is kept as its lower triangle ``v`` (diagonal included) and
+  diagonal ``d``; then ``⟨K, L⟩_F = 2 v_K · v_L − d_K · d_L`` gives all layer ×
+  layer inner products with one matrix product of the stacked vectors.  Cost
+  ≈ n² p per layer plus n² per pair.
 * **Feature form** (linear kernel): ``⟨K̃_i, L̃_j⟩ = ‖X_iᵀ Y_j‖²_F`` on
   column-centered features.  Cost ≈ 2 n p q per pair: cheaper when n ≫ p, q.
 
@@ -40,6 +42,7 @@ from ..data.schema import label_index
 from ..errors import ConfigError, DataError, UnknownNameError
 from .cka import (CKA_KERNELS, MIN_SAMPLES, Backend, _constant_error, _is_torch, _syrk_upper, as_samples,
                   center_features, center_gram, debias_linear, is_constant, make_backend, rbf_gram)
+from .cka_tiled import rows_per_block, tiled_linear_products
 
 __all__ = ["cka_matrix", "LAYER_A", "LAYER_B"]
 
@@ -218,6 +221,25 @@ def _gram_pairs(xa: list, xb: list, ga: list[bool], gb: list[bool], same: bool, 
         del va, da
 
 
+def _tiled_gram_pairs(xa: list, xb: list, ga: list[bool], gb: list[bool], same: bool, max_memory: int,
+                      out: dict, bar: Any) -> None:
+    """The linear kernel's Gram-form pairs on numpy, a block of rows of every Gram matrix at a time
+    (:mod:`neuroalign.compare.cka_tiled`): no whole Gram matrix is ever held."""
+    ia = [i for i, g in enumerate(ga) if g]
+    ib = ia if same else [j for j, g in enumerate(gb) if g]
+    layers = [xa[i] for i in ia] + ([] if same else [xb[j] for j in ib])
+    rows = rows_per_block(xa[0].shape[0], len(layers), layers[0].dtype.itemsize, max_memory)
+    inner, diagonals = tiled_linear_products(layers, rows=rows, advance=lambda done: bar.update(done * len(layers)))
+    k, norms = len(ia), inner.diagonal()
+    out["self_a"][ia], out["rows_a"][ia] = norms[:k], diagonals[:k]
+    if same:
+        out["cross"][np.ix_(ia, ia)] = inner
+        out["self_b"][ia], out["rows_b"][ia] = norms, diagonals
+    else:
+        out["cross"][np.ix_(ia, ib)] = inner[:k, k:]
+        out["self_b"][ib], out["rows_b"][ib] = norms[k:], diagonals[k:]
+
+
 # ----------------------------------------------------------------------------- feature form
 def _feature_pairs(xa: list, xb: list, ga: list[bool], gb: list[bool], same: bool, ops: Backend, out: dict,
                    center: _Centerer, bar: Any) -> None:
@@ -268,7 +290,9 @@ def centered_products(xa: list, xb: list | None, *, kernel: str, threshold: floa
            "rows_b": np.full((len(xb_), n), np.nan)}
     center = _Centerer()
     with tqdm(desc="CKA", unit="layer", disable=not progress) as bar:
-        if any(ga) or any(gb):
+        if (any(ga) or any(gb)) and kernel == "linear" and ops.name == "numpy":
+            _tiled_gram_pairs(xa, xb_, ga, gb, same, max_memory, out, bar)
+        elif any(ga) or any(gb):
             store = _GramStore(n, kernel, threshold, debiased, ops, center)
             _gram_pairs(xa, xb_, ga, gb, same, store, max_memory, out, bar)
         if kernel == "linear" and not (all(ga) and all(gb)):
@@ -342,9 +366,10 @@ def cka_matrix(
     kernel, threshold, debiased, backend, device, dtype
         As in :func:`neuroalign.compare.cka`.
     max_memory : int
-        Bytes allowed for the packed Gram matrices held at once (each takes
-        ``n (n + 1) / 2`` values).  Above it, Gram matrices are recomputed in
-        blocks instead of held.
+        Bytes of working memory: the row-block buffer of the linear kernel on
+        numpy (``layers × rows × n`` values; the block height shrinks to fit),
+        otherwise the packed Gram matrices held at once (``n (n + 1) / 2``
+        values each; above it they are recomputed in blocks instead of held).
     progress : bool
         Show a progress bar over layers.
 

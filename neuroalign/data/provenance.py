@@ -99,19 +99,32 @@ def provenance(parameters: Mapping[str, Any] | None = None, inputs: Mapping[str,
     >>> sorted(provenance({"seed": 0}, {"x": np.zeros(2)}))
     ['input_hashes', 'neuroalign_version', 'parameters']
     """
-    hashes = {}
-    for key, value in (inputs or {}).items():
-        if isinstance(value, (str, os.PathLike)) and os.path.isfile(value):
-            hashes[key] = hash_file(value)
-        elif isinstance(value, str):
-            hashes[key] = value
-        else:
-            hashes[key] = hash_array(value)
+    inputs = dict(inputs or {})
+    workers = min(len(inputs), os.cpu_count() or 1)
+    size = sum(getattr(value, "nbytes", 0) for value in inputs.values())
+    if workers > 1 and size > _PARALLEL_BYTES:  # hashlib releases the GIL on large buffers: hash in parallel
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            hashes = dict(zip(inputs, pool.map(_hash_input, inputs.values())))
+    else:
+        hashes = {key: _hash_input(value) for key, value in inputs.items()}
     return {
         "neuroalign_version": package_version(),
         "parameters": _jsonable(dict(parameters or {})),
         "input_hashes": hashes,
     }
+
+
+_PARALLEL_BYTES = 64 * 2**20  # below this, starting threads costs more than hashing
+
+
+def _hash_input(value: Any) -> str:
+    if isinstance(value, (str, os.PathLike)) and os.path.isfile(value):
+        return hash_file(value)
+    if isinstance(value, str):
+        return value
+    return hash_array(value)
 
 
 def _jsonable(value: Any) -> Any:
