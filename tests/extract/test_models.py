@@ -6,6 +6,7 @@ import torch
 
 from neuroalign.errors import ConfigError, DependencyError, FileFormatError, UnknownNameError
 from neuroalign.extract import StimulusSet, extract, load_model, model_hash
+from neuroalign.extract.models import hf_tokenizer
 from neuroalign.models import ReferenceNet
 
 
@@ -79,3 +80,38 @@ def test_dtype_and_device_are_restored(rng):
     assert net.fc[1].weight.dtype == torch.float32 and acts.dtype == np.float32
     reference = extract(net, stimuli, "fc", progress=False)["fc"]
     np.testing.assert_allclose(acts.values, reference.values, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("transformers") is None, reason="transformers is not installed")
+def test_hugging_face_model_and_tokenizer_from_a_local_folder(tmp_path):
+    # A tiny BERT with random weights and its WordPiece vocabulary, saved the way users save theirs
+    # (save_pretrained), then extracted by folder name: nothing is downloaded.  Reference: the model's own
+    # hidden_states, mean-pooled over the tokens the attention mask keeps.
+    import transformers
+
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "cat", "dog", "sat", "on", "mat", "a", "ran"]
+    (tmp_path / "vocab.txt").write_text("\n".join(words) + "\n")
+    tokenizer = transformers.BertTokenizer(str(tmp_path / "vocab.txt"))
+    tokenizer.save_pretrained(tmp_path)
+    torch.manual_seed(0)
+    config = transformers.BertConfig(vocab_size=len(words), hidden_size=16, num_hidden_layers=2,
+                                     num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)
+    model = transformers.BertModel(config).eval()
+    model.save_pretrained(tmp_path)
+    texts = ["the cat sat on the mat", "a dog ran", "the dog sat"]
+    stimuli = StimulusSet.from_texts(["s1", "s2", "s3"], texts)
+    layers = ["encoder.layer.0", "encoder.layer.1"]
+    acts = extract(f"hf:{tmp_path}", stimuli, layers, preprocess=hf_tokenizer(str(tmp_path)), pooling="mean",
+                   progress=False)
+    encoded = tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**encoded, output_hidden_states=True).hidden_states
+    mask = encoded["attention_mask"][..., None].float()
+    for i, name in enumerate(layers):
+        want = ((hidden[i + 1] * mask).sum(1) / mask.sum(1)).numpy()
+        np.testing.assert_allclose(acts[name].values, want, rtol=1e-5, atol=1e-6)
+        assert acts[name].sizes["neuroid"] == 16 and list(acts[name].stimulus_id.values) == ["s1", "s2", "s3"]
+    # a different padding (one text alone) must not change a mean-pooled vector
+    alone = extract(f"hf:{tmp_path}", stimuli.subset([1]), layers[:1], preprocess=hf_tokenizer(str(tmp_path)),
+                    pooling="mean", progress=False)[layers[0]]
+    np.testing.assert_allclose(alone.values[0], acts[layers[0]].values[1], rtol=1e-5, atol=1e-6)
