@@ -23,14 +23,13 @@ By default the Kendall taus are timed without per-resample noise ceilings on
 both sides (``boot_noise_ceil=False`` for rsatoolbox), as
 :func:`evaluate_models` does by default.
 
-Measured on the shared 2-core development machine (timings vary by up to 2× between runs; the
-ratios are side by side)::
+Measured 2026-11-26 on the 2-core development machine (quiet); the ratios are side by side::
 
-    method                rsatoolbox s  neuroalign s    ratio  max |diff| evals  max |diff| ceil
-    corr                          8.91          0.14    62.2x          1.20e-14         2.66e-15
-    spearman                     63.29          2.40    26.3x          1.67e-16         2.22e-16
-    tau-a (no ceil)              37.71          3.04    12.4x          5.55e-17              nan
-    tau-a, --tau-ceiling, 200 resamples: 21.68 s vs 16.30 s, 1.3x
+    method                rsatoolbox s  neuroalign s    ratio  max |diff| evals  max |diff| ceil  evaluate_models s  max |diff| point
+    corr                          8.43          0.24    34.7x          1.20e-14         2.66e-15               0.16          3.11e-15
+    spearman                     56.46          2.20    25.7x          1.67e-16         2.22e-16               2.10          2.22e-16
+    tau-a (no ceil)              33.39          1.45    23.0x          5.55e-17              nan               1.60          0.00e+00
+    tau-a (--tau-ceiling)        63.95          8.55     7.5x          5.55e-17         0.00e+00               8.55          0.00e+00
 """
 
 from __future__ import annotations
