@@ -12,6 +12,8 @@ from .functional_connectivity import *  # noqa: F401,F403
 from .fmri import *  # noqa: F401,F403
 from .matfiles import *  # noqa: F401,F403
 from .psychophysics import *  # noqa: F401,F403
+from .phy import *  # noqa: F401,F403
+from .spike_counts import *  # noqa: F401,F403
 from .spikes import *  # noqa: F401,F403
 from .triplets import *  # noqa: F401,F403
 from .timeseries_files import *  # noqa: F401,F403
