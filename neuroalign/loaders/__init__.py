@@ -9,6 +9,7 @@ from .behavior import *  # noqa: F401,F403
 from .bids import *  # noqa: F401,F403
 from .binning import *  # noqa: F401,F403
 from .functional_connectivity import *  # noqa: F401,F403
+from .confounds import *  # noqa: F401,F403
 from .fmri import *  # noqa: F401,F403
 from .matfiles import *  # noqa: F401,F403
 from .psychophysics import *  # noqa: F401,F403

@@ -1,0 +1,128 @@
+"""Nuisance regressors and scrubbing for fMRI runs: confound tables (fMRIPrep's included) and sample masks."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError, FileFormatError, UnknownNameError
+
+__all__ = ["load_confounds", "scrubbing_mask", "FMRIPREP_DEFAULT_CONFOUNDS"]
+
+#: Columns used from an fMRIPrep confounds file when ``confound_columns`` is not given.
+FMRIPREP_DEFAULT_CONFOUNDS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z", "white_matter", "csf")
+
+
+def load_confounds(confounds: Any, n_volumes: int, *, columns: Sequence[str] | None = None,
+                   source: str = "confounds") -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Confound regressors (and framewise displacement) from a table, array or fMRIPrep TSV.
+
+    An fMRIPrep ``*_desc-confounds_timeseries.tsv`` (recognised by its
+    ``trans_x`` column) defaults to :data:`FMRIPREP_DEFAULT_CONFOUNDS`; other
+    tables default to all columns.  ``columns`` accepts glob patterns
+    (``"a_comp_cor_0*"``).  NaN in the first row (derivatives) takes the second
+    row's value, as nilearn does.
+
+    Returns
+    -------
+    (regressors, framewise_displacement)
+        ``(n_volumes, k)`` array or None; FD per volume or None.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from neuroalign.loaders.fmri import load_confounds
+    >>> table = pd.DataFrame({"trans_x": [0, .1, .2], "framewise_displacement": [float("nan"), .3, .1]})
+    >>> regressors, fd = load_confounds(table, 3)
+    >>> regressors.shape, fd.tolist()
+    ((3, 1), [0.0, 0.3, 0.1])
+    """
+    if confounds is None:
+        return None, None
+    if isinstance(confounds, (str, os.PathLike)):
+        source = str(confounds)
+        try:
+            confounds = pd.read_csv(confounds, sep="\t" if str(confounds).endswith(".tsv") else ",")
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            raise FileFormatError(f"cannot read the confounds table ({exc})", source=source,
+                                  fix="pass an fMRIPrep *_desc-confounds_timeseries.tsv or a CSV/TSV table") from exc
+    fd = None
+    if isinstance(confounds, pd.DataFrame):
+        names = [str(c) for c in confounds.columns]
+        if "framewise_displacement" in names:
+            fd = np.nan_to_num(confounds["framewise_displacement"].to_numpy(dtype=float), nan=0.0)
+        if columns is None:
+            columns = [c for c in FMRIPREP_DEFAULT_CONFOUNDS if c in names] if "trans_x" in names else names
+        chosen: list[str] = []
+        for pattern in columns:
+            matched = fnmatch.filter(names, pattern)
+            if not matched:
+                raise UnknownNameError(pattern, names, what="confound column", source=source)
+            chosen += [m for m in matched if m not in chosen]
+        values = np.array(confounds[chosen], dtype=float) if chosen else None
+    else:
+        values = np.array(confounds, dtype=float)
+        values = values[:, None] if values.ndim == 1 else values
+    if values is not None:
+        if values.shape[0] != n_volumes:
+            raise DataError(f"the confounds have {values.shape[0]} rows but the image has {n_volumes} volumes",
+                            source=source, fix="pass the confounds file of this run")
+        first = np.isnan(values[0]) & (n_volumes > 1)
+        values[0, first] = values[1, first]
+        if not np.all(np.isfinite(values)):
+            raise DataError("the confounds have NaN or inf values after the first row", source=source,
+                            fix="leave those columns out with confound_columns=[...]")
+    return values, fd
+
+
+def scrubbing_mask(mask: Any, fd: np.ndarray | None, threshold: float | None, n: int, source: str) -> np.ndarray:
+    """The volumes of one run that survive scrubbing, as a boolean mask.
+
+    Parameters
+    ----------
+    mask : bool array (one per volume), int indices of the volumes to keep, or None
+        A sample mask given by the user.
+    fd : array or None
+        Framewise displacement per volume (e.g. fMRIPrep's ``framewise_displacement``).
+    threshold : float or None
+        Volumes whose ``fd`` exceeds it are dropped too; needs ``fd``.
+    n : int
+        Volumes in the run.
+    source : str
+        The run's name, for error messages.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroalign.loaders.confounds import scrubbing_mask
+    >>> fd = np.array([0.1, 0.2, 0.9, 0.1, 0.3, 0.1])
+    >>> scrubbing_mask([0, 1, 2, 3, 4], fd, 0.5, 6, "run-1").tolist()
+    [True, True, False, True, True, False]
+    """
+    keep = np.ones(n, dtype=bool)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.dtype == bool:
+            if mask.shape != (n,):
+                raise DataError(f"the boolean sample_mask has {mask.size} entries for {n} volumes", source=source,
+                                fix="pass one True/False per volume, or the indices of the volumes to keep")
+            keep &= mask
+        else:
+            if mask.size and (mask.min() < 0 or mask.max() >= n):
+                raise DataError(f"sample_mask indices must lie in [0, {n})", source=source,
+                                fix="pass the indices of the volumes to keep")
+            keep &= np.isin(np.arange(n), mask)
+    if threshold is not None:
+        if fd is None:
+            raise ConfigError("fd_threshold needs a 'framewise_displacement' confound column", source=source,
+                              fix="pass the fMRIPrep confounds file, or a sample_mask")
+        keep &= fd <= threshold
+    if keep.sum() < 3:
+        raise DataError(f"only {int(keep.sum())} volumes are left after scrubbing", source=source,
+                        fix="raise fd_threshold or check the sample mask")
+    return keep
