@@ -40,7 +40,7 @@ from ..data.align import align
 from ..data.provenance import provenance
 from ..data.schema import label_index
 from ..errors import ConfigError, DataError, UnknownNameError
-from .cka import (CKA_KERNELS, MIN_SAMPLES, Backend, _constant_error, _is_torch, _syrk_upper, as_samples,
+from .cka import (CKA_KERNELS, MIN_SAMPLES, Backend, _constant_error, _is_torch, as_samples,
                   center_features, center_gram, debias_linear, is_constant, make_backend, rbf_gram)
 from .cka_tiled import rows_per_block, tiled_linear_products
 
@@ -111,16 +111,15 @@ class _GramStore:
     """Each layer's centered Gram matrix T(K) as its lower triangle v (diagonal included) and diagonal d.
 
     ``⟨T(K), T(L)⟩_F = 2 v_K · v_L − d_K · d_L``, so one matrix product of
-    stacked vectors gives every pair.  Linear kernel: T(K) = X_c X_cᵀ (the
-    unbiased estimator's correction is applied afterwards from row norms),
-    from BLAS ``syrk`` into a buffer reused from layer to layer on numpy.
-    RBF kernel: T = H·H or the U-centering Ũ.
+    stacked vectors gives every pair.  Linear kernel (torch backend only: on
+    numpy, :mod:`neuroalign.compare.cka_tiled` never holds whole Gram
+    matrices): T(K) = X_c X_cᵀ, the unbiased estimator's correction applied
+    afterwards from row norms.  RBF kernel: T = H·H or the U-centering Ũ.
     """
 
     def __init__(self, n: int, kernel: str, threshold: float, debiased: bool, ops: Backend, center: _Centerer):
         self.n, self.kernel, self.threshold, self.debiased, self.ops = n, kernel, threshold, debiased, ops
         self.center = center
-        self._gram = None  # the reused syrk output (numpy)
         self.size = n * (n + 1) // 2
         self.mask = None
         if ops.name == "torch":
@@ -132,12 +131,7 @@ class _GramStore:
         """Fill ``out`` (length :attr:`size`) with the packed centered Gram matrix of ``x``; return its diagonal."""
         if self.kernel == "linear":
             xc = self.center(x)
-            if _is_torch(xc):
-                g = xc @ xc.mT
-            else:
-                if self._gram is None or self._gram.dtype != xc.dtype:
-                    self._gram = np.zeros((self.n, self.n), dtype=xc.dtype, order="F")
-                g = _syrk_upper(xc, out=self._gram).T  # C-ordered view, lower triangle valid
+            g = xc @ xc.mT
         else:
             g = center_gram(rbf_gram(x, self.threshold), self.debiased)
         if _is_torch(g):

@@ -37,13 +37,13 @@ Formulas follow rsatoolbox 0.3 (``rsatoolbox.rdm.compare``); see
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy import sparse
 from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
+
+from .._threads import available_cores, thread_map
 
 __all__: list[str] = []
 
@@ -419,8 +419,7 @@ def _evaluate(method: str, a: np.ndarray, b: np.ndarray, w: np.ndarray, paired: 
         per_row = p * (40 if a.shape[0] != 1 or b.shape[0] != 1 else 8)
     else:
         per_row = p * 4 * (a.shape[1] + b.shape[1])
-    workers = _available_cores()
-    step = max(1, min(_CHUNK_ELEMENTS // per_row, -(-r // workers)))  # at least one chunk per core
+    step = max(1, min(_CHUNK_ELEMENTS // per_row, -(-r // available_cores())))  # at least one chunk per core
 
     def chunk(start: int) -> np.ndarray:
         rows = slice(start, start + step)
@@ -431,20 +430,8 @@ def _evaluate(method: str, a: np.ndarray, b: np.ndarray, w: np.ndarray, paired: 
     with single_threaded_blas():
         if r <= step:
             return kernel(a, b, w, paired)
-        if workers == 1:
-            parts = [chunk(start) for start in range(0, r, step)]
-        else:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                parts = list(pool.map(chunk, range(0, r, step)))
+        parts = thread_map(chunk, range(0, r, step))
     return np.concatenate(parts, axis=0)
-
-
-def _available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, which schedulers such as Slurm set)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def weighted_similarity(a: np.ndarray, b: np.ndarray, weights: np.ndarray, method: str, *,

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._threads import thread_map
+
 __all__ = ["package_version", "hash_array", "hash_file", "provenance", "PROVENANCE_KEYS"]
 
 PROVENANCE_KEYS = ("neuroalign_version", "parameters", "input_hashes")
@@ -100,13 +102,8 @@ def provenance(parameters: Mapping[str, Any] | None = None, inputs: Mapping[str,
     ['input_hashes', 'neuroalign_version', 'parameters']
     """
     inputs = dict(inputs or {})
-    workers = min(len(inputs), os.cpu_count() or 1)
-    size = sum(getattr(value, "nbytes", 0) for value in inputs.values())
-    if workers > 1 and size > _PARALLEL_BYTES:  # hashlib releases the GIL on large buffers: hash in parallel
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            hashes = dict(zip(inputs, pool.map(_hash_input, inputs.values())))
+    if sum(getattr(value, "nbytes", 0) for value in inputs.values()) > _PARALLEL_BYTES:
+        hashes = dict(zip(inputs, thread_map(_hash_input, inputs.values())))  # hashlib releases the GIL
     else:
         hashes = {key: _hash_input(value) for key, value in inputs.items()}
     return {
