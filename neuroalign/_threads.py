@@ -8,6 +8,7 @@ processes.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -21,8 +22,13 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+_WORKER = threading.local()  # set inside thread_map's workers
+
+
 def thread_map(function: Callable[[Any], Any], items: Iterable[Any]) -> list[Any]:
     """``[function(item) for item in items]``, on up to one thread per available core (inline for one).
+
+    A call from inside another call's worker runs inline: the cores are busy already.
 
     Examples
     --------
@@ -32,7 +38,15 @@ def thread_map(function: Callable[[Any], Any], items: Iterable[Any]) -> list[Any
     """
     items = list(items)
     workers = min(len(items), available_cores())
-    if workers <= 1:
+    if workers <= 1 or getattr(_WORKER, "active", False):
         return [function(item) for item in items]
+
+    def work(item: Any) -> Any:
+        _WORKER.active = True
+        try:
+            return function(item)
+        finally:
+            _WORKER.active = False
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(function, items))
+        return list(pool.map(work, items))

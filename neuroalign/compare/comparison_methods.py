@@ -23,12 +23,10 @@ run the same code.  The kernels are organised for speed:
   once and gathering whole rows of resamples, then weighted Pearson /
   rsatoolbox's rho-a ``12 Σ w (r_a − m)(r_b − m) / (N³ − N)``.
 - ``tau-a``, ``tau-b``/``kendall``: Kendall's concordance sums over the
-  expanded entries.  Sorting by ``(x, y)`` turns them into a weighted
-  dominance count, counted in blocks of ``B`` sorted positions: a 2-D prefix
-  sum over a grid of (position block, rank block) cells plus dense
-  ``B × B`` masks inside blocks (batched matrix products), about ``N·B``
-  operations per resample instead of ``N²``; ties are removed exactly with
-  group sums.
+  expanded entries (:mod:`~neuroalign.compare.kendall_sums`): each vector is
+  sorted or ranked once (a fixed vector once for all resamples), then a
+  compiled Fenwick-tree pass per resample counts the discordant weight in
+  ``O(P log P)``; ties are removed exactly with group sums.
 
 ``corr_cov``/``cosine_cov`` (whitened) and ``bures`` take no weights.
 Formulas follow rsatoolbox 0.3 (``rsatoolbox.rdm.compare``); see
@@ -40,10 +38,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy import sparse
 from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
 
 from .._threads import available_cores, thread_map
+from .kendall_sums import (
+    dense_ranks,
+    has_ties,
+    kendall_sums,
+    row_orders,
+    weighted_columns,
+)
 
 __all__: list[str] = []
 
@@ -194,187 +198,22 @@ def rank_similarity(ra: np.ndarray, rb: np.ndarray, w: np.ndarray, paired: bool,
     return _divide(12 * products, np.broadcast_to(scale[:, None] if paired else scale[:, None, None], products.shape))
 
 
-def _group_square_sums(w: np.ndarray, keys: list[np.ndarray]) -> np.ndarray:
-    """Σ_g (Σ_{p in g} w_p)² over runs of equal ``keys`` along the last axis; (R, P) → (R,)."""
-    change = np.zeros(np.broadcast_shapes(*[k.shape for k in keys]), dtype=bool)
-    for key in keys:
-        change[..., 1:] |= key[..., 1:] != key[..., :-1]
-    if change.shape[0] == 1:  # shared boundaries: one reduceat
-        starts = np.flatnonzero(np.r_[True, change[0, 1:]])
-        return (np.add.reduceat(w, starts, axis=-1) ** 2).sum(axis=-1)
-    end = np.ones(w.shape, dtype=bool)
-    end[..., :-1] = change[..., 1:]
-    cumulative = np.cumsum(w, axis=-1)
-    previous = np.zeros(w.shape)
-    previous[..., 1:] = np.maximum.accumulate(np.where(end, cumulative, 0.0), axis=-1)[..., :-1]
-    return (np.where(end, cumulative - previous, 0.0) ** 2).sum(axis=-1)
-
-
-def _masked_bilinear(w: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Σ_k Σ_ab w_rka mask_kab w_rkb for w (R, nb, B) and a mask shared (1, …) or per row (R, …)."""
-    if mask.shape[0] == 1:  # one batched matrix product (contiguous, so BLAS takes it)
-        blocks = np.ascontiguousarray(w.transpose(1, 0, 2))  # (nb, R, B)
-        return (np.matmul(blocks, mask[0].astype(float)) * blocks).sum(axis=(0, 2))
-    return np.einsum("rka,rkab,rkb->r", w, mask.astype(float), w, optimize=True)
-
-
-def _weighted_columns(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of w (R, P), the columns with a positive weight first (in order), cut to the longest such set.
-
-    A stimulus bootstrap draws ~63% of the stimuli, so ~40% of the pairs carry
-    weight; the columns after a row's own weighted ones weigh zero and change
-    no Kendall sum.  Returns the columns (R, M) and their weights.
-    """
-    weighted = w > 0
-    longest = max(int(weighted.sum(axis=-1).max()), 1)
-    columns = np.argsort(~weighted, axis=-1, kind="stable")[:, :longest]
-    return columns, np.take_along_axis(w, columns, axis=-1)
-
-
-def _kendall_sums(x: np.ndarray, y: np.ndarray, w: np.ndarray, block: int):
-    """Kendall sums of expanded entries for one pair of vectors x (Rx, P), y (Ry, P), weights (R, P).
-
-    Returns ``(S, n, x_ties, y_ties)``: S = Σ_{p≠q} w_p w_q sgn(x_p − x_q) sgn(y_p − y_q)
-    (= 2 (concordant − discordant)), n = Σ w, and Σ_g W_g² over the tie groups of x and of y.
-    """
-    r, p = w.shape
-    shape = (max(x.shape[0], y.shape[0]), p)
-    order = np.lexsort((np.broadcast_to(y, shape), np.broadcast_to(x, shape)), axis=-1)  # sort by x, then y
-    xs, ys, ws = _take(x, order), _take(y, order), _take(w, order)
-    by_y = np.argsort(ys, axis=-1, kind="stable")  # positions listed by (y, position)
-    rank_y = np.empty_like(by_y)
-    np.put_along_axis(rank_y, by_y, np.broadcast_to(np.arange(p), by_y.shape), axis=-1)
-    # S1 = Σ_q w_q Σ_{p<q, rank_y[p]<rank_y[q]} w_p, counted in blocks of `block` positions
-    nb = -(-p // block)
-    pad = nb * block - p
-    ws_pad = np.pad(ws, ((0, 0), (0, pad)))
-    rank_pad = np.concatenate([rank_y, np.broadcast_to(np.arange(p, p + pad), rank_y.shape[:1] + (pad,))], -1)
-    by_y_pad = np.concatenate([by_y, np.broadcast_to(np.arange(p, p + pad), by_y.shape[:1] + (pad,))], -1)
-    upper = np.triu(np.ones((block, block), dtype=bool), k=1)
-    ranks_in_block = rank_pad.reshape(-1, nb, block)
-    same_position_block = (ranks_in_block[..., :, None] < ranks_in_block[..., None, :]) & upper
-    total = _masked_bilinear(ws_pad.reshape(r, nb, block), same_position_block)
-    blocks_in_rank = (by_y_pad // block).reshape(-1, nb, block)
-    same_rank_block = (blocks_in_rank[..., :, None] < blocks_in_rank[..., None, :]) & upper
-    total += _masked_bilinear(_take(ws_pad, by_y_pad).reshape(r, nb, block), same_rank_block)
-    cell = (np.arange(nb * block) // block) * nb + rank_pad // block  # (position block, rank block)
-    if cell.shape[0] == 1:
-        cell_order = np.argsort(cell[0], kind="stable")
-        cells, starts = np.unique(cell[0][cell_order], return_index=True)
-        grid = np.zeros((r, nb * nb))
-        grid[:, cells] = np.add.reduceat(np.take(ws_pad, cell_order, axis=1), starts, axis=-1)
-    else:
-        flat = (cell + (nb * nb) * np.arange(r)[:, None]).ravel()
-        grid = np.bincount(flat, weights=ws_pad.ravel(), minlength=r * nb * nb)
-    grid = grid.reshape(r, nb, nb)
-    prefix = np.cumsum(np.cumsum(grid, axis=1), axis=2)
-    total += np.einsum("rik,rik->r", grid[:, 1:, 1:], prefix[:, :-1, :-1])
-    n = ws.sum(axis=-1)
-    squares = (ws**2).sum(axis=-1)
-    x_ties = _group_square_sums(ws, [xs])
-    y_ties = _group_square_sums(_take(ws, by_y), [_take(ys, by_y)])
-    joint_ties = _group_square_sums(ws, [xs, ys])
-    # ties in x were broken by y (contributing +1 per ordered pair with different y): remove them
-    broken = 2 * (2 * total - (y_ties - squares) / 2 - (n**2 - squares) / 2)
-    return broken - (x_ties - joint_ties), n, x_ties, y_ties
-
-
-def _kendall_shared(x: np.ndarray, y: np.ndarray, weights: np.ndarray, n: np.ndarray, squares: np.ndarray,
-                    block: int, sorted_by_x: tuple[np.ndarray, np.ndarray] | None = None):
-    """:func:`_kendall_sums` for fixed vectors x, y (P,): weights transposed (P + 1, R), last row 0.
-
-    Every gather copies whole rows of R resamples, and the in-block counts are
-    one batched matrix product per block family.  ``weights`` may be float32
-    when they are whole numbers with w_max² · block < 2²⁴ (every product and
-    in-block sum is then an exact integer; the sums over blocks are float64);
-    ``n`` and ``squares`` are Σ w and Σ w² per resample (float64).
-    ``sorted_by_x``: ``(order, weights[order])`` when x has no ties, shared by every y.
-    """
-    p = x.shape[0]
-    nb = -(-p // block)
-    pads = np.arange(p, nb * block)
-    if sorted_by_x is None:
-        order = np.lexsort((y, x))
-        ws = np.take(weights, np.concatenate([order, np.full(len(pads), p)]), axis=0)  # (P_pad, R), pads weigh 0
-    else:
-        order, ws = sorted_by_x
-    xs, ys = x[order], y[order]
-    by_y = np.argsort(ys, kind="stable")
-    rank_y = np.empty(p, dtype=int)
-    rank_y[by_y] = np.arange(p)
-    rank_pad, by_y_pad = np.concatenate([rank_y, pads]), np.concatenate([by_y, pads])
-    upper = np.triu(np.ones((block, block), dtype=bool), k=1)
-    wy = np.take(ws, by_y_pad, axis=0)
-    total = np.zeros(ws.shape[1])
-    for key, values in ((rank_pad, ws), (by_y_pad // block, wy)):
-        key = key.reshape(nb, block)
-        mask = ((key[:, None, :] < key[:, :, None]) & upper.T).astype(ws.dtype)  # transposed (nb, B, B)
-        blocks = values.reshape(nb, block, -1)
-        total += (np.matmul(mask, blocks) * blocks).sum(axis=(0, 1), dtype=float)
-    cell = (np.arange(nb * block) // block) * nb + rank_pad // block  # (position block, rank block)
-    one_hot = sparse.csr_array((np.ones(len(cell), dtype=ws.dtype), (cell, np.arange(len(cell)))),
-                               shape=(nb * nb, len(cell)))
-    grid = (one_hot @ ws).reshape(nb, nb, -1)  # (position block, rank block, R); sums below 2**24 are exact
-    prefix = grid.copy()
-    for i in range(1, nb):  # 2-D prefix sums by whole slices (numpy's cumsum is slow along leading axes)
-        prefix[i] += prefix[i - 1]
-    for k in range(1, nb):
-        prefix[:, k] += prefix[:, k - 1]
-    total += np.einsum("ikr,ikr->r", grid[1:, 1:], prefix[:-1, :-1], dtype=float)
-
-    def square_sums(values, *keys):  # Σ_g W_g², summing only over groups of tied entries
-        change = np.zeros(p - 1, dtype=bool)
-        for k in keys:
-            change |= k[1:] != k[:-1]
-        starts = np.flatnonzero(np.r_[True, change])
-        sizes = np.diff(np.r_[starts, p])
-        tied = sizes > 1
-        if not tied.any():
-            return squares
-        offsets = np.r_[0, np.cumsum(sizes[tied])[:-1]]  # where each tied group starts among the picked rows
-        rows = np.repeat(starts[tied] - offsets, sizes[tied]) + np.arange(sizes[tied].sum())
-        picked = np.take(values, rows, axis=0).astype(float)
-        groups = np.add.reduceat(picked, offsets, axis=0)
-        return squares - (picked**2).sum(axis=0) + (groups**2).sum(axis=0)
-
-    x_ties, joint_ties, y_ties = square_sums(ws, xs), square_sums(ws, xs, ys), square_sums(wy, ys[by_y])
-    broken = 2 * (2 * total - (y_ties - squares) / 2 - (n**2 - squares) / 2)
-    return broken - (x_ties - joint_ties), n, x_ties, y_ties
-
-
-def _kendall(a, b, w, paired, variant, block=96):
-    pairs = [(i, i) for i in range(a.shape[1])] if paired else [(i, j) for i in range(a.shape[1])
-                                                                 for j in range(b.shape[1])]
-    shared = a.shape[0] == 1 and b.shape[0] == 1
-    if shared:
-        # float32 is exact when the weights are small whole numbers (bootstrap counts c_i c_j)
-        exact32 = w.max() ** 2 * block < 2**24 and w.sum(axis=-1).max() < 2**24 and np.array_equal(w, np.round(w))
-        weights = np.zeros((w.shape[1] + 1, w.shape[0]), dtype=np.float32 if exact32 else float)
-        weights[:-1] = w.T
-        n, squares = w.sum(axis=-1), (w**2).sum(axis=-1)
-    out = np.empty((w.shape[0], len(pairs)))
-    cached, compact = {}, None
-    for k, (i, j) in enumerate(pairs):  # a handful of RDM pairs; every resample at once
-        if shared:
-            x = a[0, i]
-            if i not in cached:  # an x without ties has one order for every y: gather its weights once
-                pad = (-len(x)) % block
-                order = np.argsort(x, kind="stable")
-                cached[i] = ((order, np.take(weights, np.r_[order, np.full(pad, len(x))], axis=0))
-                             if len(np.unique(x)) == len(x) else None)
-            s, n, x_ties, y_ties = _kendall_shared(x, b[0, j], weights, n, squares, block, cached[i])
-        else:  # masks are built per resample: smaller blocks, over the pairs each resample weighs
-            if compact is None:
-                compact = _weighted_columns(w)
-            columns, weights_c = compact
-            x, y = (np.take_along_axis(np.broadcast_to(v, w.shape), columns, axis=-1) for v in (a[:, i], b[:, j]))
-            s, n, x_ties, y_ties = _kendall_sums(x, y, weights_c, 24)
+def _kendall(a, b, w, paired, variant):
+    ranks = [dense_ranks(b[:, j]) for j in range(b.shape[1])]
+    tied = np.array([has_ties(r) for r in ranks])
+    columns = weighted_columns(w) if a.shape[0] > 1 else None
+    out = np.empty((w.shape[0], a.shape[1], 1 if paired else b.shape[1]))
+    for i in range(a.shape[1]):  # a handful of RDMs; every resample at once
+        order = row_orders(a[:, i], w, columns)  # each x sorted once (a fixed x once for every resample)
+        ys = [i] if paired else range(b.shape[1])
+        s, n, x_ties, y_ties = kendall_sums(_take(a[:, i], order), np.stack([_take(ranks[j], order) for j in ys]),
+                                            _take(w, order), tied[list(ys)])
         if variant == "a":
-            out[:, k] = _divide(s, n * (n - 1))
+            out[:, i] = _divide(s, n * (n - 1))
         else:  # untied pairs in x: (n(n−1) − Σ W_g² + n) / 2
-            out[:, k] = _divide(s / 2, np.sqrt(np.clip(n * (n - 1) - x_ties + n, 0, None) / 2 *
+            out[:, i] = _divide(s / 2, np.sqrt(np.clip(n * (n - 1) - x_ties + n, 0, None) / 2 *
                                               np.clip(n * (n - 1) - y_ties + n, 0, None) / 2))
-    return out if paired else out.reshape(w.shape[0], a.shape[1], b.shape[1])
+    return out[..., 0] if paired else out
 
 
 _Kernel = Callable[[np.ndarray, np.ndarray, np.ndarray, bool], np.ndarray]
@@ -415,10 +254,7 @@ def _evaluate(method: str, a: np.ndarray, b: np.ndarray, w: np.ndarray, paired: 
     r, p = max(a.shape[0], b.shape[0], w.shape[0]), w.shape[-1]
     if w.shape[0] != r:  # the kernels take one weight row per output row
         w = np.broadcast_to(w, (r, p))
-    if method in ("tau-a", "tau-b", "kendall"):  # per-resample block masks, or a few (R, P) arrays
-        per_row = p * (40 if a.shape[0] != 1 or b.shape[0] != 1 else 8)
-    else:
-        per_row = p * 4 * (a.shape[1] + b.shape[1])
+    per_row = p * 4 * (a.shape[1] + b.shape[1])
     step = max(1, min(_CHUNK_ELEMENTS // per_row, -(-r // available_cores())))  # at least one chunk per core
 
     def chunk(start: int) -> np.ndarray:

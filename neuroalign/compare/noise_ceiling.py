@@ -31,16 +31,23 @@ import numpy as np
 import xarray as xr
 from scipy.stats import rankdata
 
+from .._threads import thread_map
 from ..data.provenance import provenance
 from ..data.schema import NEUROID, PRESENTATION, label_index, validate
 from ..errors import ConfigError, DataError, SchemaError, UnknownNameError
 from ..score import Score
 from .ceiling import SPLIT, split_half_ceiling
-from .comparison_methods import _weighted_ranks, rank_similarity, single_threaded_blas, weighted_similarity
+from .comparison_methods import (
+    _weighted_ranks,
+    rank_similarity,
+    single_threaded_blas,
+    weighted_similarity,
+)
+from .kendall_sums import weighted_columns
 from .rdm import PAIR, as_rdm, compute_rdm, rdm_stimulus_ids
 from .rdm_comparison import RDM_COMPARISONS, compare_rdms
 
-__all__ = ["noise_ceiling", "pool_rdms", "resampled_noise_ceiling", "rdm_split_half_ceiling", "POOLING", "BOUND"]
+__all__ = ["BOUND", "POOLING", "noise_ceiling", "pool_rdms", "rdm_split_half_ceiling", "resampled_noise_ceiling"]
 
 BOUND = "bound"
 
@@ -245,23 +252,23 @@ def _resampled_noise_ceiling(data, method, weights, subject_counts):
         return _linear_noise_ceiling(data, w, np.broadcast_to(m, (n_res, m.shape[1])), center=rule == "zscore")
     fixed = _weighted_transform(data, w, rule) if len(w) == 1 else None
     step = max(1, 2**21 // (data.shape[0] * data.shape[1]))
-    out = np.empty((n_res, 2))
-    for start in range(0, n_res, step):  # chunks bound memory; each chunk is vectorised
+
+    def chunk(start: int) -> np.ndarray:  # chunks bound memory; each is vectorised, and they run on threads
         rows = slice(start, min(start + step, n_res))
         size = rows.stop - rows.start
         wc = np.broadcast_to(w if len(w) == 1 else w[rows], (size, w.shape[1]))
         mc = np.broadcast_to(m if len(m) == 1 else m[rows], (size, m.shape[1]))
         transformed = fixed if fixed is not None else _weighted_transform(data, wc, rule)
         if method in ("spearman", "rho-a"):  # re-rank the pooled ranks once, reuse the subjects' ranks
-            out[rows] = rank_noise_ceiling(np.broadcast_to(transformed, (size,) + transformed.shape[1:]), wc, mc,
-                                           rho_a=method == "rho-a")
-            continue
+            return rank_noise_ceiling(np.broadcast_to(transformed, (size,) + transformed.shape[1:]), wc, mc,
+                                      rho_a=method == "rho-a")
         total = np.einsum("rs,rsp->rp", mc, np.broadcast_to(transformed, (size,) + transformed.shape[1:]))
         others = total[:, None, :] - mc[:, :, None] * transformed  # pooled sums: the scale does not matter
         lower = weighted_similarity(others, data[None], wc, method, paired=True)  # (r, S)
         upper = weighted_similarity(total[:, None, :], data[None], wc, method)[:, 0, :]
-        out[rows] = _mean_over_drawn(lower, upper, mc)
-    return out
+        return _mean_over_drawn(lower, upper, mc)
+
+    return np.concatenate(thread_map(chunk, range(0, n_res, step)), axis=0)
 
 
 def _mean_over_drawn(lower: np.ndarray, upper: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -288,8 +295,7 @@ def _rank_ceiling_terms(others, total, ranks, w, rho_a):
     """Spearman/rho-a of the pooled mid-rank sums (re-ranked per resample) against each subject's mid-ranks."""
     pooled = np.concatenate([others, total[:, None, :]], axis=1)
     # keep only the pairs drawn in each resample (about 40% when all stimuli are resampled)
-    drawn = w > 0
-    keep = np.argsort(~drawn, axis=-1, kind="stable")[:, : drawn.sum(axis=-1).max()]
+    keep = weighted_columns(w)
     w = np.take_along_axis(w, keep, axis=-1)  # padding beyond a resample's pairs weighs 0
     pooled = np.take_along_axis(pooled, keep[:, None, :], axis=-1)
     ranks = np.take_along_axis(ranks, keep[:, None, :], axis=-1)
