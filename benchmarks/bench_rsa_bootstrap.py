@@ -23,6 +23,10 @@ By default the Kendall taus are timed without per-resample noise ceilings on
 both sides (``boot_noise_ceil=False`` for rsatoolbox), as
 :func:`evaluate_models` does by default.
 
+Before each method is timed, both sides run once on 2 resamples (a warm-up):
+that loads our compiled Kendall kernel (numba, cached on disk; compiled on the
+very first use after an install, about 4 s once) and rsatoolbox's imports.
+
 Measured 2026-11-26 on the 2-core development machine (quiet); the ratios are side by side::
 
     method                rsatoolbox s  neuroalign s    ratio  max |diff| evals  max |diff| ceil  evaluate_models s  max |diff| point
@@ -87,6 +91,11 @@ def main() -> None:
           f"{'max |diff| ceil':>17}{'evaluate_models s':>19}{'max |diff| point':>18}")
     for method in args.methods:
         ceiling = not args.no_ceiling and (args.tau_ceiling or method not in ("tau-a", "tau-b", "kendall"))
+        with warnings.catch_warnings():  # warm-up of both sides, untimed
+            warnings.simplefilter("ignore")
+            eval_bootstrap_pattern(ref_models, ref_data, method=method, N=2, boot_noise_ceil=ceiling)
+        evaluate_resamples(models, data, method=method, stimulus_indices=np.zeros((2, 92), dtype=int) + np.arange(92),
+                           ceiling=ceiling)
         np.random.seed(args.seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # rsatoolbox warns that tau ceilings pool averaged ranks

@@ -254,7 +254,10 @@ def _evaluate(method: str, a: np.ndarray, b: np.ndarray, w: np.ndarray, paired: 
     r, p = max(a.shape[0], b.shape[0], w.shape[0]), w.shape[-1]
     if w.shape[0] != r:  # the kernels take one weight row per output row
         w = np.broadcast_to(w, (r, p))
-    per_row = p * 4 * (a.shape[1] + b.shape[1])
+    if method in ("tau-a", "tau-b", "kendall"):  # one x sorted, weights and ranks gathered at a time
+        per_row = p * (4 + b.shape[1])
+    else:
+        per_row = p * 4 * (a.shape[1] + b.shape[1])
     step = max(1, min(_CHUNK_ELEMENTS // per_row, -(-r // available_cores())))  # at least one chunk per core
 
     def chunk(start: int) -> np.ndarray:

@@ -38,6 +38,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
+from .._threads import thread_map
 from ..data.provenance import provenance
 from ..errors import AlignmentError, ConfigError, DataError, SchemaError, ScoreError
 from ..score import Score
@@ -108,19 +109,23 @@ def _rank_scores(mv, dv, w, m, rho_a, ceiling):
     """:func:`_scores` for the rank methods: the subjects' mid-ranks serve the evaluations and the ceilings."""
     n_res = len(w)
     m = np.broadcast_to(m, (n_res, m.shape[1]))
-    evaluations, nc = np.empty((n_res, len(mv))), np.full((n_res, 2), np.nan)
     step = max(1, 2**21 // ((len(mv) + 3 * len(dv)) * mv.shape[1]))
+
+    def chunk(start: int) -> tuple[np.ndarray, np.ndarray]:  # chunks bound memory; they run on threads
+        rows = slice(start, start + step)
+        model_ranks, data_ranks = _weighted_ranks(mv[None], w[rows]), _weighted_ranks(dv[None], w[rows])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_subject = rank_similarity(model_ranks, data_ranks, w[rows], paired=False, rho_a=rho_a)
+        evaluations = np.einsum("rms,rs->rm", per_subject, m[rows]) / m[rows].sum(-1)[:, None]
+        nc = rank_noise_ceiling(data_ranks, w[rows], m[rows], rho_a=rho_a) if ceiling else None
+        return evaluations, nc
+
     with single_threaded_blas():
-        for start in range(0, n_res, step):  # chunks bound memory; each chunk is vectorised
-            rows = slice(start, start + step)
-            model_ranks, data_ranks = _weighted_ranks(mv[None], w[rows]), _weighted_ranks(dv[None], w[rows])
-            with np.errstate(invalid="ignore", divide="ignore"):
-                per_subject = rank_similarity(model_ranks, data_ranks, w[rows], paired=False, rho_a=rho_a)
-            evaluations[rows] = np.einsum("rms,rs->rm", per_subject, m[rows]) / m[rows].sum(-1)[:, None]
-            if ceiling:
-                nc[rows] = rank_noise_ceiling(data_ranks, w[rows], m[rows], rho_a=rho_a)
+        parts = thread_map(chunk, range(0, n_res, step))
+    evaluations = np.concatenate([e for e, _ in parts])
+    nc = np.concatenate([c for _, c in parts]) if ceiling else None
     evaluations[(w > 0).sum(axis=-1) < 3] = np.nan
-    return evaluations, nc if ceiling else None
+    return evaluations, nc
 
 
 def _direct_scores(models, data, method, stimulus_indices, subject_counts, ceiling):
