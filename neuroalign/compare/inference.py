@@ -252,7 +252,7 @@ def evaluate_models(
     n_bootstrap: int = 1000,
     seed: int | np.random.Generator = 0,
     ci_level: float = 0.95,
-    ceiling_resamples: bool | None = None,
+    ceiling_resamples: bool = True,
     model: str = "model",
     subject: str = "subject",
 ) -> Score:
@@ -275,10 +275,8 @@ def evaluate_models(
         Seeds every draw.
     ci_level : float
         Coverage of the CI.
-    ceiling_resamples : bool, optional
+    ceiling_resamples : bool
         Also compute the noise ceiling of every resample (rsatoolbox does).
-        Default: yes, except for the Kendall taus, whose pooled RDMs must be
-        re-sorted in every resample (about 10× the cost of the evaluations).
         The score's ceiling is always the full-data ceiling.
     model, subject : str
         Names of the model and subject dims.
@@ -351,8 +349,6 @@ def evaluate_models(
             if bootstrap in ("subject", "both") else None
         stimulus_idx = rng.integers(0, n_stimuli, size=(n_bootstrap, n_stimuli)) \
             if bootstrap in ("stimulus", "both") else None
-        if ceiling_resamples is None:
-            ceiling_resamples = method not in ("tau-a", "tau-b", "kendall")
         want_nc = ceiling_resamples and ceiling is not None
         runs = {"": (stimulus_idx, subject_idx)}
         if bootstrap == "both":

@@ -57,6 +57,23 @@ def test_eval_mode_and_training_flag_restored(stimuli):
     assert net.training
 
 
+def test_cpu_runs_are_identical_without_torch_deterministic_mode(stimuli):
+    # torch's deterministic mode is asked for on accelerators only: on CPU it would fill every new
+    # tensor and slow convolutions, and the CPU forward kernels repeat exactly anyway
+    seen = []
+
+    class Probe(nn.Module):
+        def forward(self, x):
+            seen.append(torch.are_deterministic_algorithms_enabled())
+            return x
+
+    net = nn.Sequential(ReferenceNet(seed=3), Probe())
+    a = extract(net, stimuli, ["0.block3"], batch_size=4, progress=False)["0.block3"]
+    b = extract(net, stimuli, ["0.block3"], batch_size=4, progress=False)["0.block3"]
+    np.testing.assert_array_equal(a.values, b.values)
+    assert seen and not any(seen)
+
+
 def test_unknown_layer_lists_close_matches(stimuli):
     with pytest.raises(UnknownNameError, match="did you mean 'block1'"):
         extract(ReferenceNet(), stimuli, ["blok1"], progress=False)
