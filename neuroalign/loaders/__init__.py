@@ -18,3 +18,4 @@ from .spike_counts import *  # noqa: F401,F403
 from .spikes import *  # noqa: F401,F403
 from .triplets import *  # noqa: F401,F403
 from .timeseries_files import *  # noqa: F401,F403
+from .connectivity_files import *  # noqa: F401,F403

@@ -26,7 +26,8 @@ from neuroalign.errors import (
 from neuroalign.loaders.functional_connectivity import connectivity
 from neuroalign.loaders.fmri import load_confounds, load_roi_timeseries
 from neuroalign.loaders.bids import parse_bids_entities
-from neuroalign.loaders.timeseries_files import load_connectivity, load_timeseries
+from neuroalign.loaders.connectivity_files import load_connectivity
+from neuroalign.loaders.timeseries_files import load_timeseries
 
 pytest.importorskip("nilearn")
 
