@@ -160,10 +160,10 @@ def main() -> None:
     data_gb = 2 * args.n * widths.sum() * np.dtype(args.dtype).itemsize / 1e9
     print(f"all-pairs linear CKA: {args.layers} x {args.layers} layers, n={args.n}, features {widths.tolist()}, "
           f"{args.dtype}, data {data_gb:.2f} GB")
+    import torch  # imported once before timing: our numpy path multiplies with torch (MKL); ~1 s, once a process
+
     device = args.device
     if args.backend == "torch" and device is None:
-        import torch
-
         device = "cuda" if torch.cuda.is_available() else "cpu"
 
     names_a, names_b = list(layers_a), list(layers_b)

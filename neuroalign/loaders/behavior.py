@@ -36,14 +36,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data import provenance, validate
-from ..errors import (
-    ConfigError,
-    DataError,
-    FileFormatError,
-    NeuroalignError,
-    SchemaError,
-    UnknownNameError,
-)
+from ..errors import ConfigError, DataError, FileFormatError, NeuroalignError, SchemaError, UnknownNameError
 from .bids import BIDS_COORDS, parse_bids_entities
 from .trial_tables import read_trial_table
 

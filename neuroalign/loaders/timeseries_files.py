@@ -21,15 +21,8 @@ import pandas as pd
 import xarray as xr
 
 from ..data import provenance, validate
-from ..errors import (
-    AlignmentError,
-    ConfigError,
-    DataError,
-    FileFormatError,
-    NeuroalignError,
-    SchemaError,
-    UnknownNameError,
-)
+from ..errors import AlignmentError, ConfigError, DataError, FileFormatError, NeuroalignError, SchemaError, \
+    UnknownNameError
 from .bids import parse_bids_entities
 
 __all__ = ["load_timeseries", "stack_timeseries"]
