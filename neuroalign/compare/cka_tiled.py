@@ -86,7 +86,8 @@ def tiled_linear_products(layers: Sequence[np.ndarray], *, rows: int = 256,
     diagonals = np.empty((count, n))
     # numpy allocates the buffers (it asks the kernel for huge pages); torch writes into them.
     twice = torch.from_numpy(np.empty((count, rows * n), dtype=dtype))  # the rectangles left of the blocks
-    once = torch.from_numpy(np.empty((count, rows * rows), dtype=dtype))  # the diagonal blocks, whole
+    sub = max(rows // 2, 1)  # diagonal sub-blocks: half the wasted upper halves, still full-speed products
+    once = torch.from_numpy(np.empty((count, rows * sub), dtype=dtype))  # their squares, whole
     centred = torch.from_numpy(np.empty(rows * max(x.shape[1] for x in layers), dtype=dtype))
     work = sum((min(r0 + rows, n) - r0) * min(r0 + rows, n) for r0 in range(0, n, rows))
     for r0 in range(0, n, rows):
@@ -98,13 +99,22 @@ def tiled_linear_products(layers: Sequence[np.ndarray], *, rows: int = 256,
             if r0:  # the rectangle left of the block, against uncentered rows, then corrected
                 rectangle = torch.mm(xr, x[:r0].T, out=twice[i, :at].view(t, r0))
                 rectangle -= (xr @ m)[:, None]
-            # the whole diagonal block, both halves: one full-speed product (its upper half is the
-            # mirror of the lower, so counting every entry once counts the lower entries twice)
-            square = torch.mm(xr, xr.T, out=once[i, :t * t].view(t, t))
-            diagonals[i, r0:r1] = square.diagonal().numpy()
+            # the block's own lower triangle, in sub-blocks: the square of each is computed whole (its
+            # upper half mirrors the lower, so counting every entry once counts the lower ones twice)
+            below, at_square = at, 0
+            for k0 in range(0, t, sub):
+                k1 = min(k0 + sub, t)
+                h = k1 - k0
+                if k0:
+                    torch.mm(xr[k0:k1], xr[:k0].T, out=twice[i, below:below + h * k0].view(h, k0))
+                    below += h * k0
+                square = torch.mm(xr[k0:k1], xr[k0:k1].T, out=once[i, at_square:at_square + h * h].view(h, h))
+                diagonals[i, r0 + k0:r0 + k1] = square.diagonal().numpy()
+                at_square += h * h
+        at, squares = below, at_square
         flat = twice[:, :at]
         inner += 2.0 * (flat @ flat.T).double()
-        flat = once[:, :t * t]
+        flat = once[:, :squares]
         inner += (flat @ flat.T).double()
         if advance is not None:
             advance(t * r1 / work)

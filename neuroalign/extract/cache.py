@@ -1,8 +1,8 @@
 """A content-keyed cache of extracted activations.
 
 An entry is a complete activation store (see :mod:`.store`) named by the
-sha256 of everything that determines its values: the model's classes and
-weights, the resolved layers, the output selection, pooling and reduction,
+sha256 of a description of everything that determines its values (with
+the content digests of the model's classes and weights), the resolved layers, the output selection, pooling and reduction,
 the preprocessing, the dtype and device type, and the *content* of every
 stimulus.  Stimulus ids, metadata and the model's display name are not part
 of the key: a hit is relabelled with the caller's.  Anything that cannot be

@@ -16,7 +16,6 @@ downloaded: only the user's own factory code could do that.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import inspect
 import logging
@@ -29,6 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..data.provenance import content_digest
 from ..errors import ConfigError, DependencyError, FileFormatError, UnknownNameError
 
 __all__ = ["load_model", "load_state_dict", "model_hash", "default_model_name", "hf_tokenizer"]
@@ -175,7 +175,7 @@ class _Tokenizer:
 
     def spec(self) -> dict[str, Any]:
         vocab = self.tokenizer.get_vocab()
-        digest = hashlib.sha256(repr(sorted(vocab.items())).encode()).hexdigest()
+        digest = content_digest(repr(sorted(vocab.items())).encode()).hexdigest()
         return {"tokenizer": type(self.tokenizer).__name__, "name": self.name, "max_length": self.max_length,
                 "vocab": digest, "padding_side": getattr(self.tokenizer, "padding_side", None)}
 
@@ -213,12 +213,15 @@ def _class_digest(cls: type) -> str:
                 source = inspect.getsource(cls)
             except (OSError, TypeError):
                 source = ""
-        _CLASS_DIGESTS[cls] = hashlib.sha256(f"{name}\n{source}".encode()).hexdigest()
+        _CLASS_DIGESTS[cls] = content_digest(f"{name}\n{source}".encode()).hexdigest()
     return _CLASS_DIGESTS[cls]
 
 
 def model_hash(model: nn.Module) -> str:
-    """A sha256 of a model's content: its module classes (and their source) and every tensor of its state.
+    """A digest of a model's content: its module classes (and their source) and every tensor of its state.
+
+    The digest is :func:`~neuroalign.data.provenance.content_digest` (xxh3-128, at memory speed, so
+    hashing the weights of a large model costs milliseconds).
 
     Changing one weight, one buffer (e.g. batch-norm statistics) or the code of
     a module class changes the hash; renaming the variable does not.
@@ -235,7 +238,7 @@ def model_hash(model: nn.Module) -> str:
     >>> model_hash(net) == before
     False
     """
-    digest = hashlib.sha256()
+    digest = content_digest()
     classes = []
     for module in model.modules():
         cls = type(module)
@@ -246,5 +249,6 @@ def model_hash(model: nn.Module) -> str:
     for name, tensor in model.state_dict().items():
         value = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
-        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
+        if value.numel():
+            digest.update(memoryview(value.reshape(-1).view(torch.uint8).numpy()))
     return digest.hexdigest()

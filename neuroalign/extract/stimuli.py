@@ -17,7 +17,6 @@ Content is one of three kinds:
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.provenance import hash_file
+from ..data.provenance import content_digest, hash_file
 from ..data.schema import STIMULUS_ID
 from ..errors import ConfigError, DependencyError, FileFormatError, SchemaError
 
@@ -262,15 +261,16 @@ class StimulusSet:
 
     # ----------------------------------------------------------------- content hashing
     def content_hashes(self) -> list[str]:
-        """One sha256 per stimulus, of its content only (bytes of the file, array or text)."""
+        """One digest per stimulus, of its content only: the sha256 of a file's bytes, the
+        :func:`~neuroalign.data.provenance.content_digest` of an array or text."""
         if self.kind == "file":
             return [hash_file(p) for p in self.content]
         if self.kind == "text":
-            return [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in self.content]
+            return [content_digest(t.encode("utf-8")).hexdigest() for t in self.content]
         return [_hash_item(self.content[i]) for i in range(len(self))]
 
     def content_hash(self) -> str:
-        """A sha256 of every stimulus's content, in order (ids and metadata are left out).
+        """A digest of every stimulus's content, in order (ids and metadata are left out).
 
         Examples
         --------
@@ -281,7 +281,7 @@ class StimulusSet:
         >>> a.content_hash() == b.content_hash()
         True
         """
-        digest = hashlib.sha256(self.kind.encode())
+        digest = content_digest(self.kind.encode())
         for item in self.content_hashes():
             digest.update(item.encode())
         return digest.hexdigest()
@@ -350,8 +350,8 @@ def _channels_first(pixels: torch.Tensor, batched: bool) -> torch.Tensor:
 
 def _hash_item(item: Any) -> str:
     array = item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else np.asarray(item)
-    digest = hashlib.sha256(f"{array.dtype.str}{array.shape}".encode())
-    digest.update(np.ascontiguousarray(array).tobytes())
+    digest = content_digest(f"{array.dtype.str}{array.shape}".encode())
+    digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
     return digest.hexdigest()
 
 
