@@ -30,10 +30,10 @@ Measured 2026-11-26 (third session) on the 2-core development machine (quiet), a
 warm-up; the ratios are side by side::
 
     method                rsatoolbox s  neuroalign s    ratio  max |diff| evals  max |diff| ceil  evaluate_models s  max |diff| point
-    corr                          8.53          0.12    74.2x          1.20e-14         2.66e-15               0.24          3.11e-15
-    spearman                     58.99          2.39    24.7x          1.67e-16         2.22e-16               2.33          2.22e-16
-    tau-a                        68.81          2.58    26.6x          5.55e-17         0.00e+00               2.53          0.00e+00
-    tau-a (no ceil)              35.69          1.38    25.9x          5.55e-17              nan               1.41          0.00e+00
+    corr                          8.53          0.23    36.8x          1.20e-14         2.66e-15               0.26          3.11e-15
+    spearman                     59.31          1.56    38.0x          1.67e-16         2.22e-16               1.56          2.22e-16
+    tau-a                        68.88          2.63    26.2x          5.55e-17         0.00e+00               2.55          0.00e+00
+    tau-a (no ceil)              35.17          1.47    23.9x          5.55e-17              nan               1.49          0.00e+00
 
 (the last row: ``--methods tau-a --no-ceiling``).
 """
