@@ -319,9 +319,7 @@ class _Run:
                   "preprocess": preprocess if preprocess is not None else repr(self.preprocess),
                   "reduce": {n: (None if r is None else {k: v for k, v in r.items() if k != "fit_on_content"})
                              for n, r in reduce.items()}}
-        inputs = {"model_weights": weights}
-        if wants_content:  # hashing every stimulus costs a pass over them: only for stores and the cache
-            inputs["stimuli"] = self.stimuli.content_hash()
+        inputs = {"model_weights": weights, "stimuli": self.stimuli.content_hash()}
         if preprocess is None or any(v is None for v in select.values()) or not wants_content:
             return params, inputs, None
         content = {"version": EXTRACTION_VERSION, "model": weights, "layers": self.names, "backend": backend,

@@ -282,6 +282,19 @@ class StimulusSet:
         True
         """
         digest = content_digest(self.kind.encode())
+        if self.kind == "array":  # every item's values in one running digest, then every item's dtype and shape
+            if isinstance(self.content, (np.ndarray, torch.Tensor)):  # one block: one pass at memory speed
+                block = _numpy(self.content)
+                digest.update(memoryview(np.ascontiguousarray(block)).cast("B"))
+                layout = [f"{block.dtype.str}{block.shape[1:]}"] * len(self)
+            else:
+                layout = []
+                for item in self.content:
+                    array = _numpy(item)
+                    digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+                    layout.append(f"{array.dtype.str}{array.shape}")
+            digest.update("\n".join(layout).encode())
+            return digest.hexdigest()
         for item in self.content_hashes():
             digest.update(item.encode())
         return digest.hexdigest()
@@ -348,8 +361,12 @@ def _channels_first(pixels: torch.Tensor, batched: bool) -> torch.Tensor:
                       fix="pass (H, W), (H, W, C) or (C, H, W) uint8 images, or float arrays ready for the model")
 
 
+def _numpy(item: Any) -> np.ndarray:
+    return item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else np.asarray(item)
+
+
 def _hash_item(item: Any) -> str:
-    array = item.detach().cpu().numpy() if isinstance(item, torch.Tensor) else np.asarray(item)
+    array = _numpy(item)
     digest = content_digest(f"{array.dtype.str}{array.shape}".encode())
     digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
     return digest.hexdigest()

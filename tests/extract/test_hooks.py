@@ -39,6 +39,7 @@ def test_coordinates_follow_the_data_model(stimuli):
     assert (int(conv.channel[17]), int(conv.row[17]), int(conv.col[17])) == (0, 1, 1)
     assert set(fc.row.values.tolist()) == {-1}
     assert "model_weights" in conv.attrs["input_hashes"]
+    assert conv.attrs["input_hashes"]["stimuli"] == stimuli.content_hash()  # in-memory results name their inputs
 
 
 def test_batch_size_does_not_change_results(stimuli):
