@@ -106,3 +106,14 @@ def counts_to_pair_weights(counts: np.ndarray) -> np.ndarray:
     counts = np.asarray(counts, dtype=float)
     rows, cols = np.triu_indices(counts.shape[-1], k=1)
     return np.take(counts, rows, axis=-1) * np.take(counts, cols, axis=-1)
+
+
+def weighted_columns(w: np.ndarray) -> np.ndarray:
+    """Per row of pair weights w (R, P), the columns a resample weighs first (in order), cut to the longest set (R, K).
+
+    A stimulus bootstrap draws ~63% of the stimuli, so ~40% of the pairs carry
+    weight; the columns past a row's own weighted ones weigh zero.
+    """
+    weighted = w > 0
+    longest = max(int(weighted.sum(axis=-1).max()), 1)
+    return np.argsort(~weighted, axis=-1, kind="stable")[:, :longest]

@@ -9,15 +9,16 @@ arithmetic.  This module never holds a whole Gram matrix: it walks the lower
 triangle in blocks of rows, computes that block of every layer's Gram matrix
 into one reused buffer, and adds the block's contribution to all the inner
 products with one matrix product.  The work is that of ``syrk`` (half a
-product) per layer plus the upper halves of the diagonal blocks (``t / 2n`` of
-it, about 5% for 512-row blocks of 5,000 samples, bought back by running every
-product at full speed), plus one small product per block.
+product) per layer plus the upper halves of the diagonal sub-squares (``t / 2n``
+of it, about 5% for 512-row blocks of 5,000 samples, bought back by running
+every product at full speed), plus one small product per block.
 
 A block of rows ``R`` (``t`` rows) of the lower triangle has two parts:
 
-* the square diagonal part ``X_c[R] X_c[R]ᵀ``, computed whole (both
-  halves, in one full-speed product), whose entries enter the Frobenius
-  product once each;
+* the square diagonal part ``X_c[R] X_c[R]ᵀ``, split at half the block: two
+  ``t/2``-row squares computed whole (both halves; their entries enter the
+  Frobenius product once each) and the rectangle between them (entries enter
+  twice, as below);
 * the rectangle left of it, ``X_c[R] X_c[:r0]ᵀ``, whose entries stand for
   themselves and their mirror image above the diagonal, so they enter twice.
   It is computed against the uncentered rows, ``X_c[R] X[:r0]ᵀ``, and

@@ -41,7 +41,8 @@ import numpy as np
 from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
 
 from .._threads import available_cores, thread_map
-from .kendall_sums import dense_ranks, has_ties, kendall_sums, row_orders, weighted_columns
+from .bootstrap import weighted_columns
+from .kendall_sums import dense_ranks, has_ties, kendall_sums, row_orders
 
 __all__: list[str] = []
 

@@ -22,7 +22,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["dense_ranks", "has_ties", "kendall_sums", "row_orders", "weighted_columns"]
+from .bootstrap import weighted_columns
+
+__all__ = ["dense_ranks", "has_ties", "kendall_sums", "row_orders"]
 
 
 def _compiled(function):
@@ -129,7 +131,7 @@ def row_orders(x: np.ndarray, w: np.ndarray, columns: np.ndarray | None = None) 
     A shared x (Rx = 1) is sorted once.  Rows of their own skip the entries
     of weight 0 before sorting (a stimulus bootstrap weighs ~40% of the
     pairs), so K is the largest number of weighted entries in a row; the
-    padding indices point at entries of weight 0 (``columns``: :func:`weighted_columns` of w, when the
+    padding indices point at entries of weight 0 (``columns``: :func:`.bootstrap.weighted_columns` of w, when the
     caller has it already).  Sorting uses float32 keys
     when they represent x exactly (same order, same ties, twice the SIMD width).
     """
@@ -139,17 +141,6 @@ def row_orders(x: np.ndarray, w: np.ndarray, columns: np.ndarray | None = None) 
     columns = weighted_columns(w) if columns is None else columns
     ordered = np.argsort(np.take_along_axis(keys, columns, axis=-1), axis=-1)
     return np.take_along_axis(columns, ordered, axis=-1)
-
-
-def weighted_columns(w: np.ndarray) -> np.ndarray:
-    """Per row of w (R, P), the columns of positive weight first (in order), cut to the longest such set (R, K).
-
-    A stimulus bootstrap draws ~63% of the stimuli, so ~40% of the pairs carry
-    weight; the columns past a row's own weighted ones weigh zero.
-    """
-    weighted = w > 0
-    longest = max(int(weighted.sum(axis=-1).max()), 1)
-    return np.argsort(~weighted, axis=-1, kind="stable")[:, :longest]
 
 
 def dense_ranks(y: np.ndarray) -> np.ndarray:

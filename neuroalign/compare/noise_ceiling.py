@@ -36,9 +36,9 @@ from ..data.provenance import provenance
 from ..data.schema import NEUROID, PRESENTATION, label_index, validate
 from ..errors import ConfigError, DataError, SchemaError, UnknownNameError
 from ..score import Score
+from .bootstrap import weighted_columns
 from .ceiling import SPLIT, split_half_ceiling
 from .comparison_methods import _weighted_ranks, rank_similarity, single_threaded_blas, weighted_similarity
-from .kendall_sums import weighted_columns
 from .rdm import PAIR, as_rdm, compute_rdm, rdm_stimulus_ids
 from .rdm_comparison import RDM_COMPARISONS, compare_rdms
 

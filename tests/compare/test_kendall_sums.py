@@ -9,13 +9,8 @@ import pytest
 from scipy.stats import kendalltau
 
 from neuroalign.compare.comparison_methods import weighted_similarity
-from neuroalign.compare.kendall_sums import (
-    dense_ranks,
-    has_ties,
-    kendall_sums,
-    row_orders,
-    weighted_columns,
-)
+from neuroalign.compare.bootstrap import weighted_columns
+from neuroalign.compare.kendall_sums import dense_ranks, has_ties, kendall_sums, row_orders
 
 
 def brute_force(x, y, w):
