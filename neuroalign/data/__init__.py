@@ -6,6 +6,7 @@ them (except the error classes).  See ``docs/data-model.md``.
 
 from .align import align, average_repetitions, stimulus_ids
 from .io import load, save, write_atomically
+from .layers import as_layer_mapping
 from .provenance import hash_array, hash_file, package_version, provenance
 from .schema import (
     NEUROID,
@@ -23,7 +24,7 @@ from .schema import (
 
 __all__ = [
     "NEUROID", "NEUROID_ID", "PRESENTATION", "STIMULUS_ID", "TIME", "TIME_BIN",
-    "TIME_BIN_END", "TIME_BIN_START", "align", "average_repetitions", "create_assembly",
+    "TIME_BIN_END", "TIME_BIN_START", "align", "as_layer_mapping", "average_repetitions", "create_assembly",
     "hash_array", "hash_file", "label_index", "load", "package_version", "provenance", "save",
     "stimulus_ids", "validate", "write_atomically",
 ]
