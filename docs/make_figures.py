@@ -1,0 +1,151 @@
+"""Regenerate the committed figures of ``docs/img`` from the documentation itself.
+
+Every figure in ``docs/img`` is drawn by a tutorial: the ```python blocks of
+one docs page write it into ``./neuroalign-figures`` (a folder the reader
+chooses).  This script runs those pages, in order, each in a fresh temporary
+working folder, and copies the figures into ``docs/img``; the demo's figure
+comes from ``neuroalign demo``.  Nothing else writes into ``docs/img``.
+
+Usage, from the repository root (``NEUROALIGN_DATA`` names the data folder;
+default ``../shared/data`` beside the repository)::
+
+    python docs/make_figures.py              # every figure
+    python docs/make_figures.py compare-rsa  # the figures of one page
+
+The same page runner backs the doc test ``tests/test_docs_run.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+REPO = DOCS.parent
+IMG = DOCS / "img"
+FIGURE_FOLDER = "neuroalign-figures"
+
+#: docs page → the committed figures its blocks draw (into ./neuroalign-figures).
+PAGE_FIGURES = {
+    "compare-cka.md": ["cka-referencenet-seeds.png"],
+    "compare-encoding.md": ["encoding-layer-profile.png"],
+    "compare-rdm.md": ["rdm-92-human-monkey-it.png", "rdm-92-mds.png"],
+    "compare-rsa.md": ["rsa-92-images.png"],
+    "extract.md": ["extract-rdm-92.png"],
+}
+#: the demo's figure: ``neuroalign demo --seed 0`` writes it as layer_profile.png.
+DEMO_FIGURE = "demo-layer-profile.png"
+
+_FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+
+
+class DocBlockError(Exception):
+    """A ```python block of a docs page raised; the message names the page and the block's line."""
+
+
+def python_blocks(page: str | os.PathLike) -> list[tuple[int, str]]:
+    """The ```python blocks of a Markdown page as ``(line of the first code line, code)``, in order."""
+    text = Path(page).read_text()
+    return [(text.count("\n", 0, match.start(1)) + 1, match.group(1)) for match in _FENCE.finditer(text)]
+
+
+def default_data_folder() -> Path:
+    """``$NEUROALIGN_DATA``, else ``../shared/data`` beside the repository."""
+    return Path(os.environ.get("NEUROALIGN_DATA") or REPO.parent / "shared" / "data")
+
+
+def run_page(page: str | os.PathLike, namespace: dict | None = None) -> dict:
+    """Run the ```python blocks of ``page`` in order, in one namespace, as a reader would.
+
+    Runs in the current working folder.  Line numbers in tracebacks are the
+    page's own.  Returns the namespace.
+
+    Raises
+    ------
+    DocBlockError
+        A block raised; chained to the original exception.
+    """
+    page = Path(page)
+    namespace = {"__name__": "__main__"} if namespace is None else namespace
+    try:
+        name = str(page.resolve().relative_to(REPO))
+    except ValueError:
+        name = str(page)
+    for line, code in python_blocks(page):
+        try:
+            # pad with blank lines so that tracebacks show the page's line numbers
+            exec(compile("\n" * (line - 1) + code, name, "exec"), namespace)
+        except Exception as exc:
+            raise DocBlockError(f"{name}: the block at line {line} raised {type(exc).__name__}: {exc}") from exc
+        finally:
+            _close_figures()
+    return namespace
+
+
+def _close_figures() -> None:
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")
+
+
+@contextlib.contextmanager
+def _working_folder(path: Path):
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield path
+    finally:
+        os.chdir(before)
+
+
+def make_page_figures(page: str, destination: Path = IMG) -> list[Path]:
+    """Run ``docs/<page>`` in a temporary folder and copy its committed figures to ``destination``."""
+    with tempfile.TemporaryDirectory() as tmp, _working_folder(Path(tmp)):
+        run_page(DOCS / page)
+        written = []
+        for figure in PAGE_FIGURES[page]:
+            source = Path(tmp) / FIGURE_FOLDER / figure
+            if not source.is_file():
+                raise FileNotFoundError(f"docs/{page} did not write {FIGURE_FOLDER}/{figure}")
+            written.append(Path(shutil.copyfile(source, destination / figure)))
+    return written
+
+
+def make_demo_figure(destination: Path = IMG) -> Path:
+    """Run ``neuroalign demo --seed 0`` in a temporary folder and copy its layer profile."""
+    from neuroalign.cli.main import main
+
+    with tempfile.TemporaryDirectory() as tmp:
+        status = main(["demo", "--seed", "0", "--out", str(Path(tmp) / "demo")])
+        if status:
+            raise RuntimeError(f"neuroalign demo exited with status {status}")
+        return Path(shutil.copyfile(Path(tmp) / "demo" / "layer_profile.png", destination / DEMO_FIGURE))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Regenerate the figures of the pages named in ``argv`` (``demo`` for the demo's; default all)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    os.environ["NEUROALIGN_DATA"] = str(default_data_folder().resolve())
+    wanted = list(argv if argv is not None else sys.argv[1:]) or [*PAGE_FIGURES, "demo"]
+    for name in wanted:
+        page = name if name.endswith(".md") or name == "demo" else f"{name}.md"
+        if page == "demo":
+            paths = [make_demo_figure()]
+        elif page in PAGE_FIGURES:
+            paths = make_page_figures(page)
+        else:
+            print(f"unknown page {name!r}; one of: {', '.join([*PAGE_FIGURES, 'demo'])}", file=sys.stderr)
+            return 2
+        for path in paths:
+            print(f"wrote {path.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
