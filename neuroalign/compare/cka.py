@@ -315,20 +315,39 @@ def cka_from_grams(k: Any, l: Any, debiased: bool = False) -> Any:
     1.0
     """
     _check_samples(np.shape(k)[-1] if not _is_torch(k) else k.shape[-1])
-    kc, lc = center_gram(k, debiased), center_gram(l, debiased)
+    if not _is_torch(k):
+        k, l = np.asarray(k, dtype=float), np.asarray(l, dtype=float)
+    kc, lc = _unit_scale(center_gram(k, debiased), k, "k"), _unit_scale(center_gram(l, debiased), l, "l")
     xp = _xp(kc)
     cross = xp.einsum("...ij,...ij->...", kc, lc)
     norm_k = xp.einsum("...ij,...ij->...", kc, kc).clip(min=0) ** 0.5
     norm_l = xp.einsum("...ij,...ij->...", lc, lc).clip(min=0) ** 0.5
-    scale = max(_max(norm_k), _max(norm_l), 1e-300)
-    if bool((norm_k <= 1e-12 * scale).any()) or bool((norm_l <= 1e-12 * scale).any()):
-        raise _constant_error("x/y")
     return cross / (norm_k * norm_l)
 
 
-def _max(values: Any) -> float:
-    flat = values.reshape(-1)
-    return float(flat.max()) if flat.shape[0] else 0.0
+def _largest(values: Any) -> Any:
+    """max |value| over the last two axes: (…, n, n) → (…)."""
+    flat = values.reshape(*values.shape[:-2], -1)
+    return flat.abs().max(-1).values if _is_torch(values) else np.abs(flat).max(-1)
+
+
+def _unit_scale(centered: Any, gram: Any, name: str) -> Any:
+    """Centered Gram matrices (…, n, n) divided by the power of two that brings each one's largest |value|
+    into [0.5, 1): exact, and CKA is scale invariant, so its sums of squares can neither overflow nor underflow.
+
+    Raises :func:`_constant_error` where the centered matrix is round-off only, i.e. at most a
+    dtype-dependent tolerance (1e-12 in float64, 1e-5 in float32) times the largest |value| of ``gram``.
+    """
+    xp = _xp(centered)
+    largest, reference = _largest(centered), _largest(gram)
+    if not (bool(xp.isfinite(reference).all()) and bool(xp.isfinite(largest).all())):
+        raise DataError("a Gram matrix contains NaN or inf", source=name,
+                        fix="check the inputs for NaN/inf, or rescale them before computing the Gram matrix")
+    tolerance = 1e-5 if centered.dtype in (np.float32, getattr(sys.modules.get("torch"), "float32", None)) else 1e-12
+    if bool((largest <= tolerance * reference).any()) or bool((reference == 0).any()):
+        raise _constant_error("x/y")
+    exponent = xp.frexp(largest)[1]
+    return xp.ldexp(centered, -exponent[..., None, None])
 
 
 def _constant_error(source: str) -> DataError:
@@ -337,8 +356,33 @@ def _constant_error(source: str) -> DataError:
 
 
 # ----------------------------------------------------------------------------- inputs
+#: Largest |log2(max |x|)| left unscaled, per dtype: inside it no sum of the
+#: 4th/8th powers that CKA forms can overflow or underflow.
+_UNSCALED_EXPONENT = {"float64": 32, "float32": 8}
+
+
 def as_samples(x: Any, name: str, backend: Backend) -> Any:
-    """A checked 2-D (samples, features) array in ``backend`` from a DataArray, array or tensor."""
+    """A checked 2-D (samples, features) array in ``backend`` from a DataArray, array or tensor.
+
+    The values are rescaled by a power of two when their magnitude could make
+    CKA's sums overflow or underflow (see :func:`scaled_samples`).
+    """
+    return scaled_samples(x, name, backend)[0]
+
+
+def scaled_samples(x: Any, name: str, backend: Backend, exponent: int | None = None) -> tuple[Any, int]:
+    """:func:`as_samples`, with the power of two the values were divided by.
+
+    CKA is invariant to scaling either representation, but its sums of
+    squared inner products overflow (or underflow) for inputs far from unit
+    scale (e.g. ``x * 1e100``).  The values are therefore multiplied by
+    ``2**-exponent`` — exact in floating point, so the result is unchanged —
+    before the cast to the backend dtype.  ``exponent=None`` picks it from the
+    largest absolute value (0, i.e. no copy, when that lies within
+    ``2**±32`` for float64 or ``2**±8`` for float32); an accumulator over
+    minibatches passes the exponent of its first batch so that every batch
+    is scaled alike.
+    """
     if isinstance(x, xr.DataArray):
         validate(x, dims=(PRESENTATION, NEUROID), name=name)
         if x.ndim != 2:
@@ -349,15 +393,33 @@ def as_samples(x: Any, name: str, backend: Backend) -> Any:
         x = np.asarray(x)
         if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
             raise DataError(f"values have non-numeric dtype {x.dtype}", source=name, fix="pass float values")
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float64)
+    elif not x.is_floating_point():
+        x = x.double()
     if x.ndim != 2:
         raise DataError(f"expected a 2-D (samples, features) array, got shape {tuple(x.shape)}", source=name,
                         fix="pass one row per stimulus (flatten the feature dims)")
+    largest = max(float(x.max()), -float(x.min())) if x.shape[0] * x.shape[1] else 0.0  # NaN and inf propagate
+    if not np.isfinite(largest):
+        raise DataError("contains NaN or inf", source=name, fix="drop or impute non-finite values")
+    if exponent is None:
+        exponent = int(np.frexp(largest)[1]) if largest > 0 else 0
+        if abs(exponent) <= _UNSCALED_EXPONENT[np.dtype(str(backend.dtype).split(".")[-1]).name]:
+            exponent = 0
+    if exponent:
+        if _is_torch(x):  # two steps: 2**-exponent alone may not be representable in the tensor's dtype
+            x = x * 2.0 ** -(exponent // 2) * 2.0 ** -(exponent - exponent // 2)
+        else:
+            x = np.ldexp(x, -exponent)
     values = backend.asarray(x)
     xp = _xp(values)
-    # a finite sum proves every value finite (NaN and inf propagate); only an overflow needs the full check
+    # a finite sum proves every value finite; only an overflow needs the full check
     if not bool(xp.isfinite(values.sum())) and not bool(xp.isfinite(values).all()):
-        raise DataError("contains NaN or inf", source=name, fix="drop or impute non-finite values")
-    return values
+        raise DataError(f"values of magnitude {largest:.3g} are out of range in {backend.dtype} even when "
+                        f"rescaled by 2**{-exponent}", source=name,
+                        fix="pass values of a similar scale in every batch, or use dtype='float64'")
+    return values, exponent
 
 
 def is_constant(x: Any) -> bool:
@@ -488,6 +550,6 @@ def cka(
             cross, self_x, self_y = _feature_products(xc, yc, debiased)
             if float(self_x) <= 0 or float(self_y) <= 0:
                 raise _constant_error("x/y")
-            return float(ops.to_numpy(cross / (self_x * self_y) ** 0.5))
+            return float(ops.to_numpy(cross / (self_x ** 0.5 * self_y ** 0.5)))
         return float(ops.to_numpy(cka_from_grams(linear_gram(xc), linear_gram(yc), debiased)))
     return float(ops.to_numpy(cka_from_grams(rbf_gram(xm, threshold), rbf_gram(ym, threshold), debiased)))

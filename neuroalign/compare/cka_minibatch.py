@@ -25,7 +25,7 @@ from ..data.align import align
 from ..data.provenance import provenance
 from ..data.schema import label_index
 from ..errors import ConfigError, DataError, ScoreError, UnknownNameError
-from .cka import CKA_KERNELS, MIN_SAMPLES, _constant_error, as_samples, make_backend
+from .cka import CKA_KERNELS, MIN_SAMPLES, _constant_error, make_backend, scaled_samples
 from .cka_matrix import DEFAULT_MAX_MEMORY, LAYER_A, LAYER_B, centered_products
 
 __all__ = ["MinibatchCKA"]
@@ -99,7 +99,7 @@ class MinibatchCKA:
     def reset(self) -> "MinibatchCKA":
         """Forget every batch seen."""
         for name in ("hsic_xy_", "hsic_xx_", "hsic_yy_", "n_batches_", "n_samples_", "layers_a_", "layers_b_",
-                     "_paired", "_same"):
+                     "_paired", "_same", "_exponents"):
             self.__dict__.pop(name, None)
         return self
 
@@ -144,8 +144,12 @@ class MinibatchCKA:
         xa, xb = _align_batch(xa, xb, names_a, names_b)
         labels_a = names_a if paired else [f"x_batch[{k!r}]" for k in names_a]
         labels_b = names_b if paired or same else [f"y_batch[{k!r}]" for k in names_b]
-        xa = [as_samples(v, label, ops) for label, v in zip(labels_a, xa)]
-        xb = None if xb is None else [as_samples(v, label, ops) for label, v in zip(labels_b, xb)]
+        # every batch is scaled by the powers of two of the first (exact; see scaled_samples), so the sums stay
+        # consistent and cannot overflow for inputs of extreme scale
+        exponents = getattr(self, "_exponents", None) or [None] * (len(xa) + len(xb or []))
+        scaled = [scaled_samples(v, label, ops, e) for label, v, e in zip(labels_a + (labels_b or []),
+                                                                           xa + (xb or []), exponents)]
+        xa, xb = [v for v, _ in scaled[:len(xa)]], (None if xb is None else [v for v, _ in scaled[len(xa):]])
         n = xa[0].shape[0]
         for name, x in zip(labels_a + (labels_b or []), xa + (xb or [])):
             if x.shape[0] != n:
@@ -156,6 +160,9 @@ class MinibatchCKA:
                             fix="use larger batches (the unbiased HSIC divides by n (n - 3))")
         cross, self_a, self_b = centered_products(xa, xb, kernel=self.kernel, threshold=self.threshold,
                                                   debiased=self.debiased, ops=ops, max_memory=self.max_memory)
+        if not (np.isfinite(cross).all() and np.isfinite(self_a).all() and np.isfinite(self_b).all()):
+            raise DataError("this batch's HSIC overflows: its values are far larger than the first batch's",
+                            source="x_batch/y_batch", fix="pass batches of a similar scale, or call reset()")
         scale = n * (n - 3.0) if self.debiased else (n - 1.0) ** 2
         if not hasattr(self, "n_batches_"):
             self.hsic_xy_ = np.zeros_like(cross)
@@ -164,6 +171,7 @@ class MinibatchCKA:
             self.layers_a_, self.layers_b_ = names_a, names_b
             self._paired, self._same = paired, same
             self._widths = [x.shape[1] for x in xa + (xb or [])]
+            self._exponents = [e for _, e in scaled]
         widths = [x.shape[1] for x in xa + (xb or [])]
         if widths != self._widths:
             raise DataError(f"feature counts {widths} differ from the first batch's {self._widths}",
