@@ -53,7 +53,7 @@ import scipy.io  # noqa: E402
 
 from neuroalign.compare import as_rdm, evaluate_models, evaluate_resamples  # noqa: E402
 
-DATA = Path(os.environ.get("NEUROALIGN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = Path(os.environ.get("NEUROALIGN_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 def load():

@@ -5,7 +5,9 @@ repository at a fixed commit), a sha256 and a size, plus the licence and the
 citation.  :func:`fetch` returns the dataset's folder under the data home,
 downloading missing files and verifying every file's sha256.
 
-The data home is ``data_home=`` if given, else ``$NEUROALIGN_DATA``, else
+The data home is ``data_home=`` if given, else the environment variable
+``NEUROALIGN_DATA`` (the one name of the data folder throughout neuroalign: the
+docs, the tests and the benchmarks read it too), else
 ``~/.cache/neuroalign/data``.  Tests point it at ``../shared/data``, which
 holds the same files, so nothing is downloaded.
 
@@ -33,7 +35,10 @@ from neuroalign.data.io import write_atomically
 from neuroalign.data.provenance import hash_file
 from neuroalign.errors import FileFormatError, UnknownNameError
 
-__all__ = ["data_home", "dataset_info", "fetch", "fetch_file", "list_datasets"]
+__all__ = ["DATA_ENV", "data_home", "dataset_info", "fetch", "fetch_file", "list_datasets"]
+
+#: The environment variable that names the data folder.
+DATA_ENV = "NEUROALIGN_DATA"
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +64,23 @@ def dataset_info(name: str) -> dict:
 
 
 def data_home(path: str | os.PathLike | None = None) -> Path:
-    """Where datasets live: ``path``, else ``$NEUROALIGN_DATA``, else ``~/.cache/neuroalign/data``."""
+    """Where datasets live.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        An explicit folder; wins over the environment.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, else ``$NEUROALIGN_DATA``, else ``~/.cache/neuroalign/data``.
+        Each dataset is a subfolder named after it.
+    """
     if path is not None:
         return Path(path).expanduser()
-    if os.environ.get("NEUROALIGN_DATA"):
-        return Path(os.environ["NEUROALIGN_DATA"]).expanduser()
+    if os.environ.get(DATA_ENV):
+        return Path(os.environ[DATA_ENV]).expanduser()
     return Path.home() / ".cache" / "neuroalign" / "data"
 
 
@@ -83,8 +100,11 @@ def fetch_file(url: str, sha256: str, destination: str | os.PathLike, *, timeout
             with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
                 shutil.copyfileobj(response, out)
         except (urllib.error.URLError, OSError) as exc:
-            raise FileFormatError(f"download failed ({exc})", source=url,
-                                  fix=f"check the network, or copy the file to {destination} by hand") from exc
+            raise FileFormatError(
+                f"download failed ({exc})", source=url,
+                fix=f"check the network; or copy the file to {destination} by hand; or, where the dataset is "
+                    f"already on disk, set {DATA_ENV} to the folder that holds it (docs/installation.md)",
+            ) from exc
         digest = hash_file(tmp)
         if digest != sha256:
             raise FileFormatError(f"downloaded file has sha256 {digest[:12]}…, expected {sha256[:12]}…",
@@ -143,6 +163,9 @@ def fetch(
         elif download:
             fetch_file(entry["url"], entry["sha256"], path)
         else:
-            raise FileFormatError("file not found and download=False", source=str(path),
-                                  fix=f"call fetch({name!r}) with download=True, or set NEUROALIGN_DATA")
+            raise FileFormatError(
+                "file not found and download=False", source=str(path),
+                fix=f"set {DATA_ENV} to the folder that holds {name}/ (the data home is now {root.parent}), "
+                    f"or call fetch({name!r}) with download=True",
+            )
     return root

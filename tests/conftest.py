@@ -8,14 +8,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("NEUROALIGN_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = Path(os.environ.get("NEUROALIGN_DATA") or REPO.parent / "shared" / "data").resolve()
+# the data home of neuroalign.datasets.fetchers for the whole run: docstring and docs examples call fetch()
+os.environ["NEUROALIGN_DATA"] = str(SHARED_DATA)
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The folder of real public datasets described in ../shared/data/README.md."""
     if not SHARED_DATA.is_dir():
-        pytest.fail(f"real data folder {SHARED_DATA} is missing; set NEUROALIGN_SHARED_DATA")
+        pytest.fail(f"real data folder {SHARED_DATA} is missing; set NEUROALIGN_DATA")
     return SHARED_DATA
 
 

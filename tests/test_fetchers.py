@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,25 @@ def test_fetch_file_downloads_atomically_and_verifies(shared_data, tmp_path):
 def test_unknown_dataset():
     with pytest.raises(UnknownNameError, match="nitime"):
         dataset_info("nitim")
+
+
+def test_download_failure_names_the_data_folder_variable(tmp_path):
+    missing = (tmp_path / "not-there.csv").resolve().as_uri()  # urllib fails on it as on a dead server
+    with pytest.raises(FileFormatError, match="download failed") as caught:
+        fetch_file(missing, "0" * 64, tmp_path / "out.csv")
+    assert "NEUROALIGN_DATA" in caught.value.fix and str(tmp_path / "out.csv") in caught.value.fix
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_the_data_folder_is_named_by_NEUROALIGN_DATA(shared_data, tmp_path, monkeypatch):
+    from neuroalign.datasets.fetchers import data_home
+
+    monkeypatch.setenv("NEUROALIGN_DATA", str(shared_data))
+    assert data_home() == shared_data and fetch("nipy", download=False) == shared_data / "nipy"
+    assert data_home(tmp_path) == tmp_path  # an explicit folder wins
+    monkeypatch.setenv("NEUROALIGN_DATA", str(tmp_path))
+    with pytest.raises(FileFormatError, match="download=False") as caught:
+        fetch("nipy", download=False)
+    assert "NEUROALIGN_DATA" in caught.value.fix and str(tmp_path) in caught.value.fix
+    monkeypatch.delenv("NEUROALIGN_DATA")
+    assert data_home() == Path.home() / ".cache" / "neuroalign" / "data"

@@ -299,10 +299,10 @@ def load_metameric_psychophysics(
 
     Examples
     --------
-    >>> import os
+    >>> from neuroalign.datasets.fetchers import data_home
     >>> from neuroalign.loaders.psychophysics import load_metameric_psychophysics
-    >>> folder = os.path.join(os.environ.get("NEUROALIGN_SHARED_DATA", "../shared/data"), "harrington_deza2022")
-    >>> if os.path.isdir(folder):  # the real data, when present
+    >>> folder = data_home() / "harrington_deza2022"   # $NEUROALIGN_DATA/harrington_deza2022
+    >>> if folder.is_dir():  # the real data, when present
     ...     data = load_metameric_psychophysics(folder, progress=False)
     ...     print(sorted(set(data.task.values.tolist())))
     ... else:
