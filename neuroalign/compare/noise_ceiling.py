@@ -19,6 +19,9 @@ ranks for tau too, with a warning that it is not the optimal pool), and the
 plain mean for methods without a rule (e.g. bures, which rsatoolbox does not
 pool).
 
+The same leave-one-subject-out bounds for linear CKA, the cosine of centred
+Gram matrices, are :func:`cka_noise_ceiling`.
+
 **Within subjects (Brain-Score's split-half ceiling).**
 :func:`rdm_split_half_ceiling` splits the repetitions of each stimulus into
 halves, compares the two half RDMs of each subject and corrects the
@@ -37,12 +40,13 @@ from ..data.schema import NEUROID, PRESENTATION, label_index, validate
 from ..errors import ConfigError, DataError, SchemaError, UnknownNameError
 from ..score import Score
 from .bootstrap import weighted_columns
+from .cka import center_gram
 from .ceiling import SPLIT, split_half_ceiling
 from .comparison_methods import _weighted_ranks, rank_similarity, single_threaded_blas, weighted_similarity
 from .rdm import PAIR, as_rdm, compute_rdm, rdm_stimulus_ids
 from .rdm_comparison import RDM_COMPARISONS, compare_rdms
 
-__all__ = ["BOUND", "POOLING", "noise_ceiling", "pool_rdms", "rdm_split_half_ceiling", "resampled_noise_ceiling"]
+__all__ = ["BOUND", "POOLING", "cka_noise_ceiling", "noise_ceiling", "pool_rdms", "rdm_split_half_ceiling", "resampled_noise_ceiling"]
 
 BOUND = "bound"
 
@@ -325,6 +329,18 @@ def _linear_noise_ceiling(data: np.ndarray, w: np.ndarray, m: np.ndarray, center
     if center:
         mean = (w @ scaled.T) / n[:, None]
         gram = gram - mean[:, :, None] * mean[:, None, :]
+    return _cosine_pool_ceiling(gram, m)
+
+
+def _cosine_pool_ceiling(gram: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Leave-one-out and all-subject bounds (R, 2) of a cosine similarity, from the subjects' inner products.
+
+    ``gram`` (R, S, S) holds the inner products of the subjects' vectors (any
+    scale), ``m`` (R, S) how often each subject is drawn.  The pool is the sum
+    of the unit-norm vectors (rsatoolbox's RMS pooling for cosine), so
+    ``cos(Σ c_s u_s, u_t) = (c·G)_t / √(c·G·c)`` with ``G`` the cosine matrix.
+    """
+    s = gram.shape[-1]
     scale = np.sqrt(np.maximum(np.einsum("rss->rs", gram), 0))
     with np.errstate(invalid="ignore", divide="ignore"):
         gram = gram / (scale[:, :, None] * scale[:, None, :])  # weighted cosine / correlation matrix
@@ -334,6 +350,68 @@ def _linear_noise_ceiling(data: np.ndarray, w: np.ndarray, m: np.ndarray, center
         lower = np.einsum("rus,rsu->ru", others, gram) / np.sqrt(np.einsum("rus,rst,rut->ru", others, gram, others))
         upper = np.einsum("rs,rsu->ru", rows, gram) / np.sqrt(np.einsum("rs,rst,rt->r", rows, gram, rows))[:, None]
     return _mean_over_drawn(lower, upper, rows)
+
+
+def cka_noise_ceiling(grams: xr.DataArray, *, subject: str = "subject") -> xr.DataArray:
+    """Lower and upper bound of the linear-CKA noise ceiling across subjects.
+
+    rsatoolbox's leave-one-subject-out definition (:func:`noise_ceiling`)
+    carried over to CKA.  Linear CKA is the cosine of the centred Gram
+    matrices, ``CKA(K, L) = ⟨HKH, HLH⟩ / (‖HKH‖ ‖HLH‖)``, so the Gram matrix
+    that best fits all subjects is the mean of their unit-norm centred Gram
+    matrices (the cosine rule of :data:`POOLING`); the upper bound is the mean
+    over subjects of its CKA with each subject, the lower bound the same with
+    the subject left out of the pool.
+
+    Parameters
+    ----------
+    grams : xarray.DataArray
+        Uncentred Gram matrices ``(subject, stimulus_a, stimulus_b)`` on the
+        same stimuli (e.g. ``linear_gram`` of each subject's patterns), at
+        least 2 subjects.
+    subject : str
+        The dim of subjects.
+
+    Returns
+    -------
+    xarray.DataArray
+        Dim ``bound = ["lower", "upper"]``.
+
+    Raises
+    ------
+    DataError
+        Fewer than 2 subjects, or a subject whose responses do not vary over stimuli.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xarray as xr
+    >>> from neuroalign.compare import cka_noise_ceiling, linear_gram
+    >>> rng = np.random.default_rng(0)
+    >>> truth = rng.normal(size=(20, 5))
+    >>> grams = np.stack([linear_gram(truth + 0.5 * rng.normal(size=truth.shape)) for _ in range(4)])
+    >>> nc = cka_noise_ceiling(xr.DataArray(grams, dims=("subject", "stimulus_a", "stimulus_b")))
+    >>> bool(0 < nc.sel(bound="lower") < nc.sel(bound="upper") < 1)
+    True
+    """
+    if not isinstance(grams, xr.DataArray) or subject not in grams.dims or grams.ndim != 3:
+        raise SchemaError(f"expected Gram matrices with dims ({subject!r}, stimulus_a, stimulus_b)",
+                          source="grams", fix="stack one linear_gram(patterns) per subject along a subject dim")
+    n_subjects = grams.sizes[subject]
+    if n_subjects < 2:
+        raise DataError(f"a noise ceiling across subjects needs at least 2 subjects, got {n_subjects}",
+                        source="grams", fix="pass more subjects, or use a split-half ceiling (split_half_ceiling)")
+    centred = center_gram(grams.transpose(subject, ...).values).reshape(n_subjects, -1)
+    norms = np.linalg.norm(centred, axis=1)
+    if not np.all(norms > 0):
+        flat = np.asarray(grams[subject].values)[norms <= 0].tolist() if subject in grams.coords else []
+        raise DataError(f"the responses of subject(s) {flat} do not vary over stimuli, so CKA is undefined",
+                        source="grams", fix="drop those subjects or check their data")
+    unit = centred / norms[:, None]
+    bounds = _cosine_pool_ceiling((unit @ unit.T)[None], np.ones((1, n_subjects)))[0]
+    out = xr.DataArray(bounds, dims=(BOUND,), coords={BOUND: ["lower", "upper"]})
+    return out.assign_attrs(method="cka-linear", pooling="mean of unit-norm centred Gram matrices",
+                            n_subjects=n_subjects)
 
 
 def rdm_split_half_ceiling(
