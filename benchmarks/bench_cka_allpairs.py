@@ -26,7 +26,7 @@ product (numpy, or torch on the chosen device), and ours is reported as the
 fraction of it reached: useful FLOPs of our algorithm per second / GEMM
 FLOP/s.  Memory stays under ~3 GB in float64 (data 1.7 GB + a 0.5 GB buffer).
 
-Measured 2026-11-26 (third session) on the 2-core VM (quiet), default options: ours best
+Measured 2026-11-26 on the 2-core VM (quiet), default options: ours best
 8.3 s (rounds 8.4, 8.3, 8.7 s); feature-space loop best 87.8 s: 10.6x best vs best (10.6x,
 10.6x, 10.3x per round); Gram-matrix loop 213.9 s (25.9x); 0.73 of the matrix-multiply
 throughput (177.8 GFLOP/s); values agree to 2.6e-15.

@@ -26,8 +26,8 @@ identity precision: ours 0.07-0.15 s, rsatoolbox 0.52-0.79 s, 5.2-7.3x (kernel a
 0.9-1.1x (kernel alone 1.4-1.6x: both do the same folds x conditions x channels^2 products);
 largest differences 3e-15.
 
-2026-11-26, third session, quiet machine, after provenance digests moved from sha256 to
-xxh3-128: identity 0.037 s vs 0.346 s, 9.3x (kernel alone 14.9x); full shrinkage precision
+2026-11-26, quiet machine, provenance digests with xxh3-128 (the runs above hashed with
+sha256): identity 0.037 s vs 0.346 s, 9.3x (kernel alone 14.9x); full shrinkage precision
 0.282 s vs 0.350 s, 1.2x (kernel alone 1.5x); largest differences 2.7e-15.
 """
 

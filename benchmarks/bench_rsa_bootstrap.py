@@ -26,7 +26,7 @@ Before each method is timed, both sides run once on 2 resamples (a warm-up):
 that loads our compiled Kendall kernel (numba, cached on disk; compiled on the
 very first use after an install, about 4 s once) and rsatoolbox's imports.
 
-Measured 2026-11-26 (third session) on the 2-core development machine (quiet), after the
+Measured 2026-11-26 on the 2-core development machine (quiet), after the
 warm-up; the ratios are side by side::
 
     method                rsatoolbox s  neuroalign s    ratio  max |diff| evals  max |diff| ceil  evaluate_models s  max |diff| point
