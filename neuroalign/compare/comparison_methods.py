@@ -8,8 +8,9 @@ element, the ``k`` axes are crossed.  A weight is the number of times a pair
 is repeated (0 drops it): a stimulus bootstrap repeats the pair of stimuli i
 and j c_i·c_j times, so weighting the original RDMs gives exactly the
 comparison of the resampled ones.  Entries with weight 0 must be finite (e.g.
-NaN replaced by 0).  Degenerate comparisons (constant vectors, fewer than 2
-pairs) come back as NaN, for the caller to report.
+NaN replaced by 0).  Degenerate comparisons (constant vectors — for every
+method but ``cosine``, including ``tau-a`` and ``rho-a``, whose formulas
+would give 0 —, fewer than 2 pairs) come back as NaN, for the caller to report.
 
 For the methods with a weighted kernel (:data:`WEIGHTED_COMPARISONS`), the
 registry kernel and :func:`weighted_similarity` (used by inference, model
@@ -120,6 +121,11 @@ def _standardised(x: np.ndarray, center: bool) -> np.ndarray:
 
 
 def _linear(a, b, w, paired, center):
+    with np.errstate(divide="ignore", invalid="ignore"):  # resamples without weight: NaN, reported by callers
+        return _linear_sums(a, b, w, paired, center)
+
+
+def _linear_sums(a, b, w, paired, center):
     a, b = _standardised(a, center), _standardised(b, center)
     n = w.sum(axis=-1)[:, None]
     sab = _wcross(a, b, w, paired)
@@ -188,9 +194,13 @@ def rank_similarity(ra: np.ndarray, rb: np.ndarray, w: np.ndarray, paired: bool,
         return _linear(ra, rb, w, paired, center=True)
     n = w.sum(axis=-1)
     middle = ((n + 1) / 2)[:, None, None]
-    products = _wcross(ra - middle, rb - middle, w, paired)
+    ca, cb = ra - middle, rb - middle
+    products = _wcross(ca, cb, w, paired)
     scale = n**3 - n
-    return _divide(12 * products, np.broadcast_to(scale[:, None] if paired else scale[:, None, None], products.shape))
+    out = _divide(12 * products, np.broadcast_to(scale[:, None] if paired else scale[:, None, None], products.shape))
+    # a constant vector has every mid-rank equal to the middle: rho-a would be 0, but it is undefined
+    varies_a, varies_b = _wsum(ca * ca, w) > 0, _wsum(cb * cb, w) > 0
+    return np.where(varies_a & varies_b if paired else varies_a[:, :, None] & varies_b[:, None, :], out, np.nan)
 
 
 def _kendall(a, b, w, paired, variant):
@@ -203,11 +213,13 @@ def _kendall(a, b, w, paired, variant):
         ys = [i] if paired else range(b.shape[1])
         s, n, x_ties, y_ties = kendall_sums(_take(a[:, i], order), np.stack([_take(ranks[j], order) for j in ys]),
                                             _take(w, order), tied[list(ys)])
-        if variant == "a":
-            out[:, i] = _divide(s, n * (n - 1))
-        else:  # untied pairs in x: (n(n−1) − Σ W_g² + n) / 2
-            out[:, i] = _divide(s / 2, np.sqrt(np.clip(n * (n - 1) - x_ties + n, 0, None) / 2 *
-                                              np.clip(n * (n - 1) - y_ties + n, 0, None) / 2))
+        # untied pairs: (n(n−1) − Σ W_g² + n) / 2, zero exactly when a vector is constant
+        untied_x = np.clip(n * (n - 1) - x_ties + n, 0, None) / 2
+        untied_y = np.clip(n * (n - 1) - y_ties + n, 0, None) / 2
+        if variant == "a":  # defined as 0 for a constant vector, but undefined like the other correlations
+            out[:, i] = np.where((untied_x > 0) & (untied_y > 0), _divide(s, n * (n - 1)), np.nan)
+        else:
+            out[:, i] = _divide(s / 2, np.sqrt(untied_x * untied_y))
     return out[..., 0] if paired else out
 
 
@@ -276,7 +288,8 @@ def weighted_similarity(a: np.ndarray, b: np.ndarray, weights: np.ndarray, metho
     with a ``paired`` layout.  ``a`` (Ra, A, P) and ``b`` (Rb, B, P) with
     Ra, Rb in {1, R}, finite; ``weights`` (R, P) non-negative (zero drops a
     pair).  Returns (R, A, B), or (R, A) when ``paired`` (A == B, element by
-    element).  Resamples with fewer than 3 weighted pairs are NaN.
+    element).  Resamples with fewer than 3 weighted pairs, or in which a
+    vector is constant over its weighted pairs, are NaN (every method).
 
     Examples
     --------

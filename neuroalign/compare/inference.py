@@ -230,6 +230,33 @@ def evaluate_resamples(
     return out.assign_attrs(method=method)
 
 
+#: Largest fraction of bootstrap resamples that may be unusable (NaN) before :func:`evaluate_models` refuses to
+#: report an error from the rest: a stimulus resample with fewer than 3 distinct stimuli (or a constant
+#: resampled RDM) has no comparison, and the usable ones alone understate the variability (with 3 stimuli
+#: every usable resample is a permutation of the data, so the error would be 0).
+MAX_UNUSABLE_FRACTION = 0.05
+
+
+def _check_unusable(raw: xr.Dataset, model: str, n_bootstrap: int, n_stimuli: int) -> int:
+    """The number of unusable resamples; ScoreError above :data:`MAX_UNUSABLE_FRACTION` of any bootstrap run."""
+    worst = 0
+    for name in ("resamples", "resamples_subject", "resamples_stimulus"):
+        if name in raw:
+            worst = max(worst, int(raw[name].isnull().any(model).sum()))
+    if worst > MAX_UNUSABLE_FRACTION * n_bootstrap or n_bootstrap - worst < 2:
+        raise ScoreError(f"{worst} of {n_bootstrap} bootstrap resamples are unusable (fewer than 3 distinct "
+                         f"stimuli among the {n_stimuli}, or a constant resampled RDM); above "
+                         f"{MAX_UNUSABLE_FRACTION:.0%} the error and CI of the rest would be too small",
+                         source="data_rdms",
+                         fix="use more stimuli (at least 6 keeps the loss under 5%), or pass bootstrap='subject' "
+                             "or bootstrap=None for the error across subjects")
+    if worst:
+        logger.warning("%d of %d resamples are unusable (fewer than 3 distinct stimuli or a constant resampled "
+                       "RDM) and are ignored; their number is in score.params['n_unusable_resamples']",
+                       worst, n_bootstrap)
+    return worst
+
+
 def _covariance(resamples: np.ndarray) -> np.ndarray:
     """Covariance (ddof 1) of the finite bootstrap evaluations, (resample, model) → (model, model)."""
     ok = np.isfinite(resamples).all(axis=-1)
@@ -298,6 +325,12 @@ def evaluate_models(
         Unknown ``bootstrap`` or too few resamples.
     DataError
         Fewer than 2 subjects for a subject bootstrap, or unusable RDMs.
+    ScoreError
+        More than :data:`MAX_UNUSABLE_FRACTION` (5%) of the bootstrap
+        resamples are unusable — a stimulus resample needs 3 distinct stimuli
+        and a non-constant RDM — which happens with fewer than 6 stimuli.
+        Fewer unusable resamples are ignored, with a logged warning, and
+        counted in ``params["n_unusable_resamples"]``.
 
     Examples
     --------
@@ -360,9 +393,7 @@ def evaluate_models(
             if want_nc:
                 raw[f"noise_ceiling_resamples{suffix}"] = out["noise_ceiling"]
         resamples = raw["resamples"]
-        bad = int(resamples.isnull().any(model).sum())
-        if bad:
-            logger.warning("%d of %d resamples had fewer than 3 distinct stimuli and are ignored", bad, n_bootstrap)
+        params["n_unusable_resamples"] = _check_unusable(raw, model, n_bootstrap, n_stimuli)
         if bootstrap == "both":
             dof = min(n_subjects, n_stimuli) - 1
             v = [_covariance(raw[k].values) for k in ("resamples", "resamples_subject", "resamples_stimulus")]

@@ -142,7 +142,8 @@ def crossvalidate_models(
     -------
     Score
         Dim ``model``: the mean over folds (a model constant on a fold's test
-        stimuli scores 0 there, as in rsatoolbox); ceiling: the mean upper bound;
+        stimuli scores 0 there, as in rsatoolbox; one constant on all stimuli
+        raises :class:`DataError`); ceiling: the mean upper bound;
         ``raw``: ``evaluations`` (fold, model), ``noise_ceiling`` (fold, bound),
         and boolean fold memberships ``test_subject`` and ``test_stimulus``.
 
@@ -169,6 +170,9 @@ def crossvalidate_models(
     if k_subject > 1 and s < 2:
         raise DataError("cross-validation over subjects needs at least 2 subjects", source="data_rdms",
                         fix="pass k_subject=1")
+    # a model constant on a fold's stimuli scores 0 there (below), but one constant on every stimulus (or a
+    # constant data RDM) has no evaluation at all: raise as evaluate_models does
+    compare_rdms(models, data, method)
     rng = np.random.default_rng(seed)
     everyone = pool_rdms(data, method, dim=subject)
     evaluations, ceilings, test_subjects, test_stimuli = [], [], [], []
