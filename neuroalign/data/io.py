@@ -1,18 +1,25 @@
-"""Saving and loading data-model arrays to netCDF and zarr, atomically.
+"""Saving and loading data-model arrays and Datasets to netCDF and zarr, atomically.
 
 Zarr stores are written in zarr format 2 with consolidated metadata: every
 zarr reader (zarr-python 2 and 3, xarray, zarr.js) opens them, and strings
-have a specified encoding there (format 3 has none yet for them).
+have a specified encoding there (format 3 has none yet for them).  Every chunk
+is written, even one that holds only the fill value, so that :func:`load` can
+tell a complete store from one with deleted chunk files (zarr would silently
+read those as the fill value: NaN, empty ids).
 
 Attributes that netCDF cannot hold natively (dicts, lists of strings, bools,
 ``None`` — e.g. provenance) are stored as JSON strings with a ``json:`` prefix
 and decoded on load, so ``load(save(a))`` returns ``a`` with its attributes.
+A root attribute, ``neuroalign_layout``, records what was saved (a DataArray
+and its name, or a Dataset) and which text variables had dtype ``object``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Mapping
@@ -20,15 +27,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
-from ..errors import ConfigError, FileFormatError
+from ..errors import ConfigError, FileFormatError, NeuroalignError, SchemaError
 from .schema import validate
 
-__all__ = ["save", "load", "atomic_path", "move_into_place", "write_atomically"]
+__all__ = ["save", "load", "load_group", "atomic_path", "move_into_place", "write_atomically",
+           "missing_zarr_chunks"]
+
+log = logging.getLogger(__name__)
 
 _JSON_PREFIX = "json:"
 _FORMATS = {".nc": "netcdf", ".nc4": "netcdf", ".netcdf": "netcdf", ".zarr": "zarr"}
+#: Root attribute recording what a file holds (see the module docstring).
+LAYOUT_ATTR = "neuroalign_layout"
+_VALUES = "values"  # the variable of an unnamed DataArray
+_GROUP_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _format_of(path: Path, fmt: str | None) -> str:
@@ -87,7 +102,10 @@ def move_into_place(source: str | os.PathLike, path: str | os.PathLike) -> Path:
     return path
 
 
-def _encode_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+# ---------------------------------------------------------------- attributes
+
+
+def _encode_attrs(attrs: Mapping[str, Any], where: str) -> dict[str, Any]:
     out = {}
     for key, value in attrs.items():
         if isinstance(value, str):
@@ -95,23 +113,30 @@ def _encode_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
         elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
             out[key] = value
         else:
-            out[key] = _JSON_PREFIX + json.dumps(value, default=_json_default)
+            out[key] = _JSON_PREFIX + json.dumps(value, default=lambda v: _json_default(v, f"{where}:{key}"))
     return out
 
 
-def _json_default(value: Any) -> Any:
+def _json_default(value: Any, where: str = "attribute") -> Any:
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
         return value.tolist()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    log.warning("%s: a %s is not JSON; it is stored as its repr, a string", where, type(value).__name__)
     return repr(value)
 
 
-def _decode_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+def _decode_attrs(attrs: Mapping[str, Any], source: str) -> dict[str, Any]:
     out = {}
     for key, value in attrs.items():
         if isinstance(value, str) and value.startswith(_JSON_PREFIX):
-            out[key] = json.loads(value[len(_JSON_PREFIX):])
+            try:
+                out[key] = json.loads(value[len(_JSON_PREFIX):])
+            except ValueError as exc:
+                raise FileFormatError(f"attribute {key!r} is not valid JSON ({exc})", source=source,
+                                      fix="re-create the file with neuroalign.data.save") from exc
         elif isinstance(value, np.generic):
             out[key] = value.item()
         else:
@@ -119,34 +144,122 @@ def _decode_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _encoded(array: xr.DataArray) -> xr.DataArray:
-    out = array.copy(deep=False)
-    out.attrs = _encode_attrs(array.attrs)
-    for name in out.coords:
-        coord = out.coords[name]
-        if coord.dtype == object:  # netCDF/zarr need a concrete string dtype
-            out = out.assign_coords({name: coord.astype(str)})
-        out[name].attrs = _encode_attrs(coord.attrs)
-    return out
+# -------------------------------------------------------------- to and from disk
 
 
-def save(array: xr.DataArray, path: str | os.PathLike, *, format: str | None = None) -> Path:
-    """Write a data-model array to netCDF (``.nc``) or zarr (``.zarr``), atomically.
+def _text(variable: xr.Variable, name: str, source: str) -> np.ndarray:
+    """An ``object`` variable of strings as a fixed-width string array (netCDF and zarr need one)."""
+    values = np.asarray(variable.values)
+    others = sorted({type(v).__name__ for v in values.ravel() if not isinstance(v, str)})
+    if others:
+        raise SchemaError(
+            f"{name!r} has dtype object and holds {', '.join(others)} values besides text; "
+            "netCDF and zarr store one type per variable",
+            source=source,
+            fix=f"convert {name!r} to text (e.g. .astype(str), with a string such as 'n/a' for missing "
+            "entries) or to numbers",
+        )
+    return values.astype(str) if values.size else values.astype("<U1")
 
-    Coordinates and attributes (including provenance) are kept.  The file
-    appears only once it is complete.
+
+def _to_dataset(obj: Any, source: str) -> xr.Dataset:
+    """The Dataset that is written for ``obj``, with encoded attributes and the layout attribute."""
+    validate(obj, dims=None, name=source, allow_nan=True)
+    if isinstance(obj, xr.DataArray):
+        variable = obj.name if isinstance(obj.name, str) and obj.name else _VALUES
+        while variable in obj.coords:
+            variable = f"_{variable}"
+        dataset = obj.to_dataset(name=variable)
+        layout: dict[str, Any] = {"type": "DataArray", "variable": variable, "name": obj.name}
+    else:
+        if LAYOUT_ATTR in obj.attrs:
+            raise SchemaError(f"the attribute name {LAYOUT_ATTR!r} is reserved", source=source,
+                              fix=f"rename the attribute, e.g. dataset.attrs.pop({LAYOUT_ATTR!r})")
+        dataset = obj
+        layout = {"type": "Dataset"}
+    dataset = dataset.drop_encoding()
+    texts = []
+    variables = {}
+    for name, var in dataset.variables.items():
+        data = var.data
+        if var.dtype == object:
+            data = _text(var, str(name), source)
+            texts.append(name)
+        variables[name] = xr.Variable(var.dims, data, _encode_attrs(var.attrs, f"{source}:{name}"))
+    layout["object_text"] = texts
+    attrs = {**_encode_attrs(dataset.attrs, source), LAYOUT_ATTR: _JSON_PREFIX + json.dumps(layout, default=str)}
+    return xr.Dataset({k: variables[k] for k in dataset.data_vars},
+                      coords={k: variables[k] for k in dataset.coords}, attrs=attrs)
+
+
+def _from_dataset(dataset: xr.Dataset, source: str) -> xr.DataArray | xr.Dataset:
+    """Undo :func:`_to_dataset`: decode attributes, restore text dtypes, a DataArray's name."""
+    attrs = _decode_attrs(dataset.attrs, source)
+    layout = attrs.pop(LAYOUT_ATTR, None)
+    if not isinstance(layout, dict):  # a file from another tool, or from neuroalign before layouts
+        names = list(dataset.data_vars)
+        layout = ({"type": "DataArray", "variable": names[0], "name": None if names[0] == _VALUES else names[0]}
+                  if len(names) == 1 else {"type": "Dataset"})
+    dataset = dataset.copy()
+    dataset.attrs = attrs
+    for name in dataset.variables:
+        dataset[name].attrs = _decode_attrs(dataset[name].attrs, f"{source}:{name}")
+    for name in layout.get("object_text", ()):
+        if name not in dataset.variables:
+            continue
+        variable = dataset.variables[name]
+        if name in dataset.indexes:
+            index = pd.Index(np.asarray(variable.values, dtype=object), dtype=object, name=name)
+            dataset = dataset.assign_coords({name: xr.Variable(variable.dims, index, variable.attrs)})
+        else:
+            dataset[name] = xr.Variable(variable.dims, variable.data.astype(object), variable.attrs)
+    if layout.get("type") != "DataArray":
+        return dataset
+    variable = layout.get("variable")
+    if variable not in dataset.data_vars:
+        raise FileFormatError(f"the array's variable {variable!r} is missing (variables: {list(dataset.data_vars)})",
+                              source=source, fix="re-create the file with neuroalign.data.save")
+    array = dataset[variable]
+    array.name = layout.get("name")
+    return array
+
+
+def save(
+    obj: xr.DataArray | xr.Dataset,
+    path: str | os.PathLike,
+    *,
+    format: str | None = None,
+    groups: Mapping[str, xr.DataArray | xr.Dataset] | None = None,
+) -> Path:
+    """Write a data-model array or Dataset to netCDF (``.nc``) or zarr (``.zarr``), atomically.
+
+    Coordinates, attributes (including provenance), dtypes and a DataArray's
+    name are kept: ``load(save(x))`` is identical to ``x``.  The file appears
+    only once it is complete.
 
     Parameters
     ----------
-    array : xarray.DataArray
-        Validated array (``validate`` is called with ``dims=None``).
+    obj : xarray.DataArray or xarray.Dataset
+        A validated array, or a Dataset such as a trial table
+        (``validate`` is called with ``dims=None`` and ``allow_nan=True``).
     path : path-like
         Destination; the suffix picks the format unless ``format`` is given.
     format : {"netcdf", "zarr"}, optional
+    groups : mapping of str to DataArray or Dataset, optional
+        More objects to store in the same file, each in a group of that name
+        (letters, digits and ``_``), read back with :func:`load_group`.
 
     Returns
     -------
     pathlib.Path
+
+    Raises
+    ------
+    SchemaError, DataError
+        ``obj`` does not follow the data model (e.g. inf values, a text
+        coordinate mixing types).
+    FileFormatError
+        The file cannot be written there (e.g. the folder is not writable).
 
     Examples
     --------
@@ -159,19 +272,46 @@ def save(array: xr.DataArray, path: str | os.PathLike, *, format: str | None = N
     """
     path = Path(path)
     fmt = _format_of(path, format)
-    validate(array, dims=None, name=str(path), allow_nan=True)
-    encoded = _encoded(array)
-    if encoded.name is None:
-        encoded.name = "values"
-    if fmt == "netcdf":
-        write_atomically(path, lambda tmp: encoded.to_netcdf(tmp, engine="h5netcdf"))
-    else:
-        write_atomically(path, lambda tmp: encoded.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2))
+    parts = {"": _to_dataset(obj, str(path))}
+    for name, member in (groups or {}).items():
+        if not isinstance(name, str) or not _GROUP_NAME.fullmatch(name):
+            raise ConfigError(f"invalid group name {name!r}", source="groups",
+                              fix="name groups with letters, digits and '_' (not starting with a digit)")
+        parts[name] = _to_dataset(member, f"{path}:{name}")
+    write = _write_netcdf if fmt == "netcdf" else _write_zarr
+    try:
+        write_atomically(path, lambda tmp: write(parts, tmp))
+    except NeuroalignError:
+        raise
+    except OSError as exc:
+        raise FileFormatError(f"cannot write it ({exc.strerror or exc})", source=str(path),
+                              fix="check that the folder is writable and the disk has space") from exc
+    except (ValueError, TypeError) as exc:
+        raise SchemaError(f"{fmt} cannot store it ({exc})", source=str(path),
+                          fix="use plain names (no '/') and numeric, boolean or text values") from exc
     return path
 
 
-def load(path: str | os.PathLike, *, format: str | None = None, lazy: bool = False) -> xr.DataArray:
-    """Read an array written by :func:`save` (or any single-variable netCDF/zarr).
+def _write_netcdf(parts: Mapping[str, xr.Dataset], tmp: Path) -> None:
+    for i, (group, dataset) in enumerate(parts.items()):
+        dataset.to_netcdf(tmp, engine="h5netcdf", mode="w" if i == 0 else "a", group=group or None)
+
+
+def _write_zarr(parts: Mapping[str, xr.Dataset], tmp: Path) -> None:
+    import zarr
+
+    for i, (group, dataset) in enumerate(parts.items()):
+        dataset.to_zarr(tmp, mode="w" if i == 0 else "a", group=group or None, consolidated=False,
+                        zarr_format=2, write_empty_chunks=True)
+    zarr.consolidate_metadata(str(tmp), zarr_format=2)
+
+
+def load(path: str | os.PathLike, *, format: str | None = None, lazy: bool = False) -> xr.DataArray | xr.Dataset:
+    """Read what :func:`save` wrote (or any netCDF/zarr file of xarray variables).
+
+    A file holding one variable is read as a DataArray, a Dataset saved by
+    :func:`save` (or a file of several variables) as a Dataset.  The result
+    is validated (NaN allowed, inf not) and named after ``path`` in errors.
 
     Parameters
     ----------
@@ -183,29 +323,110 @@ def load(path: str | os.PathLike, *, format: str | None = None, lazy: bool = Fal
     Raises
     ------
     FileFormatError
-        The path does not exist or is not a readable netCDF/zarr array.
+        The path does not exist, is not a readable netCDF/zarr file, or is a
+        zarr store with missing chunk files (checked before anything is read,
+        also when ``lazy``).
+    SchemaError, DataError
+        The contents do not follow the data model (e.g. duplicate
+        ``neuroid_id``, inf values).
     """
-    path = Path(path)
+    return _read(Path(path), format, lazy, group=None)
+
+
+def load_group(path: str | os.PathLike, group: str, *, format: str | None = None,
+               lazy: bool = False) -> xr.DataArray | xr.Dataset:
+    """Read the object that :func:`save` wrote under ``groups={group: ...}``.
+
+    Raises
+    ------
+    FileFormatError
+        As :func:`load`, or the file has no such group.
+    """
+    return _read(Path(path), format, lazy, group=group)
+
+
+def _read(path: Path, format: str | None, lazy: bool, group: str | None) -> xr.DataArray | xr.Dataset:
     fmt = _format_of(path, format)
+    source = str(path) if group is None else f"{path}:{group}"
     if not path.exists():
         raise FileFormatError("file not found", source=str(path), fix="check the path")
+    if fmt == "zarr":
+        _check_zarr_chunks(path)
     try:
-        if fmt == "netcdf":
-            array = xr.open_dataarray(path, engine="h5netcdf", chunks={} if lazy else None)
-        else:
-            array = xr.open_dataarray(path, engine="zarr", chunks={} if lazy else None)
+        dataset = xr.open_dataset(path, engine="h5netcdf" if fmt == "netcdf" else "zarr", group=group,
+                                  chunks={} if lazy else None)
         if not lazy:
-            array = array.load()
-            array.close()
-    except (OSError, ValueError, KeyError) as exc:
+            dataset = dataset.load()
+            dataset.close()
+    except (MemoryError, NeuroalignError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of a third-party decoder means an unreadable file
+        what = f"a {fmt} array or Dataset" + ("" if group is None else f" (group {group!r})")
         raise FileFormatError(
-            f"cannot read it as a {fmt} array ({exc})",
+            f"cannot read it as {what} ({type(exc).__name__}: {exc})",
             source=str(path),
             fix="check that the file is complete and was written by neuroalign.data.save",
         ) from exc
-    if array.name == "values":
-        array.name = None
-    array.attrs = _decode_attrs(array.attrs)
-    for name in array.coords:
-        array[name].attrs = _decode_attrs(array[name].attrs)
-    return array
+    return validate(_from_dataset(dataset, source), dims=None, name=source, allow_nan=True)
+
+
+# ------------------------------------------------------------------ zarr chunks
+
+
+def missing_zarr_chunks(path: str | os.PathLike) -> dict[str, list[str]]:
+    """The chunk files each array of a local zarr store lacks (empty when it is complete).
+
+    Zarr reads a missing chunk as the array's fill value, so a store that lost
+    chunk files (an interrupted copy, a deleted file) reads as NaN values and
+    empty ids without an error.  Stores written by :func:`save` hold every
+    chunk.
+
+    Parameters
+    ----------
+    path : path-like
+        A zarr store (format 2 or 3) in a local folder.
+
+    Returns
+    -------
+    dict
+        ``{array path: [missing chunk keys]}`` for the arrays that miss any.
+
+    Raises
+    ------
+    FileFormatError
+        The folder is not a readable zarr store.
+    """
+    import zarr
+
+    path = Path(path)
+    try:
+        root = zarr.open_group(str(path), mode="r")
+        arrays = [member for _, member in root.members(max_depth=None) if isinstance(member, zarr.Array)]
+        missing = {}
+        for array in arrays:
+            if array.nchunks_initialized >= array.nchunks:
+                continue
+            keys = (array.metadata.encode_chunk_key(index) for index in np.ndindex(*array.cdata_shape))
+            missing[array.path] = [key for key in keys if not (path / array.path / key).exists()]
+    except (MemoryError, NeuroalignError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken store is reported as such, whatever zarr raised
+        raise FileFormatError(f"cannot read it as a zarr store ({type(exc).__name__}: {exc})", source=str(path),
+                              fix="check that the store is complete and was written by neuroalign.data.save") from exc
+    return {name: keys for name, keys in missing.items() if keys}
+
+
+def _check_zarr_chunks(path: Path) -> None:
+    missing = missing_zarr_chunks(path)
+    if missing:
+        count = sum(map(len, missing.values()))
+        listed = "; ".join(f"{name}: {', '.join(keys[:5])}{' …' if len(keys) > 5 else ''}"
+                           for name, keys in sorted(missing.items()))
+        raise FileFormatError(
+            f"{count} chunk file(s) are missing ({listed}); zarr would read them as fill values "
+            "(NaN, empty ids)",
+            source=str(path),
+            fix="the store is incomplete (an interrupted copy or deleted files): copy it again or re-create it "
+            "with neuroalign.data.save; a store from a tool that leaves out chunks equal to the fill value "
+            "can be read with xarray.open_zarr",
+        )

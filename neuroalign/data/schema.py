@@ -81,13 +81,15 @@ def validate(
     name: str = "array",
     allow_nan: bool = False,
     check_values: bool = True,
-) -> xr.DataArray:
+) -> xr.DataArray | xr.Dataset:
     """Check that ``array`` follows the data model, and return it unchanged.
 
     Parameters
     ----------
-    array : xarray.DataArray
-        The array to check.
+    array : xarray.DataArray or xarray.Dataset
+        The array to check.  A Dataset (e.g. a trial table) follows the same
+        rules for its dims and coordinates; its variables may also hold text,
+        and each numeric variable is scanned for NaN/inf.
     dims : sequence of str or None
         Dimensions that must be present.  ``None`` checks only the dimensions
         the array has.  Every canonical dimension present (``presentation``,
@@ -104,13 +106,13 @@ def validate(
 
     Returns
     -------
-    xarray.DataArray
+    xarray.DataArray or xarray.Dataset
         The same object, for chaining.
 
     Raises
     ------
     SchemaError
-        Not a DataArray, a required dimension or coordinate is missing, a
+        Not a DataArray or Dataset, a required dimension or coordinate is missing, a
         coordinate lies on the wrong dimension, ``neuroid_id`` has duplicates,
         a MultiIndex is used, the dtype is not numeric, or time bins are empty.
     DataError
@@ -124,12 +126,54 @@ def validate(
     >>> validate(a).dims
     ('presentation', 'neuroid')
     """
+    if isinstance(array, xr.Dataset):
+        return _validate_dataset(array, dims=dims, name=name, allow_nan=allow_nan, check_values=check_values)
     if not isinstance(array, xr.DataArray):
         raise SchemaError(
-            f"expected an xarray.DataArray, got {type(array).__name__}",
+            f"expected an xarray.DataArray (or a Dataset), got {type(array).__name__}",
             source=name,
             fix="wrap plain arrays with neuroalign.data.create_assembly(values, stimulus_id=...)",
         )
+    _check_structure(array, dims, name)
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise SchemaError(
+            f"values have non-numeric dtype {array.dtype}",
+            source=name,
+            fix="convert the values to float, e.g. array.astype(float)",
+        )
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise SchemaError(f"values are complex ({array.dtype})", source=name,
+                          fix="take the real part or the magnitude first")
+    if check_values:
+        _check_finite(array, name, allow_nan)
+    return array
+
+
+def _validate_dataset(dataset: xr.Dataset, *, dims: Sequence[str] | None, name: str, allow_nan: bool,
+                      check_values: bool) -> xr.Dataset:
+    """:func:`validate` for a Dataset: the same structure rules; variables may also hold text."""
+    _check_structure(dataset, dims, name)
+    for key, variable in dataset.data_vars.items():
+        where = f"{name}:{key}"
+        if variable.dtype == object:
+            kinds = sorted({type(v).__name__ for v in variable.values.ravel() if not isinstance(v, str)})
+            if kinds:
+                raise SchemaError(
+                    f"variable {key!r} mixes text with {', '.join(kinds)} values",
+                    source=where,
+                    fix="give the variable one type: text (mark missing entries with a string such as 'n/a') "
+                    "or numbers (NaN for missing)",
+                )
+        elif variable.dtype.kind not in "biufUSmM":
+            raise SchemaError(f"variable {key!r} has unsupported dtype {variable.dtype}", source=where,
+                              fix="store numbers, booleans, text or dates")
+        elif variable.dtype.kind == "f" and check_values:
+            _check_finite(variable, where, allow_nan)
+    return dataset
+
+
+def _check_structure(array: xr.DataArray | xr.Dataset, dims: Sequence[str] | None, name: str) -> None:
+    """The rules shared by DataArrays and Datasets: dims, plain indexes, canonical coordinates."""
     for dim in dims or ():
         if dim not in array.dims:
             raise SchemaError(
@@ -144,15 +188,6 @@ def validate(
                 source=name,
                 fix=f"call array.reset_index({dim!r}) to turn its levels into plain coordinates",
             )
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-        raise SchemaError(
-            f"values have non-numeric dtype {array.dtype}",
-            source=name,
-            fix="convert the values to float, e.g. array.astype(float)",
-        )
-    if np.issubdtype(array.dtype, np.complexfloating):
-        raise SchemaError(f"values are complex ({array.dtype})", source=name,
-                          fix="take the real part or the magnitude first")
     for dim, required in REQUIRED_COORDS.items():
         if dim in array.dims:
             for coord in required:
@@ -173,9 +208,6 @@ def validate(
         if t.size > 1 and np.issubdtype(t.dtype, np.number) and np.any(np.diff(t) <= 0):
             raise SchemaError("the time coordinate is not strictly increasing", source=name,
                               fix="sort by time with array.sortby('time') and drop duplicate samples")
-    if check_values:
-        _check_finite(array, name, allow_nan)
-    return array
 
 
 def _check_coord(array: xr.DataArray, dim: str, coord: str, name: str) -> None:
