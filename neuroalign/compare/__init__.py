@@ -13,6 +13,7 @@ from .cka_minibatch import *  # noqa: F401,F403
 from .cv_splits import *  # noqa: F401,F403
 from .encoding import *  # noqa: F401,F403
 from .inference import *  # noqa: F401,F403
+from .layer_commitment import *  # noqa: F401,F403
 from .layer_sweep import *  # noqa: F401,F403
 from .model_tests import *  # noqa: F401,F403
 from .noise_ceiling import *  # noqa: F401,F403

@@ -137,8 +137,7 @@ def _is_rdm(value: object) -> bool:
 
 def _reference(ids: np.ndarray) -> xr.DataArray:
     """A stand-in for brain patterns with the stimulus order ``ids`` (to align model patterns to RDMs)."""
-    return xr.DataArray(np.zeros((len(ids), 0)), dims=(PRESENTATION, NEUROID),
-                        coords={STIMULUS_ID: (PRESENTATION, np.asarray(ids))})
+    return xr.DataArray(np.zeros(len(ids)), dims=(PRESENTATION,), coords={STIMULUS_ID: (PRESENTATION, np.asarray(ids))})
 
 
 @dataclass

@@ -418,7 +418,7 @@ def rdm_split_half_ceiling(
     data: xr.DataArray,
     *,
     rdm_method: str = "correlation",
-    comparison: str = "spearman",
+    comparison: str = "corr",
     subject: str | None = "subject",
     n_splits: int = 10,
     seed: int | np.random.Generator = 0,

@@ -200,7 +200,7 @@ def _run(spec: RDMComparison, a: np.ndarray, b: np.ndarray, w: np.ndarray, optio
 def compare_rdms(
     a: Any,
     b: Any,
-    method: str = "spearman",
+    method: str = "corr",
     *,
     weights: Any = None,
     sigma_k: np.ndarray | None = None,

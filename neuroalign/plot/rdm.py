@@ -264,7 +264,7 @@ def plot_mds(rdm: Any, ax: Axes, *, categories: Any = None, order: Sequence | No
     return ax
 
 
-def plot_rdm_mds(rdms: Any, ax: Axes, *, method: str = "spearman", groups: Any = None,
+def plot_rdm_mds(rdms: Any, ax: Axes, *, method: str = "corr", groups: Any = None,
                  title: str | None = None) -> Axes:
     """2-D classical MDS of many RDMs, placed by their dissimilarity 1 − :func:`compare_rdms`.
 

@@ -26,7 +26,7 @@ def test_resampled_comparison_ignores_duplicate_pairs(rng):
     n = 9
     a, b = to_vector(_sym(rng, n)), to_vector(_sym(rng, n))
     idx = bootstrap_indices(n, 3, seed=0)
-    scores = compare_rdms(resample_rdm(a, idx), resample_rdm(b, idx))
+    scores = compare_rdms(resample_rdm(a, idx), resample_rdm(b, idx), "spearman")
     ra, rb = resample_rdm(a, idx).values[1], resample_rdm(b, idx).values[1]
     keep = ~np.isnan(ra)
     assert scores.values[1] == pytest.approx(spearmanr(ra[keep], rb[keep])[0])

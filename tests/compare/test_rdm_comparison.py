@@ -53,7 +53,7 @@ def test_cosine_closed_form(rng):
 
 def test_shared_dims_are_matched_elementwise(rng):
     a, b = random_rdms(rng, 5, dim="split"), random_rdms(rng, 5, dim="split")
-    out = compare_rdms(a, b)
+    out = compare_rdms(a, b, "spearman")
     assert out.dims == ("split",)
     assert out.values[2] == pytest.approx(spearmanr(a.values[2], b.values[2])[0])
 
@@ -62,7 +62,7 @@ def test_nan_pairs_dropped_pairwise(rng):
     a, b = random_rdms(rng, 1, dim="x"), random_rdms(rng, 2, dim="y")
     b = b.copy()
     b.values[0, [0, 5, 9]] = np.nan
-    out = compare_rdms(a, b)
+    out = compare_rdms(a, b, "spearman")
     keep = ~np.isnan(b.values[0])
     assert out.values[0, 0] == pytest.approx(spearmanr(a.values[0][keep], b.values[0][keep])[0])
     assert out.values[0, 1] == pytest.approx(spearmanr(a.values[0], b.values[1])[0])
