@@ -40,7 +40,7 @@ from ..errors import ConfigError, DataError, FileFormatError, NeuroalignError, S
 from .bids import BIDS_COORDS, parse_bids_entities
 from .trial_tables import read_trial_table
 
-__all__ = ["TRIAL", "ROLE_ALIASES", "load_trials", "read_trial_table", "check_trials"]
+__all__ = ["TRIAL", "ROLE_ALIASES", "load_trials", "read_trial_table", "check_trials", "check_reaction_times"]
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +119,30 @@ def _near_aliases(role: str, columns: Sequence[str]) -> list[str]:
 
 def _as_correct(values: pd.Series, column: str, source: str, mapping: Mapping[Any, float] | None,
                 strict: bool, description: str | None = None) -> np.ndarray | None:
+    """Correctness as float 1.0/0.0/NaN, or None (kept as is) for a guessed column with other codes.
+
+    A column that ends up named ``correct`` always holds 1/0/NaN: other codes
+    raise unless the column has another name and was only guessed (then it is
+    kept under that name, with a warning).
+    """
+    said = f" (the file describes it as {description!r})" if description else ""
     if mapping is not None:
-        mapped = values.map(lambda v: mapping.get(v, np.nan) if not pd.isna(v) else np.nan)
-        return mapped.to_numpy(dtype=float)
+        missing = values.isna().to_numpy()
+        known = values.map(lambda v: v in mapping).to_numpy(dtype=bool)
+        unmapped = ~missing & ~known
+        if unmapped.any():
+            codes = sorted(set(values[unmapped].map(repr)))[:6]
+            raise DataError(f"column {column!r} (correct) has codes {codes} that correct_map does not list "
+                            f"(it maps {sorted(map(repr, mapping))[:6]}){said}", source=source,
+                            fix="add every code to correct_map (mapping it to 1.0, 0.0 or float('nan')); "
+                            "codes read from text files are numbers, e.g. {2: 1.0}, not {'2': 1.0}")
+        mapped = np.array([np.nan if m else float(mapping[v]) for v, m in zip(values, missing)], dtype=float)
+        wrong = ~np.isnan(mapped) & ~np.isin(mapped, (0.0, 1.0))
+        if wrong.any():
+            raise DataError(f"correct_map maps codes to {sorted(set(mapped[wrong].tolist()))}, not to 1.0, 0.0 "
+                            "or NaN", source="correct_map", fix="map every code to 1.0 (correct), 0.0 (wrong) "
+                            "or float('nan') (no response)")
+        return mapped
     if pd.api.types.is_bool_dtype(values):
         return values.to_numpy(dtype=float)
     if pd.api.types.is_numeric_dtype(values):
@@ -134,13 +155,14 @@ def _as_correct(values: pd.Series, column: str, source: str, mapping: Mapping[An
     bad = ~np.isnan(out) & ~np.isin(out, (0.0, 1.0))
     if bad.any():
         seen = sorted(set(values[bad].map(str)))[:6]
-        said = f" (the file describes it as {description!r})" if description else ""
-        if strict:
+        rows = (np.flatnonzero(bad)[:5] + 1).tolist()
+        if strict or column == "correct":
             raise DataError(
-                f"column {column!r} (correct) has values other than 0/1/true/false: {seen}{said}",
+                f"column {column!r} (correct) has values other than 0/1/true/false: {seen} "
+                f"({int(bad.sum())} trial(s), data rows {rows}){said}",
                 source=source,
                 fix="pass correct_map={...} mapping each code to 1.0, 0.0 or nan "
-                "(e.g. {2: 1.0, 1: 0.0, 0: float('nan')}), or correct=False",
+                "(e.g. {2: 1.0, 1: 0.0, 0: float('nan')}), or correct=False to keep the column as it is",
             )
         logger.warning("%s: column %r has codes %s, not 0/1%s, so it is kept as is and not used as 'correct'; "
                        "pass correct_map={...} to translate it", source, column, seen, said)
@@ -149,6 +171,65 @@ def _as_correct(values: pd.Series, column: str, source: str, mapping: Mapping[An
 
 
 # --------------------------------------------------------------------------- building
+
+
+def _missing_text(series: pd.Series) -> np.ndarray:
+    """Cells that are missing: NaN/None, or text that is empty or ``n/a`` once stripped."""
+    return series.map(lambda v: bool(pd.isna(v)) if not isinstance(v, (str, bytes))
+                      else (v.decode("utf-8", "replace") if isinstance(v, bytes) else v).strip().lower()
+                      in ("", _MISSING_TEXT, "nan", "na")).to_numpy(dtype=bool)
+
+
+#: What to do with negative reaction times.
+NEGATIVE_RT_MODES = ("raise", "nan", "keep")
+
+
+def check_reaction_times(values: pd.Series, column: str, source: str, negative: str = "raise") -> np.ndarray:
+    """Reaction times as float (NaN where missing), checked.
+
+    Non-numeric or infinite values always raise.  Negative values (a response
+    before the moment the reaction time is measured from) raise with
+    ``negative="raise"``, become NaN with ``"nan"`` and are kept with
+    ``"keep"``; both of the latter log a warning with their rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> check_reaction_times(pd.Series([0.4, None]), "rt", "t.csv").tolist()
+    [0.4, nan]
+    >>> check_reaction_times(pd.Series([0.4, -1.0]), "rt", "t.csv")
+    Traceback (most recent call last):
+    ...
+    neuroalign.errors.DataError: t.csv: column 'rt' (reaction time) has 1 negative value(s), e.g. -1.0 (data rows [2]). Fix: ...
+    >>> check_reaction_times(pd.Series([0.4, -1.0]), "rt", "t.csv", negative="nan").tolist()
+    [0.4, nan]
+    """
+    if negative not in NEGATIVE_RT_MODES:
+        raise UnknownNameError(negative, NEGATIVE_RT_MODES, what="negative_rt mode", source="negative_rt")
+    if not (pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)):
+        raise DataError(f"column {column!r} (reaction time) is not numeric", source=source,
+                        fix="pass reaction_time='<numeric column>' or reaction_time=False")
+    out = np.array(values.to_numpy(dtype=float, na_value=np.nan), dtype=float)  # a copy: it may be edited
+    infinite = np.isinf(out)
+    if infinite.any():
+        raise DataError(f"column {column!r} (reaction time) has {int(infinite.sum())} infinite value(s) (data rows "
+                        f"{(np.flatnonzero(infinite)[:5] + 1).tolist()})", source=source,
+                        fix="leave missing reaction times empty or 'n/a', or pass na_values=[<code>]")
+    below = out < 0
+    if below.any():
+        rows = (np.flatnonzero(below)[:5] + 1).tolist()
+        message = (f"column {column!r} (reaction time) has {int(below.sum())} negative value(s), e.g. "
+                   f"{float(out[below][0])!r} (data rows {rows})")
+        if negative == "raise":
+            raise DataError(
+                message, source=source,
+                fix="if a negative value codes a missing response, pass na_values=[<code>]; if responses before "
+                "the moment reaction times are measured from (e.g. a response prompt) are real, pass "
+                "negative_rt='keep' (or 'nan' to treat them as missing)")
+        logger.warning("%s: %s: %s", source, message, "kept" if negative == "keep" else "set to NaN")
+        if negative == "nan":
+            out[below] = np.nan
+    return out
 
 
 def _values(series: pd.Series) -> np.ndarray:
@@ -204,6 +285,8 @@ def load_trials(
     column_names: Sequence[str] | None = None,
     na_values: Iterable[Any] | None = None,
     format: str | None = None,
+    missing_stimulus: str = "raise",
+    negative_rt: str = "raise",
     errors: str = "raise",
     progress: bool = True,
 ) -> xr.Dataset:
@@ -237,6 +320,17 @@ def load_trials(
         Extra codes meaning "missing" (e.g. ``[-1]``), turned into NaN.
     format : {"csv", "tsv", "mat", "nwb"}, optional
         Override the format the suffix implies.
+    missing_stimulus : {"raise", "drop"}
+        Trials whose stimulus cell is empty or ``n/a`` (e.g. the response or
+        fixation rows of a BIDS events file): ``"raise"`` a
+        :class:`DataError` naming the rows, or ``"drop"`` those trials
+        (logged, and listed per file in ``attrs["dropped_trials"]`` as data
+        rows, 1 being the first row after the header).  A missing id is never turned into a stimulus name.
+    negative_rt : {"raise", "nan", "keep"}
+        Negative reaction times: raise a :class:`DataError` (the default),
+        treat them as missing, or keep them (some experiments measure the
+        reaction time from a response prompt, so early responses are
+        negative).  ``"nan"`` and ``"keep"`` log the rows.
     errors : {"raise", "skip"}
         With several files, ``"skip"`` logs and skips unreadable ones and lists
         them in ``attrs["skipped"]``.
@@ -247,9 +341,10 @@ def load_trials(
     -------
     xarray.Dataset
         Dims ``trial``; coords ``trial``, ``file``, ``stimulus_id`` (when a
-        stimulus column is found; ``"n/a"`` marks trials without one) and
-        ``subject``/``session``/``task``/``run`` when known; variables for
-        every column.  ``correct`` is float with NaN for missing responses.
+        stimulus column is found) and ``subject``/``session``/``task``/``run``
+        when known; variables for every column.  ``correct`` is float (1.0,
+        0.0, NaN for missing responses), ``reaction_time`` float seconds (NaN
+        when missing).  In other text columns a missing cell reads ``"n/a"``.
 
     Raises
     ------
@@ -261,7 +356,11 @@ def load_trials(
     ConfigError
         A required role has no column, or an argument is invalid.
     DataError
-        A named ``correct`` column has codes other than 0/1 and no ``correct_map``.
+        A ``correct`` column (named, required, or called ``correct``) has codes
+        other than 0/1 and no ``correct_map``, or a code that ``correct_map``
+        does not list; infinite reaction times, or negative ones with
+        ``negative_rt="raise"``; trials without a stimulus (with
+        ``missing_stimulus="raise"``).
     DependencyError
         An NWB file without ``pynwb`` installed.
 
@@ -282,6 +381,11 @@ def load_trials(
         raise UnknownNameError(errors, ("raise", "skip"), what="errors mode", source="errors")
     if rt_unit not in ("s", "ms"):
         raise UnknownNameError(rt_unit, ("s", "ms"), what="reaction-time unit", source="rt_unit")
+    if negative_rt not in NEGATIVE_RT_MODES:
+        raise UnknownNameError(negative_rt, NEGATIVE_RT_MODES, what="negative_rt mode", source="negative_rt")
+    if missing_stimulus not in ("raise", "drop"):
+        raise UnknownNameError(missing_stimulus, ("raise", "drop"), what="missing_stimulus mode",
+                               source="missing_stimulus")
     paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
     if not paths:
         raise ConfigError("no files given", source="path", fix="pass a path or a list of paths")
@@ -297,11 +401,11 @@ def load_trials(
         raise UnknownNameError(sorted(unknown)[0], ROLE_ALIASES, what="role", source="require")
     from tqdm.auto import tqdm
 
-    frames, skipped, all_roles = [], [], {}
+    frames, skipped, all_roles, dropped = [], [], {}, {}
     for file in tqdm(paths, desc="trial tables", unit="file", disable=not progress or len(paths) < 2):
         try:
-            frame, roles = _load_one(file, explicit, require, table, column_names, na_values, format,
-                                     correct_map, rt_unit)
+            frame, roles, dropped_rows = _load_one(file, explicit, require, table, column_names, na_values,
+                                                   format, correct_map, rt_unit, missing_stimulus, negative_rt)
         except NeuroalignError as exc:
             if errors == "raise" or len(paths) == 1:
                 raise
@@ -309,12 +413,20 @@ def load_trials(
             skipped.append({"file": str(file), "error": str(exc)})
             continue
         frames.append(frame)
+        if dropped_rows:
+            dropped[str(file)] = dropped_rows
         for role, column in roles.items():
             all_roles.setdefault(role, column)
     if not frames:
         raise FileFormatError(f"none of the {len(paths)} files could be read; the first error was: "
                               f"{skipped[0]['error']}", source=str(paths[0].parent),
                               fix="check the files, or load them one by one to see each error")
+    without = sorted({str(f["file"].iloc[0]) for f in frames if "stimulus_id" not in f.columns})
+    if without and len(without) < len(frames):
+        raise DataError(f"{len(without)} of {len(frames)} files have no stimulus column ({without[:3]}), so their "
+                        "trials would have no stimulus_id", source=str(paths[0].parent),
+                        fix="load those files separately, name their stimulus column with stimulus='<column>', or "
+                        "pass stimulus=False")
     frame = pd.concat(frames, ignore_index=True, sort=False)
     dataset = _frame_to_dataset(frame, ["stimulus_id", "file", *BIDS_COORDS.values(), "participant_id"])
     if "reaction_time" in dataset:
@@ -324,18 +436,21 @@ def load_trials(
         "column_roles": all_roles,
         "source": str(single) if single else [str(p) for p in paths],
         "skipped": skipped,
+        "dropped_trials": dropped,
     })
     if single is not None:
         dataset.attrs["bids_entities"] = parse_bids_entities(single)
     params = {"table": table, "roles": {k: v for k, v in explicit.items() if isinstance(v, str)},
-              "rt_unit": rt_unit, "require": sorted(require), "errors": errors}
+              "rt_unit": rt_unit, "missing_stimulus": missing_stimulus, "negative_rt": negative_rt,
+              "require": sorted(require), "errors": errors}
     dataset.attrs.update(provenance(params, {p.name: str(p) for p in paths if p.is_file()}))
     return check_trials(dataset, name=str(single or paths[0].parent))
 
 
 def _load_one(path: Path, explicit: Mapping[str, Any], require: set[str], table: str | None,
               column_names: Sequence[str] | None, na_values: Iterable[Any] | None, format: str | None,
-              correct_map: Mapping[Any, float] | None, rt_unit: str) -> tuple[pd.DataFrame, dict[str, str]]:
+              correct_map: Mapping[Any, float] | None, rt_unit: str,
+              missing_stimulus: str, negative_rt: str) -> tuple[pd.DataFrame, dict[str, str], list[int]]:
     frame, meta = read_trial_table(path, format=format, table=table, column_names=column_names,
                                    na_values=na_values)
     source = str(path)
@@ -347,6 +462,23 @@ def _load_one(path: Path, explicit: Mapping[str, Any], require: set[str], table:
                                   fix="BIDS events.tsv files need 'onset' and 'duration' (seconds) columns")
     roles = _assign_roles(list(frame.columns), explicit, source, require)
     out = frame.copy()
+    dropped_rows: list[int] = []
+    if "stimulus_id" in roles:
+        missing = _missing_text(frame[roles["stimulus_id"]])
+        if missing.any():
+            rows = np.flatnonzero(missing)
+            if missing_stimulus == "raise":
+                raise DataError(
+                    f"{rows.size} of {len(frame)} trial(s) have no stimulus in column {roles['stimulus_id']!r} "
+                    f"(data rows {(rows[:5] + 1).tolist()})", source=source,
+                    fix="pass missing_stimulus='drop' to leave those trials out, stimulus=False to keep the column "
+                    "as a plain variable, or fill in the ids")
+            if missing.all():
+                raise DataError(f"no trial has a stimulus in column {roles['stimulus_id']!r}", source=source,
+                                fix="pass stimulus=False, or name the stimulus column with stimulus='<column>'")
+            logger.warning("%s: %d trial(s) without a stimulus in %r are dropped (data rows %s)", source, rows.size,
+                           roles["stimulus_id"], (rows[:5] + 1).tolist())
+            dropped_rows = (rows + 1).tolist()
     for role, column in roles.items():
         values = out.pop(column)
         if role in out.columns:  # another column already has the canonical name: keep it, renamed
@@ -362,10 +494,8 @@ def _load_one(path: Path, explicit: Mapping[str, Any], require: set[str], table:
                 continue
             out[role] = as_float
         elif role == "reaction_time":
-            if not pd.api.types.is_numeric_dtype(values):
-                raise DataError(f"column {column!r} (reaction time) is not numeric", source=source,
-                                fix="pass reaction_time='<numeric column>' or reaction_time=False")
-            out[role] = values.to_numpy(dtype=float) / (1000.0 if rt_unit == "ms" else 1.0)
+            out[role] = (check_reaction_times(values, column, source, negative_rt)
+                         / (1000.0 if rt_unit == "ms" else 1.0))
         else:
             out[role] = values
     roles = {role: column for role, column in roles.items() if role in out.columns}
@@ -379,4 +509,6 @@ def _load_one(path: Path, explicit: Mapping[str, Any], require: set[str], table:
         if value is not None and coord not in out.columns:
             out[coord] = str(value)
     out["file"] = path.name
-    return out, roles
+    if dropped_rows:
+        out = out.drop(index=out.index[np.asarray(dropped_rows) - 1]).reset_index(drop=True)
+    return out, roles, dropped_rows

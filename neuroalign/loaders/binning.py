@@ -21,7 +21,7 @@ from ..data.schema import NEUROID, NEUROID_ID, PRESENTATION, STIMULUS_ID, TIME_B
 from ..errors import ConfigError, DataError, UnknownNameError
 from .spike_counts import _covered, _inside, bin_edges, check_spike_times, count_spikes, merge_intervals
 
-__all__ = ["bin_edges", "count_spikes", "bin_spikes", "UNOBSERVED_MODES"]
+__all__ = ["bin_edges", "count_spikes", "bin_spikes", "UNOBSERVED_MODES", "event_times_array"]
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,30 @@ _RESERVED = {"event_time", NEUROID_ID, TIME_BIN_START, TIME_BIN_END, PRESENTATIO
 
 #: What to do with bins that are not entirely inside the observed recording.
 UNOBSERVED_MODES = ("nan", "raise", "count")
+
+
+def numeric_vector(values: Any, source: str, what: str) -> np.ndarray:
+    """A 1-D float array from a sequence of numbers; anything else (text, nested shapes) raises."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what} must be numbers, got {type(values).__name__} ({exc})", source=source,
+                        fix=f"pass {what} as a 1-D sequence of numbers (seconds)") from None
+    if array.ndim > 1 and sum(n > 1 for n in array.shape) > 1:
+        raise ConfigError(f"{what} has shape {array.shape}, not one value per entry", source=source,
+                          fix=f"pass {what} as a 1-D sequence (e.g. the start column of an (n, 2) array)")
+    return array.ravel()
+
+
+def event_times_array(values: Any, source: str = "events") -> np.ndarray:
+    """Alignment times as a 1-D float array (NaN is checked later, with the trial it belongs to).
+
+    Examples
+    --------
+    >>> event_times_array([0, 1.5]).tolist()
+    [0.0, 1.5]
+    """
+    return numeric_vector(values, source, "event times")
 
 
 def coord_values(values: Any) -> np.ndarray:
@@ -94,14 +118,21 @@ def assemble(
     unit_ids = list(unit_ids)
     n_units = len(unit_ids)
     check_spike_times(times, codes, unit_ids, source)
-    event_times = np.asarray(event_times, dtype=float).ravel()
+    event_times = event_times_array(event_times, source)
     if not np.isfinite(event_times).all():
         bad = np.flatnonzero(~np.isfinite(event_times))
         raise DataError(f"{bad.size} alignment time(s) in {align_to!r} are NaN or inf (first at trial {bad[0]})",
                         source=source, fix="drop those trials or align to a column that every trial has")
     if recording is None:
         recording = (0.0, float(times.max())) if times.size else (-np.inf, np.inf)
-    rec_start, rec_stop = (float(v) for v in recording)
+    try:
+        rec_start, rec_stop = (float(v) for v in recording)
+    except (TypeError, ValueError):
+        raise ConfigError(f"recording must be a pair (start, stop) in seconds, got {recording!r}",
+                          source="recording", fix="pass e.g. recording=(0.0, 3600.0)") from None
+    if np.isnan(rec_start) or np.isnan(rec_stop) or not rec_start < rec_stop:
+        raise ConfigError(f"recording {(rec_start, rec_stop)} is not an increasing pair of times",
+                          source="recording", fix="pass recording=(start, stop) with start < stop, in seconds")
 
     # -- the recording: windows that miss it entirely are a user error -------------------------------
     first, last = event_times + edges[0], event_times + edges[-1]
@@ -158,6 +189,10 @@ def assemble(
     n_trials = event_times.size
     coords: dict[str, tuple[str, Any]] = {}
     if trials is not None:
+        if trials.columns.duplicated().any():
+            repeated = sorted({str(c) for c in trials.columns[trials.columns.duplicated()]})
+            raise ConfigError(f"the trial table has several columns named {repeated}", source="trials",
+                              fix="give every column its own name")
         if len(trials) != n_trials:
             raise ConfigError(f"the trial table has {len(trials)} rows but there are {n_trials} events",
                               source="trials", fix="pass one row per event")
@@ -220,6 +255,8 @@ def _observation_groups(observed, n_units, recording):
 
 def _stimulus_ids(stimulus_id, trials, coords, n_trials, source):
     if stimulus_id is None:
+        if trials is not None and STIMULUS_ID in trials.columns:
+            _check_present(list(trials[STIMULUS_ID]), f"column {STIMULUS_ID!r}", source)
         if STIMULUS_ID in coords:
             return coords[STIMULUS_ID][1]
         return np.array([str(v) for v in coords["trial"][1]], dtype=object)
@@ -227,12 +264,29 @@ def _stimulus_ids(stimulus_id, trials, coords, n_trials, source):
         if trials is None or stimulus_id not in trials.columns:
             raise UnknownNameError(stimulus_id, [] if trials is None else list(map(str, trials.columns)),
                                    what="stimulus_id column", source=source)
+        _check_present(list(trials[stimulus_id]), f"column {stimulus_id!r}", source)
         return coords[stimulus_id][1]
-    values = coord_values(list(stimulus_id))
+    if isinstance(stimulus_id, (bytes, Mapping)) or not hasattr(stimulus_id, "__iter__"):
+        raise ConfigError(f"stimulus_id must be a column name or one id per event, got {type(stimulus_id).__name__}",
+                          source="stimulus_id", fix="pass the name of a trial-table column, or a list of ids")
+    ids = list(stimulus_id)
+    _check_present(ids, "stimulus_id", "stimulus_id")
+    values = coord_values(ids)
     if values.shape != (n_trials,):
         raise ConfigError(f"stimulus_id has {values.size} entries for {n_trials} trials", source="stimulus_id",
                           fix="pass one id per event, or the name of a trial-table column")
     return values
+
+
+def _check_present(ids: list, where: str, source: str) -> None:
+    """Stimulus ids must all be there: a missing one is never turned into the text 'nan' or 'n/a'."""
+    missing = [i for i, v in enumerate(ids) if v is None or (isinstance(v, float) and np.isnan(v))
+               or (isinstance(v, (str, bytes)) and (v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
+                   .strip().lower() in ("", "n/a", "nan", "na"))]
+    if missing:
+        raise DataError(f"{len(missing)} of {len(ids)} trial(s) have no stimulus id in {where} (trials "
+                        f"{missing[:5]})", source=source,
+                        fix="drop those trials (rows) before loading, or pass stimulus_id=<a column every trial has>")
 
 
 def bin_spikes(
@@ -325,13 +379,26 @@ def bin_spikes(
     >>> counts.sel(neuroid=1).values.tolist()  # unit "7"
     [[2.0, 0.0], [1.0, 0.0], [0.0, 0.0]]
     """
-    spike_times = np.asarray(spike_times, dtype=float).ravel()
-    unit_ids = np.asarray(unit_ids).ravel()
+    spike_times = numeric_vector(spike_times, "spike_times", "spike times")
+    unit_ids = np.asarray(unit_ids)
+    if unit_ids.ndim > 1 and sum(n > 1 for n in unit_ids.shape) > 1:
+        raise ConfigError(f"unit_ids has shape {unit_ids.shape}, not one id per spike", source="unit_ids",
+                          fix="pass one unit id per spike, as a 1-D sequence")
+    unit_ids = unit_ids.ravel()
     if unit_ids.shape != spike_times.shape:
         raise ConfigError(f"unit_ids has {unit_ids.size} entries for {spike_times.size} spike times",
                           source="unit_ids", fix="pass one unit id per spike")
-    codes_all, uniques = pd.factorize(unit_ids, sort=True)
+    if pd.isna(unit_ids).any():
+        raise DataError(f"{int(pd.isna(unit_ids).sum())} spike(s) have no unit id (NaN or None)", source="unit_ids",
+                        fix="drop those spikes, or give them a unit id")
+    try:
+        codes_all, uniques = pd.factorize(unit_ids, sort=True)
+    except TypeError as exc:  # ids of mixed types cannot be sorted
+        raise DataError(f"unit ids of mixed types cannot be ordered ({exc})", source="unit_ids",
+                        fix="pass unit ids of one type (all numbers or all strings)") from None
     uniques = np.asarray(uniques)
+    # every spike is checked, also those of units left out by units=: they set the default recording span
+    check_spike_times(spike_times, codes_all, list(uniques), "spike_times")
     if units is None:
         chosen = list(uniques)
         codes, times = codes_all, spike_times

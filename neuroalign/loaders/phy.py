@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import ConfigError, FileFormatError, UnknownNameError
-from .binning import assemble, coord_values
+from ..errors import ConfigError, DataError, FileFormatError, UnknownNameError
+from .binning import assemble, coord_values, event_times_array
+from .spike_counts import check_spike_times
+from .text_tables import read_text_table
 
 __all__ = ["load_phy", "read_phy_params"]
 
@@ -68,29 +70,41 @@ def read_phy_params(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def _load_npy(path: Path, folder: Path) -> np.ndarray:
+    """One value per spike: a 1-D array, or the ``(n, 1)`` column Kilosort writes."""
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise FileFormatError(f"{path.name} is missing", source=str(folder),
                               fix="point load_phy at the Kilosort/phy output folder") from None
     except (ValueError, OSError, EOFError) as exc:
         raise FileFormatError(f"{path.name} is not a readable numeric .npy file ({exc})", source=str(path),
                               fix="re-export it from Kilosort/phy; object (pickled) arrays are refused") from exc
+    if not isinstance(array, np.ndarray) or not (array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1)):
+        shape = getattr(array, "shape", None)
+        raise FileFormatError(f"{path.name} has shape {shape}, not one value per spike (n,) or (n, 1)",
+                              source=str(path), fix="re-export it from Kilosort/phy")
+    return array.ravel()
 
 
 def _read_tsv(path: Path, column: str) -> pd.DataFrame:
-    try:
-        frame = pd.read_csv(path, sep="\t")
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise FileFormatError(f"cannot read it as a TSV table ({exc})", source=str(path),
-                              fix="phy writes tab-separated files with a header line") from exc
+    """A phy cluster table indexed by integer cluster id (one row per cluster)."""
+    frame = read_text_table(path, sep="\t", what="phy cluster table")
     if "cluster_id" not in frame.columns and "id" in frame.columns:
         frame = frame.rename(columns={"id": "cluster_id"})
     for needed in ("cluster_id", column):
         if needed not in frame.columns:
             raise FileFormatError(f"column {needed!r} is missing (columns: {list(frame.columns)})",
                                   source=str(path), fix=f"the file needs columns cluster_id and {column}")
-    return frame.set_index("cluster_id")
+    ids = pd.to_numeric(frame["cluster_id"], errors="coerce")
+    if ids.isna().any() or not np.all(ids == np.round(ids)):
+        bad = frame["cluster_id"][ids.isna() | (ids != np.round(ids))].tolist()[:5]
+        raise FileFormatError(f"cluster_id holds values that are not integer cluster ids: {bad}", source=str(path),
+                              fix="phy writes one integer cluster id per row; re-save the curation in phy")
+    ids = ids.astype(np.int64)
+    if ids.duplicated().any():
+        raise FileFormatError(f"cluster(s) {sorted(set(ids[ids.duplicated()].tolist()))[:5]} are listed twice",
+                              source=str(path), fix="keep one row per cluster (re-save the curation in phy)")
+    return frame.assign(cluster_id=ids).set_index("cluster_id")
 
 
 def _phy_labels(folder: Path, clusters: np.ndarray) -> tuple[dict[str, np.ndarray], list[str]]:
@@ -137,21 +151,34 @@ def _read_events_table(events: Any, align_to: str | None) -> tuple[np.ndarray, p
     """Event times, the trial table (or None), the alignment column and the provenance input."""
     if isinstance(events, (str, os.PathLike)):
         path = Path(events)
-        try:
-            frame = pd.read_csv(path, sep="\t" if path.suffix.lower() in (".tsv", ".txt") else ",")
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise FileFormatError(f"cannot read the events table ({exc})", source=str(path),
-                                  fix="pass a CSV or TSV file with a header line") from exc
-        times, frame, column, _ = _read_events_table(frame, align_to)
+        if not path.is_file():
+            raise FileFormatError("events file not found", source=str(path), fix="check the path")
+        frame = read_text_table(path, sep="\t" if path.suffix.lower() in (".tsv", ".txt") else ",",
+                                what="events table")
+        times, frame, column, _ = _events_from_frame(frame, align_to, str(path))
         return times, frame, column, str(path)
     if isinstance(events, pd.DataFrame):
-        column = align_to or next((c for c in ("start_time", "onset") if c in events.columns), None)
-        if column is None or column not in events.columns:
-            raise UnknownNameError(str(column or "start_time"), list(map(str, events.columns)),
-                                   what="events column", source="events")
-        return events[column].to_numpy(dtype=float), events, column, events[column].to_numpy(dtype=float)
-    times = np.asarray(events, dtype=float).ravel()
+        times, frame, column, _ = _events_from_frame(events, align_to, "events")
+        return times, frame, column, times
+    times = event_times_array(events, "events")
     return times, None, align_to or "events", times
+
+
+def _events_from_frame(frame: pd.DataFrame, align_to: str | None, source: str):
+    if frame.columns.duplicated().any():
+        repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise ConfigError(f"the events table has several columns named {repeated}", source=source,
+                          fix="give every column its own name")
+    column = align_to or next((c for c in ("start_time", "onset") if c in frame.columns), None)
+    if column is None or column not in frame.columns:
+        raise UnknownNameError(str(column or "start_time"), list(map(str, frame.columns)),
+                               what="events column", source=source)
+    times = pd.to_numeric(frame[column], errors="coerce")
+    text = times.isna() & frame[column].notna()
+    if text.any() or pd.api.types.is_bool_dtype(frame[column]):
+        raise DataError(f"events column {column!r} is not numeric (e.g. {frame[column][text].tolist()[:3]})",
+                        source=source, fix="align to a column of times in seconds (align_to='<column>')")
+    return times.to_numpy(dtype=float), frame, column, None
 
 
 def load_phy(
@@ -239,10 +266,11 @@ def load_phy(
                               fix="pass the Kilosort/phy output folder (with spike_times.npy and params.py)")
     params = read_phy_params(folder / "params.py")
     sample_rate = params.get("sample_rate")
-    if not isinstance(sample_rate, (int, float)) or isinstance(sample_rate, bool) or not sample_rate > 0:
-        raise FileFormatError(f"params.py has no positive numeric sample_rate (got {sample_rate!r})",
+    if (not isinstance(sample_rate, (int, float)) or isinstance(sample_rate, bool) or not sample_rate > 0
+            or not np.isfinite(sample_rate)):
+        raise FileFormatError(f"params.py has no positive, finite numeric sample_rate (got {sample_rate!r})",
                               source=str(folder / "params.py"), fix="add a line such as: sample_rate = 30000.0")
-    samples = _load_npy(folder / "spike_times.npy", folder).ravel()
+    samples = _load_npy(folder / "spike_times.npy", folder)
     if samples.dtype.kind == "f" and not np.all(np.mod(samples[np.isfinite(samples)], 1) == 0):
         raise FileFormatError("spike_times.npy holds non-integer values; phy stores sample indices",
                               source=str(folder / "spike_times.npy"),
@@ -254,7 +282,7 @@ def load_phy(
     if not cluster_file.is_file():
         cluster_file = folder / "spike_templates.npy"
         logger.info("%s: no spike_clusters.npy, using the uncurated spike_templates.npy", folder)
-    clusters = _load_npy(cluster_file, folder).ravel()
+    clusters = _load_npy(cluster_file, folder)
     if clusters.dtype.kind not in "iu":
         raise FileFormatError(f"{cluster_file.name} has dtype {clusters.dtype}, not integer cluster ids",
                               source=str(cluster_file), fix="re-export it from Kilosort/phy")
@@ -264,11 +292,19 @@ def load_phy(
     times = samples.astype(float) / float(sample_rate)
     codes_all, cluster_ids = pd.factorize(clusters, sort=True)
     cluster_ids = np.asarray(cluster_ids)
+    # every spike is checked, also those of clusters the labels leave out: they set the recorded span
+    check_spike_times(times, codes_all, [int(c) for c in cluster_ids], str(folder / "spike_times.npy"))
     coords, label_files = _phy_labels(folder, cluster_ids)
     if labels is None:
         keep = np.arange(cluster_ids.size)
     else:
-        wanted = [labels] if isinstance(labels, str) else list(labels)
+        if isinstance(labels, str):
+            wanted = [labels]
+        elif isinstance(labels, Sequence) and all(isinstance(v, str) for v in labels):
+            wanted = list(labels)
+        else:
+            raise ConfigError(f"labels must be a label, a list of labels or None, got {labels!r}", source="labels",
+                              fix="pass e.g. labels=['good', 'mua'], or labels=None for every cluster")
         if not label_files:
             raise ConfigError(f"cannot keep labels {wanted}: the folder has no cluster_group.tsv or "
                               "cluster_KSLabel.tsv", source=str(folder),

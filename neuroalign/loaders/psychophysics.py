@@ -62,7 +62,7 @@ import numpy as np
 import xarray as xr
 
 from ..data import provenance
-from ..errors import ConfigError, FileFormatError, NeuroalignError, UnknownNameError
+from ..errors import ConfigError, DataError, FileFormatError, NeuroalignError, UnknownNameError
 from .behavior import TRIAL, check_trials
 from .matfiles import read_mat
 
@@ -132,8 +132,15 @@ def _describe(path: Path, folder_names: Iterable[str]) -> dict[str, Any]:
 
 def _read_file(path: Path, info: dict[str, Any]) -> dict[str, np.ndarray]:
     contents = read_mat(path, variables=("full_condtable", "colHeaders", "eccentricities", "blocks"))
-    table = np.asarray(contents["full_condtable"], dtype=float)
-    header = tuple(contents["colHeaders"])
+    try:
+        table = np.asarray(contents["full_condtable"], dtype=float)
+        eccentricities = np.asarray(contents["eccentricities"], dtype=float).ravel()
+        blocks = np.asarray(contents["blocks"], dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise FileFormatError(f"full_condtable, eccentricities or blocks is not numeric ({exc})", source=str(path),
+                              fix="check that this is an unmodified Harrington & Deza (2022) file") from None
+    names_stored = contents["colHeaders"]
+    header = tuple(names_stored) if isinstance(names_stored, list) else ()
     task, session = info["task"], info["session"]
     expected_header, names = ((_ODDITY_HEADER, COLUMNS_ODDITY) if task == "oddity" else (COLUMNS_2AFC, COLUMNS_2AFC))
     if table.ndim != 2 or table.shape[1] != len(names) or header != expected_header:
@@ -155,8 +162,9 @@ def _read_file(path: Path, info: dict[str, Any]) -> dict[str, np.ndarray]:
             and np.isin(cond, [c for (s, c) in CONDITIONS if s == session]).all()):
         raise FileFormatError(f"condition or stimulus-type codes outside those of session {session}",
                               source=str(path), fix="check that data1/data2 in the file name match its contents")
-    eccentricities = np.asarray(contents["eccentricities"], dtype=float).ravel()
-    ecc_index = col["eccentricity"].astype(int)
+    ecc_index = _index_column(col["eccentricity"], 1, eccentricities.size, "eccentricity", path)
+    _index_column(col["class_id"], 1, None, "class_id", path)
+    _index_column(col["im_id"], 0, None, "im_id", path)
 
     # response status: -1 = never presented, NaN = presented without a valid key, else valid
     key_names = ([f"correct_button_{i}" for i in (1, 2, 3)] if task == "oddity"
@@ -169,8 +177,9 @@ def _read_file(path: Path, info: dict[str, Any]) -> dict[str, np.ndarray]:
     valid = ~(not_presented | no_response)
     status = np.where(not_presented, "not_presented", np.where(no_response, "no_response", "valid"))
     responses = np.stack([col[k] for k in resp_names], axis=1)
-    responses[~valid] = np.nan
     key = np.stack([col[k] for k in key_names], axis=1)
+    _check_values(recorded[valid], col["reaction_time"][valid], key, responses[valid], path)
+    responses[~valid] = np.nan
     choice = np.where(valid, np.argmax(np.nan_to_num(responses), axis=1) + 1.0, np.nan)
     correct_choice = np.argmax(key, axis=1) + 1
 
@@ -185,11 +194,11 @@ def _read_file(path: Path, info: dict[str, Any]) -> dict[str, np.ndarray]:
     by_stimuli = np.where(valid, (choice == true_choice).astype(float), np.nan)
     correct = np.where(valid, recorded, np.nan)
 
-    blocks = np.asarray(contents["blocks"], dtype=float)
     block = np.full(n, -1, dtype=np.int64)
     position = np.full(n, -1, dtype=np.int64)
-    rows = blocks.T.ravel().astype(int) - 1
-    if blocks.ndim == 2 and np.array_equal(np.sort(rows), np.arange(n)):
+    whole = blocks.ndim == 2 and bool(np.all(np.isfinite(blocks)))
+    rows = blocks.T.ravel().astype(np.int64) - 1 if whole else np.zeros(0, dtype=np.int64)
+    if whole and np.array_equal(np.sort(rows), np.arange(n)):
         block[rows] = np.repeat(np.arange(1, blocks.shape[1] + 1), blocks.shape[0])
         position[rows] = np.tile(np.arange(1, blocks.shape[0] + 1), blocks.shape[1])
     else:
@@ -236,6 +245,40 @@ def _read_file(path: Path, info: dict[str, Any]) -> dict[str, np.ndarray]:
         for i, name in enumerate(names):
             out[name] = values[:, i]
     return out
+
+
+def _index_column(values: np.ndarray, low: int, high: int | None, name: str, path: Path) -> np.ndarray:
+    """Whole numbers in ``[low, high]`` as int64, else a FileFormatError (never a wrapped or truncated index)."""
+    ok = np.isfinite(values) & (values == np.round(values)) & (values >= low)
+    if high is not None:
+        ok &= values <= high
+    if not ok.all():
+        seen = sorted(set(values[~ok].tolist()), key=str)[:5]
+        limits = f"{low} to {high}" if high is not None else f"at least {low}"
+        raise FileFormatError(f"column {name!r} holds values that are not whole numbers {limits}: {seen} "
+                              f"({int((~ok).sum())} trial(s))", source=str(path),
+                              fix="check that this is an unmodified Harrington & Deza (2022) file")
+    return values.astype(np.int64)
+
+
+def _check_values(correct: np.ndarray, rt: np.ndarray, key: np.ndarray, responses: np.ndarray, path: Path) -> None:
+    """The answered trials hold 0/1 correctness, finite non-negative reaction times and one-hot keys."""
+    codes = ~np.isin(correct, (0.0, 1.0))
+    if codes.any():
+        raise DataError(f"portion_correct holds codes other than 0, 1, -1 (not presented) and NaN (no response): "
+                        f"{sorted(set(correct[codes].tolist()))[:5]}", source=str(path),
+                        fix="check that this is an unmodified Harrington & Deza (2022) file")
+    bad_rt = ~np.isfinite(rt) | (rt < 0)
+    if bad_rt.any():
+        raise DataError(f"{int(bad_rt.sum())} answered trial(s) have a negative or missing reaction time (e.g. "
+                        f"{rt[bad_rt][0]!r})", source=str(path),
+                        fix="check that this is an unmodified Harrington & Deza (2022) file")
+    for name, table in (("answer-key", key), ("response", responses)):
+        one_hot = np.isin(table, (0.0, 1.0)).all(axis=1) & (np.nansum(table, axis=1) == 1)
+        if not one_hot.all():
+            raise FileFormatError(f"{int((~one_hot).sum())} trial(s) have {name} columns that do not mark exactly "
+                                  "one interval", source=str(path),
+                                  fix="check that this is an unmodified Harrington & Deza (2022) file")
 
 
 _COORDS = ("subject", "session", "task", "stimulus_set", "session_kind", "file", "row", "block",

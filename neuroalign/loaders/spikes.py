@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import ConfigError, DependencyError, FileFormatError, UnknownNameError
-from .binning import assemble, coord_values
+from ..errors import ConfigError, DataError, DependencyError, FileFormatError, UnknownNameError
+from .binning import assemble, coord_values, event_times_array
+from .spike_counts import check_spike_times
 from .phy import load_phy, read_phy_params
 
 __all__ = ["load_nwb_spikes", "load_phy", "read_phy_params"]  # the phy loader lives in .phy
@@ -172,6 +173,8 @@ def load_nwb_spikes(
         table_name, frame = _read_events(nwb, trials, events, align_to, source)
         subject = getattr(getattr(nwb, "subject", None), "subject_id", None)
     unit_ids, times, codes, labels, observed = spikes
+    # every spike is checked, also those of units left out by units=: they set the default recording span
+    check_spike_times(times, codes, unit_ids, source)
     if subject:
         labels.setdefault("subject", np.array([str(subject)] * len(unit_ids), dtype=object))
     keep = _select_units(units, unit_ids, labels, source)
@@ -180,8 +183,8 @@ def load_nwb_spikes(
     remap[keep] = np.arange(keep.size)
     new_codes = remap[codes]
     chosen = new_codes >= 0
-    event_times = (frame[align_to].to_numpy(dtype=float) if frame is not None
-                   else np.asarray(events, dtype=float).ravel())
+    event_times = (_numeric_column(frame, align_to, source) if frame is not None
+                   else event_times_array(events, "events"))
     return assemble(
         times[chosen], new_codes[chosen], [unit_ids[i] for i in keep], event_times,
         window=window, bin_size=bin_size, trials=frame, stimulus_id=stimulus_id,
@@ -237,6 +240,11 @@ def _read_units(nwb: Any, source: str):
     if "obs_intervals" in table.colnames:
         flat, obs_ends = _read_column(table, "obs_intervals")
         flat = np.asarray(flat, dtype=float).reshape(-1, 2)
+        bad = ~np.isfinite(flat).all(axis=1) | (flat[:, 1] < flat[:, 0])
+        if bad.any():
+            raise DataError(f"{int(bad.sum())} observation interval(s) of the Units table are NaN, infinite or "
+                            f"end before they start (the first: {flat[bad][0].tolist()})", source=source,
+                            fix="fix obs_intervals: each row is [start, stop] in seconds with start <= stop")
         observed = np.split(flat, obs_ends[:-1]) if len(obs_ends) else []
     return unit_ids, times, codes, labels, observed
 
@@ -271,6 +279,14 @@ def _read_events(nwb, trials, events, align_to, source):
     if align_to not in frame.columns:
         raise UnknownNameError(align_to, list(frame.columns), what=f"column of {trials!r}", source=source)
     return trials, frame
+
+
+def _numeric_column(frame: pd.DataFrame, column: str, source: str) -> np.ndarray:
+    values = pd.to_numeric(pd.Series(frame[column]), errors="coerce")
+    if (values.isna() & pd.Series(frame[column]).notna()).any():
+        raise DataError(f"column {column!r} is not numeric, so it cannot hold alignment times", source=source,
+                        fix="align to a column of times in seconds (align_to='<column>')")
+    return values.to_numpy(dtype=float)
 
 
 def _select_units(units, unit_ids, labels, source) -> np.ndarray:

@@ -26,6 +26,7 @@ from ..errors import (
     UnknownNameError,
 )
 from .matfiles import read_mat_table
+from .text_tables import read_text_table
 
 __all__ = ["read_trial_table"]
 
@@ -91,6 +92,11 @@ def read_trial_table(path: str | os.PathLike, *, format: str | None = None, tabl
         frame, meta = _read_nwb_table(path, table)
     if na_values is not None and kind != "csv" and kind != "tsv":
         frame = frame.replace(list(na_values), np.nan)
+    names = [str(c) for c in frame.columns]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise FileFormatError(f"the table has several columns named {repeated}", source=str(path),
+                              fix="give every column its own name (column_names=[...] for a MATLAB matrix)")
     if len(frame) == 0:
         raise FileFormatError("the table has no rows", source=str(path), fix="check that trials were recorded")
     return frame, meta
@@ -115,28 +121,7 @@ def _format_of(path: Path, format: str | None) -> str:
 
 
 def _read_text(path: Path, kind: str, na_values: Iterable[Any] | None) -> pd.DataFrame:
-    sep = "," if kind == "csv" else "\t"
-    missing = ["n/a", "N/A", "NA", "NaN", "nan", ""] + [str(v) for v in (na_values or [])]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", pd.errors.ParserWarning)  # extra fields would be dropped silently
-            frame = pd.read_csv(path, sep=sep, na_values=missing, keep_default_na=True, index_col=False)
-    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError, UnicodeDecodeError, OSError,
-            EOFError) as exc:
-        raise FileFormatError(
-            f"cannot parse it as {kind.upper()} ({type(exc).__name__}: {exc})",
-            source=str(path),
-            fix=f"check the delimiter ({'comma' if kind == 'csv' else 'tab'}), the quoting and that every "
-            "row has as many fields as the header",
-        ) from exc
-    unnamed = [c for c in frame.columns if str(c).startswith("Unnamed:")]
-    if unnamed:
-        raise FileFormatError(
-            f"{len(unnamed)} column(s) have no header name (positions "
-            f"{[frame.columns.get_loc(c) for c in unnamed]})",
-            source=str(path), fix="give every column a name in the header row",
-        )
-    return frame
+    return read_text_table(path, sep="," if kind == "csv" else "\t", na_values=na_values, what="trial table")
 
 
 def _read_nwb_table(path: Path, table: str | None) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -19,7 +19,8 @@ import xarray as xr
 
 from ..data import provenance
 from ..errors import ConfigError, DataError, UnknownNameError
-from .behavior import TRIAL, _assign_roles, _norm, _values, check_trials, read_trial_table
+from .behavior import (NEGATIVE_RT_MODES, TRIAL, _assign_roles, _missing_text, _norm, _values, check_reaction_times, check_trials,
+                       read_trial_table)
 
 __all__ = ["load_triplets"]
 
@@ -52,6 +53,7 @@ def load_triplets(
     subject: str | bool | None = None,
     reaction_time: str | bool | None = None,
     rt_unit: str = "s",
+    negative_rt: str = "raise",
     table: str | None = None,
     format: str | None = None,
 ) -> xr.Dataset:
@@ -77,6 +79,8 @@ def load_triplets(
     subject, reaction_time : str, False or None
         Optional columns (found under the usual names when ``None``).
     rt_unit : {"s", "ms"}
+    negative_rt : {"raise", "nan", "keep"}
+        Negative reaction times, as in :func:`~neuroalign.loaders.behavior.load_trials`.
     table, format
         As in :func:`read_trial_table`.
 
@@ -91,7 +95,9 @@ def load_triplets(
     Raises
     ------
     DataError
-        A choice is missing or is not one of its row's three items.
+        An item or a choice is missing, a row repeats an item, a choice is
+        not one of its row's three items, or a reaction time is infinite or
+        negative (with ``negative_rt="raise"``).
     ConfigError, UnknownNameError, FileFormatError
         The columns cannot be found, or the file cannot be read.
 
@@ -114,13 +120,15 @@ def load_triplets(
                           fix="pass 0 for positions 0–2, 1 for positions 1–3")
     if rt_unit not in ("s", "ms"):
         raise UnknownNameError(rt_unit, ("s", "ms"), what="reaction-time unit", source="rt_unit")
+    if negative_rt not in NEGATIVE_RT_MODES:
+        raise UnknownNameError(negative_rt, NEGATIVE_RT_MODES, what="negative_rt mode", source="negative_rt")
     frame, _ = read_trial_table(path, format=format, table=table)
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     if items is None:
         items = _triplet_columns(columns, source)
-    if len(items) != 3:
-        raise ConfigError(f"items must name 3 columns, got {len(items)}", source="items",
+    if isinstance(items, str) or len(items) != 3 or len(set(items)) != 3:
+        raise ConfigError(f"items must name 3 different columns, got {items!r}", source="items",
                           fix="pass items=('<column 1>', '<column 2>', '<column 3>')")
     for column in items:
         if column not in columns:
@@ -136,6 +144,7 @@ def load_triplets(
                               fix=f"{hint}pass choice='<column>'")
     elif choice not in columns:
         raise UnknownNameError(choice, columns, what="column (for choice)", source=source)
+    _check_items(frame, list(items), source)
     if all(pd.api.types.is_integer_dtype(frame[c]) for c in items):
         ids = np.stack([frame[c].to_numpy(dtype=np.int64) for c in items], axis=1)
     else:
@@ -150,8 +159,8 @@ def load_triplets(
     }
     used = {*items, choice}
     if "reaction_time" in roles:
-        data_vars["reaction_time"] = (TRIAL, frame[roles["reaction_time"]].to_numpy(dtype=float)
-                                      / (1000.0 if rt_unit == "ms" else 1.0))
+        rt = check_reaction_times(frame[roles["reaction_time"]], roles["reaction_time"], source, negative_rt)
+        data_vars["reaction_time"] = (TRIAL, rt / (1000.0 if rt_unit == "ms" else 1.0))
         used.add(roles["reaction_time"])
     coords: dict[str, Any] = {TRIAL: np.arange(len(frame)), "item": np.arange(3)}
     subject_column = subject if isinstance(subject, str) else None
@@ -171,8 +180,31 @@ def load_triplets(
         dataset["reaction_time"].attrs["units"] = "s"
     dataset.attrs.update({"source": source, "columns": {"items": list(items), "choice": choice},
                           **provenance({"items": list(items), "choice": choice, "choice_kind": choice_kind,
-                                        "index_base": index_base, "rt_unit": rt_unit}, {"file": source})})
+                                        "index_base": index_base, "rt_unit": rt_unit, "negative_rt": negative_rt},
+                                       {"file": source})})
     return check_trials(dataset, name=source)
+
+
+def _check_items(frame: pd.DataFrame, items: list[str], source: str) -> None:
+    """Every row names three different, present stimuli."""
+    missing = np.stack([_missing_text(frame[c]) for c in items], axis=1).any(axis=1)
+    if missing.any():
+        rows = (np.flatnonzero(missing)[:5] + 1).tolist()
+        raise DataError(f"{int(missing.sum())} judgement(s) lack a stimulus in {items} (data rows {rows})",
+                        source=source, fix="drop the incomplete triplets before loading")
+    if all(pd.api.types.is_numeric_dtype(frame[c]) for c in items):
+        text = np.stack([frame[c].to_numpy(dtype=float) for c in items], axis=1)
+    else:
+        text = np.stack([frame[c].map(lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+                         .to_numpy(dtype=object) for c in items], axis=1)
+    repeated = (text[:, 0] == text[:, 1]) | (text[:, 0] == text[:, 2]) | (text[:, 1] == text[:, 2])
+    if repeated.any():
+        first = int(np.flatnonzero(repeated)[0])
+        raise DataError(
+            f"{int(repeated.sum())} triplet(s) show the same stimulus twice, e.g. data row {first + 1}: "
+            f"{tuple(text[first].tolist())} (data rows {(np.flatnonzero(repeated)[:5] + 1).tolist()})",
+            source=source, fix="an odd-one-out judgement needs three different stimuli: drop those rows, or check "
+            "that items= names the right columns")
 
 
 def _choice_index(values: pd.Series, ids: np.ndarray, kind: str, base: int | None, column: str,

@@ -497,4 +497,4 @@ def test_tutorial_code_runs(shared_data, tmp_path, monkeypatch):
     code = "\n".join(blocks).replace('DATA = Path("../shared/data")', "")
     exec(compile(code, str(page), "exec"), namespace)  # noqa: S102 - our own documentation
     assert dict(namespace["counts"].sizes) == {"presentation": 180, "neuroid": 35, "time_bin": 40}
-    assert (tmp_path / "spikes_raster_psth.png").stat().st_size > 10_000
+    assert (tmp_path / "neuroalign-figures" / "spikes_raster_psth.png").stat().st_size > 10_000
