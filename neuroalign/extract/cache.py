@@ -1,13 +1,16 @@
 """A content-keyed cache of extracted activations.
 
 An entry is a complete activation store (see :mod:`.store`) named by the
-sha256 of a description of everything that determines its values (with
-the content digests of the model's classes and weights), the resolved layers, the output selection, pooling and reduction,
-the preprocessing, the dtype and device type, and the *content* of every
-stimulus.  Stimulus ids, metadata and the model's display name are not part
-of the key: a hit is relabelled with the caller's.  Anything that cannot be
-described reliably (a lambda capturing an object without a stable ``repr``)
-bypasses the cache instead of risking a stale hit.
+sha256 of a description of everything that determines its values: the
+model's fingerprint (:mod:`.fingerprint`: every module's class code,
+constructor configuration, place in the module tree, parameters, buffers and
+forward hooks), the resolved layers, the output selection, pooling and
+reduction, the preprocessing, the dtype and device type, and the *content* of
+every stimulus.  Stimulus ids, metadata and the model's display name are not
+part of the key: a hit is relabelled with the caller's.  Anything that cannot
+be described reliably (a lambda capturing an object without a stable
+``repr``, a model attribute of a C type such as a lock or an open file)
+bypasses the cache, with a warning naming it, instead of risking a stale hit.
 
 The cache lives in ``$NEUROALIGN_CACHE`` (default
 ``$XDG_CACHE_HOME/neuroalign`` or ``~/.cache/neuroalign``); list and clear it

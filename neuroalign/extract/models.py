@@ -3,8 +3,10 @@
 :func:`load_model` accepts
 
 * an ``nn.Module`` (returned as it is);
-* a ``"package.module:factory"`` string: the factory (a class or function,
-  dotted attributes allowed) is imported and called with ``kwargs``;
+* a ``"package.module:factory"`` or ``"path/to/file.py:factory"`` string: the
+  factory (a class or function, dotted attributes allowed) is imported (a
+  module in the current folder needs no ``PYTHONPATH``) and called with
+  ``kwargs``, checked against its signature first (see :mod:`.factories`);
 * ``"hf:<name or folder>"``: a Hugging Face ``transformers`` model, read from
   a local folder or the local Hugging Face cache only (optional extra
   ``neuroalign[hf]``);
@@ -16,11 +18,8 @@ downloaded: only the user's own factory code could do that.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import os
-import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,11 @@ import torch
 from torch import nn
 
 from ..data.provenance import content_digest
-from ..errors import ConfigError, DependencyError, FileFormatError, UnknownNameError
+from ..errors import ConfigError, DependencyError, FileFormatError
+from .factories import load_factory_model
+from .fingerprint import model_fingerprint, model_hash
 
-__all__ = ["load_model", "load_state_dict", "model_hash", "default_model_name", "hf_tokenizer"]
+__all__ = ["load_model", "load_state_dict", "model_hash", "model_fingerprint", "default_model_name", "hf_tokenizer"]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ HF_PREFIX = "hf:"
 
 def load_model(spec: nn.Module | str, *, weights: str | os.PathLike | None = None,
                kwargs: Mapping[str, Any] | None = None, strict: bool = True) -> nn.Module:
-    """A model from a module, a ``"package.module:factory"`` string or ``"hf:<path>"``.
+    """A model from a module, a ``"package.module:factory"`` or ``"file.py:factory"`` string, or ``"hf:<path>"``.
 
     Parameters
     ----------
@@ -56,7 +57,10 @@ def load_model(spec: nn.Module | str, *, weights: str | os.PathLike | None = Non
     Raises
     ------
     ConfigError
-        The spec is malformed or the factory does not return an ``nn.Module``.
+        The spec is malformed, the module cannot be imported, an argument is not
+        one of the factory's (the message lists close matches) or has the wrong
+        type, the factory fails or does not return an ``nn.Module``, or the
+        weights do not fit the model.
     FileFormatError
         The weights file is missing, unreadable, or not a state dict.
     DependencyError
@@ -73,41 +77,20 @@ def load_model(spec: nn.Module | str, *, weights: str | os.PathLike | None = Non
     elif isinstance(spec, str) and spec.startswith(HF_PREFIX):
         model = _load_hf(spec[len(HF_PREFIX):], kwargs or {})
     elif isinstance(spec, str):
-        model = _load_factory(spec, kwargs or {})
+        model = load_factory_model(spec, kwargs or {})
     else:
         raise ConfigError(f"cannot make a model out of a {type(spec).__name__}", source="model",
                           fix="pass an nn.Module, 'package.module:factory' or 'hf:<folder>'")
     if weights is not None:
-        missing, unexpected = model.load_state_dict(load_state_dict(weights), strict=strict)
+        try:
+            missing, unexpected = model.load_state_dict(load_state_dict(weights), strict=strict)
+        except RuntimeError as exc:  # missing, unexpected or differently shaped tensors
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            raise ConfigError(f"the weights do not fit the model ({'; '.join(lines[:4])[:600]})",
+                              source=str(weights), fix="pass the weights of this architecture "
+                              "(or strict=False to load the tensors that fit)") from exc
         if missing or unexpected:
             log.warning("weights %s: %d missing and %d unexpected keys", weights, len(missing), len(unexpected))
-    return model
-
-
-def _load_factory(spec: str, kwargs: Mapping[str, Any]) -> nn.Module:
-    if os.path.exists(spec) and ":" not in spec:
-        raise ConfigError(f"{spec!r} is a file; a weights file cannot build a model by itself", source="model",
-                          fix="pass the architecture as 'package.module:factory' and the file as weights=")
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"model spec {spec!r} is not 'package.module:factory'", source="model",
-                          fix="write e.g. 'neuroalign.models:ReferenceNet'")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"cannot import module {module_name!r} ({exc})", source="model",
-                          fix="check the module path, and that it is importable (installed or on PYTHONPATH)") from exc
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            names = [n for n in dir(target) if not n.startswith("_")]
-            raise UnknownNameError(part, names, what=f"attribute of {module_name}", source="model")
-        target = getattr(target, part)
-    if not callable(target):
-        raise ConfigError(f"{spec!r} is not callable", source="model", fix="point at a class or a function")
-    model = target(**kwargs)
-    if not isinstance(model, nn.Module):
-        raise ConfigError(f"{spec!r} returned a {type(model).__name__}, not a torch.nn.Module", source="model",
-                          fix="point at a factory that returns an nn.Module")
     return model
 
 
@@ -197,58 +180,3 @@ def default_model_name(spec: nn.Module | str) -> str:
         name = spec[len(HF_PREFIX):] if spec.startswith(HF_PREFIX) else spec.partition(":")[2]
         return Path(name).name if spec.startswith(HF_PREFIX) else name
     return type(spec).__name__
-
-
-_CLASS_DIGESTS: "weakref.WeakKeyDictionary[type, str]" = weakref.WeakKeyDictionary()
-
-
-def _class_digest(cls: type) -> str:
-    """Name and source of a module class; torch's own classes are identified by the torch version."""
-    if cls not in _CLASS_DIGESTS:
-        name = f"{cls.__module__}.{cls.__qualname__}"
-        if cls.__module__.split(".")[0] == "torch":
-            source = torch.__version__
-        else:
-            try:
-                source = inspect.getsource(cls)
-            except (OSError, TypeError):
-                source = ""
-        _CLASS_DIGESTS[cls] = content_digest(f"{name}\n{source}".encode()).hexdigest()
-    return _CLASS_DIGESTS[cls]
-
-
-def model_hash(model: nn.Module) -> str:
-    """A digest of a model's content: its module classes (and their source) and every tensor of its state.
-
-    The digest is :func:`~neuroalign.data.provenance.content_digest` (xxh3-128, at memory speed, so
-    hashing the weights of a large model costs milliseconds).
-
-    Changing one weight, one buffer (e.g. batch-norm statistics) or the code of
-    a module class changes the hash; renaming the variable does not.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from neuroalign.extract import model_hash
-    >>> from neuroalign.models import ReferenceNet
-    >>> net = ReferenceNet(seed=0)
-    >>> before = model_hash(net)
-    >>> with torch.no_grad():
-    ...     net.fc[1].weight[0, 0] += 1e-3
-    >>> model_hash(net) == before
-    False
-    """
-    digest = content_digest()
-    classes = []
-    for module in model.modules():
-        cls = type(module)
-        if cls not in classes:
-            classes.append(cls)
-    for cls in classes:
-        digest.update(_class_digest(cls).encode())
-    for name, tensor in model.state_dict().items():
-        value = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
-        if value.numel():
-            digest.update(memoryview(value.reshape(-1).view(torch.uint8).numpy()))
-    return digest.hexdigest()

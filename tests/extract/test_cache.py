@@ -1,11 +1,19 @@
+import collections
+import copy
+import dataclasses
+import functools
 import logging
+import threading
+import types
 
 import numpy as np
 import pytest
 import torch
 
 from neuroalign.cli.main import main
-from neuroalign.extract import (Normalize, StimulusSet, clear_cache, extract, list_cache, open_activations)
+from neuroalign.extract import (Normalize, StimulusSet, clear_cache, extract, list_cache, load_model, model_hash,
+                               open_activations)
+from neuroalign.extract.fingerprint import model_fingerprint
 from neuroalign.extract.cache import CACHE_ENV, cache_dir
 from neuroalign.models import ReferenceNet
 
@@ -139,3 +147,212 @@ def test_list_and_clear(images, capsys, cache_folder):
     assert len(list_cache()) == 0
     _, calls = run(net, stimuli_of(images))
     assert calls == 2
+
+
+# ---------------------------------------------------------------- the key covers everything that changes outputs
+# Two tables, open-ended: add a row for every new way a model can change.  Builders run under one torch seed, so
+# both models of a row get the same weights and differ only in what the row names.
+
+NET_SOURCE = """
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return {expr}
+"""
+
+
+def from_source(expr="self.linear(x)", module="__main__", **names):
+    """A model whose class is defined by running source text (as in a script, a notebook or a REPL)."""
+    namespace = {"__name__": module, "torch": torch, "nn": torch.nn, **names}
+    exec(NET_SOURCE.format(expr=expr), namespace)
+    return namespace["Net"]()
+
+
+class Apply(torch.nn.Module):
+    """Applies a function stored as an attribute."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+class Scaled(torch.nn.Module):
+    def __init__(self, scale, *, persistent):
+        super().__init__()
+        self.register_buffer("scale", torch.tensor(scale), persistent=persistent)
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def scaled_by(k):
+    return lambda x: x * k
+
+
+def hooked(scale):
+    net = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    net[0].register_forward_hook(lambda module, args, output: output * scale)
+    return net
+
+
+@dataclasses.dataclass
+class Options:
+    slope: float
+
+
+def conv(**kwargs):
+    return torch.nn.Conv2d(3, 4, 3, **kwargs)
+
+
+nn = torch.nn
+DIFFERENT = {  # (model a, model b): the outputs can differ, so the keys must
+    "leaky-relu slope": (lambda: nn.LeakyReLU(0.01), lambda: nn.LeakyReLU(0.3)),
+    "conv stride": (lambda: conv(stride=1), lambda: conv(stride=2)),
+    "conv padding mode": (lambda: conv(padding=1), lambda: conv(padding=1, padding_mode="reflect")),
+    "conv dilation": (lambda: conv(), lambda: conv(dilation=2)),
+    "hardtanh bounds": (lambda: nn.Hardtanh(-1.0, 1.0), lambda: nn.Hardtanh(-2.0, 1.0)),
+    "layer-norm eps": (lambda: nn.LayerNorm(4), lambda: nn.LayerNorm(4, eps=1e-2)),
+    "softmax dim": (lambda: nn.Softmax(dim=0), lambda: nn.Softmax(dim=1)),
+    "flatten start dim": (lambda: nn.Flatten(1), lambda: nn.Flatten(0)),
+    "gelu approximation": (lambda: nn.GELU(), lambda: nn.GELU(approximate="tanh")),
+    "max-pool ceil mode": (lambda: nn.MaxPool2d(2), lambda: nn.MaxPool2d(2, ceil_mode=True)),
+    "upsample mode": (lambda: nn.Upsample(scale_factor=2), lambda: nn.Upsample(scale_factor=2, mode="bilinear")),
+    "in-place flag": (lambda: nn.ReLU(), lambda: nn.ReLU(inplace=True)),
+    "dropout rate": (lambda: nn.Dropout(0.1), lambda: nn.Dropout(0.5)),
+    "one more module of a class already present": (
+        lambda: nn.Sequential(nn.Linear(4, 4), nn.ReLU()),
+        lambda: nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.ReLU())),
+    "module order": (lambda: nn.Sequential(nn.ReLU(), nn.Tanh()), lambda: nn.Sequential(nn.Tanh(), nn.ReLU())),
+    "module names": (lambda: nn.Sequential(collections.OrderedDict(a=nn.ReLU(), b=nn.Tanh())),
+                     lambda: nn.Sequential(collections.OrderedDict(b=nn.ReLU(), a=nn.Tanh()))),
+    "a persistent buffer": (lambda: Scaled(1.0, persistent=True), lambda: Scaled(2.0, persistent=True)),
+    "a non-persistent buffer": (lambda: Scaled(1.0, persistent=False), lambda: Scaled(2.0, persistent=False)),
+    "batch-norm statistics": (lambda: nn.BatchNorm1d(4), lambda: _with_running_mean(nn.BatchNorm1d(4), 0.5)),
+    "forward code of a class in __main__": (lambda: from_source("self.linear(x) * 2"),
+                                            lambda: from_source("self.linear(x) * 3")),
+    "a global constant read by forward": (lambda: from_source("self.linear(x) * SCALE", SCALE=2),
+                                          lambda: from_source("self.linear(x) * SCALE", SCALE=3)),
+    "a helper function called by forward": (lambda: from_source("helper(self.linear(x))", helper=torch.relu),
+                                            lambda: from_source("helper(self.linear(x))", helper=torch.tanh)),
+    "a lambda stored as an attribute": (lambda: Apply(lambda x: x * 0.1), lambda: Apply(lambda x: x * 0.2)),
+    "a closure value": (lambda: Apply(scaled_by(0.1)), lambda: Apply(scaled_by(0.2))),
+    "a partial's keyword": (lambda: Apply(functools.partial(torch.nn.functional.leaky_relu, negative_slope=0.01)),
+                            lambda: Apply(functools.partial(torch.nn.functional.leaky_relu, negative_slope=0.3))),
+    "a torch function stored as an attribute": (lambda: Apply(torch.relu), lambda: Apply(torch.tanh)),
+    "a tensor in a default argument": (lambda: Apply(lambda x, t=torch.zeros(4): x + t),
+                                       lambda: Apply(lambda x, t=torch.ones(4): x + t)),
+    "a namespace attribute": (lambda: _with_attribute(nn.ReLU(), options=types.SimpleNamespace(slope=0.1)),
+                              lambda: _with_attribute(nn.ReLU(), options=types.SimpleNamespace(slope=0.2))),
+    "a dataclass attribute": (lambda: _with_attribute(nn.ReLU(), options=Options(0.1)),
+                              lambda: _with_attribute(nn.ReLU(), options=Options(0.2))),
+    "a forward hook": (lambda: nn.Sequential(nn.Linear(4, 4)), lambda: hooked(2.0)),
+    "a forward hook's closure": (lambda: hooked(2.0), lambda: hooked(3.0)),
+}
+
+SAME = {  # (model a, model b): the same outputs by construction, so the same key (a cache hit)
+    "identical rebuilt models": (lambda: ReferenceNet(seed=0), lambda: ReferenceNet(seed=0)),
+    "a class defined twice from the same source": (lambda: from_source("self.linear(x) * 2"),
+                                                   lambda: from_source("self.linear(x) * 2")),
+    "equal lambdas": (lambda: Apply(lambda x: x * 0.1), lambda: Apply(lambda x: x * 0.1)),
+    "equal closures": (lambda: Apply(scaled_by(0.1)), lambda: Apply(scaled_by(0.1))),
+    "equal hooks": (lambda: hooked(2.0), lambda: hooked(2.0)),
+    "training mode (extraction runs in eval mode)": (lambda: ReferenceNet(seed=0).train(),
+                                                     lambda: ReferenceNet(seed=0).eval()),
+    "a deep copy": (lambda: ReferenceNet(seed=0), lambda: copy.deepcopy(ReferenceNet(seed=0))),
+}
+
+
+def _with_running_mean(bn, value):
+    bn.running_mean.fill_(value)
+    return bn
+
+
+def _with_attribute(module, **attributes):
+    for name, value in attributes.items():
+        setattr(module, name, value)
+    return module
+
+
+def seeded(build):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return build()
+
+
+@pytest.mark.parametrize("change", list(DIFFERENT))
+def test_a_change_that_can_change_the_outputs_changes_the_key(change):
+    build_a, build_b = DIFFERENT[change]
+    a, b = model_fingerprint(seeded(build_a)), model_fingerprint(seeded(build_b))
+    assert a.reliable and b.reliable, (a.undescribed, b.undescribed)
+    assert a.digest != b.digest
+
+
+@pytest.mark.parametrize("case", list(SAME))
+def test_models_with_the_same_outputs_share_the_key(case):
+    build_a, build_b = SAME[case]
+    a, b = model_fingerprint(seeded(build_a)), model_fingerprint(seeded(build_b))
+    assert a.reliable and a.digest == b.digest
+
+
+def test_the_key_survives_no_op_uses(rng):
+    net = ReferenceNet(seed=0)
+    before = model_hash(net)
+    with torch.no_grad():
+        net(torch.zeros(2, 3, 32, 32))
+    stimuli = stimuli_of(rng.normal(size=(2, 3, 32, 32)).astype(np.float32))
+    extract(net, stimuli, "fc", dtype=torch.float64, progress=False)  # moved to float64 and back
+    net.train()
+    net.eval()
+    assert model_hash(net) == before
+
+
+def test_a_model_file_edited_between_loads_changes_the_key(tmp_path):
+    path = tmp_path / "netfile.py"
+    source = NET_SOURCE.replace("class Net", "import torch\nfrom torch import nn\n\n\nclass Net")
+
+    def load(expr):
+        path.write_text(source.format(expr=expr))
+        return seeded(lambda: load_model(f"{path}:Net"))
+
+    first = load("self.linear(x) * 2")
+    edited = load("self.linear(x) * 3")  # same size, same second: no stale bytecode either
+    x = torch.ones(1, 4)
+    assert torch.equal(edited(x), first(x) * 1.5)
+    assert model_hash(first) != model_hash(edited)
+    assert model_hash(load("self.linear(x) * 2")) == model_hash(first)
+
+
+def test_undescribable_models_bypass_the_cache(images, caplog):
+    net = ReferenceNet(seed=0)
+    net.lock = threading.Lock()  # an object of a C type holds state the key cannot see
+    fingerprint = model_fingerprint(net)
+    assert not fingerprint.reliable and "lock" in fingerprint.undescribed[0]
+    assert model_hash(net) != model_hash(net)  # matches no other digest, not even its own
+    with caplog.at_level(logging.WARNING, logger="neuroalign.extract"):
+        acts, calls = run(net, stimuli_of(images))
+    assert "cache bypassed: the model" in caplog.text and "lock" in caplog.text
+    assert calls == 2 and len(list_cache()) == 0
+    with torch.no_grad():
+        np.testing.assert_allclose(acts["fc"].values, net.fc(net.block4(net.block3(net.block2(net.block1(
+            torch.from_numpy(images)))))).numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_a_changed_slope_misses_the_cache_end_to_end(images):
+    def net(slope):
+        return seeded(lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.LeakyReLU(slope), nn.Flatten()))
+
+    stimuli = stimuli_of(images)
+    a = extract(net(0.01), stimuli, "2", batch_size=4, cache=True, progress=False)["2"]
+    b = extract(net(0.3), stimuli, "2", batch_size=4, cache=True, progress=False)["2"]
+    assert len(list_cache()) == 2
+    assert not np.array_equal(a.values, b.values)
+    with torch.no_grad():
+        for slope, acts in ((0.01, a), (0.3, b)):
+            np.testing.assert_allclose(acts.values, net(slope)(torch.from_numpy(images)).numpy(), rtol=1e-6,
+                                       atol=1e-6)
