@@ -143,11 +143,12 @@ def load_nwb_spikes(
 
     Examples
     --------
+    >>> from neuroalign.datasets.fetchers import fetch
     >>> from neuroalign.loaders.spikes import load_nwb_spikes
-    >>> counts = load_nwb_spikes("../shared/data/pynapple/sub-4_ses-4_ecephys+image.nwb",
+    >>> counts = load_nwb_spikes(fetch("pynapple") / "sub-4_ses-4_ecephys+image.nwb",  # $NEUROALIGN_DATA
     ...                          "recognition_table", window=(-0.5, 1.5), bin_size=0.1,
-    ...                          stimulus_id="frameName")  # doctest: +SKIP
-    >>> counts.sizes  # doctest: +SKIP
+    ...                          stimulus_id="frameName")
+    >>> counts.sizes
     Frozen({'presentation': 180, 'neuroid': 35, 'time_bin': 20})
     """
     source = str(path)
