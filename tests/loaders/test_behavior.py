@@ -599,3 +599,99 @@ def test_read_trial_table_returns_frame(tmp_path, trials_frame):
     frame, meta = read_trial_table(path)
     pd.testing.assert_frame_equal(frame, pd.read_csv(path))
     assert meta == {}
+
+
+# --------------------------------------------------------------------------- issue 10: silently accepted input
+
+
+def test_repeated_header_names_and_short_rows_are_refused(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("stimulus,rt,rt\na.png,0.4,0.5\n")  # pandas would return columns rt and rt.1
+    with pytest.raises(FileFormatError, match=r"repeats the column name\(s\) \['rt'\]") as info:
+        load_trials(path)
+    assert str(path) in str(info.value)
+    tsv = tmp_path / "sub-01_task-x_events.tsv"
+    tsv.write_text("onset\tduration\tonset\n0\t1\t2\n")
+    with pytest.raises(FileFormatError, match="repeats the column name"):
+        load_trials(tsv)
+    with pytest.raises(FileFormatError, match="repeats the column name"):
+        load_triplets(_write(tmp_path / "trip.csv", "image_1,image_2,image_3,choice,choice\na,b,c,a,a\n"))
+    short = _write(tmp_path / "short.csv", "stimulus,correct,rt\na.png,1,0.4\nb.png,0\n")  # cut off
+    with pytest.raises(FileFormatError, match=r"lines \[3\]"):
+        load_trials(short)
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_a_column_called_correct_must_hold_0_or_1(tmp_path):
+    path = _write(tmp_path / "t.csv", "stimulus,correct\na,1\nb,2\nc,0\n")
+    with pytest.raises(DataError, match=r"'correct' \(correct\) has values other than 0/1") as info:
+        load_trials(path)  # it used to come back as a variable 'correct' holding the code 2
+    assert "correct_map" in str(info.value) and "data rows [2]" in str(info.value)
+    kept = load_trials(path, correct=False)
+    assert kept.correct.values.tolist() == [1, 2, 0] and kept.attrs["column_roles"].get("correct") is None
+
+
+def test_correct_map_must_list_every_code(tmp_path):
+    path = _write(tmp_path / "t.csv", "stimulus,accuracy\na,2\nb,1\nc,3\nd,\n")
+    with pytest.raises(DataError, match=r"codes \['3.0'\] that correct_map does not list"):
+        load_trials(path, correct="accuracy", correct_map={2: 1.0, 1: 0.0})  # 3 used to become NaN
+    with pytest.raises(DataError, match="not to 1.0, 0.0"):
+        load_trials(path, correct="accuracy", correct_map={2: 1.0, 1: 0.0, 3: 2.0})
+    ds = load_trials(path, correct="accuracy", correct_map={2: 1.0, 1: 0.0, 3: np.nan})
+    np.testing.assert_array_equal(ds.correct.values, [1.0, 0.0, np.nan, np.nan])
+
+
+def test_missing_stimulus_is_never_the_id_n_a(tmp_path):
+    path = _write(tmp_path / "sub-01_task-x_events.tsv",
+                  "onset\tduration\ttrial_type\tstim_file\n0\t1\timage\ta.png\n2\t0\tresponse\tn/a\n4\t1\timage\tb.png\n")
+    with pytest.raises(DataError, match=r"1 of 3 trial\(s\) have no stimulus in column 'stim_file'") as info:
+        load_trials(path)  # the second trial used to get the stimulus_id 'n/a'
+    assert "missing_stimulus='drop'" in str(info.value) and "data rows [2]" in str(info.value)
+    ds = load_trials(path, missing_stimulus="drop")
+    assert ds.stimulus_id.values.tolist() == ["a.png", "b.png"] and ds.onset.values.tolist() == [0, 4]
+    assert ds.attrs["dropped_trials"] == {str(path): [2]}
+    plain = load_trials(path, stimulus=False)
+    assert "stimulus_id" not in plain.coords and plain.stim_file.values.tolist() == ["a.png", "n/a", "b.png"]
+    other = _write(tmp_path / "other.csv", "condition\neasy\n")
+    with pytest.raises(DataError, match="no stimulus column"):  # stacked with a file that has stimuli
+        load_trials([path, other], missing_stimulus="drop", progress=False)
+
+
+def test_negative_and_infinite_reaction_times(tmp_path):
+    path = _write(tmp_path / "t.csv", "stimulus,rt\na,0.4\nb,-0.2\nc,\n")
+    with pytest.raises(DataError, match=r"1 negative value\(s\), e.g. -0.2 \(data rows \[2\]\)") as info:
+        load_trials(path)
+    assert "negative_rt" in str(info.value) and "na_values" in str(info.value)
+    np.testing.assert_array_equal(load_trials(path, negative_rt="nan").reaction_time.values, [0.4, np.nan, np.nan])
+    np.testing.assert_array_equal(load_trials(path, negative_rt="keep").reaction_time.values, [0.4, -0.2, np.nan])
+    coded = _write(tmp_path / "c.csv", "stimulus,rt_ms\na,400\nb,-1\n")
+    ds = load_trials(coded, reaction_time="rt_ms", rt_unit="ms", na_values=[-1])
+    np.testing.assert_array_equal(ds.reaction_time.values, [0.4, np.nan])
+    infinite = _write(tmp_path / "i.csv", "stimulus,rt\na,inf\n")
+    with pytest.raises(DataError, match="infinite"):
+        load_trials(infinite)
+    with pytest.raises(UnknownNameError):
+        load_trials(path, negative_rt="drop")
+
+
+def test_triplets_with_a_repeated_or_missing_item_or_negative_rt(tmp_path):
+    path = _write(tmp_path / "t.csv", "image_1,image_2,image_3,choice\na,b,c,a\nd,e,d,e\n")
+    with pytest.raises(DataError, match=r"1 triplet\(s\) show the same stimulus twice, e.g. data row 2") as info:
+        load_triplets(path)
+    assert "('d', 'e', 'd')" in str(info.value)
+    numeric = _write(tmp_path / "n.csv", "item_0,item_1,item_2,choice\n1,2,3,1\n4,4,5,5\n")
+    with pytest.raises(DataError, match="same stimulus twice"):
+        load_triplets(numeric)
+    missing = _write(tmp_path / "m.csv", "image_1,image_2,image_3,choice\na,b,c,a\nd,,f,d\n")
+    with pytest.raises(DataError, match=r"lack a stimulus .* \(data rows \[2\]\)"):
+        load_triplets(missing)  # the empty cell used to become the item 'n/a'
+    with pytest.raises(ConfigError, match="3 different columns"):
+        load_triplets(path, items=("image_1", "image_1", "image_2"))
+    slow = _write(tmp_path / "rt.csv", "image_1,image_2,image_3,choice,rt\na,b,c,a,-1.5\n")
+    with pytest.raises(DataError, match="negative"):
+        load_triplets(slow)
+    assert np.isnan(load_triplets(slow, negative_rt="nan").reaction_time.values[0])

@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from neuroalign.errors import ConfigError, FileFormatError, UnknownNameError
+from neuroalign.errors import ConfigError, DataError, FileFormatError, UnknownNameError
 from neuroalign.loaders.psychophysics import (COLUMNS_2AFC, COLUMNS_ODDITY, CONDITIONS,
                                               load_metameric_psychophysics)
 
@@ -249,3 +249,36 @@ def test_selection_without_files(tmp_path):
     write_2afc(tmp_path / "ZZ_01_data1.mat", [1])
     with pytest.raises(ConfigError, match="no file matched"):
         load_metameric_psychophysics(tmp_path, tasks=["oddity"], progress=False)
+
+
+# --------------------------------------------------------------------------- issue 10: bad values are named
+
+
+def _edited_2afc(path, column, values):
+    """A 2AFC file of six valid trials with one column replaced."""
+    import h5py
+
+    write_2afc(path, [1, 0, 1, 0, 1, 0])
+    with h5py.File(path, "r+") as handle:
+        table = handle["full_condtable"][()]  # HDF5 layout: (columns, trials)
+        table[column] = values
+        handle["full_condtable"][...] = table
+    return path
+
+
+@pytest.mark.parametrize("column, values, error, message", [
+    (0, [0, 1, 2, 3, 4, 5], FileFormatError, "'eccentricity' holds values that are not whole numbers 1 to 6: [0.0]"),
+    (0, [1, 2, 3, 4, 5, 7], FileFormatError, "whole numbers 1 to 6: [7.0]"),
+    (0, [1, 2, 3, 4, 5, np.nan], FileFormatError, "whole numbers 1 to 6: [nan]"),
+    (5, [3, 3, 3, 3, 3, 2.5], FileFormatError, "'class_id'"),
+    (6, [0, 1, 2, 3, 4, np.nan], FileFormatError, "'im_id'"),
+    (11, [1, 0, 1, 0, 1, 2], DataError, "codes other than 0, 1"),
+    (12, [0.5, 0.5, -0.2, 0.5, 0.5, 0.5], DataError, "negative or missing reaction time"),
+    (9, [1, 0, 1, 0, 0, 0], FileFormatError, "response columns"),
+])
+def test_out_of_range_codes_are_named(tmp_path, column, values, error, message):
+    # an eccentricity index of 0 used to read the last eccentricity (index -1); codes 2 and negative RTs passed
+    _edited_2afc(tmp_path / "ZZ_01_data1.mat", column, values)
+    with pytest.raises(error) as info:
+        load_metameric_psychophysics(tmp_path, progress=False)
+    assert message in str(info.value) and "ZZ_01_data1.mat" in str(info.value)

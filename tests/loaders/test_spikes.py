@@ -498,3 +498,91 @@ def test_tutorial_code_runs(shared_data, tmp_path, monkeypatch):
     exec(compile(code, str(page), "exec"), namespace)  # noqa: S102 - our own documentation
     assert dict(namespace["counts"].sizes) == {"presentation": 180, "neuroid": 35, "time_bin": 40}
     assert (tmp_path / "neuroalign-figures" / "spikes_raster_psth.png").stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------------------------------------------
+# issue 10: bad input that used to be accepted silently
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_phy_nan_spike_time_of_a_left_out_cluster_raises(phy):
+    # it used to set the recording's end to NaN, so every bin of every kept cluster came back NaN
+    folder, _ = phy
+    samples = np.load(folder / "spike_times.npy").astype(float)
+    clusters = np.load(folder / "spike_clusters.npy")
+    samples[np.flatnonzero(clusters == 5)[2]] = np.nan  # cluster 5 is 'noise': not kept by labels="good"
+    np.save(folder / "spike_times.npy", samples)
+    for labels in ("good", None):
+        with pytest.raises(DataError) as info:
+            load_phy(folder, [10.0], window=(0, 1), labels=labels)
+        assert "NaN" in str(info.value) and "spike_times.npy" in str(info.value) and "unit 5" in str(info.value)
+
+
+def test_nwb_nan_spike_time_of_a_left_out_unit_raises(tmp_path):
+    # the same file content through NWB and through bin_spikes: one error, whatever the unit selection
+    path = write_nwb(tmp_path / "s.nwb", [np.array([0.5, 1.0, 2.0]), np.array([0.2, np.nan, 3.0])],
+                     quality=["good", "noise"])
+    for units in (None, {"quality": "good"}, [10]):
+        with pytest.raises(DataError, match="NaN"):
+            load_nwb_spikes(path, events=[0.5], window=(0, 1), units=units)
+    from neuroalign.loaders.binning import bin_spikes
+
+    with pytest.raises(DataError, match="NaN"):
+        bin_spikes([0.5, 1.0, 0.2, np.nan], [0, 0, 1, 1], [0.5], (0, 1), units=[0])
+
+
+def test_phy_arrays_of_the_wrong_shape_or_a_nonfinite_sample_rate(phy):
+    folder, _ = phy
+    samples = np.load(folder / "spike_times.npy").ravel()
+    clusters = np.load(folder / "spike_clusters.npy")
+    (folder / "params.py").write_text("sample_rate = float('inf')\n")  # not a literal: ignored
+    with pytest.raises(FileFormatError, match="sample_rate"):
+        load_phy(folder, [10.0], window=(0, 1), labels=None)
+    (folder / "params.py").write_text("sample_rate = 1e400\n")  # a literal that is inf
+    with pytest.raises(FileFormatError, match="finite"):
+        load_phy(folder, [10.0], window=(0, 1), labels=None)
+    (folder / "params.py").write_text(f"sample_rate = {FS}\n")
+    np.save(folder / "spike_times.npy", np.stack([samples[:2000], samples[2000:]], axis=1))  # (n, 2)
+    np.save(folder / "spike_clusters.npy", np.stack([clusters[:2000], clusters[2000:]], axis=1))
+    with pytest.raises(FileFormatError, match=r"shape \(2000, 2\)"):
+        load_phy(folder, [10.0], window=(0, 1), labels=None)
+
+
+def test_phy_cluster_tables_with_repeated_ids_or_columns(phy):
+    folder, _ = phy
+    (folder / "cluster_group.tsv").write_text("cluster_id\tgroup\n3\tgood\n3\tnoise\n5\tnoise\n")
+    with pytest.raises(FileFormatError, match=r"cluster\(s\) \[3\] are listed twice"):
+        load_phy(folder, [10.0], window=(0, 1))
+    (folder / "cluster_group.tsv").write_text("cluster_id\tgroup\n3\tgood\n")
+    (folder / "cluster_info.tsv").write_text("cluster_id\tdepth\tdepth\n3\t20\t40\n5\t60\t80\n")
+    with pytest.raises(FileFormatError, match="repeats the column name") as info:
+        load_phy(folder, [10.0], window=(0, 1))
+    assert "cluster_info.tsv" in str(info.value)
+    (folder / "cluster_info.tsv").write_text("cluster_id\tdepth\nthree\t20\n")
+    with pytest.raises(FileFormatError, match="not integer cluster ids"):
+        load_phy(folder, [10.0], window=(0, 1))
+
+
+def test_phy_events_tables_with_missing_stimuli_repeated_columns_or_text_times(phy, tmp_path):
+    folder, _ = phy
+    events = tmp_path / "events.tsv"
+    events.write_text("onset\tduration\tstim_file\n5.0\t1.0\ta.png\n12.5\t1.0\tn/a\n")
+    with pytest.raises(DataError, match="no stimulus id") as info:  # it used to become the id 'nan'
+        load_phy(folder, events, window=(0, 1), stimulus_id="stim_file", labels=None)
+    assert "stim_file" in str(info.value) and "[1]" in str(info.value)
+    events.write_text("onset\tonset\tstim_file\n5.0\t6.0\ta.png\n")  # pandas would rename the second onset.1
+    with pytest.raises(FileFormatError, match="repeats the column name"):
+        load_phy(folder, events, window=(0, 1), labels=None)
+    events.write_text("onset\tstim_file\nfive\ta.png\n")
+    with pytest.raises(DataError, match="not numeric"):
+        load_phy(folder, events, window=(0, 1), labels=None)
+    with pytest.raises(ConfigError, match="shape"):  # (start, stop) pairs are not event times
+        load_phy(folder, np.array([[5.0, 6.0], [7.0, 8.0]]), window=(0, 1), labels=None)
+    with pytest.raises(ConfigError, match="labels"):
+        load_phy(folder, [5.0], window=(0, 1), labels=5)
+
+
+def test_nwb_nan_observation_interval_raises(tmp_path):
+    path = write_nwb(tmp_path / "s.nwb", [np.array([0.5, 1.0, 2.0])], obs=[[[0.0, np.nan]]])
+    with pytest.raises(DataError, match="observation interval"):
+        load_nwb_spikes(path, events=[0.5], window=(0, 1))
