@@ -11,6 +11,7 @@ the line of the block.  Templates and signatures use a ```text fence.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,22 @@ def test_every_committed_figure_has_one_maker():
         for name in names:
             assert f"img/{name}" in text  # shown on the page that draws it
             assert "docs/img" not in "".join(code for _, code in make_figures.python_blocks(REPO / "docs" / page))
+
+
+def test_make_figures_draws_a_page_s_figures_where_asked(reader, tmp_path):
+    out = tmp_path / "img"
+    out.mkdir()
+    written = make_figures.make_page_figures("extract.md", out)
+    assert [p.name for p in written] == ["extract-rdm-92.png"]
+    assert written[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+WORK_LOG = re.compile(r"\b(?:first|second|third|this|last|next) session\b|\bnot met\b|\btarget (?:is )?met\b"
+                      r"|post-mortem|\bwork log\b", re.I)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_reads_as_documentation(page):
+    text = (REPO / page).read_text()
+    found = [f"{page}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)!r}" for m in WORK_LOG.finditer(text)]
+    assert not found, "work-log wording in the docs: " + "; ".join(found)
