@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Hashable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .data.io import load, load_group, save
 from .data.schema import label_index
-from .errors import ScoreError
+from .errors import FileFormatError, ScoreError
 
-__all__ = ["Score"]
+__all__ = ["Score", "COLUMNS", "BOUND"]
+
+#: The columns of every score table, in order: :meth:`Score.to_dataframe`,
+#: the repr, the demo's ``scores.csv`` and the command line's table.  The
+#: score's dims (e.g. ``layer``) come right after ``metric``; a column is
+#: left out when the score has no such field.
+COLUMNS = ("metric", "score", "ceiling_lower", "ceiling", "ceiled", "error", "ci_low", "ci_high")
+
+#: The dim of a ceiling given as bounds, labelled ``"lower"`` and ``"upper"``
+#: (as returned by :func:`neuroalign.compare.noise_ceiling`).
+BOUND = "bound"
+
+_FIELDS = ("score", "ceiling_lower", "ceiling", "error", "ci_low", "ci_high")  # what Score.data may hold
+_SCORE_ATTR = "neuroalign_score"  # the attribute of a saved score's metric, params and ci_level
 
 
 class Score:
@@ -23,9 +39,12 @@ class Score:
     value : float or xarray.DataArray
         The point estimate.  A DataArray may carry any dims, e.g. ``layer`` for
         a sweep over a network's layers.
-    ceiling : float or xarray.DataArray, optional
+    ceiling : float, xarray.DataArray or (lower, upper), optional
         The noise ceiling on the same dims (the best score a perfect model of
-        the data could reach).  Must be positive.
+        the data could reach).  Must be positive.  Two bounds, as a
+        ``(lower, upper)`` pair or a DataArray with a ``bound`` dim labelled
+        ``"lower"``/``"upper"``, are kept as ``ceiling_lower`` and
+        ``ceiling`` (the upper bound, which :attr:`ceiled` divides by).
     error : float or xarray.DataArray, optional
         Standard error (e.g. the standard deviation of bootstrap resamples).
     ci : (low, high), optional
@@ -45,7 +64,8 @@ class Score:
     Raises
     ------
     ScoreError
-        The value contains NaN, or a ceiling is not positive.
+        The value contains NaN, a ceiling is not positive, or a lower
+        ceiling bound is NaN.
 
     Examples
     --------
@@ -56,6 +76,8 @@ class Score:
     0.625
     >>> list(s.to_dataframe().columns)
     ['metric', 'score', 'ceiling', 'ceiled', 'error', 'ci_low', 'ci_high']
+    >>> Score(0.3, ceiling=(0.4, 0.6), metric="rsa")
+    Score(metric='rsa', score=0.3, ceiling_lower=0.4, ceiling=0.6, ceiled=0.5)
     """
 
     def __init__(
@@ -79,7 +101,9 @@ class Score:
             )
         fields = {"score": score}
         if ceiling is not None:
-            ceil = _as_array(ceiling)
+            lower, ceil = _ceiling_bounds(ceiling, metric)
+            if lower is not None:
+                fields["ceiling_lower"] = lower
             if (~(ceil.values > 0)).any():
                 raise ScoreError(
                     f"the noise ceiling of {metric or 'the score'} is not positive "
@@ -151,15 +175,23 @@ class Score:
         if not scores or len(scores) != len(labels):
             raise ScoreError(f"got {len(scores)} scores and {len(labels)} labels", source="labels",
                              fix="pass one label per score")
+        fields = [sorted(s.data.data_vars) for s in scores]
+        if any(f != fields[0] for f in fields):
+            odd = next(i for i, f in enumerate(fields) if f != fields[0])
+            raise ScoreError(f"score {labels[odd]!r} has the fields {fields[odd]}, score {labels[0]!r} has "
+                             f"{fields[0]}", source="scores",
+                             fix="stack scores computed the same way (all with a ceiling, or none)")
         index = label_index(labels, dim)
         data = xr.concat([s.data for s in scores], dim=index)
         raws = [s.raw for s in scores]
         raw = xr.concat(raws, dim=index) if all(r is not None for r in raws) else None
-        out = cls.__new__(cls)
+        return scores[0]._replace(data, raw)
+
+    def _replace(self, data: xr.Dataset, raw: xr.DataArray | xr.Dataset | None) -> "Score":
+        """A score with new data and raw values, and this one's metric, params and CI level."""
+        out = self.__class__.__new__(self.__class__)
         out.data, out.raw = data, raw
-        out.metric = scores[0].metric
-        out.params = dict(scores[0].params)
-        out.ci_level = scores[0].ci_level
+        out.metric, out.params, out.ci_level = self.metric, dict(self.params), self.ci_level
         return out
 
     # ---------------------------------------------------------------- access
@@ -170,7 +202,15 @@ class Score:
 
     @property
     def ceiling(self) -> xr.DataArray | None:
+        """The noise ceiling (its upper bound when there are two), or None."""
         return self.data["ceiling"] if "ceiling" in self.data else None
+
+    @property
+    def ceiling_bounds(self) -> tuple[xr.DataArray, xr.DataArray] | None:
+        """``(lower, upper)`` when the ceiling was given as two bounds, else None."""
+        if "ceiling_lower" not in self.data:
+            return None
+        return self.data["ceiling_lower"], self.data["ceiling"]
 
     @property
     def error(self) -> xr.DataArray | None:
@@ -184,7 +224,7 @@ class Score:
 
     @property
     def ceiled(self) -> xr.DataArray:
-        """The score divided by its ceiling."""
+        """The score divided by its ceiling (the upper bound when there are two)."""
         if self.ceiling is None:
             raise ScoreError("this score has no ceiling", source=self.metric or "score",
                              fix="compute one (e.g. neuroalign.compare.split_half_ceiling) and pass ceiling=")
@@ -200,43 +240,203 @@ class Score:
                              source=self.metric or "score", fix="select one with score.sel(...)")
         return float(self.values)
 
+    # ------------------------------------------------------------- transform
     def sel(self, **indexers: Any) -> "Score":
-        """Select along the score's dims, like :meth:`xarray.Dataset.sel`."""
-        out = self.__class__.__new__(self.__class__)
-        out.data = self.data.sel(**indexers)
-        raw_indexers = {k: v for k, v in indexers.items() if self.raw is not None and k in self.raw.dims}
-        out.raw = self.raw.sel(**raw_indexers) if self.raw is not None else None
-        out.metric, out.params, out.ci_level = self.metric, dict(self.params), self.ci_level
-        return out
+        """Select by label along the score's dims, like :meth:`xarray.Dataset.sel`.
+
+        The raw values are selected along the same dims where they have them.
+        """
+        return self._subset("sel", indexers)
+
+    def isel(self, **indexers: Any) -> "Score":
+        """Select by position along the score's dims, like :meth:`xarray.Dataset.isel`.
+
+        Examples
+        --------
+        >>> from neuroalign import Score
+        >>> s = Score.concat([Score(0.1), Score(0.3)], "layer", ["conv1", "conv2"])
+        >>> float(s.isel(layer=-1))
+        0.3
+        """
+        return self._subset("isel", indexers)
+
+    def _subset(self, method: str, indexers: Mapping[str, Any]) -> "Score":
+        unknown = [str(k) for k in indexers if k not in self.data.dims]
+        if unknown:
+            raise ScoreError(f"{', '.join(map(repr, unknown))} is not a dim of the score (dims: {self.dims})",
+                             source=self.metric or "score", fix=f"select along one of {list(map(str, self.dims))}")
+        try:
+            data = getattr(self.data, method)(**indexers)
+            raw = None
+            if self.raw is not None:
+                raw = getattr(self.raw, method)(**{k: v for k, v in indexers.items() if k in self.raw.dims})
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            raise ScoreError(f"cannot select {dict(indexers)} ({type(exc).__name__}: {exc})",
+                             source=self.metric or "score",
+                             fix="use labels (sel) or positions (isel) that exist on each dim") from exc
+        return self._replace(data, raw)
+
+    def rename(self, names: Mapping[Hashable, Hashable] | None = None, **more: Hashable) -> "Score":
+        """Rename dims and coordinates, in the values, ceiling, error, CI and raw values.
+
+        Parameters
+        ----------
+        names : mapping, optional
+            Old name → new name; keyword arguments add to it.
+
+        Examples
+        --------
+        >>> from neuroalign import Score
+        >>> s = Score.concat([Score(0.1), Score(0.3)], "layer", ["conv1", "conv2"])
+        >>> s.rename(layer="model").dims
+        ('model',)
+        """
+        names = {**dict(names or {}), **more}
+        known = set(self.data.dims) | set(self.data.coords)
+        unknown = [str(k) for k in names if k not in known]
+        if unknown:
+            raise ScoreError(f"{', '.join(map(repr, unknown))} is not a dim or coordinate of the score "
+                             f"(it has {sorted(map(str, known))})", source=self.metric or "score",
+                             fix="rename one of the names listed")
+        taken = [str(v) for v in names.values() if v in _FIELDS]
+        if taken:
+            raise ScoreError(f"{', '.join(map(repr, taken))} names a field of the score", source="names",
+                             fix="choose another name")
+        try:
+            data = self.data.rename(names)
+            raw = None
+            if self.raw is not None:
+                raw_names = set(self.raw.dims) | set(self.raw.coords)
+                raw = self.raw.rename({k: v for k, v in names.items() if k in raw_names})
+        except ValueError as exc:
+            raise ScoreError(f"cannot rename {names} ({exc})", source=self.metric or "score",
+                             fix="choose names that are not already used") from exc
+        return self._replace(data, raw)
+
+    # ----------------------------------------------------------------- tables
+    @staticmethod
+    def columns(dims: Iterable[Hashable] = (), present: Iterable[Hashable] | None = None) -> list[str]:
+        """The columns of a score table, in the order of :data:`COLUMNS`, with ``dims`` after ``metric``.
+
+        Parameters
+        ----------
+        dims : iterable of str
+            The label columns (the score's dims, e.g. ``["layer"]``).
+        present : iterable of str, optional
+            Keep only these value columns (default: all of :data:`COLUMNS`).
+
+        Examples
+        --------
+        >>> from neuroalign import Score
+        >>> Score.columns(["layer"], present=["ci_low", "score", "ci_high", "metric"])
+        ['metric', 'layer', 'score', 'ci_low', 'ci_high']
+        """
+        keep = COLUMNS if present is None else {str(c) for c in present}
+        values = [c for c in COLUMNS if c in keep]
+        head = ["metric"] if "metric" in values else []
+        return [*head, *map(str, dims), *(c for c in values if c != "metric")]
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per element: dims as columns, then score, ceiling, ceiled, error, CI."""
+        """One row per element, in the columns of :meth:`columns`: metric, dims, score, ceiling(s), ceiled, error, CI."""
         data = self.data
         if "ceiling" in data:
             data = data.assign(ceiled=data["score"] / data["ceiling"])
-        order = [f for f in ("score", "ceiling", "ceiled", "error", "ci_low", "ci_high") if f in data]
-        data = data[order]
+        fields = [f for f in COLUMNS if f in data]
+        data = data[fields]
         if data["score"].ndim == 0:
-            frame = pd.DataFrame({name: [data[name].item()] for name in order})
+            frame = pd.DataFrame({name: [data[name].item()] for name in fields})
         else:
             frame = data.to_dataframe().reset_index()
-            frame = frame[[*map(str, data["score"].dims), *order]]
         frame.insert(0, "metric", self.metric)
-        return frame
+        dims = list(map(str, data["score"].dims))
+        return frame[self.columns(dims, present=frame.columns)]
 
     def __repr__(self) -> str:
         head = f"Score(metric={self.metric!r}"
+        frame = self.to_dataframe().drop(columns="metric")
         if self.values.ndim == 0:
-            text = f"{head}, value={self.values.item():.4g}"
-            if self.error is not None:
-                text += f" ± {self.error.item():.2g}"
-            if self.ci is not None:
-                text += f", {int(self.ci_level * 100)}% CI [{self.ci[0].item():.4g}, {self.ci[1].item():.4g}]"
-            if self.ceiling is not None:
-                text += f", ceiling={self.ceiling.item():.4g}, ceiled={self.ceiled.item():.4g}"
-            return text + ")"
-        table = self.to_dataframe().drop(columns="metric").to_string(index=False, float_format="{:.4g}".format)
+            text = "".join(f", {name}={value:.4g}" for name, value in frame.iloc[0].items())
+            if self.ci is not None and self.ci_level != 0.95:
+                text += f", ci_level={self.ci_level:g}"
+            return f"{head}{text})"
+        table = frame.to_string(index=False, float_format="{:.4g}".format)
         return f"{head}, dims={self.dims})\n{table}"
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the score to a netCDF file (``.nc``; ``.zarr`` works too), atomically.
+
+        Everything is kept: values, ceiling (one value or both bounds),
+        error, CI, raw values (a DataArray or a Dataset, with their
+        attributes such as provenance), metric, params and CI level.
+        ``params`` are stored as JSON: numbers, text, booleans, None, lists
+        and dicts come back equal (a tuple comes back as a list).
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> from neuroalign import Score
+        >>> s = Score.from_resamples(0.5, np.array([0.4, 0.5, 0.6]), metric="demo", params={"seed": 0})
+        >>> path = s.save(os.path.join(tempfile.mkdtemp(), "score.nc"))
+        >>> Score.load(path).params
+        {'seed': 0}
+        """
+        data = self.data.copy()
+        data.attrs[_SCORE_ATTR] = {"metric": self.metric, "params": self.params, "ci_level": self.ci_level,
+                                   "raw": self.raw is not None}
+        return save(data, path, groups=None if self.raw is None else {"raw": self.raw})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Score":
+        """Read a score written by :meth:`save`.
+
+        Raises
+        ------
+        FileFormatError
+            The file is unreadable or does not hold a score.
+        ScoreError
+            The stored values break a rule of :class:`Score` (a NaN score, a
+            non-positive ceiling).
+        """
+        data = load(path)
+        meta = data.attrs.get(_SCORE_ATTR) if isinstance(data, xr.Dataset) else None
+        fields = set(data.data_vars) if isinstance(data, xr.Dataset) else set()
+        if not isinstance(meta, dict) or "score" not in fields or not fields <= set(_FIELDS):
+            raise FileFormatError("the file does not hold a score", source=str(path),
+                                  fix="read it with neuroalign.data.load, or write scores with Score.save")
+        raw = load_group(path, "raw") if meta.get("raw") else None
+        ceiling = data.get("ceiling")
+        if ceiling is not None and "ceiling_lower" in data:
+            ceiling = (data["ceiling_lower"], ceiling)
+        ci = (data["ci_low"], data["ci_high"]) if "ci_low" in data else None
+        out = cls(data["score"], ceiling=ceiling, error=data.get("error"), ci=ci, raw=raw,
+                  metric=meta.get("metric", ""), params=meta.get("params"), ci_level=meta.get("ci_level", 0.95))
+        out.data = out.data[[f for f in data.data_vars]]  # the stored order of the fields
+        out.data.attrs = {k: v for k, v in data.attrs.items() if k != _SCORE_ATTR}
+        return out
+
+
+def _ceiling_bounds(ceiling: Any, metric: str) -> tuple[xr.DataArray | None, xr.DataArray]:
+    """(lower bound or None, ceiling) from one value, a (lower, upper) pair or a DataArray with a bound dim."""
+    if isinstance(ceiling, tuple):
+        if len(ceiling) != 2:
+            raise ScoreError(f"a ceiling tuple needs (lower, upper), got {len(ceiling)} values",
+                             source="ceiling", fix="pass ceiling=(lower, upper) or one value")
+        lower, upper = _as_array(ceiling[0]), _as_array(ceiling[1])
+    elif isinstance(ceiling, xr.DataArray) and BOUND in ceiling.dims:
+        labels = [str(b) for b in ceiling[BOUND].values] if BOUND in ceiling.coords else []
+        if sorted(labels) != ["lower", "upper"]:
+            raise ScoreError(f"the ceiling's {BOUND!r} dim is labelled {labels}, expected 'lower' and 'upper'",
+                             source="ceiling", fix=f"label the bounds: ceiling.assign_coords({BOUND}=['lower', 'upper'])")
+        lower = _as_array(ceiling.sel({BOUND: "lower"}, drop=True))
+        upper = _as_array(ceiling.sel({BOUND: "upper"}, drop=True))
+    else:
+        return None, _as_array(ceiling)
+    if np.isnan(lower.values).any():
+        raise ScoreError(f"the lower noise-ceiling bound of {metric or 'the score'} is NaN",
+                         source=metric or "ceiling", fix="check the data the ceiling was computed from")
+    return lower, upper
 
 
 def _as_array(value: Any, first_dim: str | None = None) -> xr.DataArray:

@@ -38,7 +38,7 @@ def test_readme_demo_command_through_the_cli(tmp_path):
     assert result.returncode == 0, result.stderr
     out = tmp_path / "neuroalign-demo"
     table = pd.read_csv(out / "scores.csv")
-    assert list(table.columns[:6]) == ["layer", "metric", "score", "ceiling", "ci_low", "ci_high"]
+    assert list(table.columns[:6]) == ["metric", "layer", "score", "ceiling", "ceiled", "error"]
     assert set(table.metric) == {"rsa", "cka"} and len(table) == 12
     summary = json.loads((out / "summary.json").read_text())
     assert summary["best_layer"] == {"rsa": summary["planted_layer"], "cka": summary["planted_layer"]}

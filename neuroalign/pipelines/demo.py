@@ -29,8 +29,9 @@ __all__ = ["DemoResult", "run_demo", "SCORE_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
-#: Columns of ``scores.csv``, in order.
-SCORE_COLUMNS = ["layer", "metric", "score", "ceiling", "ci_low", "ci_high", "ceiled", "error"]
+#: Columns of ``scores.csv``, in the order of every score table (:meth:`Score.columns`);
+#: ``ceiling_lower`` appears only when a metric has two ceiling bounds.
+SCORE_COLUMNS = Score.columns(["layer"])
 
 
 @dataclass
@@ -95,7 +96,7 @@ def run_demo(
     }
     steps.update()
     table = pd.concat([s.to_dataframe().assign(metric=name) for name, s in scores.items()], ignore_index=True)
-    table = table[SCORE_COLUMNS]
+    table = table[Score.columns(["layer"], present=table.columns)]
     best = {name: str(s.values.idxmax("layer").item()) for name, s in scores.items()}
     summary = {
         "planted_layer": study.planted_layer,

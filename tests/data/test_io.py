@@ -91,6 +91,8 @@ def assert_same(a, b):
     for name in a.coords if isinstance(a, xr.DataArray) else a.variables:
         assert a[name].dtype == b[name].dtype, name
         assert a[name].attrs == b[name].attrs, name
+    for dim, index in a.indexes.items():
+        assert b.indexes[dim].dtype == index.dtype, dim
 
 
 def behaviour_datasets(folder, shared):
