@@ -39,13 +39,14 @@ import xarray as xr
 from scipy import stats
 
 from .._threads import thread_map
+from ..data.align import stimulus_mismatch_error
 from ..data.provenance import provenance
-from ..errors import AlignmentError, ConfigError, DataError, SchemaError, ScoreError
+from ..errors import ConfigError, DataError, SchemaError, ScoreError
 from ..score import Score
 from .bootstrap import RESAMPLE, counts_to_pair_weights, resample_counts, resample_rdm
 from .comparison_methods import (_weighted_ranks, has_kernel, rank_similarity, single_threaded_blas,
                                  weighted_similarity)
-from .noise_ceiling import (BOUND, _as_rdms, _pooling, _transform, noise_ceiling, rank_noise_ceiling,
+from .noise_ceiling import (BOUND, _as_rdms, _batch_dim, _pooling, _transform, noise_ceiling, rank_noise_ceiling,
                             resampled_noise_ceiling)
 from .rdm import ID_A, ID_B, PAIR, rdm_stimulus_ids, to_square
 from .rdm_comparison import RDM_COMPARISONS, compare_rdms
@@ -72,9 +73,8 @@ def _prepare(model_rdms, data_rdms, method: str, model: str, subject: str):
     ids, data_ids = rdm_stimulus_ids(models), rdm_stimulus_ids(data)
     if not np.array_equal(ids, data_ids):
         if len(ids) != len(data_ids) or set(ids.tolist()) != set(data_ids.tolist()):
-            raise AlignmentError(f"model_rdms and data_rdms describe different stimuli ({len(ids)} vs "
-                                 f"{len(data_ids)})", source="data_rdms",
-                                 fix="compute all RDMs on the same stimulus set")
+            raise stimulus_mismatch_error(ids, data_ids, names=("model_rdms", "data_rdms"), kind="rdm",
+                                          fix="compute all RDMs on the same stimulus set")
         rows, cols = np.triu_indices(len(ids), 1)
         square = to_square(data).sel({ID_A: ids, ID_B: ids})
         data = square.isel({ID_A: xr.DataArray(rows, dims=PAIR), ID_B: xr.DataArray(cols, dims=PAIR)})
@@ -280,7 +280,7 @@ def evaluate_models(
     seed: int | np.random.Generator = 0,
     ci_level: float = 0.95,
     ceiling_resamples: bool = True,
-    model: str = "model",
+    model: str | None = None,
     subject: str = "subject",
 ) -> Score:
     """Evaluate fixed model RDMs against subjects' data RDMs, with noise ceiling and uncertainty.
@@ -305,8 +305,12 @@ def evaluate_models(
     ceiling_resamples : bool
         Also compute the noise ceiling of every resample (rsatoolbox does).
         The score's ceiling is always the full-data ceiling.
-    model, subject : str
-        Names of the model and subject dims.
+    model : str, optional
+        Name of the model dim: by default the batch dim of labelled
+        ``model_rdms`` (e.g. ``layer`` for ``compute_rdm`` of a layer
+        mapping), else ``"model"``.
+    subject : str
+        Name of the subject dim.
 
     Returns
     -------
@@ -344,6 +348,7 @@ def evaluate_models(
     >>> score.dims, bool(score.values[0] > score.values[1])
     (('model',), True)
     """
+    model = _batch_dim(model_rdms, "model") if model is None else model
     if bootstrap not in BOOTSTRAPS:
         raise ConfigError(f"unknown bootstrap {bootstrap!r}", source="bootstrap",
                           fix=f"use one of {BOOTSTRAPS}")

@@ -46,7 +46,8 @@ from .comparison_methods import _weighted_ranks, rank_similarity, single_threade
 from .rdm import PAIR, as_rdm, compute_rdm, rdm_stimulus_ids
 from .rdm_comparison import RDM_COMPARISONS, compare_rdms
 
-__all__ = ["BOUND", "POOLING", "cka_noise_ceiling", "noise_ceiling", "pool_rdms", "rdm_split_half_ceiling", "resampled_noise_ceiling"]
+__all__ = ["BOUND", "POOLING", "cka_noise_ceiling", "noise_ceiling", "pool_rdms", "rdm_split_half_ceiling",
+           "resampled_noise_ceiling"]
 
 BOUND = "bound"
 
@@ -85,6 +86,19 @@ def _as_rdms(rdms, dim: str, name: str) -> xr.DataArray:
         if dim not in out.coords:
             out = out.assign_coords({dim: np.arange(out.sizes[dim]).astype(str)})
     return out
+
+
+def _batch_dim(rdms, default: str) -> str:
+    """The name of the one batch dim of labelled RDMs (e.g. ``layer`` from ``compute_rdm`` of a layer mapping).
+
+    ``default`` for anything else: plain arrays, mappings, several batch dims,
+    or the unnamed ``rdm`` dim of :func:`as_rdm`.
+    """
+    if isinstance(rdms, xr.DataArray) and PAIR in rdms.dims:
+        batch = [d for d in rdms.dims if d != PAIR]
+        if len(batch) == 1 and not str(batch[0]).startswith("rdm"):
+            return str(batch[0])
+    return default
 
 
 def _as_single(rdm, name: str) -> xr.DataArray:

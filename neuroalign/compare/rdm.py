@@ -337,11 +337,34 @@ def to_vector(square: xr.DataArray | np.ndarray, stimulus_ids: Sequence | np.nda
     if values.ndim < 2 or values.shape[-2] != n or len(ids) != n:
         raise SchemaError(f"a square RDM needs shape (..., n, n) with n ids, got {values.shape}", source="rdm",
                           fix="pass square matrices and one stimulus id per row")
+    _check_no_inf(values)
     if not np.allclose(values, np.swapaxes(values, -1, -2), equal_nan=True):
         raise DataError("the RDM is not symmetric", source="rdm", fix="symmetrise it, e.g. (D + D.T) / 2")
     rows, cols = np.triu_indices(n, k=1)
     coords.update(_pair_coords({"stimulus_id": ids, **meta}, rows, cols))
     return xr.DataArray(values[..., rows, cols], dims=(*batch, PAIR), coords=coords, attrs=attrs)
+
+
+def _check_no_inf(values: np.ndarray) -> None:
+    """Raise on infinite dissimilarities (NaN marks a missing pair and is allowed)."""
+    infinite = np.isinf(values)
+    if infinite.any():
+        raise DataError(f"{int(infinite.sum())} dissimilarit{'y is' if infinite.sum() == 1 else 'ies are'} "
+                        "infinite", source="rdm",
+                        fix="fix the computation that produced them, or set them to NaN to mark missing pairs")
+
+
+def _relabelled(rdm: xr.DataArray, stimulus_ids: Sequence | np.ndarray) -> xr.DataArray:
+    """A vector-form RDM with its stimuli renamed, in their current order, to ``stimulus_ids``."""
+    n = _n_from_pairs(rdm.sizes[PAIR])
+    ids = np.asarray(stimulus_ids)
+    if ids.shape != (n,):
+        raise SchemaError(f"{ids.size} stimulus ids for an RDM of {n} stimuli", source="stimulus_ids",
+                          fix="pass one id per stimulus, in the RDM's stimulus order")
+    if len(pd.unique(ids)) != n:
+        raise SchemaError("stimulus ids are not unique", source="stimulus_ids", fix="pass one distinct id per stimulus")
+    rows, cols = np.triu_indices(n, k=1)
+    return rdm.assign_coords(_pair_coords({"stimulus_id": ids}, rows, cols))
 
 
 def as_rdm(
@@ -364,7 +387,10 @@ def as_rdm(
         ``form="vector"`` a ``(…, n_pairs)`` stack of vectors.  A DataArray
         without RDM dims keeps the names and coordinates of its leading dims.
     stimulus_ids : sequence, optional
-        One id per stimulus; default ``"0"``, ``"1"``, ….
+        One id per stimulus, in the order of the rows; default ``"0"``,
+        ``"1"``, ….  Given with an RDM that is already labelled, it renames
+        that RDM's stimuli (keeping their order), e.g. to give an RDM read
+        from a file the ids of the stimuli it was measured on.
     form : {"auto", "square", "vector"}
         ``"auto"`` reads 1-D input as a vector and ``(…, n, n)`` input as
         squares; a stack of vectors must say ``form="vector"`` (a 2-D array is
@@ -393,8 +419,8 @@ def as_rdm(
     SchemaError
         Ambiguous or malformed shapes, or a wrong number of stimulus ids.
     DataError
-        Non-symmetric squares, or a diagonal that is neither zero nor NaN
-        (similarities rather than dissimilarities).
+        Infinite dissimilarities, non-symmetric squares, or a diagonal that
+        is neither zero nor NaN (similarities rather than dissimilarities).
 
     Examples
     --------
@@ -412,11 +438,14 @@ def as_rdm(
     if order not in ("squareform", "columnmajor"):
         raise ConfigError(f"order must be 'squareform' or 'columnmajor', got {order!r}", source="order",
                           fix="pass order='squareform' (scipy/MATLAB squareform) or 'columnmajor'")
-    if isinstance(values, xr.DataArray) and PAIR in values.dims:
-        rdm_stimulus_ids(values)
-        return values.transpose(..., PAIR)
-    if isinstance(values, xr.DataArray) and ID_A in values.dims:
-        return to_vector(values)
+    if isinstance(values, xr.DataArray) and (PAIR in values.dims or ID_A in values.dims):
+        if PAIR in values.dims:
+            rdm_stimulus_ids(values)
+            rdm = values.transpose(..., PAIR)
+            _check_no_inf(rdm.values)
+        else:
+            rdm = to_vector(values)
+        return rdm if stimulus_ids is None else _relabelled(rdm, stimulus_ids)
     lead_coords: dict[str, Any] = {}
     if isinstance(values, xr.DataArray):
         names = list(values.dims)
@@ -427,6 +456,7 @@ def as_rdm(
         names = None
     if array.ndim == 0:
         raise SchemaError("an RDM cannot be a scalar", source="rdm", fix="pass a vector or a square matrix")
+    _check_no_inf(array)
     square_like = array.ndim >= 2 and array.shape[-1] == array.shape[-2]
     if form == "auto":
         if array.ndim == 1:

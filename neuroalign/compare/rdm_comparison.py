@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..data.align import stimulus_mismatch_error
 from ..data.provenance import provenance
 from ..errors import (
     AlignmentError,
@@ -138,11 +139,8 @@ def _matched(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
     if np.array_equal(ids_a, ids_b):
         return b
     if set(ids_a.tolist()) != set(ids_b.tolist()) or len(ids_a) != len(ids_b):
-        raise AlignmentError(
-            f"the RDMs describe different stimuli ({len(ids_a)} vs {len(ids_b)}, "
-            f"{len(set(ids_a.tolist()) ^ set(ids_b.tolist()))} not shared)",
-            source="a/b", fix="compute both RDMs on the same stimulus set",
-        )
+        raise stimulus_mismatch_error(ids_a, ids_b, names=("a", "b"), kind="rdm",
+                                      fix="compute both RDMs on the same stimulus set")
     square = to_square(b).sel(stimulus_id_a=ids_a, stimulus_id_b=ids_a)
     return to_vector(square)
 

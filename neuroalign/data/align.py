@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -12,9 +13,90 @@ import xarray as xr
 from ..errors import AlignmentError, ConfigError
 from .schema import PRESENTATION, STIMULUS_ID, validate
 
-__all__ = ["align", "average_repetitions", "stimulus_ids"]
+__all__ = ["align", "average_repetitions", "stimulus_ids", "stimulus_mismatch_error"]
 
 log = logging.getLogger(__name__)
+
+#: Ids shown from each side in a mismatch message.
+_SHOWN = 3
+
+
+def _looks_default(ids: pd.Index) -> bool:
+    """Whether ids are consecutive integers from 0 or 1 (``"0"``, ``"1"``…: what unlabelled inputs get)."""
+    if len(ids) == 0:
+        return False
+    try:
+        numbers = [int(str(v)) for v in ids]
+    except ValueError:
+        return False
+    if any(str(number) != str(v) for number, v in zip(numbers, ids)):  # "01", " 1", "1.0" are real labels
+        return False
+    return min(numbers) in (0, 1) and sorted(numbers) == list(range(min(numbers), min(numbers) + len(ids)))
+
+
+def _range_text(ids: pd.Index) -> str:
+    ordered = sorted(ids, key=lambda v: int(str(v)))
+    return f"{str(ordered[0])!r} … {str(ordered[-1])!r}"
+
+
+def stimulus_mismatch_error(
+    ids_a: Sequence | np.ndarray | pd.Index,
+    ids_b: Sequence | np.ndarray | pd.Index,
+    *,
+    names: tuple[str, str] = ("a", "b"),
+    kind: Literal["array", "rdm"] = "array",
+    fix: str | None = None,
+) -> AlignmentError:
+    """The :class:`AlignmentError` for two inputs whose stimulus ids differ.
+
+    It counts the ids found on one side only and shows a few of each.  Where
+    one side's ids look like the defaults given to unlabelled inputs
+    (``"0"`` … ``"91"``: consecutive integers), the fix says how to label it:
+    ``as_rdm(..., stimulus_ids=...)`` for RDMs, ``assign_coords`` for arrays.
+
+    Parameters
+    ----------
+    ids_a, ids_b : sequence
+        The stimulus ids of each side.
+    names : (str, str)
+        How to name the two sides.
+    kind : {"array", "rdm"}
+        What the inputs are (chooses the suggested relabelling call).
+    fix : str, optional
+        The fix to give when no side has default ids.
+
+    Examples
+    --------
+    >>> from neuroalign.data.align import stimulus_mismatch_error
+    >>> err = stimulus_mismatch_error(["img01", "img02", "img03"], ["0", "1", "2"], names=("model", "brain"),
+    ...                               kind="rdm")
+    >>> err.problem
+    "the stimulus sets differ: 3 only in model (e.g. ['img01', 'img02', 'img03']), 3 only in brain (e.g. ['0', '1', '2'])"
+    >>> "as_rdm(brain_values, stimulus_ids=" in err.fix
+    True
+    """
+    ids_a, ids_b = pd.Index(np.asarray(ids_a)), pd.Index(np.asarray(ids_b))
+    only_a = ids_a.difference(ids_b, sort=False)
+    only_b = ids_b.difference(ids_a, sort=False)
+    problem = (f"the stimulus sets differ: {len(only_a)} only in {names[0]} (e.g. {only_a[:_SHOWN].tolist()}), "
+               f"{len(only_b)} only in {names[1]} (e.g. {only_b[:_SHOWN].tolist()})")
+    if len(ids_a) != len(ids_b):
+        problem += f"; {names[0]} has {len(ids_a)} stimuli and {names[1]} {len(ids_b)}"
+    hints = []
+    for ids, other_ids, name, other in ((ids_a, ids_b, names[0], names[1]), (ids_b, ids_a, names[1], names[0])):
+        if _looks_default(ids) and not _looks_default(other_ids):
+            example = f"{other_ids[:2].tolist()[0]!r}, …" if len(other_ids) else "…"
+            if kind == "rdm":
+                call = f"as_rdm({name}_values, stimulus_ids=ids)"
+            else:
+                call = f"{name}.assign_coords(stimulus_id=('presentation', ids))"
+            hints.append(f"{name}'s ids {_range_text(ids)} look like the defaults of unlabelled input: label its "
+                         f"stimuli in their row order with {call}, where ids are the real stimulus ids (e.g. "
+                         f"those of {other}: {example}, if the rows are in the same order)")
+    if hints:
+        fix = "; ".join(hints)
+    return AlignmentError(problem, source=f"{names[0]}/{names[1]}",
+                          fix=fix or "label both inputs with the same stimulus ids")
 
 
 def stimulus_ids(array: xr.DataArray, *, name: str = "array") -> pd.Index:
@@ -86,16 +168,15 @@ def align(
     only_a = ids_a.difference(ids_b, sort=False)
     only_b = ids_b.difference(ids_a, sort=False)
     if join == "exact" and (len(only_a) or len(only_b)):
-        raise AlignmentError(
-            f"the stimulus sets differ: {len(only_a)} only in {names[0]} (e.g. {only_a[:3].tolist()}), "
-            f"{len(only_b)} only in {names[1]} (e.g. {only_b[:3].tolist()})",
-            source=f"{names[0]}/{names[1]}",
-            fix="pass join='inner' to keep the shared stimuli explicitly, or fix the stimulus ids",
-        )
+        raise stimulus_mismatch_error(
+            ids_a, ids_b, names=names,
+            fix="pass join='inner' to keep the shared stimuli explicitly, or fix the stimulus ids")
     keep = ids_a[ids_a.isin(ids_b)]
     if len(keep) == 0:
-        raise AlignmentError("the arrays share no stimulus_id", source=f"{names[0]}/{names[1]}",
-                             fix="check that both arrays label stimuli with the same ids")
+        error = stimulus_mismatch_error(ids_a, ids_b, names=names,
+                                        fix="check that both arrays label stimuli with the same ids")
+        raise AlignmentError(f"the arrays share no stimulus_id ({error.problem})", source=error.source,
+                             fix=error.fix)
     if len(only_a) or len(only_b):
         log.info("align(join='inner'): kept %d stimuli, dropped %d from %s and %d from %s",
                  len(keep), len(only_a), names[0], len(only_b), names[1])

@@ -18,7 +18,7 @@ def plot_layer_profile(
     score: Score,
     ax: Axes,
     *,
-    dim: str = "layer",
+    dim: str | None = None,
     ceiling_band: tuple[float, float] | None = None,
     highlight: str | None = None,
     title: str | None = None,
@@ -28,10 +28,11 @@ def plot_layer_profile(
     Parameters
     ----------
     score : Score
-        A score with one dim (``layer`` by default).
+        A score with one dim, e.g. ``layer`` (:func:`~neuroalign.compare.rsa`,
+        or :func:`~neuroalign.compare.evaluate_models` of layer RDMs).
     ax : matplotlib.axes.Axes
-    dim : str
-        The dim along the x axis.
+    dim : str, optional
+        The dim along the x axis (default: the score's only dim).
     ceiling_band : (low, high), optional
         Shaded band of the ceiling's uncertainty; the ceiling itself is drawn
         as a dashed line when the score has one.
@@ -49,9 +50,11 @@ def plot_layer_profile(
     >>> [t.get_text() for t in ax.get_xticklabels()]
     ['a', 'b']
     """
+    if dim is None and len(score.dims) == 1:
+        dim = str(score.dims[0])
     if score.dims != (dim,):
-        raise ScoreError(f"expected a score with the single dim {dim!r}, got {score.dims}", source="score",
-                         fix="select the other dims away with score.sel(...) first")
+        raise ScoreError(f"expected a score with a single dim{'' if dim is None else f' {dim!r}'}, got {score.dims}",
+                         source="score", fix="select the other dims away with score.sel(...) first")
     labels = [str(v) for v in score.values[dim].values]
     x = np.arange(len(labels))
     y = score.values.values

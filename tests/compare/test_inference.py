@@ -320,7 +320,7 @@ def test_pairwise_tests_layout_and_corrections(kriegeskorte):
     (lambda m, d: evaluate_models(m, d.isel(subject=[0]), bootstrap="subject"), DataError, "2 subjects"),
     (lambda m, d: evaluate_models(m.isel(pair=slice(0, 4000)), d), SchemaError, "pairs"),
     (lambda m, d: evaluate_models(m, d.assign_coords(stimulus_id_a=("pair", np.char.add(
-        d.stimulus_id_a.values.astype(str), "x")))), AlignmentError, "different stimuli"),
+        d.stimulus_id_a.values.astype(str), "x")))), AlignmentError, "stimulus sets differ"),
     (lambda m, d: evaluate_models(m, d.where(d.pair != 7)), DataError, "different pairs"),
     (lambda m, d: evaluate_models(m.expand_dims(layer=["a"]), d), SchemaError, "extra dims"),
     (lambda m, d: pairwise_tests(permutation_test(m, d, n_permutations=5)), ConfigError, "evaluate_models"),

@@ -207,3 +207,24 @@ def test_one_default_comparison_method_everywhere():
         "plot_rdm_mds": inspect.signature(plot_rdm_mds).parameters["method"].default,
     }
     assert set(defaults.values()) == {"corr"}, defaults
+
+
+def test_evaluate_models_keeps_the_layer_dim_so_layer_plots_work(rng):
+    from matplotlib.figure import Figure
+
+    from neuroalign.plot import plot_layer_profile
+
+    acts, brain = study(rng)
+    model_rdms = compute_rdm(acts)  # dims (layer, pair)
+    brain_rdms = compute_rdm(average_repetitions(brain), groupby="subject")
+    score = evaluate_models(model_rdms, brain_rdms, n_bootstrap=20)
+    assert score.dims == ("layer",)
+    assert score.raw["per_subject"].dims == ("layer", "subject")
+    ax = plot_layer_profile(score, Figure().subplots())
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"] and ax.get_xlabel() == "layer"
+    assert evaluate_models(dict(zip("ab", model_rdms)), brain_rdms, bootstrap=None).dims == ("model",)
+    assert evaluate_models(model_rdms.rename(layer="rdm"), brain_rdms, bootstrap=None).dims == ("model",)
+    assert evaluate_models(model_rdms, brain_rdms, bootstrap=None, model="net").dims == ("net",)
+    ax = plot_layer_profile(evaluate_models(dict(zip("ab", model_rdms)), brain_rdms, bootstrap=None),
+                            Figure().subplots())
+    assert ax.get_xlabel() == "model"

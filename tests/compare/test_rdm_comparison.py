@@ -84,7 +84,8 @@ def test_stimulus_order_is_matched_by_id(rng):
 def test_different_stimuli_raise(rng):
     a = to_vector(np.ones((4, 4)) - np.eye(4), list("abcd"))
     b = to_vector(np.ones((4, 4)) - np.eye(4), list("abcx"))
-    with pytest.raises(AlignmentError, match="different stimuli"):
+    with pytest.raises(AlignmentError, match=r"stimulus sets differ: 1 only in a \(e.g. \['d'\]\), "
+                                             r"1 only in b \(e.g. \['x'\]\)"):
         compare_rdms(a, b)
 
 

@@ -71,3 +71,45 @@ def test_align_is_a_join_not_a_sort(order):
     assert b2.stimulus_id.values.tolist() == list("abcdef")
     for i, sid in enumerate("abcdef"):
         np.testing.assert_array_equal(b2.values[i], b.values[order.index(sid)])
+
+
+def test_mismatch_shows_ids_from_each_side():
+    with pytest.raises(AlignmentError) as info:
+        align(arr(["x", "y", "z", "q"]), arr(["x", "y", "w", "v"]), names=("brain", "model"))
+    problem = info.value.problem
+    assert "2 only in brain (e.g. ['z', 'q'])" in problem
+    assert "2 only in model (e.g. ['w', 'v'])" in problem
+    assert "defaults" not in info.value.fix
+
+
+@pytest.mark.parametrize("defaults", [[str(i) for i in range(92)], list(range(92)), [str(i) for i in range(1, 93)]])
+def test_mismatch_with_default_ids_suggests_labelling(defaults):
+    real = [f"img{i + 1:02d}" for i in range(92)]
+    with pytest.raises(AlignmentError) as info:
+        align(arr(real), arr(defaults), names=("model", "brain"))
+    fix = info.value.fix
+    assert "brain's ids" in fix and "look like the defaults" in fix
+    assert "brain.assign_coords(stimulus_id=('presentation', ids))" in fix
+    assert "'img01'" in fix
+    assert "92 only in model (e.g. ['img01', 'img02', 'img03'])" in info.value.problem
+
+
+@pytest.mark.parametrize("ids", [["01", "02", "03"], ["1.0", "2.0", "3.0"], ["5", "6", "7"], ["0", "2", "3"]])
+def test_ids_that_are_not_defaults_get_no_relabelling_hint(ids):
+    with pytest.raises(AlignmentError) as info:
+        align(arr(["a", "b", "c"]), arr(ids))
+    assert "defaults" not in info.value.fix
+
+
+def test_mismatch_of_rdms_suggests_as_rdm():
+    from neuroalign.data.align import stimulus_mismatch_error
+
+    err = stimulus_mismatch_error([f"img{i}" for i in range(5)], [str(i) for i in range(4)], names=("a", "b"),
+                                  kind="rdm")
+    assert "as_rdm(b_values, stimulus_ids=ids)" in err.fix
+    assert "a has 5 stimuli and b 4" in err.problem
+
+
+def test_inner_join_with_nothing_shared_shows_ids():
+    with pytest.raises(AlignmentError, match=r"share no stimulus_id .*only in a \(e.g. \['a', 'b'\]\)"):
+        align(arr(["a", "b"]), arr(["c", "d"]), join="inner")
