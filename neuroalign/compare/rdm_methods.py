@@ -64,7 +64,20 @@ def squared_euclidean(means: np.ndarray, precision: np.ndarray | None = None, di
     rsatoolbox ``calc_rdm(method="euclidean")`` / ``"mahalanobis"``.
     """
     kernel = _weighted(means, precision, diagonal) @ _swap(means)
-    return _kernel_to_distance(kernel) / means.shape[-1]
+    distance = _kernel_to_distance(kernel)
+    if precision is not None:
+        _check_positive(distance, kernel)
+    return distance / means.shape[-1]
+
+
+def _check_positive(distance: np.ndarray, kernel: np.ndarray) -> None:
+    """Raise where a squared Mahalanobis distance is negative beyond rounding (a precision that is not PSD)."""
+    scale = np.abs(np.diagonal(kernel, axis1=-2, axis2=-1)).max(axis=-1, initial=0.0)
+    if np.any(distance < -1e-9 * scale[..., None, None]):
+        raise DataError("negative squared Mahalanobis distances: the noise precision is not positive "
+                        "semi-definite", source="noise",
+                        fix="pass the inverse of a positive definite covariance, or estimate one with "
+                            "noise='shrinkage_diag'")
 
 
 def euclidean(means: np.ndarray) -> np.ndarray:
@@ -262,11 +275,26 @@ def shrinkage_covariance(residuals: np.ndarray, dof: int, method: str = "shrinka
 
 
 def precision_from_residuals(residuals: np.ndarray, dof: int, method: str, source: str = "data") -> np.ndarray:
-    """Inverse of :func:`shrinkage_covariance`, with a clear error when it is singular."""
+    """Inverse of :func:`shrinkage_covariance`, with a clear error when it is singular.
+
+    The covariance must be positive definite (checked with a Cholesky
+    factorisation, a third of the cost of the inversion): otherwise its
+    "inverse" is not a precision and gives negative squared distances.  The
+    plain ``full`` covariance of ``p`` channels has rank at most ``dof``, so
+    it needs ``dof >= p`` degrees of freedom.
+    """
+    p = residuals.shape[-1]
+    if method == "full" and dof < p:
+        raise DataError(
+            f"the 'full' noise covariance of {p} channels has only {dof} degrees of freedom (presentations minus "
+            f"stimuli), so it is singular and its inverse would give negative squared distances", source=source,
+            fix=f"use noise='shrinkage_diag' (or 'shrinkage_eye', 'diag'), or at least {p - dof} more repeated "
+                "presentations")
     cov = shrinkage_covariance(residuals, dof, method)
     try:
         if np.any(~np.isfinite(cov)):
             raise np.linalg.LinAlgError
+        np.linalg.cholesky(cov)  # raises unless positive definite
         return np.linalg.inv(cov)
     except np.linalg.LinAlgError:
         raise DataError(
