@@ -21,6 +21,7 @@ import xarray as xr
 from ..data import provenance, validate
 from ..errors import ConfigError, DataError, SchemaError, UnknownNameError
 from .connectivity_edges import CORRELATION_KINDS, square_connectivity, vectorize_connectivity
+from .connectivity_symmetry import mirror_upper, symmetric_gram
 from .durations import parse_duration
 
 __all__ = ["CONNECTIVITY_KINDS", "connectivity", "vectorize_connectivity", "square_connectivity", "parse_duration"]
@@ -167,9 +168,7 @@ def connectivity(
         matrices = cov  # in [-1, 1] by construction (see _window_covariances)
         matrices[..., np.arange(n_neuroid), np.arange(n_neuroid)] = 1.0
     else:
-        matrices = _transform(cov, kind, missing, name)
-        if kind != "covariance":  # a product A A^T is symmetric already; inverses and logs may not be
-            _mirror_upper(matrices)
+        matrices = _transform(cov, kind, missing, counts, [*lead, "window"], name)
     matrices[missing] = np.nan
     if missing.any():
         log.warning("%d of %d windows have fewer than %d valid volumes and are NaN",
@@ -258,17 +257,6 @@ def _taper(taper: Any, length: int) -> np.ndarray | None:
     return weights
 
 
-def _mirror_upper(m: np.ndarray, block: int = 64) -> None:
-    """Copy the upper triangle onto the lower one, in place, a block of rows at a time."""
-    p = m.shape[-1]
-    for i in range(0, p, block):
-        j = min(i + block, p)
-        m[..., i:j, :i] = np.swapaxes(m[..., :i, i:j], -1, -2)
-        diag = m[..., i:j, i:j]
-        rows, cols = np.tril_indices(j - i, -1)
-        diag[..., rows, cols] = diag[..., cols, rows]
-
-
 def _window_covariances(values, valid, starts, length, weights, method, *, standardize, unit_rows=False):
     """Covariance of every window at once: strided view, weighted centring, batched product.
 
@@ -306,7 +294,7 @@ def _window_covariances(values, valid, starts, length, weights, method, *, stand
         # [-1, 1] without a clipping pass over the (windows x p x p) output.
         margin = 1.0 - 4 * (length + 4) * np.finfo(float).eps
         rows.mul_(torch.from_numpy(margin / np.where(constant, 1.0, norms))[..., None])
-    cov = _gram(centred)  # one batched product for all windows
+    cov = symmetric_gram(centred)  # one batched product for all windows, exactly symmetric
     shrunk = np.zeros(total.shape)
     if unit_rows:
         return cov, shrunk, counts, constant
@@ -318,7 +306,7 @@ def _window_covariances(values, valid, starts, length, weights, method, *, stand
         std = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1) * (n / (n - 1))[..., None])
         std = np.where(std > 0, std, 1.0)
         centred = centred / std[..., :, None]
-        cov = cov / std[..., :, None] / std[..., None, :]
+        cov = cov / _outer(std)  # one divisor per pair (s_i s_j == s_j s_i): symmetry is kept exactly
     p = cov.shape[-1]
     mu = np.trace(cov, axis1=-2, axis2=-1) / p
     if method == "ledoit-wolf":  # Ledoit & Wolf (2004), as in sklearn.covariance.ledoit_wolf_shrinkage
@@ -334,23 +322,6 @@ def _window_covariances(values, valid, starts, length, weights, method, *, stand
     return _shrink(cov, method, shrunk), shrunk, counts, constant
 
 
-def _gram(centred: np.ndarray) -> np.ndarray:
-    """``centred @ centred.T`` for every leading index of ``(..., p, volumes)``, as one batched product.
-
-    torch's ``bmm`` spreads the batch over its intra-op threads and is ~1.3x
-    faster than ``np.matmul``'s per-matrix BLAS calls at one thread; the output
-    is allocated by numpy, which asks the kernel for huge pages (fewer page
-    faults on the hundreds of MB a sliding-window result takes).
-    """
-    import torch
-
-    lead, (p, length) = centred.shape[:-2], centred.shape[-2:]
-    out = np.empty((*lead, p, p))
-    batch = torch.from_numpy(np.ascontiguousarray(centred).reshape(-1, p, length))
-    torch.bmm(batch, batch.transpose(1, 2), out=torch.from_numpy(out.reshape(-1, p, p)))
-    return out
-
-
 def _shrink(cov: np.ndarray, method, shrunk: np.ndarray) -> np.ndarray:
     """(1 - s) * cov + s * mu * I, mu = trace / p (in place)."""
     if method is None:
@@ -364,12 +335,19 @@ def _shrink(cov: np.ndarray, method, shrunk: np.ndarray) -> np.ndarray:
     return cov
 
 
-def _transform(cov: np.ndarray, kind: str, missing: np.ndarray, name: str) -> np.ndarray:
-    p = cov.shape[-1]
+def _outer(d: np.ndarray) -> np.ndarray:
+    """``d_i * d_j`` for every pair: one divisor per pair, bit-identical for ``(i, j)`` and ``(j, i)``."""
+    return d[..., :, None] * d[..., None, :]
+
+
+def _transform(cov: np.ndarray, kind: str, missing: np.ndarray, counts: np.ndarray, dims: list[str],
+               name: str) -> np.ndarray:
+    """The matrices of ``kind`` from exactly symmetric covariances; every step keeps them exactly symmetric."""
     if kind == "covariance":
         return cov
     if kind == "correlation":
         return _cov_to_corr(cov, name)
+    _check_invertible(cov, kind, missing, counts, dims, name)
     if kind == "tangent":
         return _tangent(cov[~missing], missing, cov, name)
     try:
@@ -377,13 +355,38 @@ def _transform(cov: np.ndarray, kind: str, missing: np.ndarray, name: str) -> np
     except np.linalg.LinAlgError as exc:
         raise DataError(f"a covariance matrix is singular ({exc})", source=name,
                         fix="use shrinkage='ledoit-wolf' or longer windows (more volumes than neuroids)") from exc
-    precision = (precision + np.swapaxes(precision, -1, -2)) / 2
+    precision = (precision + np.swapaxes(precision, -1, -2)) / 2  # a + b == b + a: exactly symmetric
     if kind == "precision":
         return precision
-    d = np.sqrt(np.diagonal(precision, axis1=-2, axis2=-1))
-    partial = -precision / d[..., :, None] / d[..., None, :]
+    p = cov.shape[-1]
+    partial = -precision / _outer(np.sqrt(np.diagonal(precision, axis1=-2, axis2=-1)))
     partial[..., np.arange(p), np.arange(p)] = 1.0
     return partial
+
+
+def _check_invertible(cov: np.ndarray, kind: str, missing: np.ndarray, counts: np.ndarray, dims: list[str],
+                      name: str) -> None:
+    """Refuse covariances that are singular at working precision, whose inverse or log would be noise.
+
+    Singular means the smallest eigenvalue is at most ``p * eps`` times the
+    largest (``numpy.linalg.matrix_rank``'s tolerance): an empirical covariance
+    of ``n <= p`` volumes, or of neuroids that are linear combinations of others.
+    """
+    p = cov.shape[-1]
+    vals = np.linalg.eigvalsh(cov)  # ascending
+    tol = np.maximum(vals[..., -1], 0.0) * p * np.finfo(float).eps
+    singular = (vals[..., 0] <= tol) & ~missing
+    if not singular.any():
+        return
+    where = np.unravel_index(int(np.flatnonzero(singular)[0]), singular.shape)
+    at = ", ".join(f"{d}={i}" for d, i in zip(dims, where) if not (d == "window" and singular.shape[-1] == 1))
+    rank, n = int(np.count_nonzero(vals[where] > tol[where])), int(counts[where])
+    why = (f"{n} volumes for {p} neuroids" if n <= p else
+           "some neuroids are linear combinations of others, e.g. a duplicated region")
+    raise DataError(f"{int(singular.sum())} of {singular.size} covariance matrices are singular (the first"
+                    f"{', at ' + at if at else ''}, has rank {rank} < {p}: {why}), so kind={kind!r} is undefined",
+                    source=name, fix="use shrinkage='ledoit-wolf' (the default for this kind) or a fixed float "
+                    "shrinkage > 0, or use more volumes (longer windows) or fewer neuroids")
 
 
 def _cov_to_corr(cov: np.ndarray, name: str) -> np.ndarray:
@@ -393,8 +396,7 @@ def _cov_to_corr(cov: np.ndarray, name: str) -> np.ndarray:
         raise DataError(f"neuroid {int(where[-1])} is constant (zero variance) in a series or window",
                         source=name, fix="drop constant neuroids (e.g. empty regions) before computing correlations")
     corr = cov  # in place: the covariances are not needed any more
-    corr /= d[..., :, None]
-    corr /= d[..., None, :]
+    corr /= _outer(d)
     np.clip(corr, -1.0, 1.0, out=corr)
     corr[..., np.arange(cov.shape[-1]), np.arange(cov.shape[-1])] = 1.0
     return corr
@@ -407,12 +409,10 @@ def _eig_map(function, matrices: np.ndarray) -> np.ndarray:
 
 def _tangent(covs: np.ndarray, missing: np.ndarray, all_covs: np.ndarray, name: str,
              max_iter: int = 100, tol: float = 1e-12) -> np.ndarray:
+    """Matrix logs of the covariances whitened by their Riemannian geometric mean, iterated to convergence."""
     if covs.shape[0] < 2:
         raise ConfigError("the tangent kind needs a group: at least two matrices", source=name,
                           fix="stack several subjects or runs (a 'subject' dim) or use sliding windows")
-    if np.any(np.linalg.eigvalsh(covs) <= 0):
-        raise DataError("a covariance matrix is not positive definite", source=name,
-                        fix="use shrinkage='ledoit-wolf' (the default for tangent)")
     # Riemannian geometric mean by gradient descent (Fletcher & Joshi 2007, Algorithm 3)
     mean, step, best = covs.mean(axis=0), 1.0, np.inf
     for _ in range(max_iter):
@@ -432,7 +432,7 @@ def _tangent(covs: np.ndarray, missing: np.ndarray, all_covs: np.ndarray, name: 
     whitening = (vecs / np.sqrt(vals)) @ vecs.T
     out = np.zeros_like(all_covs)
     out[~missing] = _eig_map(np.log, whitening @ covs @ whitening)
-    return out
+    return mirror_upper(out)  # products of eigenvectors are not bit-symmetric
 
 
 def _fisher(matrices: np.ndarray, name: str) -> np.ndarray:

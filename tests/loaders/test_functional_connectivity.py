@@ -249,3 +249,69 @@ def test_permuting_regions_permutes_the_matrix(seed, kind):
     b = connectivity(ts.isel(neuroid=order), kind)
     np.testing.assert_allclose(b.values, a.values[np.ix_(order, order)], atol=1e-10)
     assert b.neuroid_a.values.tolist() == [f"r{i}" for i in order]
+
+
+# ---------------------------------------------------------------- exact symmetry
+
+SYMMETRY_CASES = {  # every kind, static over a group and in sliding windows, with and without a taper
+    "correlation": dict(kind="correlation"),
+    "correlation, windows": dict(kind="correlation", window=30, step=7),
+    "correlation, hamming taper": dict(kind="correlation", window=30, step=7, taper="hamming"),
+    "correlation, fisher z": dict(kind="correlation", fisher_z=True),
+    "correlation, ledoit-wolf": dict(kind="correlation", shrinkage="ledoit-wolf"),
+    "correlation, ledoit-wolf windows": dict(kind="correlation", shrinkage="ledoit-wolf", window=30, step=7),
+    "covariance": dict(kind="covariance"),
+    "covariance, empirical": dict(kind="covariance", shrinkage=None),
+    "covariance, windows": dict(kind="covariance", window=30, step=7),
+    "covariance, tapered": dict(kind="covariance", shrinkage=None, window=30, step=7, taper=("tukey", 0.5)),
+    "partial correlation": dict(kind="partial correlation"),
+    "partial correlation, empirical": dict(kind="partial correlation", shrinkage=None),
+    "partial correlation, windows": dict(kind="partial correlation", window=30, step=7),
+    "precision": dict(kind="precision"),
+    "precision, windows": dict(kind="precision", shrinkage=0.1, window=30, step=7),
+    "tangent": dict(kind="tangent"),
+    "tangent, windows": dict(kind="tangent", window=30, step=7),
+}
+
+
+@pytest.fixture(scope="module")
+def wide_group():
+    # 23 regions: not a multiple of any SIMD width or BLAS tile, so both halves of A A^T come from different
+    # kernel paths; a shared factor makes the correlations large (errors in the last bit are then visible)
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(3, 90, 23)) @ rng.normal(size=(23, 23)) + 5 * rng.normal(size=(3, 90, 1))
+    return make_ts(x + 1e3, lead="subject")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("case", list(SYMMETRY_CASES))
+def test_every_kind_is_exactly_symmetric(wide_group, case, threads):
+    # property: a connectivity matrix equals its transpose bit for bit, whatever BLAS and the thread count do
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        with threadpool_limits(limits=threads):
+            fc = connectivity(wide_group, **SYMMETRY_CASES[case]).values
+    finally:
+        torch.set_num_threads(before)
+    assert np.isfinite(fc).all()
+    assert np.array_equal(fc, np.swapaxes(fc, -1, -2))
+
+
+def test_symmetric_gram_equals_the_product_and_its_transpose(rng):
+    # reference: np.matmul; symmetric_gram differs from it only by rounding and is exactly symmetric
+    from neuroalign.loaders.connectivity_symmetry import mirror_upper, symmetric_gram
+
+    x = rng.normal(size=(2, 5, 67, 13))
+    g = symmetric_gram(x)
+    np.testing.assert_allclose(g, x @ np.swapaxes(x, -1, -2), rtol=1e-12, atol=1e-12)
+    assert np.array_equal(g, np.swapaxes(g, -1, -2))
+    m = rng.normal(size=(4, 70, 70))
+    upper = np.triu(m)
+    for copy in (m.copy(), np.asfortranarray(m), m.astype(np.float32)):  # compiled and numpy paths
+        out = mirror_upper(copy)
+        assert np.array_equal(out, np.swapaxes(out, -1, -2))
+        np.testing.assert_array_equal(np.triu(out), upper.astype(out.dtype))
