@@ -39,11 +39,12 @@ def test_readme_demo_command_through_the_cli(tmp_path):
     out = tmp_path / "neuroalign-demo"
     table = pd.read_csv(out / "scores.csv")
     assert list(table.columns[:6]) == ["metric", "layer", "score", "ceiling", "ceiled", "error"]
-    assert set(table.metric) == {"rsa", "cka"} and len(table) == 12
+    assert set(table.metric) == {"rsa", "cka", "rsa-committed", "cka-committed"} and len(table) == 14
     summary = json.loads((out / "summary.json").read_text())
     assert summary["best_layer"] == {"rsa": summary["planted_layer"], "cka": summary["planted_layer"]}
     assert (out / "layer_profile.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "planted layer: block3" in result.stdout
+    assert "layer commitment" in result.stdout and summary["committed"]["rsa"]["layer"] == "block3"
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["validate", "--help"]])

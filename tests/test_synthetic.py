@@ -1,7 +1,11 @@
 import numpy as np
 import pytest
 
-from neuroalign.compare import cka_sweep, rsa
+import json
+
+import pandas as pd
+
+from neuroalign.compare import cka_sweep, commit_layer, rsa
 from neuroalign.data import validate
 from neuroalign.datasets.synthetic import make_synthetic_study
 from neuroalign.errors import ConfigError, UnknownNameError
@@ -43,6 +47,25 @@ def test_planted_layer_ranks_first_for_rsa_and_cka(seed):
     for sweep in (rsa, cka_sweep):
         score = sweep(acts, study.brain, n_bootstrap=10, n_splits=2, seed=seed)
         assert str(score.values.idxmax("layer").item()) == study.planted_layer
+    for metric in ("rsa", "cka"):  # chosen on half of the stimuli, it is still the planted layer
+        assert commit_layer(acts, study.brain, metric=metric, n_splits=4, seed=seed).params["layer"] \
+            == study.planted_layer
+
+
+def test_demo_reports_the_committed_layer_next_to_the_profile(tmp_path):
+    from neuroalign.pipelines.demo import run_demo
+
+    result = run_demo(seed=0, out=tmp_path, n_bootstrap=20, n_splits=3, progress=False)
+    table = pd.read_csv(tmp_path / "scores.csv")
+    committed = table[table.metric.str.endswith("-committed")]
+    assert committed.metric.tolist() == ["rsa-committed", "cka-committed"]
+    assert committed.layer.tolist() == ["block3", "block3"] and committed.ceiling.isna().all()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    for name in ("rsa", "cka"):
+        entry = summary["committed"][name]
+        assert entry["chosen_layers"] == {"block3": 3} and entry["n_splits"] == 3
+        assert entry["score"] == pytest.approx(float(result.committed[name]))
+        assert entry["naive_best_score"] == pytest.approx(float(result.scores[name].values.max()))
 
 
 def test_sweep_scores_have_ceiling_ci_and_raw():

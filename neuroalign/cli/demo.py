@@ -48,5 +48,9 @@ def run(args: argparse.Namespace) -> int:
     summary = result.summary
     print(f"\nplanted layer: {summary['planted_layer']}; best layer: "
           + ", ".join(f"{metric} → {layer}" for metric, layer in summary["best_layer"].items()))
+    print("layer commitment (best layer chosen on half of the stimuli, scored on the other half): "
+          + ", ".join(f"{metric} → {c['layer']} {c['score']:.3f} "
+                      f"(best layer on all stimuli: {c['naive_best_score']:.3f})"
+                      for metric, c in summary["committed"].items()))
     print(f"wrote {result.out}/scores.csv, summary.json and layer_profile.png")
     return 0

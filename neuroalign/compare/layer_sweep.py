@@ -39,7 +39,7 @@ from ..score import Score
 from .bootstrap import RESAMPLE, bootstrap_indices, resample_gram, resample_rdm
 from .ceiling import split_half_ceiling
 from .cka import cka_from_grams, linear_gram
-from .noise_ceiling import BOUND, _as_rdms, cka_noise_ceiling, noise_ceiling
+from .noise_ceiling import _as_rdms, cka_noise_ceiling, noise_ceiling
 from .rdm import ID_A, ID_B, PAIR, as_rdm, compute_rdm, rdm_stimulus_ids
 from .rdm_comparison import RDM_COMPARISONS, _matched, compare_rdms, pair_weights
 
@@ -237,14 +237,12 @@ def _check_ceiling(ceiling, prepared: _Prepared, subject: str, caller: str) -> N
 
 def _ceil(family: _Family, prepared: _Prepared, ceiling, subject: str, n_splits: int,
           rng: np.random.Generator) -> tuple[xr.DataArray | None, dict, dict]:
-    """(ceiling value, raw entries, params) of the chosen ceiling."""
+    """(ceiling value or bounds, raw entries, params) of the chosen ceiling."""
     if ceiling is None:
         return None, {}, {}
     if ceiling == "subjects":
         bounds = family.subjects_ceiling(prepared.data, subject)
-        lower, upper = (float(bounds.sel({BOUND: b})) for b in ("lower", "upper"))
-        return bounds.sel({BOUND: "upper"}, drop=True), {"noise_ceiling": bounds}, \
-            {"ceiling_lower": lower, "ceiling_upper": upper}
+        return bounds, {"noise_ceiling": bounds}, {}
 
     def consistency(half_a: xr.DataArray, half_b: xr.DataArray) -> xr.DataArray:
         return family.compare(_by_subject(family.summarise, half_a, subject),
@@ -325,8 +323,9 @@ def rsa(
     -------
     Score
         Dim ``layer``: the mean over subjects of the RDM comparison, with
-        ceiling (for ``"subjects"`` the upper bound), bootstrap error and
-        CI.  ``raw`` is a Dataset with the resamples, the per-subject scores
+        ceiling, bootstrap error and CI.  For ``"subjects"`` the ceiling has
+        two bounds: ``ceiling`` is the upper one (what ``ceiled`` divides
+        by), ``ceiling_lower`` the lower one.  ``raw`` is a Dataset with the resamples, the per-subject scores
         and the ceiling's own values: ``ceiling_per_split`` (split-half) or
         ``noise_ceiling`` (both bounds, dim ``bound``).
 

@@ -3,8 +3,10 @@
 ``neuroalign demo`` runs :func:`run_demo`: it builds the embedded synthetic
 study (brain responses planted from one layer of
 :class:`neuroalign.models.ReferenceNet`), extracts every layer, scores them with
-RSA and linear CKA (bootstrap CIs and split-half ceilings), and writes a table,
-a summary and a figure.
+RSA and linear CKA (bootstrap CIs and split-half ceilings), commits each metric
+to one layer chosen on half of the stimuli and scored on the other half
+(:func:`neuroalign.compare.commit_layer`), and writes a table, a summary and a
+figure.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ..compare import cka_sweep, rsa
+from ..compare import cka_sweep, commit_layer, rsa
 from ..data.io import write_atomically
 from ..data.provenance import provenance
 from ..datasets.synthetic import make_synthetic_study
@@ -39,6 +42,7 @@ class DemoResult:
     """What the demo computed and where it wrote it."""
 
     scores: dict[str, Score]
+    committed: dict[str, Score]
     table: pd.DataFrame
     summary: dict
     out: Path
@@ -47,6 +51,21 @@ class DemoResult:
 def _ceiling_band(score: Score) -> tuple[float, float]:
     per_split = score.raw["ceiling_per_split"].mean("subject")
     return float(per_split.min()), float(per_split.max())
+
+
+def _committed_rows(committed: dict[str, Score]) -> pd.DataFrame:
+    """One row per metric: the committed score, under the layer chosen most often."""
+    return pd.concat([s.to_dataframe().assign(metric=f"{name}-committed", layer=s.params["layer"])
+                      for name, s in committed.items()], ignore_index=True)
+
+
+def _commitment_summary(score: Score, sweep: Score) -> dict:
+    layers, counts = np.unique(score.raw["chosen_layer"].values.astype(str), return_counts=True)
+    error = None if score.error is None else float(score.error)
+    return {"score": float(score), "error": error, "layer": score.params["layer"],
+            "chosen_layers": {str(k): int(v) for k, v in zip(layers, counts)},
+            "naive_best_score": float(sweep.values.max()), "n_splits": score.params["n_splits"],
+            "test_size": score.params["test_size"]}
 
 
 def run_demo(
@@ -68,7 +87,7 @@ def run_demo(
     n_bootstrap : int
         Stimulus bootstrap resamples per metric.
     n_splits : int
-        Split-half ceiling splits.
+        Split-half ceiling splits, and random stimulus splits of the layer commitment.
     progress : bool
         Show progress bars.
 
@@ -83,6 +102,8 @@ def run_demo(
     >>> result = run_demo(seed=0, out=tempfile.mkdtemp(), n_bootstrap=20, n_splits=2, progress=False)
     >>> result.summary["best_layer"]["rsa"] == result.summary["planted_layer"]
     True
+    >>> result.summary["committed"]["rsa"]["layer"] == result.summary["planted_layer"]
+    True
     """
     out = Path(out)
     steps = tqdm(total=4, desc="demo", disable=not progress)
@@ -94,14 +115,18 @@ def run_demo(
         "rsa": rsa(activations, study.brain, n_bootstrap=n_bootstrap, n_splits=n_splits, seed=seed),
         "cka": cka_sweep(activations, study.brain, n_bootstrap=n_bootstrap, n_splits=n_splits, seed=seed),
     }
+    committed = {name: commit_layer(activations, study.brain, metric=name, n_splits=n_splits, seed=seed)
+                 for name in scores}
     steps.update()
-    table = pd.concat([s.to_dataframe().assign(metric=name) for name, s in scores.items()], ignore_index=True)
+    table = pd.concat([s.to_dataframe().assign(metric=name) for name, s in scores.items()]
+                      + [_committed_rows(committed)], ignore_index=True)
     table = table[Score.columns(["layer"], present=table.columns)]
     best = {name: str(s.values.idxmax("layer").item()) for name, s in scores.items()}
     summary = {
         "planted_layer": study.planted_layer,
         "best_layer": best,
         "recovered": all(layer == study.planted_layer for layer in best.values()),
+        "committed": {name: _commitment_summary(s, scores[name]) for name, s in committed.items()},
         "metrics": {name: s.metric for name, s in scores.items()},
         "provenance": provenance({"seed": seed, "n_bootstrap": n_bootstrap, "n_splits": n_splits,
                                   **study.params}, {"brain": study.brain}),
@@ -114,4 +139,4 @@ def run_demo(
     steps.update()
     steps.close()
     log.info("demo: wrote %s", out)
-    return DemoResult(scores=scores, table=table, summary=summary, out=out)
+    return DemoResult(scores=scores, committed=committed, table=table, summary=summary, out=out)

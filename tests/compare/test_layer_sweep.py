@@ -78,7 +78,7 @@ def test_rsa_of_precomputed_rdms_with_subjects_ceiling_matches_rsatoolbox(rdms92
     np.testing.assert_allclose(score.raw["noise_ceiling"].sel(bound=["lower", "upper"]).values, [lower, upper],
                                atol=1e-8)
     np.testing.assert_allclose(score.ceiling.values, upper, atol=1e-8)
-    assert score.params["ceiling_lower"] == pytest.approx(lower, abs=1e-8)
+    np.testing.assert_allclose(score.ceiling_bounds[0].values, lower, atol=1e-8)
 
 
 def test_rdm_model_in_another_stimulus_order_is_matched_by_id(rdms92):
