@@ -27,6 +27,7 @@ library of its input, so the same code runs on a GPU.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -383,6 +384,10 @@ def scaled_samples(x: Any, name: str, backend: Backend, exponent: int | None = N
     minibatches passes the exponent of its first batch so that every batch
     is scaled alike.
     """
+    if isinstance(x, (Mapping, xr.Dataset)):
+        raise ConfigError(f"{name} is a mapping of layers, but this compares one array with another",
+                          source=name, fix="pass one layer's array, e.g. acts['conv1'], or compare every pair of "
+                                           "layers with cka_matrix(layers_a, layers_b)")
     if isinstance(x, xr.DataArray):
         validate(x, dims=(PRESENTATION, NEUROID), name=name)
         if x.ndim != 2:

@@ -37,6 +37,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..data.align import align
+from ..data.layers import as_layer_mapping
 from ..data.provenance import provenance
 from ..data.schema import label_index
 from ..errors import ConfigError, DataError, UnknownNameError
@@ -304,6 +305,8 @@ def centered_products(xa: list, xb: list | None, *, kernel: str, threshold: floa
 
 # ----------------------------------------------------------------------------- public
 def _layers(layers: Any, name: str) -> tuple[list[str], list[Any]]:
+    if isinstance(layers, xr.DataArray):  # one labelled layer (named as data.as_layer_mapping names it)
+        layers = as_layer_mapping(layers, argument=name)
     if isinstance(layers, Mapping):
         names, values = [str(k) for k in layers], list(layers.values())
     elif isinstance(layers, Sequence) and not isinstance(layers, (str, bytes)):
@@ -353,7 +356,9 @@ def cka_matrix(
     layers_a, layers_b : mapping of str to array, or sequence of arrays
         Layer name → ``(presentation, neuroid)`` DataArray (e.g. from
         :func:`neuroalign.extract.extract`), numpy array or torch tensor, all
-        with the same stimuli.  Labelled layers are aligned on
+        with the same stimuli.  A sequence names its layers ``"0"``, ``"1"``…;
+        a single DataArray is one layer named as
+        :func:`neuroalign.data.as_layer_mapping` names it.  Labelled layers are aligned on
         ``stimulus_id`` to the first labelled one (exact match); plain arrays
         must already be in that order.  ``layers_b=None`` compares
         ``layers_a`` with itself (symmetric result, ones on the diagonal).

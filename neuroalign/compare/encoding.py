@@ -36,6 +36,7 @@ from sklearn.base import clone
 from tqdm.auto import tqdm
 
 from ..data.align import align, average_repetitions
+from ..data.layers import LAYER, as_layer_mapping
 from ..data.provenance import hash_array, provenance
 from ..data.schema import NEUROID, NEUROID_ID, PRESENTATION, validate
 from ..errors import ConfigError, DataError, SchemaError, UnknownNameError
@@ -50,7 +51,6 @@ __all__ = ["RidgeEncoder", "encoding_score", "encoding_sweep", "pearson_per_neur
 log = logging.getLogger(__name__)
 
 SPLIT = "split"
-LAYER = "layer"
 PLS_COMPONENTS = 25  # Brain-Score's PLS regression
 
 
@@ -300,6 +300,11 @@ def encoding_score(
     >>> 0.5 < float(score) <= 1, score.raw["r"].dims
     (True, ('split', 'neuroid'))
     """
+    if isinstance(model_data, (Mapping, list, tuple)):
+        raise ConfigError(f"model_data is a {type(model_data).__name__} of layers; encoding_score scores one array",
+                          source="model_data",
+                          fix="score every layer with encoding_sweep(model_data, brain_data), or pass one layer's "
+                              "DataArray, e.g. model_data['conv1']")
     return _encoding({"model": model_data}, brain_data, regression=regression, regression_params=regression_params,
                      cv=cv, stratify=stratify, groups=groups, seed=seed, aggregate=aggregate, ceiling=ceiling,
                      n_ceiling_splits=n_ceiling_splits, progress=progress)[0]
@@ -326,7 +331,9 @@ def encoding_sweep(
     ----------
     model_data : mapping of str to xarray.DataArray
         Layer name → ``(presentation, neuroid)`` features (e.g. from
-        :func:`neuroalign.extract.extract`).
+        :func:`neuroalign.extract.extract`); a single DataArray is one layer
+        (see :func:`neuroalign.data.as_layer_mapping`), a list raises
+        :class:`ConfigError`.
     brain_data : xarray.DataArray
     regression, regression_params, cv, stratify, groups, seed, aggregate, ceiling, n_ceiling_splits, progress
         As in :func:`encoding_score`; every layer is scored on the same folds.
@@ -346,6 +353,7 @@ def encoding_sweep(
     >>> encoding_sweep(acts, study.brain, cv=4, n_ceiling_splits=2).dims
     ('layer',)
     """
+    model_data = as_layer_mapping(model_data, argument="model_data")
     scores = _encoding(model_data, brain_data, regression=regression, regression_params=regression_params,
                        cv=cv, stratify=stratify, groups=groups, seed=seed, aggregate=aggregate, ceiling=ceiling,
                        n_ceiling_splits=n_ceiling_splits, progress=progress)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..data.layers import LAYER, as_layer_mapping
 from ..data.provenance import provenance
 from ..data.schema import (
     NEUROID,
@@ -114,7 +115,8 @@ def compute_rdm(
     data : xarray.DataArray or mapping of str to xarray.DataArray
         Dims ``presentation`` and ``neuroid``, possibly more.  A mapping (e.g.
         layer name → activations) gives one RDM per entry along a new
-        ``layer`` dim.
+        ``layer`` dim; a list raises :class:`ConfigError` (the layers need
+        names: see :func:`neuroalign.data.as_layer_mapping`).
     method : str
         One of :data:`RDM_METHODS`: ``"sqeuclidean"`` (squared Euclidean / p,
         rsatoolbox's ``"euclidean"``), ``"euclidean"``, ``"correlation"``
@@ -176,11 +178,10 @@ def compute_rdm(
         raise UnknownNameError(method, RDM_METHODS, what="RDM method", source="method")
     options = {"groupby": groupby, "noise": noise, "cv_descriptor": cv_descriptor, "prior_lambda": prior_lambda,
                "prior_weight": prior_weight, "remove_mean": remove_mean}
-    if isinstance(data, Mapping):
-        if not data:
-            raise ConfigError("the mapping of arrays is empty", source="data", fix="pass at least one array")
-        rdms = [compute_rdm(array, method, **options) for array in data.values()]
-        return xr.concat(rdms, dim=label_index(list(data), "layer"), combine_attrs="drop_conflicts")
+    if isinstance(data, (Mapping, list, tuple)):
+        layers = as_layer_mapping(data, argument="data")
+        rdms = [compute_rdm(array, method, **options) for array in layers.values()]
+        return xr.concat(rdms, dim=label_index(list(layers), LAYER), combine_attrs="drop_conflicts")
     validate(data, dims=(PRESENTATION, NEUROID), name="data")
     if groupby is not None:
         if groupby not in data.coords or data[groupby].dims != (NEUROID,):
