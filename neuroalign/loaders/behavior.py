@@ -40,7 +40,8 @@ from ..errors import ConfigError, DataError, FileFormatError, NeuroalignError, S
 from .bids import BIDS_COORDS, parse_bids_entities
 from .trial_tables import read_trial_table
 
-__all__ = ["TRIAL", "ROLE_ALIASES", "load_trials", "read_trial_table", "check_trials", "check_reaction_times"]
+__all__ = ["TRIAL", "ROLE_ALIASES", "load_trials", "read_trial_table", "check_trials", "check_reaction_times",
+           "check_present_ids", "NEGATIVE_RT_MODES"]
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,15 @@ def _missing_text(series: pd.Series) -> np.ndarray:
 NEGATIVE_RT_MODES = ("raise", "nan", "keep")
 
 
+def check_present_ids(values: pd.Series, column: str, source: str) -> None:
+    """Raise :class:`DataError` when an id column (subject, stimulus) has empty or ``n/a`` cells."""
+    missing = _missing_text(values)
+    if missing.any():
+        rows = (np.flatnonzero(missing)[:5] + 1).tolist()
+        raise DataError(f"{int(missing.sum())} row(s) have no value in the id column {column!r} (data rows {rows})",
+                        source=source, fix=f"fill in {column} for every row, or leave the column out")
+
+
 def check_reaction_times(values: pd.Series, column: str, source: str, negative: str = "raise") -> np.ndarray:
     """Reaction times as float (NaN where missing), checked.
 
@@ -253,6 +263,7 @@ def _frame_to_dataset(frame: pd.DataFrame, coord_columns: Iterable[str]) -> xr.D
             trial = values.to_numpy(dtype=np.int64)
             frame = frame.drop(columns=TRIAL)
         else:
+            logger.warning("column %r is not a unique integer trial number, so it is kept as 'trial_label'", TRIAL)
             frame = frame.rename(columns={TRIAL: "trial_label"})
     data_vars = {str(c): (TRIAL, _values(frame[c])) for c in frame.columns if c not in coord_columns}
     coords = {TRIAL: trial, **{str(c): (TRIAL, _values(frame[c])) for c in coord_columns}}
@@ -500,6 +511,7 @@ def _load_one(path: Path, explicit: Mapping[str, Any], require: set[str], table:
             out[role] = values
     roles = {role: column for role, column in roles.items() if role in out.columns}
     if "participant_id" in out.columns and "subject" not in out.columns:
+        check_present_ids(out["participant_id"], "participant_id", source)
         out["subject"] = out.pop("participant_id").map(lambda v: str(v).removeprefix("sub-"))
     entities = parse_bids_entities(path)
     for coord in BIDS_COORDS.values():
@@ -508,6 +520,9 @@ def _load_one(path: Path, explicit: Mapping[str, Any], require: set[str], table:
             value = meta.get(coord)
         if value is not None and coord not in out.columns:
             out[coord] = str(value)
+    if "file" in out.columns:  # the loader's own coordinate: the table's column is kept under another name
+        logger.warning("%s: column 'file' renamed 'file_column' because 'file' names the source file", source)
+        out = out.rename(columns={"file": "file_column"})
     out["file"] = path.name
     if dropped_rows:
         out = out.drop(index=out.index[np.asarray(dropped_rows) - 1]).reset_index(drop=True)

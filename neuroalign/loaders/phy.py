@@ -89,6 +89,12 @@ def _load_npy(path: Path, folder: Path) -> np.ndarray:
 def _read_tsv(path: Path, column: str) -> pd.DataFrame:
     """A phy cluster table indexed by integer cluster id (one row per cluster)."""
     frame = read_text_table(path, sep="\t", what="phy cluster table")
+    with open(path, "rb") as handle:  # phy and Kilosort end every line: a file without a final newline was cut off
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) not in (b"\n", b"\r"):
+            raise FileFormatError("the file does not end with a newline, as phy and Kilosort write it: it looks "
+                                  "cut off, and its last row may be incomplete", source=str(path),
+                                  fix="re-save the curation in phy (or re-run Kilosort), or copy the file again")
     if "cluster_id" not in frame.columns and "id" in frame.columns:
         frame = frame.rename(columns={"id": "cluster_id"})
     for needed in ("cluster_id", column):
@@ -114,12 +120,12 @@ def _phy_labels(folder: Path, clusters: np.ndarray) -> tuple[dict[str, np.ndarra
     label = pd.Series("unsorted", index=clusters, dtype=object)
     ks_path, group_path = folder / "cluster_KSLabel.tsv", folder / "cluster_group.tsv"
     if ks_path.is_file():
-        ks = _read_tsv(ks_path, "KSLabel")["KSLabel"].astype(str)
+        ks = _read_tsv(ks_path, "KSLabel")["KSLabel"].dropna().astype(str)  # a missing label is not 'nan'
         coords["KSLabel"] = coord_values(ks.reindex(clusters).fillna("").tolist())
         label.update(ks.reindex(clusters).dropna())
         used.append(ks_path.name)
     if group_path.is_file():
-        group = _read_tsv(group_path, "group")["group"].astype(str)
+        group = _read_tsv(group_path, "group")["group"].dropna().astype(str)
         coords["group"] = coord_values(group.reindex(clusters).fillna("").tolist())
         label.update(group.reindex(clusters).dropna())
         used.append(group_path.name)
@@ -289,6 +295,9 @@ def load_phy(
     if clusters.size != samples.size:
         raise FileFormatError(f"{cluster_file.name} has {clusters.size} entries for {samples.size} spike times",
                               source=str(folder), fix="the two files come from different sortings: re-export both")
+    if samples.size == 0:
+        raise DataError("spike_times.npy holds no spikes", source=str(folder / "spike_times.npy"),
+                        fix="check that the sorting finished and found units")
     times = samples.astype(float) / float(sample_rate)
     codes_all, cluster_ids = pd.factorize(clusters, sort=True)
     cluster_ids = np.asarray(cluster_ids)

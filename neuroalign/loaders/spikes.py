@@ -302,11 +302,16 @@ def _select_units(units, unit_ids, labels, source) -> np.ndarray:
             keep &= np.isin(labels[column].astype(str), [str(w) for w in wanted])
         selected = np.flatnonzero(keep)
     else:
-        position = {u: i for i, u in enumerate(unit_ids)}
-        missing = [u for u in units if int(u) not in position]
+        if isinstance(units, (str, bytes)) or not hasattr(units, "__iter__"):
+            raise ConfigError(f"units must be a mapping or a list of unit ids, got {units!r}", source="units",
+                              fix="pass e.g. units=[10, 12] or units={'quality': 'good'}")
+        position = {str(u): i for i, u in enumerate(unit_ids)}  # ids as neuroid_id shows them: '10'
+        wanted = [str(int(u)) if isinstance(u, (int, np.integer)) and not isinstance(u, bool) else str(u)
+                  for u in units]
+        missing = [u for u in wanted if u not in position]
         if missing:
-            raise UnknownNameError(str(missing[0]), map(str, unit_ids), what="unit id", source=source)
-        selected = np.array([position[int(u)] for u in units], dtype=np.int64)
+            raise UnknownNameError(missing[0], map(str, unit_ids), what="unit id", source=source)
+        selected = np.array([position[u] for u in wanted], dtype=np.int64)
     if selected.size == 0:
         raise ConfigError(f"no unit matches units={units!r}", source=source,
                           fix="relax the filter; the Units-table columns are " + ", ".join(map(repr, labels)))

@@ -146,6 +146,13 @@ def read_text_table(path: str | os.PathLike, *, sep: str, na_values: Iterable[An
     except _PARSE_ERRORS as exc:
         raise FileFormatError(f"cannot parse it as a {kind} {what} ({type(exc).__name__}: {exc})",
                               source=str(path), fix=fix) from exc
+    other = "\t" if sep == "," else ","
+    if len(names) == 1 and other in names[0]:
+        raise FileFormatError(
+            f"the header is one column named {names[0]!r}: the file looks "
+            f"{'tab' if other == chr(9) else 'comma'}-separated, not {'comma' if sep == ',' else 'tab'}-separated",
+            source=str(path), fix=f"rename the file to {'.tsv' if other == chr(9) else '.csv'}, or pass "
+            f"format='{'tsv' if other == chr(9) else 'csv'}'")
     repeated = [name for name, n in Counter(names).items() if n > 1]
     if repeated:
         positions = [i for i, name in enumerate(names) if name in repeated]

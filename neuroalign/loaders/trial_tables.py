@@ -85,10 +85,17 @@ def read_trial_table(path: str | os.PathLike, *, format: str | None = None, tabl
     if path.stat().st_size == 0:
         raise FileFormatError("the file is empty", source=str(path), fix="check that it was written completely")
     if kind in ("csv", "tsv"):
+        for name, value in (("table", table), ("column_names", column_names)):
+            if value is not None:
+                raise ConfigError(f"{name}= applies to MATLAB and NWB files, not to a {kind.upper()} table",
+                                  source=name, fix=f"leave {name} out for this file")
         frame, meta = _read_text(path, kind, na_values), {}
     elif kind == "mat":
         frame, meta = read_mat_table(path, table=table, column_names=column_names), {}
     else:
+        if column_names is not None:
+            raise ConfigError("column_names= applies to MATLAB matrices, not to an NWB table", source="column_names",
+                              fix="leave column_names out for this file")
         frame, meta = _read_nwb_table(path, table)
     if na_values is not None and kind != "csv" and kind != "tsv":
         frame = frame.replace(list(na_values), np.nan)

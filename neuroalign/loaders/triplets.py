@@ -19,8 +19,8 @@ import xarray as xr
 
 from ..data import provenance
 from ..errors import ConfigError, DataError, UnknownNameError
-from .behavior import (NEGATIVE_RT_MODES, TRIAL, _assign_roles, _missing_text, _norm, _values, check_reaction_times, check_trials,
-                       read_trial_table)
+from .behavior import (NEGATIVE_RT_MODES, TRIAL, _assign_roles, _missing_text, _norm, _values, check_present_ids,
+                       check_reaction_times, check_trials, read_trial_table)
 
 __all__ = ["load_triplets"]
 
@@ -170,6 +170,7 @@ def load_triplets(
     if subject_column:
         if subject_column not in columns:
             raise UnknownNameError(subject_column, columns, what="column (for subject)", source=source)
+        check_present_ids(frame[subject_column], subject_column, source)
         coords["subject"] = (TRIAL, _values(frame[subject_column].astype(str)))
         used.add(subject_column)
     for column in columns:
