@@ -154,4 +154,4 @@ def commit_layer(
         params.update(rdm_method=rdm_method, comparison=comparison)
     error = committed.std(SPLIT, ddof=1) if n_splits > 1 else None
     return Score(committed.mean(SPLIT), error=error, raw=raw,
-                 metric=f"{family.name}-committed", params=params)
+                 metric=f"{family.metric(prepared)}-committed", params=params)

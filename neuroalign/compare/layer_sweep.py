@@ -64,6 +64,11 @@ class _Family:
     #: whether precomputed summaries (RDMs) are accepted in place of patterns
     takes_rdms: bool = False
     caller: str = "rsa"
+    #: the name when both sides are given as RDMs (``rdm_method`` played no part)
+    rdm_name: str = ""
+
+    def metric(self, prepared: "_Prepared") -> str:
+        return self.name if prepared.from_patterns or not self.rdm_name else self.rdm_name
 
     def compare_subsets(self, model: xr.DataArray, data: xr.DataArray, indices: np.ndarray) -> xr.DataArray:
         """Scores ``(resample, layer, subject)`` on the stimuli ``indices[r]`` of each resample."""
@@ -108,6 +113,7 @@ def _rsa_family(rdm_method: str, comparison: str) -> _Family:
         compare_resampled=compare_resampled if weighted else None,
         takes_rdms=True,
         caller="rsa",
+        rdm_name=f"rsa-{comparison}",
     )
 
 
@@ -149,6 +155,7 @@ class _Prepared:
     n_stimuli: int
     patterns: xr.DataArray | None  # the brain patterns with their repetitions; None for RDMs
     brain_hash: str
+    from_patterns: bool  # whether either side was summarised from patterns
 
 
 def _prepare(family: _Family, model_data, brain_data, subject: str) -> _Prepared:
@@ -206,7 +213,9 @@ def _prepare(family: _Family, model_data, brain_data, subject: str) -> _Prepared
     model = xr.concat(summaries, dim=label_index(layers, LAYER))
     n_stimuli = len(rdm_stimulus_ids(data)) if PAIR in data.dims else data.sizes["stimulus_a"]
     brain_hash = hash_array(patterns if patterns is not None else data)
-    return _Prepared(model=model, data=data, n_stimuli=n_stimuli, patterns=patterns, brain_hash=brain_hash)
+    from_patterns = patterns is not None or not all(_is_rdm(a) for a in layers.values())
+    return _Prepared(model=model, data=data, n_stimuli=n_stimuli, patterns=patterns, brain_hash=brain_hash,
+                     from_patterns=from_patterns)
 
 
 def _check_ceiling(ceiling, prepared: _Prepared, subject: str, caller: str) -> None:
@@ -249,7 +258,7 @@ def _ceil(family: _Family, prepared: _Prepared, ceiling, subject: str, n_splits:
                               _by_subject(family.summarise, half_b, subject))
 
     split_half = split_half_ceiling(prepared.patterns, consistency, n_splits=n_splits, seed=rng,
-                                    metric=f"{family.name}-ceiling")
+                                    metric=f"{family.metric(prepared)}-ceiling")
     return split_half.values.mean(subject), {"ceiling_per_split": split_half.raw}, {"n_splits": n_splits}
 
 
@@ -266,7 +275,7 @@ def _sweep(family: _Family, model_data, brain_data, *, ceiling, subject: str, n_
     params = {**params, "ceiling": str(ceiling), **ceiling_params, "n_bootstrap": n_bootstrap, "seed": seed,
               "brain_hash": prepared.brain_hash}
     score = Score.from_resamples(point, resamples.transpose(RESAMPLE, ...), dim=RESAMPLE, ceiling=value,
-                                 metric=family.name, params=params)
+                                 metric=family.metric(prepared), params=params)
     score.raw = xr.Dataset({"resamples": resamples, "per_subject": per_subject, **raw})
     return score
 

@@ -69,7 +69,7 @@ def test_rsa_of_precomputed_rdms_with_subjects_ceiling_matches_rsatoolbox(rdms92
     # rsatoolbox: eval_fixed = the mean over data RDMs of compare(model, data); boot_noise_ceiling's bounds
     model_rdms, brain_rdms, model_values, brain_values = rdms92
     score = rsa(model_rdms, brain_rdms, comparison=method, ceiling="subjects", n_bootstrap=2)
-    assert score.dims == ("layer",)
+    assert score.dims == ("layer",) and score.metric == f"rsa-{method}"
     expected = rsa_compare(RDMs(model_values), RDMs(brain_values), method=method).mean(axis=1)
     np.testing.assert_allclose(score.values.values, expected, atol=1e-8)
     with warnings.catch_warnings():
