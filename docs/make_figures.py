@@ -7,7 +7,7 @@ working folder, and copies the figures into ``docs/img``; the demo's figure
 comes from ``neuroalign demo``.  Nothing else writes into ``docs/img``.
 
 Usage, from the repository root (``NEUROALIGN_DATA`` names the data folder;
-default ``../shared/data`` beside the repository)::
+default ``../shared/data`` beside the repository where it exists)::
 
     python docs/make_figures.py              # every figure
     python docs/make_figures.py compare-rsa  # the figures of one page
@@ -54,9 +54,13 @@ def python_blocks(page: str | os.PathLike) -> list[tuple[int, str]]:
     return [(text.count("\n", 0, match.start(1)) + 1, match.group(1)) for match in _FENCE.finditer(text)]
 
 
-def default_data_folder() -> Path:
-    """``$NEUROALIGN_DATA``, else ``../shared/data`` beside the repository."""
-    return Path(os.environ.get("NEUROALIGN_DATA") or REPO.parent / "shared" / "data")
+def default_data_folder() -> Path | None:
+    """``$NEUROALIGN_DATA``, else ``../shared/data`` beside the repository when it exists, else None
+    (``fetch`` then uses its own default and downloads)."""
+    if os.environ.get("NEUROALIGN_DATA"):
+        return Path(os.environ["NEUROALIGN_DATA"])
+    shared = REPO.parent / "shared" / "data"
+    return shared if shared.is_dir() else None
 
 
 def run_page(page: str | os.PathLike, namespace: dict | None = None) -> dict:
@@ -131,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    os.environ["NEUROALIGN_DATA"] = str(default_data_folder().resolve())
+    data = default_data_folder()
+    if data is not None:  # absolute, since every page runs in its own temporary folder
+        os.environ["NEUROALIGN_DATA"] = str(data.resolve())
     wanted = list(argv if argv is not None else sys.argv[1:]) or [*PAGE_FIGURES, "demo"]
     for name in wanted:
         page = name if name.endswith(".md") or name == "demo" else f"{name}.md"
