@@ -132,7 +132,7 @@ def run_demo(
                                   **study.params}, {"brain": study.brain}),
     }
     figure = layer_profile_figure(list(scores.values()), bands=[_ceiling_band(s) for s in scores.values()],
-                                  highlight=study.planted_layer)
+                                  highlight=study.planted_layer, committed=[committed[name] for name in scores])
     write_atomically(out / "scores.csv", lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
     write_atomically(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
     write_atomically(out / "layer_profile.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120))

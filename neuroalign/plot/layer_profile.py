@@ -21,6 +21,7 @@ def plot_layer_profile(
     dim: str | None = None,
     ceiling_band: tuple[float, float] | None = None,
     highlight: str | None = None,
+    committed: Score | None = None,
     title: str | None = None,
 ) -> Axes:
     """Draw ``score`` against its ``dim`` with CI error bars and the ceiling.
@@ -38,6 +39,9 @@ def plot_layer_profile(
         as a dashed line when the score has one.
     highlight : str, optional
         A label to mark (e.g. the planted layer of a synthetic study).
+    committed : Score, optional
+        A :func:`~neuroalign.compare.commit_layer` score, drawn with its
+        spread across splits at the layer chosen most often.
     title : str, optional
 
     Examples
@@ -75,6 +79,11 @@ def plot_layer_profile(
     if highlight is not None and highlight in labels:
         i = labels.index(highlight)
         ax.plot(x[i], y[i], "*", markersize=16, color="C3", label=f"planted: {highlight}")
+    if committed is not None and committed.params.get("layer") in labels:
+        i = labels.index(committed.params["layer"])
+        spread = None if committed.error is None else float(committed.error)
+        ax.errorbar(x[i] + 0.15, float(committed), yerr=spread, fmt="D", capsize=3, color="C2",
+                    label=f"committed ({committed.params['layer']}, held-out stimuli)")
     ax.set_xticks(x, labels)
     ax.set_xlabel(dim)
     ax.set_ylabel("score")
@@ -84,11 +93,16 @@ def plot_layer_profile(
 
 
 def layer_profile_figure(scores: Sequence[Score], *, bands: Sequence[tuple[float, float] | None] | None = None,
-                         highlight: str | None = None) -> Figure:
-    """A figure with one layer-profile panel per score (no pyplot state involved)."""
+                         highlight: str | None = None, committed: Sequence[Score | None] | None = None) -> Figure:
+    """A figure with one layer-profile panel per score (no pyplot state involved).
+
+    ``bands`` and ``committed`` give each panel its ceiling band and
+    committed score (see :func:`plot_layer_profile`).
+    """
     figure = Figure(figsize=(5 * len(scores), 4), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(scores)))
     bands = list(bands) if bands is not None else [None] * len(scores)
-    for ax, score, band in zip(axes, scores, bands):
-        plot_layer_profile(score, ax, ceiling_band=band, highlight=highlight)
+    committed = list(committed) if committed is not None else [None] * len(scores)
+    for ax, score, band, chosen in zip(axes, scores, bands, committed):
+        plot_layer_profile(score, ax, ceiling_band=band, highlight=highlight, committed=chosen)
     return figure
