@@ -220,8 +220,6 @@ def _prepare(family: _Family, model_data, brain_data, subject: str) -> _Prepared
 
 def _check_ceiling(ceiling, prepared: _Prepared, subject: str, caller: str) -> None:
     """Raise, naming the option or function that handles the input, when ``ceiling`` cannot be computed."""
-    if ceiling not in CEILINGS:
-        raise ConfigError(f"unknown ceiling {ceiling!r}", source="ceiling", fix=f"use one of {CEILINGS}")
     n_subjects = prepared.data.sizes[subject]
     if ceiling == "subjects" and n_subjects < 2:
         alternative = "ceiling='split-half' (needs repeated presentations)" if prepared.patterns is not None \
@@ -264,6 +262,11 @@ def _ceil(family: _Family, prepared: _Prepared, ceiling, subject: str, n_splits:
 
 def _sweep(family: _Family, model_data, brain_data, *, ceiling, subject: str, n_bootstrap: int, n_splits: int,
            seed: int, params: dict) -> Score:
+    if ceiling not in CEILINGS:  # the cheap checks before any RDM or Gram matrix is computed
+        raise ConfigError(f"unknown ceiling {ceiling!r}", source="ceiling", fix=f"use one of {CEILINGS}")
+    if n_bootstrap < 2:
+        raise ConfigError(f"n_bootstrap must be at least 2, got {n_bootstrap}", source="n_bootstrap",
+                          fix="use e.g. n_bootstrap=1000")
     prepared = _prepare(family, model_data, brain_data, subject)
     _check_ceiling(ceiling, prepared, subject, family.caller)
     rng = np.random.default_rng(seed)

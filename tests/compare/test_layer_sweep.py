@@ -190,6 +190,8 @@ def test_errors_name_the_option_or_function_that_handles_the_input(rng):
         rsa(acts, brain.values)
     with pytest.raises(ConfigError, match="unknown ceiling"):
         rsa(acts, brain, ceiling="subject")
+    with pytest.raises(ConfigError, match="n_bootstrap"):
+        cka_sweep(acts, brain, n_bootstrap=1)
 
 
 def test_one_default_comparison_method_everywhere():
