@@ -163,8 +163,9 @@ def _read_file(path: Path, info: dict[str, Any]) -> dict[str, np.ndarray]:
         raise FileFormatError(f"condition or stimulus-type codes outside those of session {session}",
                               source=str(path), fix="check that data1/data2 in the file name match its contents")
     ecc_index = _index_column(col["eccentricity"], 1, eccentricities.size, "eccentricity", path)
-    _index_column(col["class_id"], 1, None, "class_id", path)
-    _index_column(col["im_id"], 0, None, "im_id", path)
+    _index_column(col["class_id"], 1, 9, "class_id", path)  # 9 classes of 100 images each
+    _index_column(col["im_id"], 0, 99, "im_id", path)
+    _check_condition_types(session, cond, codes, path)
 
     # response status: -1 = never presented, NaN = presented without a valid key, else valid
     key_names = ([f"correct_button_{i}" for i in (1, 2, 3)] if task == "oddity"
@@ -187,11 +188,23 @@ def _read_file(path: Path, info: dict[str, Any]) -> dict[str, np.ndarray]:
     if task == "oddity":
         odd = np.stack([(codes[:, k] != codes[:, (k + 1) % 3]) & (codes[:, k] != codes[:, (k + 2) % 3])
                         for k in range(3)], axis=1)
+        answerable = odd.sum(axis=1) == 1  # two intervals alike, one different
         true_choice = np.argmax(odd, axis=1) + 1
     else:
+        answerable = (codes[:, 1] == codes[:, 0]) != (codes[:, 2] == codes[:, 0])  # one side matches the target
         true_choice = np.where(codes[:, 1] == codes[:, 0], 1, 2)
+    if not answerable.all():
+        i = int(np.flatnonzero(~answerable)[0])
+        raise FileFormatError(f"{int((~answerable).sum())} trial(s) have no single right answer (row {i}: stimulus "
+                              f"types {codes[i].astype(int).tolist()})", source=str(path),
+                              fix="check that this is an unmodified Harrington & Deza (2022) file")
     mismatch = true_choice != correct_choice
     by_stimuli = np.where(valid, (choice == true_choice).astype(float), np.nan)
+    disagree = valid & (recorded != (choice == correct_choice))
+    if disagree.any():
+        raise FileFormatError(f"{int(disagree.sum())} answered trial(s) record a correctness that disagrees with "
+                              "their response and answer key", source=str(path),
+                              fix="check that this is an unmodified Harrington & Deza (2022) file")
     correct = np.where(valid, recorded, np.nan)
 
     block = np.full(n, -1, dtype=np.int64)
@@ -259,6 +272,22 @@ def _index_column(values: np.ndarray, low: int, high: int | None, name: str, pat
                               f"({int((~ok).sum())} trial(s))", source=str(path),
                               fix="check that this is an unmodified Harrington & Deza (2022) file")
     return values.astype(np.int64)
+
+
+def _check_condition_types(session: int, cond: np.ndarray, codes: np.ndarray, path: Path) -> None:
+    """Each trial shows the stimulus types of its condition (see :data:`CONDITIONS` and the module notes)."""
+    originals = {1: (1, (2, 3)), 3: (1, (4, 5))} if session == 1 else {1: (1, (2, 3))}
+    pairs = {2: (2, 3), 4: (4, 5)} if session == 1 else {2: (2, 3)}
+    allowed = {c: [{o, t} for t in synths] for c, (o, synths) in originals.items()}
+    allowed.update({c: [set(pair)] for c, pair in pairs.items()})
+    wrong = [i for i, (c, row) in enumerate(zip(cond.astype(int), codes.astype(int)))
+             if set(row.tolist()) not in allowed[c]]
+    if wrong:
+        i = wrong[0]
+        raise FileFormatError(
+            f"{len(wrong)} trial(s) show stimulus types that do not belong to their condition (row {i}: condition "
+            f"{CONDITIONS[(session, int(cond[i]))]!r} with types {sorted(set(codes[i].astype(int).tolist()))})",
+            source=str(path), fix="check that this is an unmodified Harrington & Deza (2022) file")
 
 
 def _check_values(correct: np.ndarray, rt: np.ndarray, key: np.ndarray, responses: np.ndarray, path: Path) -> None:

@@ -275,6 +275,10 @@ def _edited_2afc(path, column, values):
     (11, [1, 0, 1, 0, 1, 2], DataError, "codes other than 0, 1"),
     (12, [0.5, 0.5, -0.2, 0.5, 0.5, 0.5], DataError, "negative or missing reaction time"),
     (9, [1, 0, 1, 0, 0, 0], FileFormatError, "response columns"),
+    (5, [3, 3, 3, 3, 3, 10], FileFormatError, "'class_id' holds values that are not whole numbers 1 to 9: [10.0]"),
+    (1, [1, 1, 2, 1, 1, 1], FileFormatError, "do not belong to their condition (row 2: condition 'robust vs robust'"),
+    (3, [1, 1, 2, 1, 1, 1], FileFormatError, "no single right answer (row 2: stimulus types [1, 2, 2])"),
+    (11, [1, 0, 0, 0, 1, 0], FileFormatError, "disagrees with their response and answer key"),
 ])
 def test_out_of_range_codes_are_named(tmp_path, column, values, error, message):
     # an eccentricity index of 0 used to read the last eccentricity (index -1); codes 2 and negative RTs passed
