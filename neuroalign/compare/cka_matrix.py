@@ -323,10 +323,10 @@ def _aligned(values_a: list, values_b: list | None, names: tuple[list[str], list
     """Order every labelled layer like the first labelled one (exact stimulus match)."""
     everything = values_a + (values_b or [])
     labels = [f"layers_a[{k!r}]" for k in names[0]] + [f"layers_b[{k!r}]" for k in (names[1] or [])]
-    reference = next((v for v in everything if isinstance(v, xr.DataArray)), None)
-    if reference is None:
+    first = next((i for i, v in enumerate(everything) if isinstance(v, xr.DataArray)), None)
+    if first is None:
         return values_a, values_b
-    ref_label = labels[everything.index(reference)]
+    reference, ref_label = everything[first], labels[first]  # by position: == on arrays compares elements
     out = [align(reference, v, names=(ref_label, label))[1] if isinstance(v, xr.DataArray) else v
            for v, label in zip(everything, labels)]
     return out[:len(values_a)], (out[len(values_a):] if values_b is not None else None)

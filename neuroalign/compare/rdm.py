@@ -92,6 +92,11 @@ RDM_METHODS: dict[str, RDMMethod] = {
 }
 
 
+#: Methods built from squared differences, and the smallest data magnitude whose squares stay normal floats.
+_SQUARED = ("sqeuclidean", "euclidean", "mahalanobis", "crossnobis")
+_SMALLEST = float(np.sqrt(np.finfo(float).tiny)) * 2**26  # ~1e-146: a margin for sums over few channels
+
+
 def compute_rdm(
     data: xr.DataArray | Mapping[str, xr.DataArray],
     method: str = "correlation",
@@ -207,8 +212,16 @@ def _compute_single(data: xr.DataArray, method: str, *, noise, cv_descriptor, pr
     n = len(uniques)
     if n < 3:
         raise DataError(f"an RDM needs at least 3 stimuli, got {n}", source="data", fix="pass more stimuli")
+    if values.shape[-1] == 0:
+        raise DataError("the data have no neuroids", source="data", fix="pass at least one neuroid")
     if remove_mean and method not in ("correlation", "poisson", "poisson_cv"):
         values = values - values.mean(axis=-1, keepdims=True)
+    largest = float(np.abs(values).max()) if values.size else 0.0
+    if method in _SQUARED and 0 < largest < _SMALLEST:
+        raise DataError(f"the {method!r} dissimilarities underflow float64: the data are of extreme magnitude "
+                        f"(largest |value| {largest:.3g}), so their squares round to 0", source="data",
+                        fix="rescale the data (e.g. to unit variance) or use a scale-free method such as "
+                            "'correlation' or 'cosine'")
     attrs: dict[str, Any] = {"method": method, "n_stimuli": n}
     kwargs: dict[str, Any] = {}
     if spec.noise:
@@ -227,10 +240,17 @@ def _compute_single(data: xr.DataArray, method: str, *, noise, cv_descriptor, pr
                             fix="pass presentations from several runs/sessions")
         sums, counts = rm.fold_sums(values, codes, fold, n, len(fold_labels), np.asarray(fold_labels),
                                     np.asarray(uniques))
-        square = spec.function(sums, counts, **kwargs)
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite results raise below
+            square = spec.function(sums, counts, **kwargs)
         attrs.update(cv_descriptor=descriptor, n_folds=len(fold_labels))
     else:
-        square = spec.function(rm.condition_means(values, codes, n), **kwargs)
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite results raise below
+            square = spec.function(rm.condition_means(values, codes, n), **kwargs)
+    if not np.all(np.isfinite(square)):  # finite data (validated), so an overflow of the squared distances
+        raise DataError(f"the {method!r} dissimilarities overflow float64: the data are of extreme magnitude "
+                        f"(largest |value| {largest:.3g})", source="data",
+                        fix="rescale the data (e.g. to unit variance) or use a scale-free method such as "
+                            "'correlation' or 'cosine'")
     rows, cols = np.triu_indices(n, k=1)
     coords: dict[str, Any] = {d: data[d] for d in batch if d in data.coords}
     for name, coord in data.coords.items():
@@ -330,7 +350,7 @@ def to_vector(square: xr.DataArray | np.ndarray, stimulus_ids: Sequence | np.nda
             raise AlignmentError("rows and columns list different stimuli", source="rdm",
                                  fix="order both axes of the square RDM the same way")
     else:
-        values = np.asarray(square, dtype=float)
+        values = _float_array(square)
         batch = [f"rdm_{i}" for i in range(values.ndim - 2)] if values.ndim > 2 else []
         ids = np.arange(values.shape[-1]).astype(str) if stimulus_ids is None else np.asarray(stimulus_ids)
         coords, attrs, meta = {}, {}, {}
@@ -344,6 +364,24 @@ def to_vector(square: xr.DataArray | np.ndarray, stimulus_ids: Sequence | np.nda
     rows, cols = np.triu_indices(n, k=1)
     coords.update(_pair_coords({"stimulus_id": ids, **meta}, rows, cols))
     return xr.DataArray(values[..., rows, cols], dims=(*batch, PAIR), coords=coords, attrs=attrs)
+
+
+def _float_array(values: Any) -> np.ndarray:
+    """``values`` as a float array; DataError for anything but numbers (a None would silently become NaN)."""
+    if isinstance(values, (Mapping, xr.Dataset)):
+        raise ConfigError(f"expected one RDM (an array), got a {type(values).__name__}", source="rdm",
+                          fix="pass the RDMs one at a time, or stack them: as_rdm(np.stack(list(rdms.values())), "
+                              "dims=['model'])")
+    try:
+        raw = np.asarray(values)
+    except ValueError:  # ragged nested lists
+        raw = np.asarray(values, dtype=object)
+    numeric = raw.dtype.kind in "biuf" or (raw.dtype.kind == "O" and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in raw.ravel()))
+    if not numeric:
+        raise DataError(f"dissimilarities must be numbers, got values of dtype {raw.dtype}", source="rdm",
+                        fix="pass a numeric vector or square matrix (NaN marks a missing pair)")
+    return raw.astype(float)
 
 
 def _check_no_inf(values: np.ndarray) -> None:
@@ -450,10 +488,10 @@ def as_rdm(
     lead_coords: dict[str, Any] = {}
     if isinstance(values, xr.DataArray):
         names = list(values.dims)
-        array = np.asarray(values.values, dtype=float)
+        array = _float_array(values.values)
         lead_coords = {k: c for k, c in values.coords.items() if set(c.dims) <= set(names[:-1])}
     else:
-        array = np.asarray(values, dtype=float)
+        array = _float_array(values)
         names = None
     if array.ndim == 0:
         raise SchemaError("an RDM cannot be a scalar", source="rdm", fix="pass a vector or a square matrix")

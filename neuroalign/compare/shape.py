@@ -68,10 +68,17 @@ def _check_options(alpha: float, distance: str) -> None:
 
 
 def _as_matrix(x: Any, name: str) -> np.ndarray:
+    if isinstance(x, (Mapping, xr.Dataset)):
+        raise ConfigError(f"{name} is a mapping, but this compares one representation with another", source=name,
+                          fix="pass one array, or compare many with pairwise_shape_distances(networks)")
     if isinstance(x, xr.DataArray):
         validate(x, dims=(PRESENTATION, NEUROID), name=name)
         x = x.transpose(PRESENTATION, NEUROID).values
-    array = np.asarray(x, dtype=float)
+    try:
+        array = np.asarray(x, dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"values of type {type(x).__name__} are not numeric", source=name,
+                        fix="pass a (stimulus, unit) array of numbers") from None
     if array.ndim != 2:
         raise DataError(f"expected a 2-D (stimuli, units) array, got shape {array.shape}", source=name,
                         fix="pass one row per stimulus")
@@ -79,7 +86,23 @@ def _as_matrix(x: Any, name: str) -> np.ndarray:
         raise DataError("contains NaN or inf", source=name, fix="drop or impute non-finite values")
     if array.shape[0] < 2:
         raise DataError(f"needs at least 2 stimuli, got {array.shape[0]}", source=name, fix="pass more stimuli")
+    if array.shape[1] < 1:
+        raise DataError("has no units", source=name, fix="pass at least one unit per stimulus")
     return array
+
+
+def _svd(matrix: np.ndarray, **kwargs: Any) -> Any:
+    """numpy's SVD, with a DataError where it fails (values whose squares overflow or underflow)."""
+    try:
+        return np.linalg.svd(matrix, **kwargs)
+    except np.linalg.LinAlgError:
+        raise _range_error() from None
+
+
+def _range_error() -> DataError:
+    return DataError("the shape metric overflows or underflows in float64: the values are of extreme magnitude",
+                     source="x/y", fix="rescale the representations (e.g. divide each by its standard deviation); "
+                                       "shape metrics with 0 < alpha < 1 depend on the scale, so use one scale for all")
 
 
 def _paired(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +118,7 @@ def _paired(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
 def _whitening(x: np.ndarray, alpha: float, center: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean, (n × rank) whitened scores U diag(g) and the (p × rank) map V diag(g / s), with Xc @ map = scores."""
     mean = x.mean(axis=0) if center else np.zeros(x.shape[1])
-    u, s, vt = np.linalg.svd(x - mean, full_matrices=False)
+    u, s, vt = _svd(x - mean, full_matrices=False)
     keep = s > (s[0] if s.size else 0.0) * max(x.shape) * np.finfo(float).eps
     u, s, vt = u[:, keep], s[keep], vt[keep]
     if not keep.any():
@@ -103,13 +126,23 @@ def _whitening(x: np.ndarray, alpha: float, center: bool) -> tuple[np.ndarray, n
                         fix="drop constant representations")
     g = alpha * s + (1.0 - alpha)  # whitened singular values (netrep: s · (α + (1 − α)/s))
     g *= np.sqrt(np.sum(s**2) / np.sum(g**2))  # preserve the total variance
+    if not (np.all(np.isfinite(g)) and np.all(g > 0)):
+        raise _range_error()
     return mean, u * g, vt.T * (g / s)
 
 
 def _from_nuclear(nuclear: np.ndarray, sq_x: np.ndarray, sq_y: np.ndarray, distance: str) -> np.ndarray:
-    if distance == "angular":
-        return np.arccos(np.clip(nuclear / np.sqrt(sq_x * sq_y), -1.0, 1.0))
-    return np.sqrt(np.clip(sq_x + sq_y - 2.0 * nuclear, 0.0, None))
+    if np.any(np.asarray(sq_x) <= 0) or np.any(np.asarray(sq_y) <= 0):
+        raise DataError("a representation is constant across stimuli, so its shape is undefined", source="x/y",
+                        fix="drop constant representations")
+    with np.errstate(over="ignore", invalid="ignore"):
+        if distance == "angular":
+            out = np.arccos(np.clip(nuclear / np.sqrt(sq_x * sq_y), -1.0, 1.0))
+        else:
+            out = np.sqrt(np.clip(sq_x + sq_y - 2.0 * nuclear, 0.0, None))
+    if not np.all(np.isfinite(out)):
+        raise _range_error()
+    return out
 
 
 class LinearMetric(BaseEstimator):
@@ -159,7 +192,7 @@ class LinearMetric(BaseEstimator):
         self.mx_, _, zx = _whitening(X, float(self.alpha), self.center_columns)
         self.my_, _, zy = _whitening(Y, float(self.alpha), self.center_columns)
         xw, yw = (X - self.mx_) @ zx, (Y - self.my_) @ zy  # (n, rank_x), (n, rank_y)
-        u, _, vt = np.linalg.svd(xw.T @ yw, full_matrices=True)
+        u, _, vt = _svd(xw.T @ yw, full_matrices=True)
         m = max(X.shape[1], Y.shape[1])
         self.Wx_ = _pad_columns(zx @ u, m)
         self.Wy_ = _pad_columns(zy @ vt.T, m)
@@ -275,7 +308,7 @@ def shape_distance(x: Any, y: Any, *, method: str = "linear", alpha: float = 1.0
     x, y = _paired(x, y)
     ax = _whitening(x, float(alpha), center)[1]
     ay = _whitening(y, float(alpha), center)[1]
-    nuclear = np.linalg.svd(ax.T @ ay, compute_uv=False).sum()
+    nuclear = _svd(ax.T @ ay, compute_uv=False).sum()
     return float(_from_nuclear(nuclear, np.sum(ax**2), np.sum(ay**2), distance))
 
 
@@ -349,7 +382,7 @@ def pairwise_shape_distances(
         for start in tqdm(starts, disable=not progress, desc="shape distances"):
             a, b = i_idx[start:start + chunk], j_idx[start:start + chunk]
             cross = np.swapaxes(stack[a], 1, 2) @ stack[b]  # (chunk, rank, rank)
-            nuclear = np.linalg.svd(cross, compute_uv=False).sum(axis=-1)
+            nuclear = _svd(cross, compute_uv=False).sum(axis=-1)
             values[start:start + chunk] = _from_nuclear(nuclear, sq[a], sq[b], distance)
     else:
         for k, (i, j) in enumerate(tqdm(list(zip(i_idx, j_idx)), disable=not progress, desc="shape distances")):

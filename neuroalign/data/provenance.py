@@ -85,7 +85,8 @@ def _update(digest: Any, values: np.ndarray) -> None:
         digest.update(json.dumps([str(v) for v in values.ravel()]).encode())
     else:
         digest.update(values.dtype.str.encode())
-        digest.update(memoryview(np.ascontiguousarray(values)).cast("B"))  # no copy for contiguous arrays
+        if values.size:  # an empty array is its shape and dtype (memoryview cannot cast it)
+            digest.update(memoryview(np.ascontiguousarray(values)).cast("B"))  # no copy for contiguous arrays
 
 
 def hash_file(path: str | os.PathLike, *, chunk_size: int = 1 << 20) -> str:
