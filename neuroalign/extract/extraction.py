@@ -24,7 +24,8 @@ from .fx import FxRecorder, graph_nodes, trace
 from .hooks import HookRecorder
 from .layers import LayerSpec, describe_layers, resolve_layers, resolve_names
 from .models import default_model_name, load_model, model_hash
-from .pooling import CALLS, Pooling, Selection, UnitCoords, check_pooling, check_selection, layer_features
+from .pooling import (CALLS, Pooling, Selection, UnitCoords, check_pooling, check_selection, combine_calls,
+                      output_features)
 from .preprocessing import describe_preprocessing
 from .reduction import Reduction
 from .stimuli import StimulusSet
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 #: How layers are recorded: forward hooks on modules, or torch.fx graph nodes.
 BACKENDS = ("hooks", "fx")
 #: Bump when a change of this module changes extracted values (invalidates cache entries).
-EXTRACTION_VERSION = 1
+EXTRACTION_VERSION = 2  # 2: outputs recorded before later in-place operations can change them
 _LARGE_BYTES = 2 * 2**30
 
 
@@ -167,12 +168,13 @@ def extract(
         if backend == "fx":
             graph = trace(model)
             names = resolve_names(graph_nodes(graph), layers, what="graph node")
-            recorder: Any = FxRecorder(graph, names)
         else:
             names = resolve_layers(model, layers)
-            recorder = HookRecorder(model, names)
         run = _Run(stimuli, names, batch_size, device, dtype, preprocess, check_selection(select, names),
                    check_pooling(pooling, names), _check_reduce(reduce, names), calls, progress, model_name)
+        # each output's features are taken (and copied where needed) the moment the layer produces it
+        recorder: Any = (FxRecorder(graph, names, keep=run.keep) if backend == "fx"
+                         else HookRecorder(model, names, keep=run.keep))
         params, inputs, content = run.describe(weights_hash, backend, layers, wants_content=bool(cache or store))
         use_cache = bool(cache) and content is not None
         if cache and not use_cache:
@@ -295,6 +297,8 @@ class _Run:
         self.progress, self.model_name = progress, model_name
         self.layouts: dict[str, UnitCoords] = {}
         self._ones: dict[int, np.ndarray] = {}
+        self._mask: torch.Tensor | None = None  # the attention mask of the batch being run
+        self._out: dict[str, torch.Tensor] = {}  # where a layer's copied features go in this batch (see keep)
         self.n_batches = -(-len(stimuli) // batch_size)
 
     # ---------------------------------------------------------------- description
@@ -335,15 +339,31 @@ class _Run:
         return subset.subset(order)
 
     # ---------------------------------------------------------------- batches
+    def keep(self, name: str, output: Any) -> tuple[torch.Tensor, UnitCoords] | ExtractionError:
+        """The recorders' ``keep``: one output's selected, pooled features, in memory of their own.
+
+        A selection or pooling error is returned, not raised: ``combine_calls`` raises it once the
+        layer's calls in the pass are known (an error about a call that is not kept is not raised).
+        Features that must be copied go straight into the layer's rows of the result where
+        ``in_memory`` offers them (the layer's first call in the pass only).
+        """
+        try:
+            return output_features(output, name, select=self.select[name], pooling=self.pooling[name],
+                                   attention_mask=self._mask, out=self._out.pop(name, None))
+        except ExtractionError as error:
+            return error
+
     def _features(self, recorder: Any, inputs: Any) -> dict[str, np.ndarray]:
         inputs = _to_device(inputs, self.device, self.dtype)
-        mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
-        outputs = recorder.run(inputs)
+        self._mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
+        try:
+            outputs = recorder.run(inputs)
+        finally:
+            self._mask = None
         features = {}
         for name in self.names:
-            tensor, units = layer_features(outputs[name], name, select=self.select[name], pooling=self.pooling[name],
-                                           calls=self.calls, attention_mask=mask)
-            values = tensor.detach().to("cpu", torch.float32).numpy()
+            tensor, units = combine_calls(outputs[name], name, pooling=self.pooling[name], calls=self.calls)
+            values = tensor.to("cpu", torch.float32).numpy()
             reducer = self.reducers[name]
             if reducer is not None:
                 if not hasattr(reducer, "n_features_in_"):
@@ -419,14 +439,21 @@ class _Run:
         buffers: dict[str, np.ndarray] = {}
         with self._bar(0) as bar:
             for rows, batch in self.stimuli.batches(self.batch_size, dtype=self.dtype, preprocess=self.preprocess):
-                features = self._features(recorder, batch)
+                # one copy of a layer's output, not two: one that is copied in its hook goes into its rows here
+                self._out = {n: torch.from_numpy(buffers[n][rows]) for n in self.names
+                             if buffers and self.reducers[n] is None and self.layouts[n].n_time is None}
+                try:
+                    features = self._features(recorder, batch)
+                finally:
+                    self._out = {}
                 self._check_finite(features, rows)
                 if not buffers:
                     self._log_estimate(streamed=False)
                     buffers = {n: np.empty((len(self.stimuli),) + v.shape[1:], np.float32)
                                for n, v in features.items()}
                 for name, values in features.items():
-                    buffers[name][rows] = values
+                    if not np.may_share_memory(values, buffers[name]):  # not written in the hook
+                        buffers[name][rows] = values
                 bar.update()
         attrs = provenance(params, inputs)
         presentation = presentation_variables(self.stimuli)

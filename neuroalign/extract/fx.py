@@ -3,8 +3,14 @@
 Forward hooks only see modules.  A residual addition (``x + f(x)``), a
 ``torch.relu`` call or a ``view`` is invisible to them but is a node of the
 graph that :func:`torch.fx.symbolic_trace` builds.  :class:`FxRecorder`
-rewrites that graph to return the requested nodes (and drops whatever they do
-not depend on), so each forward pass computes only what is recorded.
+rewrites that graph to return the requested nodes and stops it after the last
+of them, so each forward pass computes no more than it needs.  A recorded
+value is kept as it is when its node runs (see
+:func:`~neuroalign.extract.hooks.snapshot`): later nodes, in-place ones
+included (``x.relu_()``, ``F.relu(x, inplace=True)``, a module with
+``inplace=True``), cannot change it.  Every node up to the last recorded one
+still runs, used or not: an in-place operation has no users in the graph but
+changes the values that later nodes read.
 
 Node names are those of the traced graph: ``graph_nodes(trace(model))`` lists
 them (e.g. ``"block1_0"`` for module ``block1.0``, ``"add"``, ``"relu_1"``).
@@ -19,7 +25,7 @@ from typing import Any
 from torch import fx, nn
 
 from ..errors import ExtractionError
-from .hooks import run_model
+from .hooks import Keep, keep_copy, run_model
 
 __all__ = ["trace", "graph_nodes", "FxRecorder"]
 
@@ -61,6 +67,17 @@ def graph_nodes(graph_module: fx.GraphModule) -> dict[str, fx.Node]:
     return {node.name: node for node in graph_module.graph.nodes if node.op not in _SKIPPED_OPS}
 
 
+class _Tap(nn.Module):
+    """A graph node's recorder: ``keep(layer, value)`` when the node has just run."""
+
+    def __init__(self, recorder: "FxRecorder", layer: str):
+        super().__init__()
+        self.recorder, self.layer = recorder, layer
+
+    def forward(self, value: Any) -> Any:
+        return self.recorder.keep(self.layer, value)
+
+
 class FxRecorder:
     """Record named graph nodes: one output per node and forward pass.
 
@@ -70,10 +87,14 @@ class FxRecorder:
         From :func:`trace`.
     layers : sequence of str
         Node names (see :func:`graph_nodes`).
+    keep : callable, optional
+        ``keep(layer, value)`` runs right after the node, and its result is
+        recorded (default: a copy, :func:`~neuroalign.extract.hooks.snapshot`).
     """
 
-    def __init__(self, graph_module: fx.GraphModule, layers: Sequence[str]):
+    def __init__(self, graph_module: fx.GraphModule, layers: Sequence[str], keep: Keep | None = None):
         self.layers = list(layers)
+        self.keep = keep or keep_copy
         nodes = graph_nodes(graph_module)
         missing = [name for name in self.layers if name not in nodes]
         if missing:
@@ -81,10 +102,21 @@ class FxRecorder:
                                   fix="resolve names with graph_nodes(trace(model))")
         graph = fx.Graph()
         remap: dict[fx.Node, fx.Node] = {}
-        graph.graph_copy(graph_module.graph, remap)
-        graph.output({name: remap[nodes[name]] for name in self.layers})
+        graph.graph_copy(graph_module.graph, remap)  # every node but the output
         self.module = fx.GraphModule(graph_module, graph)
-        self.module.graph.eliminate_dead_code()
+        taps = {}
+        for index, name in enumerate(self.layers):
+            target = f"_neuroalign_tap_{index}"
+            self.module.add_submodule(target, _Tap(self, name))
+            with graph.inserting_after(remap[nodes[name]]):  # before anything later can modify the value
+                taps[name] = graph.call_module(target, (remap[nodes[name]],))
+        order = {node: i for i, node in enumerate(graph.nodes)}
+        last = max(order[tap] for tap in taps.values())
+        for node in reversed(list(graph.nodes)):
+            if order[node] > last and node.op != "placeholder":
+                graph.erase_node(node)  # nothing after the last tap can change a recorded value
+        graph.output({name: taps[name] for name in self.layers})
+        self.module.delete_all_unused_submodules()
         self.module.graph.lint()
         self.module.recompile()
         self.module.train(graph_module.training)
@@ -96,6 +128,6 @@ class FxRecorder:
         return None
 
     def run(self, inputs: Any) -> dict[str, list[Any]]:
-        """One forward pass; returns node → ``[output]``."""
+        """One forward pass; returns node → ``[what keep recorded]``."""
         outputs = run_model(self.module, inputs)
         return {name: [outputs[name]] for name in self.layers}

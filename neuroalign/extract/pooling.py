@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError, ExtractionError, UnknownNameError
 
 __all__ = ["POOLING_METHODS", "CALLS", "Pooling", "Selection", "UnitCoords", "check_pooling", "check_selection",
-           "select_output", "pool", "layer_features"]
+           "select_output", "pool", "output_features", "combine_calls"]
 
 #: Named pooling methods; a ``(rows, cols)`` tuple is a spatial grid of averages.
 POOLING_METHODS = ("flatten", "avg", "max", "cls", "mean", "last", "time")
@@ -229,18 +229,68 @@ def pool(t: torch.Tensor, method: Pooling, layer: str, *,
     return chosen.reshape(n, -1), _unit_coords(chosen.shape[1:])
 
 
-def layer_features(outputs: list[Any], layer: str, *, select: Selection = None, pooling: Pooling = "flatten",
-                   calls: str = "all", attention_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, UnitCoords]:
-    """Features of one layer from its outputs of one forward pass (one per call)."""
+def _owned(features: torch.Tensor, source: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    """``features`` in memory of their own: copied (into ``out`` where it fits) if they share ``source``'s memory."""
+    try:
+        shared = features.untyped_storage().data_ptr() == source.untyped_storage().data_ptr()
+    except (RuntimeError, NotImplementedError):  # a tensor without plain storage: copy to be safe
+        shared = True
+    if not shared:
+        return features
+    if out is not None and out.shape == features.shape and out.device == features.device:
+        return out.copy_(features)
+    return features.clone(memory_format=torch.contiguous_format)
+
+
+def output_features(output: Any, layer: str, *, select: Selection = None, pooling: Pooling = "flatten",
+                    attention_mask: torch.Tensor | None = None,
+                    out: torch.Tensor | None = None) -> tuple[torch.Tensor, UnitCoords]:
+    """Features of one output, computed now and held in memory of their own.
+
+    Called when the layer produces ``output`` (in the recorder's hook), so
+    that the features are those of the output at that moment: a later
+    in-place operation on the output, or on the tensor it is a view of,
+    cannot change them.  Pooling that builds a new tensor (``"avg"``,
+    ``"max"``, a grid, ``"mean"``) needs no copy; where the pooled features
+    are a view of the output (``"flatten"`` of a contiguous map, ``"cls"``)
+    they are copied, once: into ``out`` (e.g. the rows of the result that
+    they belong to) when it has their shape and device, else into a new
+    tensor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroalign.extract.pooling import output_features
+    >>> x = torch.ones(2, 3)
+    >>> features, units = output_features(x, "layer")
+    >>> _ = x.zero_()
+    >>> features.sum().item(), units.n_units
+    (6.0, 3)
+    """
+    t = select_output(output, select, layer)
+    features, units = pool(t.detach(), pooling, layer, attention_mask=attention_mask)
+    return _owned(features, t, out), units
+
+
+def combine_calls(pooled: Sequence[tuple[torch.Tensor, UnitCoords] | ExtractionError], layer: str, *,
+                  pooling: Pooling = "flatten", calls: str = "all") -> tuple[torch.Tensor, UnitCoords]:
+    """One layer's features from those of its calls in one forward pass (see :func:`output_features`).
+
+    An element of ``pooled`` may be the :class:`ExtractionError` that
+    :func:`output_features` raised for that call: it is raised here if the
+    call is kept, after the number of calls is checked.
+    """
     if calls == "first":
-        outputs = outputs[:1]
+        pooled = pooled[:1]
     elif calls == "last":
-        outputs = outputs[-1:]
-    if pooling == "time" and len(outputs) > 1:
-        raise ExtractionError(f"layer {layer!r} ran {len(outputs)} times per forward pass and pooling='time' "
+        pooled = pooled[-1:]
+    if pooling == "time" and len(pooled) > 1:
+        raise ExtractionError(f"layer {layer!r} ran {len(pooled)} times per forward pass and pooling='time' "
                               "would add a second time axis", source="pooling",
                               fix="use calls='last' (or 'first'), or another pooling")
-    pooled = [pool(select_output(o, select, layer), pooling, layer, attention_mask=attention_mask) for o in outputs]
+    for item in pooled:
+        if isinstance(item, ExtractionError):
+            raise item
     if len(pooled) == 1:
         return pooled[0]
     shapes = {tuple(p[0].shape) for p in pooled}
