@@ -20,7 +20,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=None, help="seed of everything random (default 0)")
     parser.add_argument("--out", default=None, help="output folder (default ./neuroalign-demo)")
     parser.add_argument("--n-bootstrap", type=int, default=None, help="bootstrap resamples (default 200)")
-    parser.add_argument("--n-splits", type=int, default=None, help="split-half ceiling and layer-commitment splits (default 10)")
+    parser.add_argument("--n-splits", type=int, default=None,
+                        help="split-half ceiling and layer-commitment splits (default 10)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(run=run)
 
