@@ -384,7 +384,7 @@ def _check_invertible(cov: np.ndarray, kind: str, missing: np.ndarray, counts: n
     why = (f"{n} volumes for {p} neuroids" if n <= p else
            "some neuroids are linear combinations of others, e.g. a duplicated region")
     raise DataError(f"{int(singular.sum())} of {singular.size} covariance matrices are singular (the first"
-                    f"{', at ' + at if at else ''}, has rank {rank} < {p}: {why}), so kind={kind!r} is undefined",
+                    f"{' at ' + at if at else ''} has rank {rank} < {p}: {why}), so kind={kind!r} is undefined",
                     source=name, fix="use shrinkage='ledoit-wolf' (the default for this kind) or a fixed float "
                     "shrinkage > 0, or use more volumes (longer windows) or fewer neuroids")
 
