@@ -79,7 +79,12 @@ class _Family:
 
 def _gram(data: xr.DataArray) -> xr.DataArray:
     batch = [d for d in data.dims if d not in (PRESENTATION, NEUROID)]
-    values = linear_gram(data.transpose(*batch, PRESENTATION, NEUROID).values)
+    values = np.asarray(data.transpose(*batch, PRESENTATION, NEUROID).values, dtype=float)
+    # CKA ignores each representation's scale, but X Xᵀ overflows (or underflows) far from unit scale:
+    # divide every (presentation, neuroid) slice by a power of two near its largest value (exact)
+    largest = np.abs(values).max(axis=(-2, -1), keepdims=True) if values.size else np.ones((1, 1))
+    values = np.ldexp(values, -np.frexp(largest)[1])
+    values = linear_gram(values)
     coords = {d: data[d] for d in batch if d in data.coords}
     return xr.DataArray(values, dims=(*batch, "stimulus_a", "stimulus_b"), coords=coords)
 

@@ -230,3 +230,15 @@ def test_evaluate_models_keeps_the_layer_dim_so_layer_plots_work(rng):
     ax = plot_layer_profile(evaluate_models(dict(zip("ab", model_rdms)), brain_rdms, bootstrap=None),
                             Figure().subplots())
     assert ax.get_xlabel() == "model"
+
+
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_cka_sweep_ignores_the_scale_of_each_representation(rng, scale):
+    """CKA is scale-invariant; X Xᵀ of values near 1e±200 overflows or underflows unless rescaled first."""
+    acts, brain = study(rng)
+    plain = cka_sweep(acts, brain, n_bootstrap=10, n_splits=2)
+    scaled_acts = {name: a * scale for name, a in acts.items()}
+    scaled = cka_sweep(scaled_acts, brain * (1 / scale), n_bootstrap=10, n_splits=2)
+    assert np.all(np.isfinite(scaled.values))
+    np.testing.assert_allclose(scaled.values, plain.values, rtol=1e-12)
+    np.testing.assert_allclose(scaled.ceiling, plain.ceiling, rtol=1e-12)
