@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import re
@@ -106,3 +107,103 @@ def test_config_errors_name_the_file_and_key(tmp_path, capsys):
     config.write_text("seed: [1, 2]\n")
     assert main(["demo", "--config", str(config)]) == 2
     assert "seed must be a int" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- no tracebacks: every case through the real command
+
+
+@dataclasses.dataclass
+class Result:
+    returncode: int
+    stderr: str
+
+
+@pytest.fixture
+def neuroalign(capsys, monkeypatch):
+    """``neuroalign(*args, cwd=..., real=True)`` runs ``python -m neuroalign`` in a subprocess; ``real=False``
+    runs main() in this process (the same parsing and error handling, faster)."""
+    def run(*args, cwd, real=False):
+        args = [str(a) for a in args]
+        if real:
+            done = subprocess.run([sys.executable, "-m", "neuroalign", *args], cwd=cwd, stdin=subprocess.DEVNULL,
+                                  capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"},
+                                  timeout=300)
+            return Result(done.returncode, done.stderr)
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        try:
+            code = main(args)
+        except SystemExit as exit:  # argparse
+            code = exit.code
+        return Result(code, capsys.readouterr().err)
+
+    return run
+
+
+def assert_one_line_error(result, *fragments, status=2):
+    """Exit ``status``, and exactly one line on stderr: no traceback, no log lines of work that started."""
+    assert result.returncode == status, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("neuroalign: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def test_demo_out_pointing_at_an_existing_file(neuroalign, tmp_path):
+    (tmp_path / "results").write_text("not a folder")
+    assert_one_line_error(neuroalign("demo", "--out", "results", cwd=tmp_path, real=True), "--out",
+                          "results is a file")
+    assert (tmp_path / "results").read_text() == "not a folder"
+
+
+def test_demo_out_that_cannot_be_written(neuroalign, tmp_path):
+    (tmp_path / "file").write_text("")
+    assert_one_line_error(neuroalign("demo", "--out", "file/demo", cwd=tmp_path), "--out", "is a file, not a folder")
+
+
+def test_a_binary_config_file(neuroalign, tmp_path):
+    (tmp_path / "config.yaml").write_bytes(bytes(range(256)) * 4)
+    assert_one_line_error(neuroalign("demo", "--config", "config.yaml", cwd=tmp_path, real=True), "config.yaml:",
+                          "not a text file")
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("n_bootstrap: 0\n", ["n_bootstrap must be at least 2, got 0", "'n_bootstrap: 200'"]),
+    ("n_splits: -1\n", ["n_splits must be at least 1"]),
+    ("seed: true\n", ["seed must be a int, got True"]),
+    ("seed: [1\n", ["not valid YAML"]),
+    ("- 1\n- 2\n", ["not a mapping"]),
+])
+def test_config_errors_name_the_config_file(neuroalign, tmp_path, text, fragments):
+    (tmp_path / "my-config.yaml").write_text(text)
+    line = assert_one_line_error(neuroalign("demo", "--config", "my-config.yaml", cwd=tmp_path), *fragments)
+    assert line.startswith("neuroalign: error: my-config.yaml")
+
+
+@pytest.mark.parametrize("args, fragments, real", [
+    (["--n-bootstrap", "0"], ["--n-bootstrap: n_bootstrap must be at least 2, got 0"], True),
+    (["--n-bootstrap", "many"], ["argument --n-bootstrap: invalid int value: 'many'"], False),
+    (["--n-splits", "0"], ["--n-splits"], False),
+    (["--seed", "-1"], ["--seed"], False),
+    (["--no-such-option"], ["unrecognized arguments: --no-such-option"], False),
+])
+def test_demo_options_are_checked_before_any_work(neuroalign, tmp_path, args, fragments, real):
+    assert_one_line_error(neuroalign("demo", *args, cwd=tmp_path, real=real), *fragments)
+    assert not (tmp_path / "neuroalign-demo").exists()
+
+
+def test_an_unexpected_exception_is_one_line_with_status_3(tmp_path, monkeypatch, capsys):
+    import neuroalign.pipelines.demo
+
+    def broken(**kwargs):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(neuroalign.pipelines.demo, "run_demo", broken)
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 3
+    err = capsys.readouterr().err
+    assert err == ("neuroalign: error: unexpected ZeroDivisionError: division by zero "
+                   "(run with --debug for the traceback)\n")
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "demo", "--out", str(tmp_path / "demo")])

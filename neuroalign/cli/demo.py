@@ -27,22 +27,38 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 DEFAULTS = {"study": "synthetic", "seed": 0, "out": "neuroalign-demo", "n_bootstrap": 200, "n_splits": 10}
+#: The least value of each integer option.
+MINIMUM = {"seed": 0, "n_bootstrap": 2, "n_splits": 1}
+
+
+def _check(config: dict, sources: dict) -> None:
+    """Every option, from the config file or a flag, before any work starts; errors name where it came from."""
+    from .._paths import check_writable
+
+    if config["study"] != "synthetic":
+        raise ConfigError(f"the demo runs the embedded synthetic study, not {config['study']!r}",
+                          source=sources["study"], fix="set 'study: synthetic'")
+    for key, least in MINIMUM.items():
+        if config[key] < least:
+            flag = sources[key].startswith("--")
+            raise ConfigError(f"{key} must be at least {least}, got {config[key]}", source=sources[key],
+                              fix=f"pass e.g. {sources[key]} {DEFAULTS[key]}" if flag
+                              else f"set e.g. '{key}: {DEFAULTS[key]}'")
+    check_writable(config["out"], source=sources["out"], folder=True)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..pipelines.config import read_config
-    from ..pipelines.demo import run_demo
 
     config = read_config(args.config, DEFAULTS) if args.config else dict(DEFAULTS)
+    sources = {key: f"{args.config} ({key})" if args.config else key for key in config}  # for errors
     for key in ("seed", "out", "n_bootstrap", "n_splits"):
         if getattr(args, key) is not None:
             config[key] = getattr(args, key)
-    if config["study"] != "synthetic":
-        raise ConfigError(f"the demo runs the embedded synthetic study, not {config['study']!r}",
-                          source=args.config or "study", fix="set 'study: synthetic'")
-    if config["seed"] < 0:
-        raise ConfigError(f"seed must be non-negative, got {config['seed']}", source="--seed",
-                          fix="pass e.g. --seed 0")
+            sources[key] = "--" + key.replace("_", "-")
+    _check(config, sources)
+    from ..pipelines.demo import run_demo  # imports torch and the scoring code: after the checks
+
     result = run_demo(seed=config["seed"], out=config["out"], n_bootstrap=config["n_bootstrap"],
                       n_splits=config["n_splits"], progress=not args.no_progress)
     print(result.table.to_string(index=False, float_format="{:.3f}".format))

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, FileFormatError
+from ._args import non_negative_int, positive_int
 
 _DTYPES = ("float32", "float64", "float16", "bfloat16")
 
@@ -24,7 +25,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     model = parser.add_argument_group("model")
     model.add_argument("--model", required=True,
-                       help="'package.module:factory' (a class or function returning an nn.Module) or 'hf:<folder>'")
+                       help="'package.module:factory' or 'path/to/file.py:factory' (a class or function returning "
+                       "an nn.Module; a module in the current folder needs no PYTHONPATH) or 'hf:<folder>'")
     model.add_argument("--weights", help="state-dict file to load (read with torch.load(weights_only=True))")
     model.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
                        help="keyword argument of the factory; VALUE is read as JSON when it parses (repeatable)")
@@ -33,8 +35,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     data.add_argument("--stimuli", required=True,
                       help="a folder of images, a CSV table with stimulus_id and path columns, or a .npy array "
                       "(ids are the row numbers)")
-    data.add_argument("--resize", type=int, help="resize the shorter side to this many pixels")
-    data.add_argument("--crop", type=int, help="centre-crop to this many pixels (after resizing)")
+    data.add_argument("--resize", type=positive_int, help="resize the shorter side to this many pixels")
+    data.add_argument("--crop", type=positive_int, help="centre-crop to this many pixels (after resizing)")
     data.add_argument("--normalize", choices=("none", "imagenet"), default="none",
                       help="per-channel normalisation (default none)")
     layers = parser.add_argument_group("layers")
@@ -46,12 +48,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     layers.add_argument("--select", help="element of tuple/dict outputs to keep: an index or a key")
     layers.add_argument("--pooling", default="flatten",
                         help="flatten, avg, max, cls, mean, last, time, or a grid such as 2x2 (default flatten)")
-    layers.add_argument("--project", type=int, metavar="N", help="sparse random projection to N dims")
-    layers.add_argument("--seed", type=int, default=0, help="seed of the random projection (default 0)")
+    layers.add_argument("--project", type=positive_int, metavar="N", help="sparse random projection to N dims")
+    layers.add_argument("--seed", type=non_negative_int, default=0, help="seed of the random projection (default 0)")
     run = parser.add_argument_group("run")
     run.add_argument("--out", required=True, help="output zarr store (e.g. acts.zarr)")
-    run.add_argument("--batch-size", type=int, default=64, help="stimuli per forward pass (default 64)")
-    run.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    run.add_argument("--batch-size", type=positive_int, default=64, help="stimuli per forward pass (default 64)")
+    run.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps… (default cpu)")
     run.add_argument("--dtype", choices=_DTYPES, default="float32", help="precision of the model (default float32)")
     run.add_argument("--cache", action="store_true", help="reuse and fill the content-keyed activation cache")
     run.add_argument("--overwrite", action="store_true", help="replace a store of another extraction at --out")
@@ -65,8 +67,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     actions = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
     actions.add_parser("list", help="list cache entries").set_defaults(run=run_cache_list)
-    clear = actions.add_parser("clear", help="delete cache entries")
+    clear = actions.add_parser("clear", help="delete cache entries",
+                               description="Delete cache entries. Deleting every entry asks first (answer y), "
+                               "unless --yes is given; without a terminal to ask on, it needs --yes.")
     clear.add_argument("--key", action="append", help="delete only entries whose key starts with this (repeatable)")
+    clear.add_argument("-y", "--yes", action="store_true", help="delete every entry without asking")
     clear.set_defaults(run=run_cache_clear)
 
 
@@ -84,9 +89,6 @@ def _model_kwargs(pairs: list[str]) -> dict[str, Any]:
 
 
 def _stimuli(path: str) -> Any:
-    import numpy as np
-
-    from ..errors import FileFormatError
     from ..extract import StimulusSet
 
     source = Path(path)
@@ -95,12 +97,34 @@ def _stimuli(path: str) -> Any:
     if source.suffix.lower() == ".csv":
         return StimulusSet.from_table(source)
     if source.suffix.lower() == ".npy":
-        if not source.is_file():
-            raise FileFormatError("file not found", source=path, fix="check the --stimuli path")
-        array = np.load(source, allow_pickle=False, mmap_mode="r")
+        array = _npy_stimuli(source)
         return StimulusSet.from_arrays([str(i) for i in range(len(array))], array)
     raise ConfigError(f"cannot read stimuli from {path!r}", source="--stimuli",
                       fix="pass a folder of images, a .csv table (stimulus_id, path) or a .npy array")
+
+
+def _npy_stimuli(path: Path) -> Any:
+    """A ``.npy`` array of stimuli, one per row: numbers, at least 2-D ((N, features) or (N, C, H, W)...)."""
+    import numpy as np
+
+    fix = "save one stimulus per row: np.save(path, images) with images of shape (N, 3, H, W) (float) or " \
+          "(N, H, W, 3) (uint8 pixels)"
+    if not path.is_file():
+        raise FileFormatError("file not found", source=str(path), fix="check the --stimuli path")
+    try:
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
+    except ValueError as exc:  # Python objects (pickled), or a header numpy cannot read
+        raise FileFormatError(f"cannot read it as a numeric .npy array ({exc})", source=str(path), fix=fix) from exc
+    except (OSError, EOFError) as exc:
+        raise FileFormatError(f"cannot read it as a .npy array ({exc})", source=str(path), fix=fix) from exc
+    if not isinstance(array, np.ndarray):
+        raise FileFormatError(f"holds a {type(array).__name__}, not one array", source=str(path), fix=fix)
+    if array.ndim < 2 or array.shape[0] == 0:
+        raise FileFormatError(f"holds an array of shape {array.shape}: stimuli need one row each and at least one "
+                              "more axis", source=str(path), fix=fix)
+    if array.dtype.kind not in "biuf":
+        raise FileFormatError(f"holds {array.dtype} values, not numbers", source=str(path), fix=fix)
+    return array
 
 
 def _pooling(text: str) -> Any:
@@ -117,11 +141,15 @@ def run_extract(args: argparse.Namespace) -> int:
                            leaf_modules)
     from ..extract.models import default_model_name, load_model
 
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be positive, got {args.batch_size}", source="--batch-size",
-                          fix="pass e.g. --batch-size 64")
+    from .._paths import check_writable
+    from ..extract.devices import check_device
+
+    # everything the command line can check before the model is built and the stimuli are read
+    check_writable(args.out, source="--out", folder=True)
+    check_device(args.device, source="--device")
+    kwargs = _model_kwargs(args.model_arg)
     stimuli = _stimuli(args.stimuli)
-    model = load_model(args.model, weights=args.weights, kwargs=_model_kwargs(args.model_arg))
+    model = load_model(args.model, weights=args.weights, kwargs=kwargs)
     preprocess = None
     if stimuli.kind != "text" and (args.resize or args.crop or args.normalize != "none"):
         normalize = args.normalize == "imagenet"
@@ -159,8 +187,28 @@ def run_cache_list(args: argparse.Namespace) -> int:
 
 
 def run_cache_clear(args: argparse.Namespace) -> int:
-    from ..extract import cache_dir, clear_cache
+    import sys
 
+    from ..extract import cache_dir, clear_cache, list_cache
+
+    if not args.key and not args.yes:
+        table = list_cache()
+        if len(table) and not _confirm(f"delete all {len(table)} entries ({table['size_mb'].sum():.1f} MiB) "
+                                       f"in {cache_dir()}? [y/N] ", sys.stdin):
+            print("nothing deleted")
+            return 0
     removed = clear_cache(args.key)
     print(f"removed {removed} entries from {cache_dir()}")
     return 0
+
+
+def _confirm(question: str, stdin: Any) -> bool:
+    """Ask on the terminal; without one (a script, a pipe) refuse rather than wait for an answer."""
+    if not stdin.isatty():
+        raise ConfigError("will not delete every cache entry without asking, and there is no terminal to ask on",
+                          source="cache clear", fix="pass --yes to delete them all, or --key PREFIX for some")
+    try:
+        answer = input(question)
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")

@@ -1,8 +1,11 @@
 """The ``neuroalign`` command.
 
-Errors raised on purpose (:class:`neuroalign.NeuroalignError`) print one line
-naming the input, the problem and the fix, and exit with status 2; ``--debug``
-shows the traceback instead.
+Exit statuses: 0 success; 2 an error raised on purpose
+(:class:`neuroalign.NeuroalignError`) or a malformed command line, printed as
+one line naming the input, the problem and the fix; 3 any other exception (a
+bug, or a failure nothing checked for), printed as one line with "run with
+--debug for the traceback"; 130 interrupted.  ``--debug`` shows the
+traceback instead of the one line.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .._version import __version__
 from ..errors import NeuroalignError
@@ -18,11 +22,16 @@ from . import demo, extract_cmd, validate_cmd
 
 log = logging.getLogger("neuroalign")
 
+#: Exit status of an error raised on purpose (a NeuroalignError) or a malformed command line.
+EXIT_ERROR = 2
+#: Exit status of an unexpected exception (a bug, or a failure nothing checked for).
+EXIT_UNEXPECTED = 3
+
 SUBCOMMANDS = (demo, validate_cmd, extract_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="neuroalign",
         description="How brain-like is this network? Score model layers against brain data.",
     )
@@ -33,6 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     for module in SUBCOMMANDS:
         module.register(commands)
     return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        _print_error(f"{self.prog}: {message}. Fix: see '{self.prog} --help'")
+        raise SystemExit(EXIT_ERROR)
+
+
+def _print_error(text: str) -> None:
+    print(f"neuroalign: error: {' '.join(text.split())}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,11 +67,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NeuroalignError as error:
         if args.debug:
             raise
-        print(f"neuroalign: error: {error.one_line()}", file=sys.stderr)
-        return 2
+        _print_error(error.one_line())
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("neuroalign: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - the last resort: one line, never a raw traceback
+        if args.debug:
+            raise
+        _print_error(f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)")
+        return EXIT_UNEXPECTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,7 +25,8 @@ bypassed rather than risk a stale hit.  An object describes itself with a
 ``spec()`` method or a ``cache_key`` attribute (as preprocessing callables do).
 
 Cost: one pass over the weights at memory speed (xxh3-128) plus a walk over
-the model's code, a few milliseconds for a ResNet-sized network.
+the model's code: about 22 ms for a ResNet-18 (11.7 M parameters), of which
+10 ms hash the weights.
 """
 
 from __future__ import annotations
@@ -298,10 +299,10 @@ class _Walker:
     def instance(self, value: Any) -> Any:
         cls = type(value)
         spec = getattr(value, "spec", None)
-        if callable(spec) and not isinstance(value, type):
-            return ["spec", _qualified(cls), self.value(spec())]
+        if callable(spec) and not isinstance(value, type):  # the object's own description, as for preprocessing
+            return ["spec", self.value(spec())]
         if hasattr(value, "cache_key"):
-            return ["cache_key", _qualified(cls), str(value.cache_key)]
+            return ["cache_key", str(value.cache_key)]
         if cls.__module__.split(".")[0] == "transformers" and callable(getattr(value, "to_dict", None)):
             return ["config", _qualified(cls), self.value(value.to_dict())]  # a PretrainedConfig
         if isinstance(value, types.SimpleNamespace):

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from ..data.provenance import content_digest
-from ..errors import ConfigError, DependencyError, FileFormatError
+from ..errors import ConfigError, DependencyError, ExtractionError, FileFormatError
 from .factories import load_factory_model
 from .fingerprint import model_fingerprint, model_hash
 
@@ -180,3 +180,24 @@ def default_model_name(spec: nn.Module | str) -> str:
         name = spec[len(HF_PREFIX):] if spec.startswith(HF_PREFIX) else spec.partition(":")[2]
         return Path(name).name if spec.startswith(HF_PREFIX) else name
     return type(spec).__name__
+
+
+def forward_failed(exc: Exception, inputs: Any) -> ExtractionError:
+    """The error for a model whose forward pass raised ``exc`` on ``inputs``: what went in, what torch said."""
+    message = " ".join(str(exc).split())[:400]
+    if isinstance(exc, torch.OutOfMemoryError if hasattr(torch, "OutOfMemoryError") else MemoryError) \
+            or "out of memory" in message:
+        fix = "lower the batch size (batch_size=, --batch-size)"
+    else:
+        fix = "give the model stimuli of the shape and type it expects (e.g. (N, 3, H, W) float images; resize " \
+              "or crop them), or a preprocess= that makes them so"
+    return ExtractionError(f"the model failed on a batch of inputs {_shapes(inputs)}: {type(exc).__name__}: "
+                           f"{message}", source="model", fix=fix)
+
+
+def _shapes(inputs: Any) -> str:
+    if isinstance(inputs, torch.Tensor):
+        return f"{tuple(inputs.shape)} {str(inputs.dtype).replace('torch.', '')}"
+    if isinstance(inputs, Mapping):
+        return "{" + ", ".join(f"{k}: {_shapes(v)}" for k, v in inputs.items()) + "}"
+    return type(inputs).__name__

@@ -37,6 +37,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
+from .._paths import check_writable
 from ..data.io import atomic_path, move_into_place
 from ..errors import ConfigError, ExtractionError, FileFormatError, UnknownNameError
 from .assembly import dims_of, neuroid_coords, presentation_coords, time_coords
@@ -131,12 +132,14 @@ class ActivationStore:
         return bool(attrs.get("complete")) and attrs.get("key") == self.key
 
     def check_target(self) -> None:
-        """Raise unless ``path`` is free, already this run's result, or may be overwritten."""
+        """Raise unless ``path`` is free, already this run's result, or may be overwritten, and can be written."""
         if self.path.exists() and not self.overwrite and not self.is_complete:
             attrs = read_store_attrs(self.path)
             what = "a store of another extraction" if attrs.get("format") == STORE_FORMAT else "something else"
             raise ConfigError(f"{self.path} already exists and holds {what}", source=str(self.path),
                               fix="pass overwrite=True (--overwrite) or choose another path")
+        check_writable(self.path, source="store", folder=True,
+                       fix="choose a folder you can write to (store=, --out; $NEUROALIGN_CACHE for the cache)")
 
     def prepare(self) -> int:
         """Check ``path``, find a resumable partial store; returns the first batch to compute."""

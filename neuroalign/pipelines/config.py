@@ -19,7 +19,8 @@ def read_config(path: str | os.PathLike, defaults: Mapping[str, Any]) -> dict[st
 
     Every key must be one of ``defaults`` (a misspelt key raises with the close
     matches), and its value must have the default's type (ints are accepted
-    where floats are expected).
+    where floats are expected; ``true``/``false`` only where a bool is).  Every
+    error names the config file.
 
     Examples
     --------
@@ -32,11 +33,23 @@ def read_config(path: str | os.PathLike, defaults: Mapping[str, Any]) -> dict[st
     """
     path = Path(path)
     try:
-        loaded = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise FileFormatError("config file not found", source=str(path), fix="check the path") from None
+    except IsADirectoryError:
+        raise FileFormatError("is a folder, not a config file", source=str(path),
+                              fix="pass the YAML file (e.g. pipelines/demo.yaml)") from None
+    except OSError as exc:
+        raise FileFormatError(f"cannot read the config file ({exc.strerror or exc})", source=str(path),
+                              fix="check the path and its permissions") from None
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(f"not a text file (byte {exc.start} is not UTF-8): a config is YAML text",
+                              source=str(path), fix="pass the YAML config (e.g. pipelines/demo.yaml)") from None
+    try:
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise FileFormatError(f"not valid YAML ({exc})", source=str(path), fix="fix the YAML syntax") from exc
+        problem = " ".join(str(exc).split())
+        raise FileFormatError(f"not valid YAML ({problem})", source=str(path), fix="fix the YAML syntax") from exc
     loaded = {} if loaded is None else loaded
     if not isinstance(loaded, Mapping):
         raise FileFormatError("the config is not a mapping of keys to values", source=str(path),
@@ -46,8 +59,14 @@ def read_config(path: str | os.PathLike, defaults: Mapping[str, Any]) -> dict[st
         if key not in defaults:
             raise UnknownNameError(key, defaults, what="config key", source=str(path))
         expected = type(defaults[key])
-        if not isinstance(value, expected) and not (expected is float and isinstance(value, int)):
+        if not _fits(value, expected):
             raise ConfigError(f"{key} must be a {expected.__name__}, got {value!r}", source=str(path),
                               fix=f"set e.g. '{key}: {defaults[key]!r}'")
         config[key] = value
     return config
+
+
+def _fits(value: Any, expected: type) -> bool:
+    if isinstance(value, bool) != (expected is bool):  # YAML's true/false only where a bool is expected
+        return False
+    return isinstance(value, expected) or (expected is float and isinstance(value, int))

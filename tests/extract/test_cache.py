@@ -3,6 +3,9 @@ import copy
 import dataclasses
 import functools
 import logging
+import os
+import subprocess
+import sys
 import threading
 import types
 
@@ -11,6 +14,7 @@ import pytest
 import torch
 
 from neuroalign.cli.main import main
+from neuroalign.errors import ConfigError
 from neuroalign.extract import (Normalize, StimulusSet, clear_cache, extract, list_cache, load_model, model_hash,
                                open_activations)
 from neuroalign.extract.fingerprint import model_fingerprint
@@ -142,7 +146,7 @@ def test_list_and_clear(images, capsys, cache_folder):
     out = capsys.readouterr().out
     assert "2 entries" in out and "block2,fc" in out
     assert clear_cache([table.key[0][:10]]) == 1 and len(list_cache()) == 1
-    assert main(["cache", "clear"]) == 0
+    assert main(["cache", "clear", "--yes"]) == 0
     assert "removed 1 entries" in capsys.readouterr().out
     assert len(list_cache()) == 0
     _, calls = run(net, stimuli_of(images))
@@ -356,3 +360,61 @@ def test_a_changed_slope_misses_the_cache_end_to_end(images):
         for slope, acts in ((0.01, a), (0.3, b)):
             np.testing.assert_allclose(acts.values, net(slope)(torch.from_numpy(images)).numpy(), rtol=1e-6,
                                        atol=1e-6)
+
+
+# ---------------------------------------------------------------- `neuroalign cache clear` asks first
+
+
+def cache_command(*args, stdin=subprocess.DEVNULL):
+    return subprocess.run([sys.executable, "-m", "neuroalign", "cache", *args], stdin=stdin, capture_output=True,
+                          text=True, timeout=300)
+
+
+@pytest.fixture
+def two_entries(images):
+    run(ReferenceNet(seed=0), stimuli_of(images))
+    run(ReferenceNet(seed=0), stimuli_of(images[:3]))
+    assert len(list_cache()) == 2
+
+
+def test_clear_without_a_terminal_refuses_unless_yes(two_entries):
+    refused = cache_command("clear")  # stdin is not a terminal: nobody to ask, so nothing is deleted
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1 and "Traceback" not in refused.stderr
+    assert "cache clear: will not delete every cache entry without asking" in lines[0] and "--yes" in lines[0]
+    assert len(list_cache()) == 2
+    done = cache_command("clear", "--yes")
+    assert done.returncode == 0 and "removed 2 entries" in done.stdout and len(list_cache()) == 0
+
+
+def test_clear_with_a_key_prefix_does_not_ask(two_entries):
+    key = list_cache().key[0]
+    done = cache_command("clear", "--key", key[:12])
+    assert done.returncode == 0 and "removed 1 entries" in done.stdout and len(list_cache()) == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("answer, left", [("n", 2), ("", 2), ("yes", 0)])
+def test_clear_asks_on_a_terminal(two_entries, answer, left):
+    controller, terminal = os.openpty()
+    try:
+        os.write(controller, f"{answer}\n".encode())
+        done = cache_command("clear", stdin=terminal)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert done.returncode == 0, done.stderr
+    assert "delete all 2 entries" in done.stdout
+    assert len(list_cache()) == left
+    assert ("removed 2 entries" in done.stdout) == (left == 0)
+
+
+def test_an_unwritable_cache_folder_is_named_before_any_forward_pass(images, monkeypatch, tmp_path):
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "file" / "cache"))
+    net = ReferenceNet(seed=0)
+    calls = []
+    net.register_forward_pre_hook(lambda module, args: calls.append(1))
+    with pytest.raises(ConfigError, match=r"store: cannot create .* is a file, not a folder.*NEUROALIGN_CACHE"):
+        extract(net, stimuli_of(images), LAYERS, cache=True, progress=False)
+    assert calls == []

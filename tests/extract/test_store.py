@@ -31,17 +31,26 @@ def stimuli():
     return StimulusSet.from_arrays([f"s{i}" for i in range(24)], images, half=[i // 12 for i in range(24)])
 
 
+class Slow:
+    """A forward pre-hook that counts and slows passes; it changes no output, and says so with a fixed
+    cache_key (a hook is part of the model's key), so the killed run and the resumed one share the key."""
+
+    cache_key = "slow probe"
+
+    def __init__(self, delay):
+        self.delay, self.calls = delay, 0
+
+    def __call__(self, module, args):
+        self.calls += 1
+        time.sleep(self.delay)
+
+
 def run(out, delay=0.0):
     net = ReferenceNet(seed=0)
-    calls = []
-
-    def slow(module, args):
-        calls.append(1)
-        time.sleep(delay)
-
+    slow = Slow(delay)
     net.register_forward_pre_hook(slow)
     extract(net, stimuli(), ["block2", "fc"], batch_size=4, store=out, progress=False)
-    return len(calls)
+    return slow.calls
 
 
 if __name__ == "__main__":
@@ -50,10 +59,26 @@ if __name__ == "__main__":
 N_BATCHES = 6
 
 
+class Probe:
+    """A forward pre-hook that counts passes and can fail on one.  It changes no output and says so with a
+    fixed ``cache_key`` (a hook is part of the model's key), so the model keeps one key whatever its state."""
+
+    cache_key = "test probe"
+
+    def __init__(self):
+        self.calls = []
+        self.fail_at = None
+
+    def __call__(self, module, args):
+        self.calls.append(1)
+        if len(self.calls) == self.fail_at:
+            raise RuntimeError("simulated crash")
+
+
 def counting(net):
-    calls = []
-    net.register_forward_pre_hook(lambda module, args: calls.append(1))
-    return calls
+    probe = Probe()
+    net.register_forward_pre_hook(probe)
+    return probe
 
 
 @pytest.fixture
@@ -93,8 +118,9 @@ def test_time_bins_are_stored(tmp_path, rng):
 def test_a_finished_store_is_not_recomputed_and_not_overwritten(tmp_path, stimuli):
     out = tmp_path / "acts.zarr"
     net = ReferenceNet(seed=1)
+    calls = counting(net).calls
     extract(net, stimuli, "fc", batch_size=4, store=out, progress=False)
-    calls = counting(net)
+    calls.clear()
     extract(net, stimuli, "fc", batch_size=4, store=out, progress=False)
     assert calls == []
     with pytest.raises(ConfigError, match="already exists and holds a store of another extraction"):
@@ -109,16 +135,12 @@ def test_a_finished_store_is_not_recomputed_and_not_overwritten(tmp_path, stimul
 def test_an_interrupted_run_resumes_from_the_last_completed_batch(tmp_path, stimuli):
     out = tmp_path / "acts.zarr"
     net = ReferenceNet(seed=1)
-    calls = counting(net)
-
-    def fail_at_third(module, args):
-        if len(calls) == 3:
-            raise RuntimeError("simulated crash")
-
-    handle = net.register_forward_pre_hook(fail_at_third)
+    probe = counting(net)
+    calls = probe.calls
+    probe.fail_at = 3
     with pytest.raises(RuntimeError, match="simulated crash"):
         extract(net, stimuli, ["block3", "fc"], batch_size=3, store=out, progress=False)
-    handle.remove()
+    probe.fail_at = None
     assert not out.exists() and partial_path(out).is_dir()
     assert json.loads(progress_path(out).read_text())["done"] == 2
     with pytest.raises(FileFormatError, match="an unfinished one is at .partial"):
@@ -134,12 +156,12 @@ def test_an_interrupted_run_resumes_from_the_last_completed_batch(tmp_path, stim
 def test_a_partial_store_of_another_run_is_discarded(tmp_path, stimuli):
     out = tmp_path / "acts.zarr"
     net = ReferenceNet(seed=1)
-    calls = counting(net)
-    handle = net.register_forward_pre_hook(lambda m, a: (_ for _ in ()).throw(RuntimeError("x"))
-                                           if len(calls) == 2 else None)
+    probe = counting(net)
+    calls = probe.calls
+    probe.fail_at = 2
     with pytest.raises(RuntimeError):
         extract(net, stimuli, "fc", batch_size=3, store=out, progress=False)
-    handle.remove()
+    probe.fail_at = None
     calls.clear()
     extract(net, stimuli, "fc", batch_size=5, store=out, progress=False)  # other batch size: start over
     assert len(calls) == 2
