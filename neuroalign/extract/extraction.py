@@ -17,13 +17,14 @@ from tqdm.auto import tqdm
 
 from ..data.provenance import provenance
 from ..data.schema import validate
-from ..errors import ConfigError, DataError, ExtractionError, UnknownNameError
+from ..errors import ConfigError, DataError, ExtractionError, NeuroalignError, UnknownNameError
 from .assembly import presentation_variables, relabel, to_assembly
 from .cache import cache_entry, cache_key
+from .devices import check_device
 from .fx import FxRecorder, graph_nodes, trace
 from .hooks import HookRecorder
 from .layers import LayerSpec, describe_layers, resolve_layers, resolve_names
-from .models import default_model_name, load_model, model_hash
+from .models import default_model_name, forward_failed, load_model, model_fingerprint
 from .pooling import (CALLS, Pooling, Selection, UnitCoords, check_pooling, check_selection, combine_calls,
                       output_features)
 from .preprocessing import describe_preprocessing
@@ -162,8 +163,9 @@ def extract(
         raise ConfigError("the stimulus set is empty", source="stimuli", fix="pass at least one stimulus")
     model_name = model_name or default_model_name(model)
     model = load_model(model)
-    device = torch.device(device)
-    weights_hash = model_hash(model)
+    device = check_device(device)
+    fingerprint = model_fingerprint(model)  # everything that can change the outputs
+    weights_hash = fingerprint.digest
     with _placed(model, device, dtype, deterministic):
         if backend == "fx":
             graph = trace(model)
@@ -176,10 +178,13 @@ def extract(
         recorder: Any = (FxRecorder(graph, names, keep=run.keep) if backend == "fx"
                          else HookRecorder(model, names, keep=run.keep))
         params, inputs, content = run.describe(weights_hash, backend, layers, wants_content=bool(cache or store))
+        if not fingerprint.reliable:
+            content = None  # no cache entry, no resumed store: either could hold another model's activations
         use_cache = bool(cache) and content is not None
         if cache and not use_cache:
-            log.warning("cache bypassed: the preprocessing or output selection cannot be described reliably "
-                        "(give it a spec() method or a cache_key attribute)")
+            log.warning("cache bypassed: %s cannot be described reliably (give it a spec() method or a "
+                        "cache_key attribute)", f"the model ({'; '.join(fingerprint.undescribed[:3])})"
+                        if not fingerprint.reliable else "the preprocessing or output selection")
         key = cache_key(content) if content is not None else uuid.uuid4().hex
         final = labelled_key = None
         if store is not None:
@@ -358,6 +363,10 @@ class _Run:
         self._mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
         try:
             outputs = recorder.run(inputs)
+        except NeuroalignError:
+            raise
+        except Exception as exc:  # the model's own code: name the inputs it failed on
+            raise forward_failed(exc, inputs) from exc
         finally:
             self._mask = None
         features = {}
