@@ -31,6 +31,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import ConfigError, FileFormatError, NeuroalignError, SchemaError
+from .provenance import content_digest
 from .schema import validate
 
 __all__ = ["save", "load", "load_group", "atomic_path", "move_into_place", "write_atomically",
@@ -162,11 +163,41 @@ def _text(variable: xr.Variable, name: str, source: str) -> np.ndarray:
     return values.astype(str) if values.size else values.astype("<U1")
 
 
+def _digest(values: Any) -> str:
+    """A digest of a variable's values as stored: dtype, shape and bytes (NaN payloads made equal)."""
+    values = np.ascontiguousarray(values)
+    if values.dtype.kind == "f" and np.isnan(values).any():
+        values = np.where(np.isnan(values), np.nan, values)  # decoding a fill value gives the plain NaN
+    digest = content_digest(f"{values.dtype.str}{values.shape}".encode())
+    digest.update(values.reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+def _check_digests(dataset: xr.Dataset, digests: Mapping[str, str], source: str) -> None:
+    """Compare the values read with the digests :func:`save` recorded."""
+    damaged = [name for name, expected in digests.items()
+               if name not in dataset.variables or _digest(dataset.variables[name].values) != expected]
+    if damaged:
+        raise FileFormatError(
+            f"the values of {', '.join(map(repr, damaged[:5]))} differ from those that were written "
+            "(the file is damaged: truncated or overwritten)",
+            source=source,
+            fix="copy the file again, or re-create it with neuroalign.data.save",
+        )
+
+
+def _storable(name: str) -> bool:
+    return bool(name) and "/" not in name and not name.startswith(".")
+
+
 def _to_dataset(obj: Any, source: str) -> xr.Dataset:
     """The Dataset that is written for ``obj``, with encoded attributes and the layout attribute."""
     validate(obj, dims=None, name=source, allow_nan=True)
     if isinstance(obj, xr.DataArray):
-        variable = obj.name if isinstance(obj.name, str) and obj.name else _VALUES
+        if obj.name is not None and not isinstance(obj.name, str):
+            raise SchemaError(f"the array's name {obj.name!r} is not text", source=source,
+                              fix="name it with text, e.g. array.rename('brain'), or array.rename(None)")
+        variable = obj.name if isinstance(obj.name, str) and _storable(obj.name) else _VALUES
         while variable in obj.coords:
             variable = f"_{variable}"
         dataset = obj.to_dataset(name=variable)
@@ -178,6 +209,11 @@ def _to_dataset(obj: Any, source: str) -> xr.Dataset:
         dataset = obj
         layout = {"type": "Dataset"}
     dataset = dataset.drop_encoding()
+    odd = [repr(n) for n in [*dataset.variables, *dataset.dims] if not (isinstance(n, str) and _storable(n))]
+    if odd:
+        raise SchemaError(f"names {', '.join(dict.fromkeys(odd))} cannot be stored: netCDF and zarr need "
+                          "non-empty text names without '/'", source=source,
+                          fix="rename them, e.g. obj.rename({old: 'new_name'})")
     texts = []
     variables = {}
     for name, var in dataset.variables.items():
@@ -187,15 +223,19 @@ def _to_dataset(obj: Any, source: str) -> xr.Dataset:
             texts.append(name)
         variables[name] = xr.Variable(var.dims, data, _encode_attrs(var.attrs, f"{source}:{name}"))
     layout["object_text"] = texts
+    # lazy (dask) values would have to be computed twice to be digested; they are written unchecked
+    layout["digests"] = {name: _digest(var.data) for name, var in variables.items() if var.chunks is None}
     attrs = {**_encode_attrs(dataset.attrs, source), LAYOUT_ATTR: _JSON_PREFIX + json.dumps(layout, default=str)}
     return xr.Dataset({k: variables[k] for k in dataset.data_vars},
                       coords={k: variables[k] for k in dataset.coords}, attrs=attrs)
 
 
-def _from_dataset(dataset: xr.Dataset, source: str) -> xr.DataArray | xr.Dataset:
-    """Undo :func:`_to_dataset`: decode attributes, restore text dtypes, a DataArray's name."""
+def _from_dataset(dataset: xr.Dataset, source: str, *, lazy: bool) -> xr.DataArray | xr.Dataset:
+    """Undo :func:`_to_dataset`: check the digests, decode attributes, restore text dtypes, a DataArray's name."""
     attrs = _decode_attrs(dataset.attrs, source)
     layout = attrs.pop(LAYOUT_ATTR, None)
+    if isinstance(layout, dict) and not lazy:
+        _check_digests(dataset, layout.get("digests", {}), source)
     if not isinstance(layout, dict):  # a file from another tool, or from neuroalign before layouts
         names = list(dataset.data_vars)
         layout = ({"type": "DataArray", "variable": names[0], "name": None if names[0] == _VALUES else names[0]}
@@ -351,7 +391,7 @@ def _read(path: Path, format: str | None, lazy: bool, group: str | None) -> xr.D
     if not path.exists():
         raise FileFormatError("file not found", source=str(path), fix="check the path")
     if fmt == "zarr":
-        _check_zarr_chunks(path)
+        _check_zarr_store(path)
     try:
         dataset = xr.open_dataset(path, engine="h5netcdf" if fmt == "netcdf" else "zarr", group=group,
                                   chunks={} if lazy else None)
@@ -367,7 +407,7 @@ def _read(path: Path, format: str | None, lazy: bool, group: str | None) -> xr.D
             source=str(path),
             fix="check that the file is complete and was written by neuroalign.data.save",
         ) from exc
-    return validate(_from_dataset(dataset, source), dims=None, name=source, allow_nan=True)
+    return validate(_from_dataset(dataset, source, lazy=lazy), dims=None, name=source, allow_nan=True)
 
 
 # ------------------------------------------------------------------ zarr chunks
@@ -379,12 +419,13 @@ def missing_zarr_chunks(path: str | os.PathLike) -> dict[str, list[str]]:
     Zarr reads a missing chunk as the array's fill value, so a store that lost
     chunk files (an interrupted copy, a deleted file) reads as NaN values and
     empty ids without an error.  Stores written by :func:`save` hold every
-    chunk.
+    chunk.  The expected chunks are worked out from each array's metadata
+    (``.zarray`` of zarr format 2; ``zarr.json`` of format 3 without sharding).
 
     Parameters
     ----------
     path : path-like
-        A zarr store (format 2 or 3) in a local folder.
+        A zarr store in a local folder.
 
     Returns
     -------
@@ -394,29 +435,85 @@ def missing_zarr_chunks(path: str | os.PathLike) -> dict[str, list[str]]:
     Raises
     ------
     FileFormatError
-        The folder is not a readable zarr store.
+        An array's metadata cannot be read.
     """
-    import zarr
-
     path = Path(path)
+    missing = {}
+    for meta_file in sorted([*path.rglob(".zarray"), *path.rglob("zarr.json")]):
+        folder = meta_file.parent
+        name = folder.relative_to(path).as_posix()
+        try:
+            meta = json.loads(meta_file.read_bytes())
+            if meta_file.name == "zarr.json":
+                if meta.get("node_type") != "array":
+                    continue
+                grid = meta["chunk_grid"]["configuration"]["chunk_shape"]
+                encoding = meta.get("chunk_key_encoding", {"name": "default"})
+                separator = encoding.get("configuration", {}).get("separator",
+                                                                  "/" if encoding["name"] == "default" else ".")
+                default = encoding["name"] == "default"
+            else:
+                grid, separator, default = meta["chunks"], meta.get("dimension_separator") or ".", False
+            shape = meta["shape"]
+            counts = [-(-int(n) // int(c)) for n, c in zip(shape, grid)]
+        except (ValueError, KeyError, TypeError, AttributeError, ZeroDivisionError) as exc:
+            raise FileFormatError(f"the metadata of array {name!r} cannot be read ({type(exc).__name__}: {exc})",
+                                  source=str(path), fix="copy the store again, or re-create it with "
+                                  "neuroalign.data.save") from exc
+        keys = ("c" + "".join(separator + str(i) for i in index) if default
+                else separator.join(map(str, index)) or "0" for index in np.ndindex(*counts))
+        absent = [key for key in keys if not (folder / key).is_file()]
+        if absent:
+            missing[name] = absent
+    return missing
+
+
+def _metadata_problems(path: Path) -> list[str]:
+    """How the metadata files of a consolidated zarr-2 store disagree with its ``.zmetadata``.
+
+    zarr reads some metadata (e.g. ``.zattrs``) from the files themselves, so
+    a lost or damaged file would silently drop attributes such as provenance.
+    """
+    consolidated = path / ".zmetadata"
+    if not consolidated.is_file():
+        return []
     try:
-        root = zarr.open_group(str(path), mode="r")
-        arrays = [member for _, member in root.members(max_depth=None) if isinstance(member, zarr.Array)]
-        missing = {}
-        for array in arrays:
-            if array.nchunks_initialized >= array.nchunks:
-                continue
-            keys = (array.metadata.encode_chunk_key(index) for index in np.ndindex(*array.cdata_shape))
-            missing[array.path] = [key for key in keys if not (path / array.path / key).exists()]
-    except (MemoryError, NeuroalignError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - a broken store is reported as such, whatever zarr raised
-        raise FileFormatError(f"cannot read it as a zarr store ({type(exc).__name__}: {exc})", source=str(path),
-                              fix="check that the store is complete and was written by neuroalign.data.save") from exc
-    return {name: keys for name, keys in missing.items() if keys}
+        recorded = json.loads(consolidated.read_bytes())["metadata"]
+        entries = recorded.items()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return [".zmetadata is not valid consolidated metadata"]
+    problems = []
+    for key, expected in entries:
+        file = path / key
+        if not file.is_file():
+            problems.append(f"{key} is missing")
+            continue
+        try:
+            actual = json.loads(file.read_bytes())
+        except ValueError:
+            problems.append(f"{key} is not valid JSON")
+            continue
+        if _comparable(actual) != _comparable(expected):
+            problems.append(f"{key} differs from .zmetadata")
+    return problems
 
 
-def _check_zarr_chunks(path: Path) -> None:
+def _comparable(metadata: Any) -> str:
+    """Metadata as canonical JSON, without the nested-consolidation entry zarr 3 adds to ``.zmetadata``."""
+    if isinstance(metadata, dict):
+        metadata = {k: v for k, v in metadata.items() if k != "consolidated_metadata"}
+    return json.dumps(metadata, sort_keys=True)
+
+
+def _check_zarr_store(path: Path) -> None:
+    problems = _metadata_problems(path)
+    if problems:
+        raise FileFormatError(
+            f"the store's metadata is damaged ({'; '.join(problems[:5])}{' …' if len(problems) > 5 else ''})",
+            source=str(path),
+            fix="the store is incomplete or was modified after writing: copy it again or re-create it with "
+            "neuroalign.data.save",
+        )
     missing = missing_zarr_chunks(path)
     if missing:
         count = sum(map(len, missing.values()))

@@ -224,3 +224,33 @@ def test_missing_chunk_in_a_group_is_an_error(tmp_path, rng, behaviour):
     (path / "trials" / "choice" / "0").unlink()
     with pytest.raises(FileFormatError, match=r"trials/choice: 0"):
         load_group(path, "trials")
+
+
+# ------------------------------------------------------------------ damaged bytes
+
+
+def test_overwritten_values_in_a_netcdf_file_are_detected(tmp_path, rng):
+    a = sample(rng)
+    path = save(a, tmp_path / "a.nc")
+    content = bytearray(path.read_bytes())
+    start = bytes(content).find(a.values.tobytes())  # h5netcdf stores the values contiguously, uncompressed
+    assert start > 0
+    content[start + 3] ^= 0x40
+    path.write_bytes(bytes(content))
+    with pytest.raises(FileFormatError, match=r"a.nc: the values of 'values' differ from those that were written"):
+        load(path)
+
+
+def test_truncated_zarr_chunk_is_detected(tmp_path, rng):
+    path = save(sample(rng), tmp_path / "a.zarr")
+    chunk = path / "values" / "0.0.0"  # small: blosc stores it uncompressed, and decodes garbage from half of it
+    chunk.write_bytes(chunk.read_bytes()[: chunk.stat().st_size // 2])
+    with pytest.raises(FileFormatError, match=r"a.zarr: the values of 'values' differ"):
+        load(path)
+
+
+def test_deleted_zarr_attributes_are_detected(tmp_path, rng):
+    path = save(sample(rng), tmp_path / "a.zarr")
+    (path / ".zattrs").unlink()  # zarr would read the store without its attributes (provenance)
+    with pytest.raises(FileFormatError, match=r"metadata is damaged \(.zattrs is missing\)"):
+        load(path)

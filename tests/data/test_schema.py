@@ -103,3 +103,29 @@ def test_wrong_label_count():
 def test_no_pandas_multiindex_from_create(rng):
     a = create_assembly(rng.normal(size=(5, 2)), stimulus_id=list("abcde"), presentation={"rep": [0] * 5})
     assert not any(isinstance(i, pd.MultiIndex) for i in a.indexes.values())
+
+
+def trial_dataset(**extra):
+    return xr.Dataset({"correct": ("trial", [1.0, np.nan, 0.0]), "response": ("trial", ["l", "n/a", "r"]),
+                       **extra}, coords={"trial": [0, 1, 2], "stimulus_id": ("trial", ["a", "b", "c"])})
+
+
+def test_validate_accepts_a_trial_dataset_with_text_and_nan():
+    ds = trial_dataset()
+    assert validate(ds, dims=("trial",), allow_nan=True) is ds
+    with pytest.raises(DataError, match="array:correct: 1 value"):
+        validate(ds, dims=None)
+    with pytest.raises(SchemaError, match="dimension 'presentation' is missing"):
+        validate(ds)
+
+
+def test_validate_dataset_rejects_inf_mixed_text_complex_and_canonical_problems():
+    with pytest.raises(DataError, match="rt: 1 value.* inf"):
+        validate(trial_dataset(rt=("trial", [0.5, np.inf, 0.4])), dims=None, allow_nan=True)
+    with pytest.raises(SchemaError, match="'label' mixes text with float"):
+        validate(trial_dataset(label=("trial", np.array(["a", 1.5, "c"], dtype=object))), dims=None, allow_nan=True)
+    with pytest.raises(SchemaError, match="unsupported dtype complex"):
+        validate(trial_dataset(z=("trial", np.ones(3, dtype=complex))), dims=None, allow_nan=True)
+    units = xr.Dataset({"rate": (("neuroid",), [1.0, 2.0])}, coords={"neuroid_id": ("neuroid", ["u", "u"])})
+    with pytest.raises(SchemaError, match="neuroid_id has duplicates"):
+        validate(units, dims=None)
