@@ -183,16 +183,78 @@ def _same_grid(a, b) -> bool:
     return tuple(a.shape[:3]) == tuple(b.shape[:3]) and np.allclose(a.affine, b.affine, atol=1e-3)
 
 
-def _prepare_masker(atlas: _Atlas, img, mask_img, resampling_target, empty_regions, cleaning, source):
-    """A nilearn masker for this image's grid, with empty regions checked; returns (masker, names, dropped)."""
+def _nonfinite_voxels(img) -> np.ndarray | None:
+    """Voxels of a 4D image with a NaN or inf value at any time point, or None when there are none."""
+    data = np.asarray(img.dataobj)
+    if data.dtype.kind != "f":
+        return None
+    bad = ~np.isfinite(data).all(axis=3)
+    return bad if bad.any() else None
+
+
+def _sphere_support(atlas: _Atlas, img) -> np.ndarray:
+    """Voxels of the image grid in any sphere: within the radius of a seed, and each seed's nearest voxel."""
+    shape = img.shape[:3]
+    ijk = np.stack(np.meshgrid(*(np.arange(n) for n in shape), indexing="ij"), axis=-1).reshape(-1, 3)
+    world = ijk @ img.affine[:3, :3].T + img.affine[:3, 3]
+    support = np.zeros(len(world), dtype=bool)
+    for seed in atlas.seeds:
+        distance = np.linalg.norm(world - seed, axis=1)
+        support[np.argmin(distance)] = True
+        if atlas.radius:
+            support |= distance <= atlas.radius
+    return support.reshape(shape)
+
+
+def _refuse_nonfinite(bad: np.ndarray, where: np.ndarray, names: Sequence[str], source: str) -> None:
+    """Raise when non-finite voxels lie inside regions: nilearn would average them as 0."""
+    inside = bad & where.any(axis=-1)
+    if not inside.any():
+        log.info("%s: %d voxels with NaN or inf values lie outside every region and are not used", source,
+                 int(bad.sum()))
+        return
+    hit = [n for n, region in zip(names, np.moveaxis(where, -1, 0)) if (bad & region).any()]
+    raise DataError(f"{int(inside.sum())} voxel(s) with NaN or inf values lie in region(s) {hit[:10]}"
+                    f"{' …' if len(hit) > 10 else ''} ({int(bad.sum())} in the whole image); they would enter the "
+                    "region signals as 0", source=source,
+                    fix="pass nan_voxels='exclude' to leave those voxels out of every region, or a mask_img that "
+                    "excludes them, or repair the image")
+
+
+def _prepare_masker(atlas: _Atlas, img, mask_img, resampling_target, empty_regions, cleaning, source,
+                    bad: np.ndarray | None = None, nan_voxels: str = "raise"):
+    """A nilearn masker for this image's grid, with empty regions and non-finite voxels checked.
+
+    ``bad`` marks the image's voxels with NaN or inf values: they raise when
+    they lie in a region (``nan_voxels="raise"``) or are taken out of every
+    region (``"exclude"``).  Returns (masker, names, dropped).
+    """
     image, maskers = _nilearn()
     if atlas.kind != "labels":  # only the labels masker has a strategy
         cleaning = {k: v for k, v in cleaning.items() if k != "strategy"}
     if atlas.kind == "spheres":
+        if bad is not None:
+            if nan_voxels == "raise":
+                _refuse_nonfinite(bad, _sphere_support(atlas, img)[..., None], ["a sphere"], source)
+            else:
+                import nibabel as nib
+
+                keep = ~bad
+                if mask_img is not None:
+                    mask = load_image(mask_img, name="mask_img", ndim=3)
+                    if not _same_grid(mask, img):
+                        mask = image.resample_to_img(mask, img, interpolation="nearest", force_resample=True,
+                                                     copy_header=True)
+                    keep &= np.asarray(mask.dataobj) > 0
+                mask_img = nib.Nifti1Image(keep.astype(np.uint8), img.affine)
         masker = maskers.NiftiSpheresMasker(atlas.seeds, radius=atlas.radius, mask_img=mask_img,
                                             allow_overlap=True, **cleaning)
         return masker, list(atlas.names), []
     region_img = atlas.img
+    if bad is not None and resampling_target == "labels" and not _same_grid(region_img, img):
+        raise ConfigError(f"the image has {int(bad.sum())} voxel(s) with NaN or inf values, and resampling it to "
+                          "the atlas grid would spread them into their neighbours", source=source,
+                          fix="use resampling_target='data' (the atlas is resampled instead), or repair the image")
     if not _same_grid(region_img, img):
         if resampling_target is None:
             raise AlignmentError(
@@ -211,6 +273,13 @@ def _prepare_masker(atlas: _Atlas, img, mask_img, resampling_target, empty_regio
             mask = image.resample_to_img(mask, region_img, interpolation="nearest", force_resample=True,
                                          copy_header=True)
         inside = np.asarray(mask.dataobj) > 0
+    if bad is not None:  # the region image is on the image grid here
+        if nan_voxels == "exclude":
+            inside &= ~bad
+        else:
+            regions = np.stack([data == v if atlas.kind == "labels" else data[..., v] != 0 for v in atlas.values],
+                               axis=-1) & inside[..., None]
+            _refuse_nonfinite(bad, regions, atlas.names, source)
     if atlas.kind == "labels":
         counts = {v: int(np.count_nonzero((data == v) & inside)) for v in atlas.values}
     else:
@@ -263,6 +332,7 @@ def load_roi_timeseries(
     repetition_time: float | None = None,
     resampling_target: str | None = None,
     empty_regions: str = "raise",
+    nan_voxels: str = "raise",
     stack_dim: str = "subject",
     errors: str = "raise",
     lazy: bool = False,
@@ -305,6 +375,13 @@ def load_roi_timeseries(
         the image to the atlas.
     empty_regions : {"raise", "drop"}
         What to do with regions that have no voxel on the image grid.
+    nan_voxels : {"raise", "exclude"}
+        What to do with voxels that have a NaN or inf value at any time point
+        and lie in a region (nilearn would average them as 0): ``"raise"``
+        (default) raises a :class:`DataError` naming the file, the number of
+        such voxels and the regions; ``"exclude"`` leaves them out of every
+        region (a region left without voxels is then an empty region).  Such
+        voxels outside every region are never used and are ignored.
     stack_dim, errors, lazy, progress
         As in :func:`~neuroalign.loaders.timeseries_files.load_timeseries`.  With
         ``lazy=True`` each run is extracted when computed.
@@ -325,7 +402,11 @@ def load_roi_timeseries(
     AlignmentError
         The atlas and image grids differ and ``resampling_target`` is None.
     DataError
-        A region with no voxels, confounds of the wrong length, too few volumes.
+        A region with no voxels, confounds of the wrong length, too few volumes,
+        NaN or inf voxels in a region.
+    ConfigError
+        A ``low_pass`` or ``high_pass`` cut-off at or above the Nyquist frequency
+        ``1 / (2 TR)``, or not a positive number; an unknown TR.
     DependencyError
         nilearn is not installed.
 
@@ -345,6 +426,9 @@ def load_roi_timeseries(
     _nilearn()
     if empty_regions not in ("raise", "drop"):
         raise ConfigError(f"empty_regions={empty_regions!r}", source="empty_regions", fix="use 'raise' or 'drop'")
+    if nan_voxels not in ("raise", "exclude"):
+        raise ConfigError(f"nan_voxels={nan_voxels!r}", source="nan_voxels", fix="use 'raise' or 'exclude'")
+    _check_filters(low_pass, high_pass, None, "")
     if resampling_target not in (None, "data", "labels"):
         raise ConfigError(f"resampling_target={resampling_target!r}", source="resampling_target",
                           fix="use None, 'data' or 'labels'")
@@ -361,8 +445,8 @@ def load_roi_timeseries(
     cleaning = dict(detrend=detrend, low_pass=low_pass, high_pass=high_pass, standardize=standardize,
                     strategy=strategy)
     params = dict(atlas_type=atlas_.kind, radius=radius, confound_columns=confound_columns, fd_threshold=fd_threshold,
-                  resampling_target=resampling_target, empty_regions=empty_regions, repetition_time=repetition_time,
-                  **cleaning)
+                  resampling_target=resampling_target, empty_regions=empty_regions, nan_voxels=nan_voxels,
+                  repetition_time=repetition_time, **cleaning)
     names = [_name(x, i) for i, x in enumerate(imgs)]
 
     def extract(i: int, full_grid: bool = False) -> xr.DataArray:
@@ -376,11 +460,18 @@ def load_roi_timeseries(
         if not tr:
             raise ConfigError("the repetition time is unknown (not in the header nor a JSON sidecar)", source=source,
                               fix="pass repetition_time=<seconds>")
+        _check_filters(low_pass, high_pass, tr, source)
         regressors, fd = load_confounds(per_run["confounds"][i], n, columns=confound_columns,
                                         source=f"confounds of {source}")
         keep = scrubbing_mask(per_run["sample_mask"][i], fd, fd_threshold, n, source)
+        bad = _nonfinite_voxels(image)
         masker, region_names, dropped = _prepare_masker(atlas_, image, mask_img, resampling_target, empty_regions,
-                                                        {**cleaning, "t_r": tr}, source)
+                                                        {**cleaning, "t_r": tr}, source, bad, nan_voxels)
+        if bad is not None:  # outside every region, or excluded from them: set to 0 so that nilearn does not warn
+            import nibabel as nib
+
+            image = nib.Nifti1Image(np.where(bad[..., None], 0, np.asarray(image.dataobj)), image.affine,
+                                    image.header)
         try:
             values = masker.fit_transform(image, confounds=regressors,
                                           sample_mask=None if keep.all() else np.flatnonzero(keep))
@@ -420,6 +511,25 @@ def load_roi_timeseries(
                      scrubbed_volumes={a.attrs["source"]: a.attrs["scrubbed_volumes"] for a in arrays},
                      dropped_regions=sorted({d for a in arrays for d in a.attrs["dropped_regions"]}))
     return out
+
+
+def _check_filters(low_pass: Any, high_pass: Any, tr: float | None, source: str) -> None:
+    """Filter cut-offs must be positive frequencies below Nyquist, ``1 / (2 TR)`` (nilearn would lower them)."""
+    for argument, value in (("low_pass", low_pass), ("high_pass", high_pass)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not np.isfinite(value) or value <= 0:
+            raise ConfigError(f"{argument}={value!r} is not a positive frequency in Hz", source=argument,
+                              fix=f"pass {argument} in Hz (e.g. 0.1 for low_pass, 0.01 for high_pass), or None")
+        if tr is not None and value >= 0.5 / tr:
+            raise ConfigError(f"{argument}={value:g} Hz is at or above the Nyquist frequency {0.5 / tr:.6g} Hz of "
+                              f"{source} (repetition time {tr:g} s), where no filter can act", source=argument,
+                              fix=f"use {argument} below {0.5 / tr:.6g} Hz, or {argument}=None for no "
+                              f"{argument.replace('_', '-')} filter (and check repetition_time)")
+    if low_pass is not None and high_pass is not None and high_pass >= low_pass:
+        raise ConfigError(f"high_pass={high_pass:g} Hz is not below low_pass={low_pass:g} Hz: the band is empty",
+                          source="high_pass", fix="use high_pass < low_pass (e.g. 0.01 and 0.1)")
 
 
 def _lazy_runs(imgs, names, extract, dim, errors, progress) -> xr.DataArray:

@@ -217,6 +217,86 @@ def test_filtering_is_delegated_to_nilearn(tmp_path, rng):
                             low_pass=0.2, high_pass=0.01)
 
 
+def test_filter_cut_off_above_nyquist_raises(run):
+    # TR 2 s: Nyquist is 0.25 Hz; nilearn would lower a higher low_pass to it with only a warning
+    path, img = run
+    with pytest.raises(ConfigError, match="Nyquist frequency 0.25 Hz") as info:
+        load_roi_timeseries(path, block_atlas(img), low_pass=0.4)
+    assert info.value.source == "low_pass" and "below 0.25 Hz" in info.value.fix and str(path) in str(info.value)
+    with pytest.raises(ConfigError, match="Nyquist"):
+        load_roi_timeseries(path, block_atlas(img), high_pass=0.25)
+    with pytest.raises(ConfigError, match="band is empty"):
+        load_roi_timeseries(path, block_atlas(img), low_pass=0.05, high_pass=0.1)
+    for bad in (-0.1, 0, float("nan"), "0.1", True):
+        with pytest.raises(ConfigError, match="positive frequency"):
+            load_roi_timeseries(path, block_atlas(img), low_pass=bad)
+
+
+# ---------------------------------------------------------------- non-finite voxels
+
+
+def test_nan_voxels_in_a_region_raise(tmp_path, rng):
+    data = rng.normal(100, 5, size=(6, 6, 4, 30))
+    data[0, 0, 0, :] = np.nan  # a voxel NaN throughout, in region 1
+    data[5, 5, 3, 7] = np.inf  # a voxel with one inf volume, in region 4
+    path = tmp_path / "sub-01_bold.nii.gz"
+    img = write_run(path, data)
+    with pytest.raises(DataError, match=r"2 voxel\(s\) with NaN or inf values lie in region\(s\) \['A', 'D'\]") as info:
+        load_roi_timeseries(path, block_atlas(img), labels=["A", "B", "C", "D"])
+    assert str(path) in str(info.value) and "nan_voxels='exclude'" in info.value.fix
+
+
+def test_nan_voxels_excluded_on_request(tmp_path, rng):
+    # reference: the numpy mean over each region's finite voxels
+    data = rng.normal(100, 5, size=(6, 6, 4, 30))
+    data[0, 0, :, :] = np.nan
+    data[4, 1, 2, 3] = np.nan
+    path = tmp_path / "run_bold.nii.gz"
+    img = write_run(path, data)
+    atlas = block_atlas(img)
+    ts = load_roi_timeseries(path, atlas, nan_voxels="exclude")
+    labels = np.asarray(atlas.dataobj)
+    finite = np.isfinite(img.get_fdata()).all(axis=-1)
+    expected = np.stack([img.get_fdata()[(labels == v) & finite].mean(axis=0) for v in (1, 2, 3, 4)], axis=1)
+    np.testing.assert_allclose(ts.values, expected, rtol=1e-6)
+    maps = nib.Nifti1Image(np.stack([labels == v for v in (1, 2, 3, 4)], axis=-1).astype("float32"), img.affine)
+    np.testing.assert_allclose(load_roi_timeseries(path, maps, nan_voxels="exclude").values, expected, rtol=1e-5)
+    with pytest.raises(DataError, match="NaN or inf"):
+        load_roi_timeseries(path, maps)
+    with pytest.raises(ConfigError, match="nan_voxels"):
+        load_roi_timeseries(path, atlas, nan_voxels="zero")
+
+
+def test_nan_voxels_in_spheres(tmp_path, rng):
+    data = rng.normal(100, 5, size=(6, 6, 4, 30))
+    data[1, 1, 1, :] = np.nan
+    path = tmp_path / "run_bold.nii.gz"
+    img = write_run(path, data)
+    seeds = nib.affines.apply_affine(img.affine, np.array([[1, 1, 1], [4, 4, 2]]))
+    with pytest.raises(DataError, match="NaN or inf"):
+        load_roi_timeseries(path, seeds, radius=1.5)
+    ts = load_roi_timeseries(path, seeds, radius=1.5, nan_voxels="exclude")
+    # reference: the mean over the finite voxels within 1.5 mm of the seed (the 6 face neighbours here)
+    ijk = np.stack(np.meshgrid(*map(np.arange, data.shape[:3]), indexing="ij"), axis=-1)
+    near = (np.linalg.norm(ijk - [1, 1, 1], axis=-1) <= 1.5) & np.isfinite(data).all(axis=-1)
+    np.testing.assert_allclose(ts.values[:, 0], img.get_fdata()[near].mean(axis=0), rtol=1e-6)
+    assert np.isfinite(ts.values).all()
+
+
+def test_nan_voxels_outside_every_region_are_harmless(tmp_path, rng):
+    # e.g. SPM writes NaN outside the brain: those voxels belong to no region and change nothing
+    data = rng.normal(100, 5, size=(6, 6, 4, 30))
+    data[0, 0, 0, :] = np.nan
+    path = tmp_path / "run_bold.nii.gz"
+    img = write_run(path, data)
+    labels = np.asarray(block_atlas(img).dataobj).copy()
+    labels[0, 0, 0] = 0
+    atlas = nib.Nifti1Image(labels, img.affine)
+    ts = load_roi_timeseries(path, atlas)
+    np.testing.assert_allclose(ts.values, region_means(nib.Nifti1Image(np.nan_to_num(data), img.affine), atlas),
+                               rtol=1e-6)
+
+
 # ---------------------------------------------------------------- many subjects
 
 
