@@ -20,11 +20,12 @@ from .schema import (
     create_assembly,
     label_index,
     validate,
+    validate_dataset,
 )
 
 __all__ = [
     "NEUROID", "NEUROID_ID", "PRESENTATION", "STIMULUS_ID", "TIME", "TIME_BIN",
     "TIME_BIN_END", "TIME_BIN_START", "align", "as_layer_mapping", "average_repetitions", "create_assembly",
     "hash_array", "hash_file", "label_index", "load", "package_version", "provenance", "save",
-    "stimulus_ids", "validate", "write_atomically",
+    "stimulus_ids", "validate", "validate_dataset", "write_atomically",
 ]

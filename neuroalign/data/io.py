@@ -32,7 +32,7 @@ import xarray as xr
 
 from ..errors import ConfigError, FileFormatError, NeuroalignError, SchemaError
 from .provenance import content_digest
-from .schema import validate
+from .schema import validate, validate_dataset
 
 __all__ = ["save", "load", "load_group", "atomic_path", "move_into_place", "write_atomically",
            "missing_zarr_chunks"]
@@ -192,7 +192,10 @@ def _storable(name: str) -> bool:
 
 def _to_dataset(obj: Any, source: str) -> xr.Dataset:
     """The Dataset that is written for ``obj``, with encoded attributes and the layout attribute."""
-    validate(obj, dims=None, name=source, allow_nan=True)
+    if isinstance(obj, xr.Dataset):
+        validate_dataset(obj, name=source)
+    else:
+        validate(obj, dims=None, name=source, allow_nan=True)
     if isinstance(obj, xr.DataArray):
         if obj.name is not None and not isinstance(obj.name, str):
             raise SchemaError(f"the array's name {obj.name!r} is not text", source=source,
@@ -280,8 +283,9 @@ def save(
     Parameters
     ----------
     obj : xarray.DataArray or xarray.Dataset
-        A validated array, or a Dataset such as a trial table
-        (``validate`` is called with ``dims=None`` and ``allow_nan=True``).
+        A validated array (``validate`` is called with ``dims=None`` and
+        ``allow_nan=True``), or a Dataset such as a trial table
+        (``validate_dataset``).
     path : path-like
         Destination; the suffix picks the format unless ``format`` is given.
     format : {"netcdf", "zarr"}, optional
@@ -407,7 +411,10 @@ def _read(path: Path, format: str | None, lazy: bool, group: str | None) -> xr.D
             source=str(path),
             fix="check that the file is complete and was written by neuroalign.data.save",
         ) from exc
-    return validate(_from_dataset(dataset, source, lazy=lazy), dims=None, name=source, allow_nan=True)
+    obj = _from_dataset(dataset, source, lazy=lazy)
+    if isinstance(obj, xr.Dataset):
+        return validate_dataset(obj, name=source)
+    return validate(obj, dims=None, name=source, allow_nan=True)
 
 
 # ------------------------------------------------------------------ zarr chunks

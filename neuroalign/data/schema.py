@@ -60,7 +60,7 @@ OPTIONAL_COORDS: dict[str, tuple[str, ...]] = {
 __all__ = [
     "PRESENTATION", "NEUROID", "TIME_BIN", "TIME", "STIMULUS_ID", "NEUROID_ID",
     "TIME_BIN_START", "TIME_BIN_END", "REQUIRED_COORDS", "OPTIONAL_COORDS",
-    "validate", "create_assembly", "label_index",
+    "validate", "validate_dataset", "create_assembly", "label_index",
 ]
 
 
@@ -81,15 +81,13 @@ def validate(
     name: str = "array",
     allow_nan: bool = False,
     check_values: bool = True,
-) -> xr.DataArray | xr.Dataset:
+) -> xr.DataArray:
     """Check that ``array`` follows the data model, and return it unchanged.
 
     Parameters
     ----------
-    array : xarray.DataArray or xarray.Dataset
-        The array to check.  A Dataset (e.g. a trial table) follows the same
-        rules for its dims and coordinates; its variables may also hold text,
-        and each numeric variable is scanned for NaN/inf.
+    array : xarray.DataArray
+        The array to check (for a Dataset, see :func:`validate_dataset`).
     dims : sequence of str or None
         Dimensions that must be present.  ``None`` checks only the dimensions
         the array has.  Every canonical dimension present (``presentation``,
@@ -106,13 +104,13 @@ def validate(
 
     Returns
     -------
-    xarray.DataArray or xarray.Dataset
+    xarray.DataArray
         The same object, for chaining.
 
     Raises
     ------
     SchemaError
-        Not a DataArray or Dataset, a required dimension or coordinate is missing, a
+        Not a DataArray, a required dimension or coordinate is missing, a
         coordinate lies on the wrong dimension, ``neuroid_id`` has duplicates,
         a MultiIndex is used, the dtype is not numeric, or time bins are empty.
     DataError
@@ -126,14 +124,11 @@ def validate(
     >>> validate(a).dims
     ('presentation', 'neuroid')
     """
-    if isinstance(array, xr.Dataset):
-        return _validate_dataset(array, dims=dims, name=name, allow_nan=allow_nan, check_values=check_values)
     if not isinstance(array, xr.DataArray):
-        raise SchemaError(
-            f"expected an xarray.DataArray (or a Dataset), got {type(array).__name__}",
-            source=name,
-            fix="wrap plain arrays with neuroalign.data.create_assembly(values, stimulus_id=...)",
-        )
+        fix = ("select one variable, e.g. dataset['correct'], or check the whole Dataset with "
+               "neuroalign.data.validate_dataset" if isinstance(array, xr.Dataset)
+               else "wrap plain arrays with neuroalign.data.create_assembly(values, stimulus_id=...)")
+        raise SchemaError(f"expected an xarray.DataArray, got {type(array).__name__}", source=name, fix=fix)
     _check_structure(array, dims, name)
     if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise SchemaError(
@@ -149,9 +144,41 @@ def validate(
     return array
 
 
-def _validate_dataset(dataset: xr.Dataset, *, dims: Sequence[str] | None, name: str, allow_nan: bool,
-                      check_values: bool) -> xr.Dataset:
-    """:func:`validate` for a Dataset: the same structure rules; variables may also hold text."""
+def validate_dataset(
+    dataset: Any,
+    *,
+    dims: Sequence[str] | None = None,
+    name: str = "dataset",
+    allow_nan: bool = True,
+    check_values: bool = True,
+) -> xr.Dataset:
+    """Check a Dataset (e.g. a trial table) against the data model, and return it unchanged.
+
+    The dims and coordinates follow the rules of :func:`validate`; the
+    variables may hold numbers, booleans, dates or text (an ``object``
+    variable only strings), and each float variable is scanned for inf (and
+    for NaN unless ``allow_nan``; missing responses are NaN in trial tables,
+    so NaN is allowed by default).
+
+    Raises
+    ------
+    SchemaError
+        Not a Dataset, a rule of :func:`validate` is broken, or a variable
+        has an unsupported dtype or mixes text with other values.
+    DataError
+        A float variable holds inf (or NaN when ``allow_nan=False``).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> from neuroalign.data import validate_dataset
+    >>> trials = xr.Dataset({"correct": ("trial", [1.0, float("nan")]), "response": ("trial", ["left", "n/a"])})
+    >>> validate_dataset(trials, dims=["trial"]) is trials
+    True
+    """
+    if not isinstance(dataset, xr.Dataset):
+        raise SchemaError(f"expected an xarray.Dataset, got {type(dataset).__name__}", source=name,
+                          fix="check a DataArray with neuroalign.data.validate")
     _check_structure(dataset, dims, name)
     for key, variable in dataset.data_vars.items():
         where = f"{name}:{key}"

@@ -19,7 +19,7 @@ import xarray as xr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from neuroalign.data import create_assembly, load, save, validate
+from neuroalign.data import create_assembly, load, save, validate, validate_dataset
 from neuroalign.errors import NeuroalignError
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -208,6 +208,9 @@ WRONG_TYPES = [None, 3, "a.nc", [1, 2], {"a": 1}, np.zeros((2, 2)), xr.Variable(
 def test_save_and_validate_of_wrong_types(tmp_path, obj):
     with pytest.raises(NeuroalignError):
         validate(obj, dims=None)
+    if not isinstance(obj, xr.DataArray):
+        with pytest.raises(NeuroalignError):
+            validate_dataset(obj)
     for suffix in (".nc", ".zarr"):
         with pytest.raises(NeuroalignError):
             save(obj, tmp_path / f"x{suffix}")

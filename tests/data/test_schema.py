@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from neuroalign.data import create_assembly, validate
+from neuroalign.data import create_assembly, validate, validate_dataset
 from neuroalign.errors import DataError, SchemaError
 
 
@@ -110,22 +110,26 @@ def trial_dataset(**extra):
                        **extra}, coords={"trial": [0, 1, 2], "stimulus_id": ("trial", ["a", "b", "c"])})
 
 
-def test_validate_accepts_a_trial_dataset_with_text_and_nan():
+def test_validate_dataset_accepts_a_trial_dataset_with_text_and_nan():
     ds = trial_dataset()
-    assert validate(ds, dims=("trial",), allow_nan=True) is ds
-    with pytest.raises(DataError, match="array:correct: 1 value"):
-        validate(ds, dims=None)
+    assert validate_dataset(ds, dims=("trial",)) is ds
+    with pytest.raises(DataError, match="dataset:correct: 1 value"):
+        validate_dataset(ds, allow_nan=False)
     with pytest.raises(SchemaError, match="dimension 'presentation' is missing"):
-        validate(ds)
+        validate_dataset(ds, dims=("presentation",))
+    with pytest.raises(SchemaError, match="expected an xarray.DataArray, got Dataset. Fix: .*validate_dataset"):
+        validate(ds)  # code that needs a DataArray keeps refusing a Dataset
+    with pytest.raises(SchemaError, match="expected an xarray.Dataset, got DataArray"):
+        validate_dataset(good())
 
 
 def test_validate_dataset_rejects_inf_mixed_text_complex_and_canonical_problems():
     with pytest.raises(DataError, match="rt: 1 value.* inf"):
-        validate(trial_dataset(rt=("trial", [0.5, np.inf, 0.4])), dims=None, allow_nan=True)
+        validate_dataset(trial_dataset(rt=("trial", [0.5, np.inf, 0.4])))
     with pytest.raises(SchemaError, match="'label' mixes text with float"):
-        validate(trial_dataset(label=("trial", np.array(["a", 1.5, "c"], dtype=object))), dims=None, allow_nan=True)
+        validate_dataset(trial_dataset(label=("trial", np.array(["a", 1.5, "c"], dtype=object))))
     with pytest.raises(SchemaError, match="unsupported dtype complex"):
-        validate(trial_dataset(z=("trial", np.ones(3, dtype=complex))), dims=None, allow_nan=True)
+        validate_dataset(trial_dataset(z=("trial", np.ones(3, dtype=complex))))
     units = xr.Dataset({"rate": (("neuroid",), [1.0, 2.0])}, coords={"neuroid_id": ("neuroid", ["u", "u"])})
     with pytest.raises(SchemaError, match="neuroid_id has duplicates"):
-        validate(units, dims=None)
+        validate_dataset(units)
