@@ -127,7 +127,7 @@ def test_damaged_zarr_store(saved, kind, pick, damage, cut, junk, lazy):
         else:
             target.unlink()
         if lazy and target.parent != store and not target.name.startswith("."):
-            lazy = False  # a damaged chunk's bytes are decoded only when computed (see test_lazy_...)
+            lazy = False  # lazy loads check chunk presence and metadata, not the chunks' bytes (docs/data-model.md)
         load_or_refuse(store, originals()[kind], lazy=lazy)
 
 
