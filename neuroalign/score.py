@@ -337,7 +337,7 @@ class Score:
         return [*head, *map(str, dims), *(c for c in values if c != "metric")]
 
     def to_dataframe(self) -> pd.DataFrame:
-        """One row per element, in the columns of :meth:`columns`: metric, dims, score, ceiling(s), ceiled, error, CI."""
+        """One row per element, in the order of :meth:`columns`: metric, dims, score, ceiling(s), ceiled, error, CI."""
         data = self.data
         if "ceiling" in data:
             data = data.assign(ceiled=data["score"] / data["ceiling"])
@@ -428,7 +428,8 @@ def _ceiling_bounds(ceiling: Any, metric: str) -> tuple[xr.DataArray | None, xr.
         labels = [str(b) for b in ceiling[BOUND].values] if BOUND in ceiling.coords else []
         if sorted(labels) != ["lower", "upper"]:
             raise ScoreError(f"the ceiling's {BOUND!r} dim is labelled {labels}, expected 'lower' and 'upper'",
-                             source="ceiling", fix=f"label the bounds: ceiling.assign_coords({BOUND}=['lower', 'upper'])")
+                             source="ceiling",
+                             fix=f"label the bounds: ceiling.assign_coords({BOUND}=['lower', 'upper'])")
         lower = _as_array(ceiling.sel({BOUND: "lower"}, drop=True))
         upper = _as_array(ceiling.sel({BOUND: "upper"}, drop=True))
     else:
