@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError, FileFormatError, UnknownNameError
+from ..errors import ConfigError, DataError, FileFormatError, SchemaError, UnknownNameError
+from .text_tables import read_text_table
 
 __all__ = ["load_confounds", "scrubbing_mask", "FMRIPREP_DEFAULT_CONFOUNDS"]
 
@@ -46,16 +47,26 @@ def load_confounds(confounds: Any, n_volumes: int, *, columns: Sequence[str] | N
         return None, None
     if isinstance(confounds, (str, os.PathLike)):
         source = str(confounds)
-        try:
-            confounds = pd.read_csv(confounds, sep="\t" if str(confounds).endswith(".tsv") else ",")
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise FileFormatError(f"cannot read the confounds table ({exc})", source=source,
-                                  fix="pass an fMRIPrep *_desc-confounds_timeseries.tsv or a CSV/TSV table") from exc
+        if not os.path.isfile(source):
+            raise FileFormatError("the confounds file does not exist", source=source, fix="check the path")
+        # names exactly as written: a repeated column is an error, not a silent "a.1"
+        confounds = read_text_table(source, sep="\t" if ".tsv" in source.lower() else ",", what="confounds table")
     fd = None
     if isinstance(confounds, pd.DataFrame):
         names = [str(c) for c in confounds.columns]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise SchemaError(f"the confounds repeat the column name(s) {repeated}", source=source,
+                              fix="give every confound column its own name")
         if "framewise_displacement" in names:
-            fd = np.nan_to_num(confounds["framewise_displacement"].to_numpy(dtype=float), nan=0.0)
+            fd = _numbers(confounds[["framewise_displacement"]], source)[:, 0]
+            if fd.shape[0] != n_volumes:
+                raise DataError(f"the confounds have {fd.shape[0]} rows but the image has {n_volumes} volumes",
+                                source=source, fix="pass the confounds file of this run")
+            if not np.all(np.isfinite(fd[1:])):
+                raise DataError("framewise_displacement has NaN or inf values after the first row", source=source,
+                                fix="repair the confounds file (only the first volume has no displacement)")
+            fd = np.nan_to_num(fd, nan=0.0)  # the first volume has no previous one: fMRIPrep writes n/a
         if columns is None:
             columns = [c for c in FMRIPREP_DEFAULT_CONFOUNDS if c in names] if "trans_x" in names else names
         chosen: list[str] = []
@@ -64,10 +75,17 @@ def load_confounds(confounds: Any, n_volumes: int, *, columns: Sequence[str] | N
             if not matched:
                 raise UnknownNameError(pattern, names, what="confound column", source=source)
             chosen += [m for m in matched if m not in chosen]
-        values = np.array(confounds[chosen], dtype=float) if chosen else None
+        values = _numbers(confounds[chosen], source) if chosen else None
     else:
-        values = np.array(confounds, dtype=float)
+        try:
+            values = np.array(confounds, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise SchemaError(f"the confounds are not a numeric array ({exc})", source=source,
+                              fix="pass a (volumes, regressors) float array, a DataFrame or a confounds file") from exc
         values = values[:, None] if values.ndim == 1 else values
+        if values.ndim != 2:
+            raise SchemaError(f"the confounds have shape {values.shape}; (volumes, regressors) is needed",
+                              source=source, fix="pass one row per volume and one column per regressor")
     if values is not None:
         if values.shape[0] != n_volumes:
             raise DataError(f"the confounds have {values.shape[0]} rows but the image has {n_volumes} volumes",
@@ -78,6 +96,14 @@ def load_confounds(confounds: Any, n_volumes: int, *, columns: Sequence[str] | N
             raise DataError("the confounds have NaN or inf values after the first row", source=source,
                             fix="leave those columns out with confound_columns=[...]")
     return values, fd
+
+
+def _numbers(table: pd.DataFrame, source: str) -> np.ndarray:
+    bad = [str(c) for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
+    if bad:
+        raise SchemaError(f"confound column(s) {bad[:5]} are not numeric", source=source,
+                          fix="leave them out with confound_columns=[...] or fix the values ('n/a' marks missing)")
+    return np.array(table.to_numpy(dtype=float))  # a writable copy
 
 
 def scrubbing_mask(mask: Any, fd: np.ndarray | None, threshold: float | None, n: int, source: str) -> np.ndarray:

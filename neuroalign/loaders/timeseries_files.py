@@ -7,6 +7,7 @@ lazily with dask when asked, and ``errors="skip"``.
 
 from __future__ import annotations
 
+import csv
 import glob
 import json
 import logging
@@ -24,6 +25,7 @@ from ..data import provenance, validate
 from ..errors import AlignmentError, ConfigError, DataError, FileFormatError, NeuroalignError, SchemaError, \
     UnknownNameError
 from .bids import parse_bids_entities
+from .text_tables import header_names, read_text_table
 
 __all__ = ["load_timeseries", "stack_timeseries"]
 
@@ -109,12 +111,22 @@ def _read_values(path: Path, *, variable: str | None = None) -> tuple[Any, bool]
         raise FileFormatError("the file does not exist", source=str(path), fix="check the path")
     suffix = path.suffix.lower()
     try:
-        if suffix in (".csv", ".tsv", ".txt"):
-            options = {"sep": "," if suffix == ".csv" else "\t"} if suffix != ".txt" else \
-                {"sep": r"\s+", "engine": "python"}
-            table = pd.read_csv(path, **options)
+        if suffix in (".csv", ".tsv"):
+            sep = "," if suffix == ".csv" else "\t"
+            names = header_names(path, sep)
+            if names and all(_is_number(c) for c in names):  # no header row
+                return pd.read_csv(path, header=None, sep=sep), False
+            _refuse_repeated(names, path)  # pandas would rename the second "a" to "a.1"
+            if names and not names[0].strip():  # a first column of row labels without a name, as pandas writes
+                return pd.read_csv(path, sep=sep), True
+            return read_text_table(path, sep=sep, what="table"), True
+        if suffix == ".txt":
+            table = pd.read_csv(path, sep=r"\s+", engine="python")
             if all(_is_number(c) for c in table.columns):  # no header row
-                return pd.read_csv(path, header=None, **options), False
+                return pd.read_csv(path, header=None, sep=r"\s+", engine="python"), False
+            with open(path, encoding="utf-8-sig") as handle:
+                names = next((line.split() for line in handle if line.strip()), [])
+            _refuse_repeated(names, path)
             return table, True
         if suffix == ".npy":
             return np.load(path, allow_pickle=False), False
@@ -122,11 +134,18 @@ def _read_values(path: Path, *, variable: str | None = None) -> tuple[Any, bool]
             return _read_mat(path, variable), False
     except NeuroalignError:
         raise
-    except (OSError, ValueError, EOFError, pd.errors.ParserError) as exc:
+    except (OSError, ValueError, EOFError, pd.errors.ParserError, csv.Error) as exc:
         raise FileFormatError(f"cannot read the file ({type(exc).__name__}: {exc})", source=str(path),
                               fix="check that the file is complete and in the format its extension says") from exc
     raise FileFormatError(f"unsupported extension {suffix!r}", source=str(path),
                           fix=f"use one of {', '.join(_EXTENSIONS)}")
+
+
+def _refuse_repeated(names: Sequence[str], path: Path) -> None:
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise FileFormatError(f"the header repeats the column name(s) {repeated}", source=str(path),
+                              fix="give every column its own name in the header line")
 
 
 def _is_number(text: Any) -> bool:
@@ -139,7 +158,7 @@ def _is_number(text: Any) -> bool:
 
 def _numeric(table: pd.DataFrame, path: Path) -> np.ndarray:
     bad = [str(c) for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])]
-    if bad:
+    if bad and len(table):  # the columns of a table without rows have no type yet
         raise SchemaError(f"column(s) {bad[:5]} are not numeric", source=str(path),
                           fix="leave them out with exclude=[...] or fix the values")
     return table.to_numpy(dtype=float)
@@ -189,6 +208,20 @@ def _select(content: Any, has_header: bool, path: Path, *, columns, exclude, neu
     keep = [i for i in keep if ids[i] not in dropped]
     values = _numeric(content.iloc[:, keep], path) if table else content[:, keep]
     return values, [ids[i] for i in keep]
+
+
+#: Fewest volumes a time series may have (connectivity needs 3; nilearn's cleaning needs more).
+MIN_VOLUMES = 3
+
+
+def _check_length(values: np.ndarray, ids: Sequence[str], path: str) -> None:
+    if values.shape[1] == 0:
+        raise SchemaError("no column is left to load", source=path,
+                          fix="check columns=/exclude=, and that the file has one column per region")
+    if values.shape[0] < MIN_VOLUMES:
+        raise DataError(f"the series has {values.shape[0]} volume(s) (rows) of {len(ids)} region(s); a time series "
+                        f"needs at least {MIN_VOLUMES}", source=path,
+                        fix="check that the file is complete; if it stores one region per row, pass transpose=True")
 
 
 def _check_finite(values: np.ndarray, ids: Sequence[str], path: str, what: str = "row") -> None:
@@ -291,6 +324,7 @@ def load_timeseries(
         content, has_header = _read_values(p, variable=variable)
         values, ids = _select(content, has_header, p, columns=columns, exclude=exclude,
                               neuroid_ids=neuroid_ids, transpose=transpose)
+        _check_length(values, ids, str(p))
         _check_finite(values, ids, str(p))
         tr = _repetition_time(p, repetition_time)
         if tr is None:

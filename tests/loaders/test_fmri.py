@@ -480,6 +480,38 @@ def test_timeseries_file_errors_are_neuroalign_errors(tmp_path):
         load_timeseries(tmp_path / "missing.csv", repetition_time=1.0)
 
 
+@pytest.mark.parametrize("name, text", [
+    ("sub-01_timeseries.csv", "V1,V2,V1\n1,2,3\n2,1,4\n3,5,1\n4,4,4\n"),
+    ("sub-01_timeseries.tsv", "V1\tV2\tV1\n1\t2\t3\n2\t1\t4\n3\t5\t1\n4\t4\t4\n"),
+    ("sub-01_timeseries.txt", "V1 V2 V1\n1 2 3\n2 1 4\n3 5 1\n4 4 4\n"),
+])
+def test_duplicate_column_names_raise(tmp_path, name, text):
+    # pandas would silently rename the second V1 to "V1.1"
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(FileFormatError, match=r"repeats the column name\(s\) \['V1'\]") as info:
+        load_timeseries(path, repetition_time=2.0)
+    assert str(path) in str(info.value) and "own name" in info.value.fix
+
+
+def test_duplicate_confound_columns_raise(run, tmp_path):
+    path, img = run
+    tsv = tmp_path / "sub-01_desc-confounds_timeseries.tsv"
+    tsv.write_text("trans_x\tcsf\tcsf\n" + "".join(f"{i * 0.1}\t1\t2\n" for i in range(30)))
+    with pytest.raises(FileFormatError, match="csf") as info:
+        load_roi_timeseries(path, block_atlas(img), confounds=tsv)
+    assert str(tsv) in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["V1,V2\n1,2\n", "1,2,3\n", "V1,V2\n1,2\n3,4\n", "V1,V2\n"])
+def test_too_short_time_series_raises(tmp_path, text):
+    path = tmp_path / "short.csv"
+    path.write_text(text)
+    with pytest.raises(DataError, match="at least 3") as info:
+        load_timeseries(path, repetition_time=2.0)
+    assert str(path) in str(info.value) and "transpose=True" in info.value.fix
+
+
 # ---------------------------------------------------------------- connectivity files
 
 
