@@ -43,6 +43,7 @@ import sys
 import sysconfig
 import types
 import uuid
+import weakref
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -292,8 +293,14 @@ class _Walker:
             return ["property", self.value(value.fget), self.value(value.fset), self.value(value.fdel)]
         if isinstance(value, functools.partial):
             return ["partial", self.value(value.func), self.value(value.args), self.value(value.keywords)]
+        if isinstance(value, functools.cached_property):
+            return ["cached_property", self.value(value.func)]
         if isinstance(value, logging.Logger):
             return ["logger", value.name]
+        if isinstance(value, weakref.ref):
+            return ["weakref", self.value(value())]
+        if isinstance(value, torch.Generator):
+            return ["generator", str(value.device), self.tensor(value.get_state())]
         return self.instance(value)
 
     def instance(self, value: Any) -> Any:
@@ -312,6 +319,9 @@ class _Walker:
             return ["dataclass", self.cls(cls), fields]
         if _plain_python(cls) and hasattr(value, "__dict__"):
             return ["object", self.cls(cls), self.value(dict(sorted(vars(value).items())))]
+        wrapped = getattr(value, "__wrapped__", None)
+        if _library(cls.__module__) is not None and isinstance(wrapped, types.FunctionType):
+            return ["wrapper", _qualified(cls), _library(cls.__module__), self.value(wrapped)]  # e.g. lru_cache
         raise _Undescribable(f"a {_qualified(cls)} object")
 
     def builtin(self, value: Any) -> Any:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import types
+import weakref
 
 import numpy as np
 import pytest
@@ -210,6 +211,9 @@ class Options:
     slope: float
 
 
+SLOPES = [Options(0.1), Options(0.2)]  # alive for the weak references to them
+
+
 def conv(**kwargs):
     return torch.nn.Conv2d(3, 4, 3, **kwargs)
 
@@ -255,6 +259,12 @@ DIFFERENT = {  # (model a, model b): the outputs can differ, so the keys must
                               lambda: _with_attribute(nn.ReLU(), options=types.SimpleNamespace(slope=0.2))),
     "a dataclass attribute": (lambda: _with_attribute(nn.ReLU(), options=Options(0.1)),
                               lambda: _with_attribute(nn.ReLU(), options=Options(0.2))),
+    "an lru-cached helper": (lambda: from_source("helper(x)", helper=functools.lru_cache(lambda x: x * 2)),
+                             lambda: from_source("helper(x)", helper=functools.lru_cache(lambda x: x * 3))),
+    "a weak reference's target": (lambda: _with_attribute(nn.ReLU(), ref=weakref.ref(SLOPES[0])),
+                                  lambda: _with_attribute(nn.ReLU(), ref=weakref.ref(SLOPES[1]))),
+    "a generator's state": (lambda: _with_attribute(nn.ReLU(), generator=torch.Generator().manual_seed(0)),
+                            lambda: _with_attribute(nn.ReLU(), generator=torch.Generator().manual_seed(1))),
     "a forward hook": (lambda: nn.Sequential(nn.Linear(4, 4)), lambda: hooked(2.0)),
     "a forward hook's closure": (lambda: hooked(2.0), lambda: hooked(3.0)),
 }
