@@ -18,7 +18,7 @@ Content is one of three kinds:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +102,16 @@ class StimulusSet:
 
         Keyword arguments are metadata columns, one value per stimulus.
         """
-        content = arrays if isinstance(arrays, (np.ndarray, torch.Tensor)) else list(arrays)
+        if isinstance(arrays, (np.ndarray, torch.Tensor)):
+            if arrays.ndim == 0:
+                raise SchemaError("the stimuli are a single value, not arrays stacked on axis 0", source="stimuli",
+                                  fix="pass one array per stimulus, or an array of shape (N, ...)")
+            content = arrays
+        elif isinstance(arrays, (str, bytes)) or not isinstance(arrays, Iterable):
+            raise SchemaError(f"the stimuli are a {type(arrays).__name__}, not a sequence of arrays",
+                              source="stimuli", fix="pass one array per stimulus, or an array of shape (N, ...)")
+        else:
+            content = list(arrays)
         return cls(stimulus_ids, content, _metadata_frame(metadata, len(stimulus_ids)), kind="array")
 
     @classmethod

@@ -160,3 +160,9 @@ def test_batches_cover_every_stimulus_once_in_order(batch_size, order):
     assert [r.start for r, _ in rows] == list(range(0, 7, batch_size))
     resumed = list(stimuli.batches(batch_size, start=1))
     assert len(resumed) == len(rows) - 1
+
+
+@pytest.mark.parametrize("arrays", [np.float32(0.5), np.zeros(()), torch.tensor(1.0), 5, "abc"])
+def test_a_single_value_is_not_a_stimulus_set(arrays):
+    with pytest.raises(SchemaError, match="stimuli: the stimuli are a"):
+        StimulusSet.from_arrays(["a"], arrays)
