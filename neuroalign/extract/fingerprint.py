@@ -31,6 +31,7 @@ the model's code: about 22 ms for a ResNet-18 (11.7 M parameters), of which
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import enum
 import functools
@@ -70,7 +71,7 @@ _CLASS_SKIP = frozenset({"__module__", "__qualname__", "__doc__", "__dict__", "_
                          "__dataclass_params__"})
 _SCALARS = (type(None), bool, int, str)
 _TORCH_VALUES = (torch.dtype, torch.device, torch.Size, torch.memory_format, torch.layout)
-_MAX_DEPTH = 40
+_MAX_DEPTH = 100
 _PLAIN_TENSORS = (torch.Tensor, nn.Parameter) + ((nn.parameter.Buffer,) if hasattr(nn.parameter, "Buffer") else ())
 
 
@@ -188,12 +189,13 @@ class _Walker:
             if key not in _MODULE_INTERNALS:
                 config[key] = self.part(f"{where}.{key}", lambda w, v=value: w.value(v))
         hooks = self.part(f"{where} (forward hooks)", lambda w: w.hooks(module))
+        tensors = {n: self.part(f"{where}.{n}", lambda w, t=t: w.tensor(t))
+                   for n, t in [*module._parameters.items(), *module._buffers.items()]}
         return {
             "class": self.part(f"{where} (class)", lambda w: w.value(type(module))),
             "config": config,
-            "parameters": [[n, self.tensor(t)] for n, t in module._parameters.items()],
-            "buffers": [[n, self.tensor(t), n in module._non_persistent_buffers_set]
-                        for n, t in module._buffers.items()],
+            "parameters": [[n, tensors[n]] for n in module._parameters],
+            "buffers": [[n, tensors[n], n in module._non_persistent_buffers_set] for n in module._buffers],
             "hooks": hooks,
             "children": [[n, None if c is None else self.module(c, f"{path}.{n}" if path else n)]
                          for n, c in module._modules.items()],
@@ -215,7 +217,7 @@ class _Walker:
         if type(tensor) not in _PLAIN_TENSORS or tensor.layout != torch.strided \
                 or tensor.is_quantized or tensor.device.type == "meta":
             raise _Undescribable(f"tensor of type {type(tensor).__name__} ({tensor.layout}, {tensor.device})")
-        value = tensor.detach().cpu().contiguous()
+        value = tensor.detach().cpu().resolve_conj().resolve_neg().contiguous()
         digest = content_digest(f"{value.dtype}:{tuple(value.shape)}".encode())
         if value.numel():
             digest.update(memoryview(value.reshape(-1).view(torch.uint8).numpy()))
@@ -269,7 +271,8 @@ class _Walker:
             items = [self.value(v) for v in value]
             return [type(value).__qualname__, sorted(items, key=lambda d: json.dumps(d, sort_keys=True))]
         if isinstance(value, dict):
-            return [type(value).__qualname__, [[self.value(k), self.value(v)] for k, v in value.items()]]
+            factory = self.value(value.default_factory) if isinstance(value, collections.defaultdict) else None
+            return [type(value).__qualname__, [[self.value(k), self.value(v)] for k, v in value.items()], factory]
         if isinstance(value, nn.Module):
             return ["module", self.modules[id(value)]] if id(value) in self.modules \
                 else self.module(value, f"<attribute {type(value).__qualname__}>")

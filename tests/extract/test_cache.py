@@ -357,6 +357,31 @@ def test_undescribable_models_bypass_the_cache(images, caplog):
             torch.from_numpy(images)))))).numpy(), rtol=1e-6, atol=1e-6)
 
 
+def _with_buffer(module, name, tensor):
+    module.register_buffer(name, tensor)
+    return module
+
+
+UNDESCRIBABLE = {  # what the key cannot see: never a stale hit, never a crash
+    "a lock": lambda: _with_attribute(nn.ReLU(), lock=threading.Lock()),
+    "an open file": lambda: _with_attribute(nn.ReLU(), log=open(__file__)),  # noqa: SIM115
+    "a sparse buffer": lambda: _with_buffer(nn.Linear(3, 3), "mask", torch.eye(3).to_sparse()),
+    "parameters without values": lambda: nn.Linear(3, 3, device="meta"),
+    "a lambda reading an undescribable global": lambda: Apply(lambda x: x if LOCK.locked() else x),
+}
+LOCK = threading.Lock()
+
+
+@pytest.mark.parametrize("case", list(UNDESCRIBABLE))
+def test_what_cannot_be_described_is_named_and_matches_nothing(case):
+    model = UNDESCRIBABLE[case]()
+    fingerprint = model_fingerprint(model)
+    assert not fingerprint.reliable and fingerprint.undescribed
+    assert model_fingerprint(model).digest != fingerprint.digest
+    if hasattr(model, "log"):
+        model.log.close()
+
+
 def test_a_changed_slope_misses_the_cache_end_to_end(images):
     def net(slope):
         return seeded(lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.LeakyReLU(slope), nn.Flatten()))
