@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
+
 __all__ = ["parse_bids_entities", "BIDS_COORDS"]
 
 #: BIDS entity keys renamed to the data model's coordinate names.
@@ -26,6 +28,9 @@ def parse_bids_entities(path: str | os.PathLike) -> dict[str, Any]:
     >>> parse_bids_entities("sub-01_ses-pre_task-rest_run-02_desc-confounds_timeseries.tsv")
     {'subject': '01', 'session': 'pre', 'task': 'rest', 'run': 2, 'desc': 'confounds'}
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"expected a file name, got {type(path).__name__}", source="path",
+                          fix="pass a str or pathlib.Path")
     out: dict[str, Any] = {}
     for key, value in re.findall(r"(?:^|_)([a-zA-Z]+)-([a-zA-Z0-9]+)(?=_|\.|$)", Path(path).name):
         key = BIDS_COORDS.get(key, key)

@@ -133,6 +133,10 @@ def scrubbing_mask(mask: Any, fd: np.ndarray | None, threshold: float | None, n:
     keep = np.ones(n, dtype=bool)
     if mask is not None:
         mask = np.asarray(mask)
+        if mask.dtype.kind not in "biu" or mask.ndim != 1:
+            raise ConfigError(f"sample_mask has dtype {mask.dtype} and shape {mask.shape}; a 1D boolean mask or "
+                              "integer indices are needed", source=f"sample_mask of {source}",
+                              fix="pass one True/False per volume, or the indices of the volumes to keep")
         if mask.dtype == bool:
             if mask.shape != (n,):
                 raise DataError(f"the boolean sample_mask has {mask.size} entries for {n} volumes", source=source,

@@ -97,6 +97,10 @@ def load_connectivity(
         if len(ids) != n:
             raise SchemaError(f"{len(ids)} neuroid ids for a {n} x {n} matrix", source=str(p),
                               fix="pass one id per row of the matrix")
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise SchemaError(f"the neuroid ids {repeated[:5]} appear more than once", source=str(p),
+                              fix="give every region its own id")
         flat = values.reshape(-1, n, n)
         _check_finite(flat.reshape(-1, n), ids, str(p), what="matrix row")
         if not np.allclose(flat, np.swapaxes(flat, -1, -2), rtol=1e-5, atol=1e-8):
@@ -132,6 +136,9 @@ def load_connectivity(
 
 
 def _square(values: np.ndarray, path: Path) -> np.ndarray:
+    if values.size == 0:
+        raise SchemaError(f"the file holds no values (shape {values.shape})", source=str(path),
+                          fix="save the n x n matrix (n >= 1)")
     if values.ndim == 2 and 1 in values.shape:
         values = values.ravel()
     if values.ndim == 1:  # an upper-triangle vector

@@ -109,6 +109,10 @@ def _read_label_table(labels: Any, source: str) -> dict[int, str] | list[str] | 
             raise SchemaError(f"the label table has columns {list(table.columns)}; 'index' and 'name' are needed",
                               source=str(path), fix="rename the columns to 'index' and 'name'")
         return {int(v): str(n) for v, n in zip(table[key], table[cols["name"]])}
+    if isinstance(labels, (bytes, np.ndarray)) and np.ndim(labels) != 1 or not isinstance(labels, Sequence) \
+            and not isinstance(labels, np.ndarray):
+        raise ConfigError(f"labels of type {type(labels).__name__} are not region names", source="labels",
+                          fix="pass a {value: name} mapping, a list of names, or a label table path")
     return [str(n) for n in labels]
 
 
@@ -426,6 +430,8 @@ def load_roi_timeseries(
     _nilearn()
     if empty_regions not in ("raise", "drop"):
         raise ConfigError(f"empty_regions={empty_regions!r}", source="empty_regions", fix="use 'raise' or 'drop'")
+    if not isinstance(detrend, (bool, np.bool_)):
+        raise ConfigError(f"detrend={detrend!r} is not True or False", source="detrend", fix="pass detrend=True or False")
     if nan_voxels not in ("raise", "exclude"):
         raise ConfigError(f"nan_voxels={nan_voxels!r}", source="nan_voxels", fix="use 'raise' or 'exclude'")
     _check_filters(low_pass, high_pass, None, "")

@@ -119,7 +119,15 @@ def connectivity(
         raise ConfigError(f"fisher_z=True is only defined for correlations, not kind={kind!r}",
                           source="fisher_z", fix="use kind='correlation' or 'partial correlation', or fisher_z=False")
     method = _shrinkage_method(kind, shrinkage)
-    timeseries = _regular_time(validate(timeseries, dims=("time", "neuroid"), name=name, allow_nan=True), name)
+    if min_volumes is not None and (isinstance(min_volumes, bool) or not isinstance(min_volumes, (int, np.integer))
+                                    or min_volumes < 2):
+        raise ConfigError(f"min_volumes={min_volumes!r} is not a whole number of volumes >= 2", source="min_volumes",
+                          fix="pass an int >= 2 (a correlation needs at least 2 volumes), or None for the default")
+    timeseries = validate(timeseries, dims=("time", "neuroid"), name=name, allow_nan=True)
+    _check_repetition_time(timeseries, name)
+    if timeseries.sizes["neuroid"] == 0:
+        raise SchemaError("the time series has no neuroid", source=name, fix="pass at least one region")
+    timeseries = _regular_time(timeseries, name)
     lead = [d for d in timeseries.dims if d not in ("time", "neuroid")]
     if "window" in lead:
         raise SchemaError("the input already has a 'window' dim", source=name,
@@ -157,6 +165,10 @@ def connectivity(
     if window is None and missing.any():
         raise DataError(f"a series has only {int(counts.min())} valid volumes; at least {minimum} are needed",
                         source=name, fix="use longer runs or scrub fewer volumes")
+    if missing.all():
+        raise DataError(f"no window has the {minimum} valid volumes needed (at most {int(counts.max())})",
+                        source=name, fix="use longer windows, a smaller min_volumes, or check that the series is "
+                        "not all NaN")
     constant &= ~missing[..., None]
     if constant.any():
         where = np.argwhere(constant)[0]
@@ -164,6 +176,9 @@ def connectivity(
                         "or window", source=name, fix="drop constant neuroids (e.g. empty regions) first")
     if missing.any():
         cov[missing] = np.eye(n_neuroid)
+    if not pearson and not np.isfinite(cov).all():
+        raise DataError(f"the covariances overflow float64 (values up to {float(np.nanmax(np.abs(values))):.3g})",
+                        source=name, fix="rescale the series first (e.g. z-score each region, or change units)")
     if pearson:
         matrices = cov  # in [-1, 1] by construction (see _window_covariances)
         matrices[..., np.arange(n_neuroid), np.arange(n_neuroid)] = 1.0
@@ -202,6 +217,16 @@ def _shrinkage_method(kind: str, shrinkage: Any) -> str | float | None:
         return float(shrinkage) or None
     raise ConfigError(f"shrinkage={shrinkage!r} is not valid", source="shrinkage",
                       fix="use 'auto', 'ledoit-wolf', None or a float between 0 and 1")
+
+
+def _check_repetition_time(ts: xr.DataArray, name: str) -> None:
+    tr = ts.attrs.get("repetition_time")
+    if tr is None:
+        return
+    if isinstance(tr, bool) or not isinstance(tr, (int, float, np.integer, np.floating)) or not np.isfinite(tr) \
+            or tr <= 0:
+        raise SchemaError(f"attrs['repetition_time'] = {tr!r} is not a positive number of seconds", source=name,
+                          fix="set attrs['repetition_time'] to the sampling interval in seconds (e.g. 2.0)")
 
 
 def _regular_time(ts: xr.DataArray, name: str) -> xr.DataArray:
@@ -373,7 +398,11 @@ def _check_invertible(cov: np.ndarray, kind: str, missing: np.ndarray, counts: n
     of ``n <= p`` volumes, or of neuroids that are linear combinations of others.
     """
     p = cov.shape[-1]
-    vals = np.linalg.eigvalsh(cov)  # ascending
+    try:
+        vals = np.linalg.eigvalsh(cov)  # ascending
+    except np.linalg.LinAlgError as exc:
+        raise DataError(f"the eigenvalues of a covariance matrix cannot be computed ({exc})", source=name,
+                        fix="rescale the series (e.g. z-score each region) and use shrinkage='ledoit-wolf'") from exc
     tol = np.maximum(vals[..., -1], 0.0) * p * np.finfo(float).eps
     singular = (vals[..., 0] <= tol) & ~missing
     if not singular.any():

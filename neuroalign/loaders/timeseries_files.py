@@ -84,6 +84,7 @@ def _collect(items: Sequence[Any], read_one: Callable[[Any], Any], names: Sequen
 
 def _repetition_time(path: Path | None, given: float | None, header: float | None = None) -> float | None:
     """TR in seconds: the argument, else a BIDS JSON sidecar, else the file header."""
+    given = _positive_seconds(given, "repetition_time", "repetition_time", "pass repetition_time=<seconds>")
     sidecar = None
     if path is not None:
         candidate = path.parent / (_stem(path) + ".json")
@@ -93,16 +94,27 @@ def _repetition_time(path: Path | None, given: float | None, header: float | Non
             except ValueError as exc:
                 raise FileFormatError(f"the JSON sidecar cannot be read ({exc})", source=str(candidate),
                                       fix="repair the JSON") from exc
-            if "RepetitionTime" in meta:
-                sidecar = float(meta["RepetitionTime"])
-            elif "SamplingFrequency" in meta:
-                sidecar = 1.0 / float(meta["SamplingFrequency"])
+            fix = "write RepetitionTime in seconds (or SamplingFrequency in Hz) as a positive number"
+            if isinstance(meta, dict) and "RepetitionTime" in meta:
+                sidecar = _positive_seconds(meta["RepetitionTime"], "RepetitionTime", str(candidate), fix)
+            elif isinstance(meta, dict) and "SamplingFrequency" in meta:
+                sidecar = 1.0 / _positive_seconds(meta["SamplingFrequency"], "SamplingFrequency", str(candidate), fix)
     found = sidecar if sidecar is not None else header
     if given is not None:
         if found is not None and not np.isclose(found, given, rtol=1e-3):
             log.warning("%s: repetition_time=%s overrides %s s found in the file", path, given, found)
         return float(given)
     return found
+
+
+def _positive_seconds(value: Any, what: str, source: str, fix: str) -> float | None:
+    """``value`` as a positive finite float (None stays None), or a ConfigError."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value <= 0:
+        raise ConfigError(f"{what}={value!r} is not a positive number", source=source, fix=fix)
+    return float(value)
 
 
 def _read_values(path: Path, *, variable: str | None = None) -> tuple[Any, bool]:
@@ -129,7 +141,11 @@ def _read_values(path: Path, *, variable: str | None = None) -> tuple[Any, bool]
             _refuse_repeated(names, path)
             return table, True
         if suffix == ".npy":
-            return np.load(path, allow_pickle=False), False
+            array = np.load(path, allow_pickle=False)
+            if array.dtype.kind not in "biuf":  # strings, complex numbers, records
+                raise SchemaError(f"the array has dtype {array.dtype}; real numbers are needed", source=str(path),
+                                  fix="save a float array (rows = volumes, columns = regions)")
+            return array, False
         if suffix == ".mat":
             return _read_mat(path, variable), False
     except NeuroalignError:
