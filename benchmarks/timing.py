@@ -23,3 +23,18 @@ def seconds_of(function: Callable[[], Any]) -> float:
     start = time.perf_counter()
     function()
     return time.perf_counter() - start
+
+
+def alternating(contenders: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[str, list[float]],
+                                                                                 dict[str, list[float]]]:
+    """Wall and process CPU times of each contender, ``repeats`` rounds, the contenders alternating in each
+    round (so that a disturbance of the shared machine hits all of them alike); results are dropped at once."""
+    wall: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, function in contenders.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            function()
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return wall, cpu
