@@ -79,8 +79,9 @@ def connectivity(
         nilearn's ``ConnectivityMeasure(kind="correlation")``.
     min_volumes : int, optional
         Windows with fewer valid volumes become NaN (logged, counted in
-        ``attrs["n_missing_windows"]``); default ``max(3, ceil(window / 2))``.
-        A static series with fewer than 3 valid volumes is an error.
+        ``attrs["n_missing_windows"]``); default ``max(3, ceil(window / 2))``,
+        at least 2.  A static series with fewer than 3 valid volumes, or
+        windows that are all missing, are an error.
     name : str
         How the input is named in error messages.
 
@@ -94,11 +95,15 @@ def connectivity(
         counts the volumes used; ``shrinkage`` is the value used per matrix.
         attrs: ``kind``, ``fisher_z``, ``shrinkage_method``, provenance.
 
+        Every matrix is exactly symmetric (``np.array_equal(m, m.swapaxes(-1, -2))``).
+
     Raises
     ------
     SchemaError, DataError, ConfigError, UnknownNameError
-        Bad dims, partial NaN rows or constant series, bad window arguments,
-        unknown kind.
+        Bad dims or repetition time, partial NaN rows or constant series, bad
+        window arguments, unknown kind; a singular covariance for precision,
+        partial correlation or tangent (use shrinkage), covariances that
+        overflow float64.
 
     Examples
     --------
