@@ -35,7 +35,7 @@ from .provenance import content_digest
 from .schema import validate, validate_dataset
 
 __all__ = ["save", "load", "load_group", "atomic_path", "move_into_place", "write_atomically",
-           "missing_zarr_chunks"]
+           "missing_zarr_chunks", "check_zarr_store"]
 
 log = logging.getLogger(__name__)
 
@@ -395,7 +395,7 @@ def _read(path: Path, format: str | None, lazy: bool, group: str | None) -> xr.D
     if not path.exists():
         raise FileFormatError("file not found", source=str(path), fix="check the path")
     if fmt == "zarr":
-        _check_zarr_store(path)
+        check_zarr_store(path)
     try:
         dataset = xr.open_dataset(path, engine="h5netcdf" if fmt == "netcdf" else "zarr", group=group,
                                   chunks={} if lazy else None)
@@ -512,14 +512,29 @@ def _comparable(metadata: Any) -> str:
     return json.dumps(metadata, sort_keys=True)
 
 
-def _check_zarr_store(path: Path) -> None:
+def check_zarr_store(path: str | os.PathLike, *, recreate: str = "re-create it with neuroalign.data.save") -> None:
+    """Raise unless a local zarr store's metadata files and chunk files are all there.
+
+    Parameters
+    ----------
+    path : path-like
+        A zarr store in a local folder.
+    recreate : str
+        How to re-create the store, ending the fix of the error.
+
+    Raises
+    ------
+    FileFormatError
+        A metadata file differs from ``.zmetadata`` or is missing, or chunk
+        files are missing (the message names each array and its chunk keys).
+    """
+    path = Path(path)
     problems = _metadata_problems(path)
     if problems:
         raise FileFormatError(
             f"the store's metadata is damaged ({'; '.join(problems[:5])}{' …' if len(problems) > 5 else ''})",
             source=str(path),
-            fix="the store is incomplete or was modified after writing: copy it again or re-create it with "
-            "neuroalign.data.save",
+            fix=f"the store is incomplete or was modified after writing: copy it again or {recreate}",
         )
     missing = missing_zarr_chunks(path)
     if missing:
@@ -530,7 +545,6 @@ def _check_zarr_store(path: Path) -> None:
             f"{count} chunk file(s) are missing ({listed}); zarr would read them as fill values "
             "(NaN, empty ids)",
             source=str(path),
-            fix="the store is incomplete (an interrupted copy or deleted files): copy it again or re-create it "
-            "with neuroalign.data.save; a store from a tool that leaves out chunks equal to the fill value "
-            "can be read with xarray.open_zarr",
+            fix=f"the store is incomplete (an interrupted copy or deleted files): copy it again or {recreate}; "
+            "a store from a tool that leaves out chunks equal to the fill value can be read with xarray.open_zarr",
         )

@@ -19,6 +19,10 @@ Safety:
   batches; it is replaced atomically after each batch's chunks are written.  A rerun
   with the same key resumes after the last completed batch; a partial store
   of another run is discarded.
+* Every chunk file is written, even one that holds only the fill value, so
+  that a store that lost chunk files (an interrupted copy, a deleted file) is
+  refused when it is opened instead of reading as NaN values and empty ids
+  (:func:`open_activations`, a cache hit, a finished store found again).
 """
 
 from __future__ import annotations
@@ -38,13 +42,13 @@ import xarray as xr
 import zarr
 
 from .._paths import check_writable
-from ..data.io import atomic_path, move_into_place
-from ..errors import ConfigError, ExtractionError, FileFormatError, UnknownNameError
+from ..data.io import atomic_path, check_zarr_store, move_into_place
+from ..errors import ConfigError, ExtractionError, FileFormatError, NeuroalignError, UnknownNameError
 from .assembly import dims_of, neuroid_coords, presentation_coords, time_coords
 from .pooling import UnitCoords
 from .stimuli import StimulusSet
 
-__all__ = ["ActivationStore", "open_activations", "write_arrays", "partial_path", "progress_path",
+__all__ = ["ActivationStore", "open_activations", "check_store", "write_arrays", "partial_path", "progress_path",
            "read_store_attrs", "STORE_FORMAT"]
 
 log = logging.getLogger(__name__)
@@ -52,6 +56,7 @@ log = logging.getLogger(__name__)
 STORE_FORMAT = "neuroalign-activations/1"
 _JSON_PREFIX = "json:"  # same convention as neuroalign.data.io
 _CHUNK_ELEMENTS = 1 << 22
+_RECREATE = "extract it again with overwrite=True (neuroalign extract --overwrite)"
 
 
 def partial_path(path: str | os.PathLike) -> Path:
@@ -123,13 +128,35 @@ class ActivationStore:
         self.done = 0
         self._arrays: dict[str, Any] = {}
         self._layers: list[str] = []
+        self._damage_reported = False
 
     # ------------------------------------------------------------------ state
     @property
     def is_complete(self) -> bool:
-        """Whether ``path`` already holds the finished result of this run."""
+        """Whether ``path`` already holds the finished, undamaged result of this run.
+
+        A finished store of this run that lost chunk or metadata files is not
+        complete when it may be overwritten (a cache entry: it is computed
+        again, with a warning); otherwise it raises.
+
+        Raises
+        ------
+        FileFormatError
+            The store is this run's but damaged, and ``overwrite`` is False.
+        """
         attrs = read_store_attrs(self.path)
-        return bool(attrs.get("complete")) and attrs.get("key") == self.key
+        if not (attrs.get("complete") is True and attrs.get("key") == self.key):
+            return False
+        try:
+            check_store(self.path)
+        except FileFormatError as exc:
+            if not self.overwrite:
+                raise
+            if not self._damage_reported:
+                log.warning("%s is damaged and is computed again: %s", self.path, exc)
+                self._damage_reported = True
+            return False
+        return True
 
     def check_target(self) -> None:
         """Raise unless ``path`` is free, already this run's result, or may be overwritten, and can be written."""
@@ -186,7 +213,7 @@ class ActivationStore:
             coords = {k: (d, v.astype(str) if v.dtype == object else v) for k, (d, v) in coords.items()}
             dataset = xr.Dataset({layer: (dims, values, _encode(attrs.get(layer, {})))}, coords=coords)
             dataset.to_zarr(self.partial, group=layer, mode="w", compute=False, consolidated=False, zarr_format=2,
-                            encoding={layer: {"chunks": chunks}})
+                            encoding={layer: {"chunks": chunks}}, write_empty_chunks=True)
         root = zarr.open_group(str(self.partial), mode="a", zarr_format=2)
         root.attrs.update({"format": STORE_FORMAT, "key": self.key, "complete": False, "layers": list(layouts),
                            "n_stimuli": self.n_stimuli, "batch_size": self.batch_size, "model": model,
@@ -210,7 +237,9 @@ class ActivationStore:
 
     def _open_arrays(self) -> None:
         root = zarr.open_group(str(self.partial), mode="r+", zarr_format=2)
-        self._arrays = {layer: root[layer][layer] for layer in self._layers}
+        # every chunk is written, also one equal to the fill value (see the module docstring)
+        self._arrays = {layer: root[layer][layer].with_config({"write_empty_chunks": True})
+                        for layer in self._layers}
 
     def write(self, batch_index: int, rows: slice, features: Mapping[str, np.ndarray]) -> None:
         """Write one batch of every layer, then record it as complete."""
@@ -265,7 +294,8 @@ def write_arrays(arrays: Mapping[str, xr.DataArray], path: str | os.PathLike, *,
             for name in out.coords:
                 out[name].encoding = {}
             out.encoding = {}
-            out.to_dataset(name=layer).to_zarr(tmp, group=layer, mode="w", consolidated=False, zarr_format=2)
+            out.to_dataset(name=layer).to_zarr(tmp, group=layer, mode="w", consolidated=False, zarr_format=2,
+                                               write_empty_chunks=True)
         root = zarr.open_group(str(tmp), mode="a", zarr_format=2)
         root.attrs.update({"format": STORE_FORMAT, "key": f"copy-{time.time_ns()}", "layers": list(arrays),
                            "n_stimuli": int(next(iter(arrays.values())).sizes["presentation"]) if arrays else 0,
@@ -278,16 +308,47 @@ def write_arrays(arrays: Mapping[str, xr.DataArray], path: str | os.PathLike, *,
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def open_activations(path: str | os.PathLike, *, lazy: bool = True,
-                     layers: list[str] | None = None) -> dict[str, xr.DataArray]:
-    """The layers of a complete store, as data-model arrays (dask-backed when ``lazy``).
+def check_store(path: str | os.PathLike) -> None:
+    """Raise unless the store at ``path`` has all its metadata and chunk files.
+
+    zarr reads a missing chunk file as the fill value, so a store that lost
+    files would otherwise read as NaN activations and empty ids.  The check
+    lists the folder's chunk files (one ``stat`` per chunk); it reads no values.
 
     Raises
     ------
     FileFormatError
-        ``path`` is not an activation store.
+        Names the store, each array (``layer/variable``) with its missing
+        chunk keys, and how to re-create it.
+    """
+    check_zarr_store(path, recreate=_RECREATE)
+
+
+def open_activations(path: str | os.PathLike, *, lazy: bool = True,
+                     layers: list[str] | None = None) -> dict[str, xr.DataArray]:
+    """The layers of a complete store, as data-model arrays (dask-backed when ``lazy``).
+
+    Before anything is read, also when ``lazy``, the store is checked for
+    missing chunk and metadata files (:func:`check_store`).
+
+    Parameters
+    ----------
+    path : path-like
+        A store written by ``extract(..., store=path)``, ``neuroalign extract`` or :func:`write_arrays`.
+    lazy : bool
+        Return dask-backed arrays that read values when they are used.
+    layers : list of str, optional
+        Which layers (default all).
+
+    Raises
+    ------
+    FileFormatError
+        ``path`` is not an activation store, or it is damaged (missing chunk
+        or metadata files, unreadable values).
     ExtractionError
         The store is unfinished (rerun the same extraction to resume it).
+    UnknownNameError
+        A layer of ``layers`` is not in the store.
     """
     path = Path(path)
     if not path.exists():
@@ -298,18 +359,32 @@ def open_activations(path: str | os.PathLike, *, lazy: bool = True,
     if attrs.get("format") != STORE_FORMAT:
         raise FileFormatError("not an activation store written by neuroalign.extract", source=str(path),
                               fix="pass the --out path of `neuroalign extract`")
-    if not attrs.get("complete"):
+    if attrs.get("complete") is not True:
         raise ExtractionError("the store is not complete", source=str(path),
                               fix="rerun the same extraction to resume it")
-    result = {}
-    for layer in layers or attrs["layers"]:
-        if layer not in attrs["layers"]:
-            raise UnknownNameError(layer, attrs["layers"], what="layer", source=str(path))
-        dataset = xr.open_zarr(path, group=layer, consolidated=True)
-        array = dataset[layer]
+    stored = attrs.get("layers")
+    if not isinstance(stored, list) or not all(isinstance(layer, str) for layer in stored):
+        raise FileFormatError(f"the store's list of layers is damaged ({stored!r})", source=str(path),
+                              fix=_RECREATE)
+    if isinstance(layers, str):
+        layers = [layers]
+    for layer in layers or ():
+        if layer not in stored:
+            raise UnknownNameError(layer, stored, what="layer", source=str(path))
+    check_store(path)
+    return {layer: _open_layer(path, layer, lazy) for layer in layers or stored}
+
+
+def _open_layer(path: Path, layer: str, lazy: bool) -> xr.DataArray:
+    try:
+        array = xr.open_zarr(path, group=layer, consolidated=True)[layer]
         array.attrs = _decode(array.attrs)
         array = array.assign_coords({name: (array[name].dims, array[name].values.astype(object))
                                      for name in array.coords if array[name].dtype.kind in "UTSO"
                                      or type(array[name].dtype).__name__ == "StringDType"})
-        result[layer] = array if lazy else array.load()
-    return result
+        return array if lazy else array.load()
+    except (MemoryError, NeuroalignError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of the zarr decoder means a damaged store
+        raise FileFormatError(f"layer {layer!r} cannot be read ({type(exc).__name__}: {exc})", source=str(path),
+                              fix=f"the store is damaged: copy it again or {_RECREATE}") from exc

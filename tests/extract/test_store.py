@@ -233,3 +233,90 @@ def test_kill_9_then_resume_gives_exactly_the_uninterrupted_array(tmp_path, when
         assert resumed[layer].stimulus_id.values.tolist() == uninterrupted[layer].stimulus_id.values.tolist()
         assert resumed[layer].half.values.tolist() == uninterrupted[layer].half.values.tolist()
         assert resumed[layer].neuroid_id.values.tolist() == uninterrupted[layer].neuroid_id.values.tolist()
+
+
+# ------------------------------------------------------------------ missing chunk files
+
+
+def _one_unit_net():
+    """A layer of one unit whose outputs are all 0 (the neuroid coords are one chunk of 0s)."""
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.ReLU())
+    with torch.no_grad():
+        net[0].weight.zero_()
+        net[0].bias.zero_()
+    return net
+
+
+def _plain_stimuli():
+    # a metadata column of empty strings and one of zeros: chunks equal to zarr's fill value
+    return StimulusSet.from_arrays(list("abcd"), np.ones((4, 4), np.float32), note=[""] * 4, zero=[0] * 4)
+
+
+def test_every_chunk_is_written_even_one_equal_to_the_fill_value(tmp_path):
+    from neuroalign.data.io import missing_zarr_chunks
+    from neuroalign.extract import write_arrays
+
+    net = _one_unit_net()
+    extract(net, _plain_stimuli(), "1", batch_size=2, store=tmp_path / "acts.zarr", cache=False, progress=False)
+    in_memory = extract(net, _plain_stimuli(), "1", batch_size=2, cache=False, progress=False)
+    write_arrays(in_memory, tmp_path / "copy.zarr")
+    for store in ("acts.zarr", "copy.zarr"):
+        assert missing_zarr_chunks(tmp_path / store) == {}, store
+        xr.testing.assert_identical(open_activations(tmp_path / store, lazy=False)["1"].drop_attrs(),
+                                    in_memory["1"].drop_attrs())
+
+
+@pytest.fixture
+def two_batch_store(tmp_path, stimuli):
+    out = tmp_path / "acts.zarr"
+    extract(ReferenceNet(seed=1), stimuli, ["block1", "fc"], batch_size=5, store=out, cache=False,
+            progress=False)
+    return out
+
+
+@pytest.mark.parametrize("lazy", [True, False])
+@pytest.mark.parametrize("chunk", ["fc/fc/1.0", "block1/stimulus_id/0", "fc/category/0", "fc/neuroid_id/0"])
+def test_a_store_with_a_missing_chunk_file_is_refused(two_batch_store, chunk, lazy):
+    (two_batch_store / chunk).unlink()
+    layer, variable, key = chunk.split("/")
+    with pytest.raises(FileFormatError) as info:
+        open_activations(two_batch_store, lazy=lazy)
+    message = str(info.value)
+    assert str(two_batch_store) in message and f"{layer}/{variable}: {key}" in message
+    assert "chunk file(s) are missing" in message and "overwrite=True" in message
+    other = {"fc": "block1"}.get(layer, "fc")
+    with pytest.raises(FileFormatError, match="missing"):  # the store is damaged, whichever layer is asked for
+        open_activations(two_batch_store, lazy=lazy, layers=[other])
+
+
+def test_a_damaged_store_is_not_taken_for_a_finished_extraction(two_batch_store, stimuli):
+    (two_batch_store / "fc" / "fc" / "0.0").unlink()
+    net = ReferenceNet(seed=1)
+    with pytest.raises(FileFormatError, match=r"fc/fc: 0\.0"):
+        extract(net, stimuli, ["block1", "fc"], batch_size=5, store=two_batch_store, cache=False, progress=False)
+    again = extract(net, stimuli, ["block1", "fc"], batch_size=5, store=two_batch_store, cache=False,
+                    overwrite=True, progress=False)
+    expected = extract(net, stimuli, ["block1", "fc"], batch_size=5, cache=False, progress=False)
+    np.testing.assert_array_equal(again["fc"].values, expected["fc"].values)
+
+
+def test_a_damaged_cache_entry_is_computed_again(tmp_path, stimuli, monkeypatch, caplog):
+    from neuroalign.extract.cache import CACHE_ENV, list_cache
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    net = ReferenceNet(seed=1)
+    probe = counting(net)  # before the first run: a hook is part of the model's key
+    expected = extract(net, stimuli, "fc", batch_size=5, cache=False, progress=False)["fc"]
+    extract(net, stimuli, "fc", batch_size=5, cache=True, progress=False)
+    (entry,) = list_cache()["path"]
+    (Path(entry) / "fc" / "stimulus_id" / "0").unlink()
+    (Path(entry) / "fc" / "fc" / "1.0").unlink()
+    probe.calls.clear()
+    with caplog.at_level("WARNING"):
+        served = extract(net, stimuli, "fc", batch_size=5, cache=True, progress=False)["fc"]
+    assert len(probe.calls) == 2  # both batches computed again
+    assert [r.getMessage().count("is damaged and is computed again") for r in caplog.records] == [1]
+    xr.testing.assert_identical(served.drop_attrs(), expected.drop_attrs())
+    assert served.stimulus_id.values.tolist() == [f"s{i}" for i in range(10)]
