@@ -121,8 +121,14 @@ def test_kernels_equal_expanded_comparisons(n, levels, seed, method):
     w = w[keep]
     expected = np.array([[[REFERENCES[method](_expanded(a[0, i], wr), _expanded(b[0, j], wr))
                            for j in range(3)] for i in range(2)] for wr in w])
-    ok = np.isfinite(expected)  # a constant resample has no correlation
+    # a resample on which either RDM is constant has no correlation: every kernel gives NaN there
+    # (the tau-a and rho-a references would say 0)
+    constant = np.array([[[np.ptp(_expanded(a[0, i], wr)) == 0 or np.ptp(_expanded(b[0, j], wr)) == 0
+                           for j in range(3)] for i in range(2)] for wr in w])
+    expected[constant] = np.nan
+    ok = np.isfinite(expected)
     crossed = weighted_similarity(a, b, w, method)
+    np.testing.assert_array_equal(np.isnan(crossed), ~ok)
     np.testing.assert_allclose(crossed[ok], expected[ok], atol=1e-12)
     per_row = weighted_similarity(np.repeat(a, len(w), 0), b, w, method)  # per-resample vectors
     np.testing.assert_allclose(per_row[ok], expected[ok], atol=1e-12)
