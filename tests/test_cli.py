@@ -82,6 +82,49 @@ def test_validate_reports_schema_problems(tmp_path, capsys):
     assert "dimension 'time_bin' is missing" in capsys.readouterr().err
 
 
+def _cli(*argv, cwd=None):
+    return subprocess.run([sys.executable, "-m", "neuroalign", *argv], capture_output=True, text=True, cwd=cwd,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_validate_a_saved_trial_dataset(tmp_path, suffix):
+    from neuroalign.data import load
+    from neuroalign.loaders.behavior import load_trials
+
+    table = tmp_path / "trials.csv"
+    table.write_text("subject,stimulus,choice,rt,correct\ns1,cat,left,612,1\ns1,dog,right,,0\ns2,car,left,455,1\n")
+    trials = load_trials(table, rt_unit="ms", progress=False)
+    path = save(trials, tmp_path / f"trials{suffix}")
+    assert isinstance(load(path), type(trials))  # a Dataset, with a missing reaction time (NaN)
+    result = _cli("validate", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"{path}: valid Dataset (trial: 3; variables: {', '.join(trials.data_vars)})"
+    assert _cli("validate", str(path), "--dims", "trial").returncode == 0
+    wrong = _cli("validate", str(path), "--dims", "presentation")
+    assert wrong.returncode == 2 and wrong.stdout == ""
+    assert wrong.stderr.strip() == wrong.stderr.strip().splitlines()[0]  # one line, no traceback
+    assert f"{path}: dimension 'presentation' is missing" in wrong.stderr and "Fix:" in wrong.stderr
+
+
+def test_validate_checks_the_values_written(tmp_path):
+    """A chunk replaced by another valid chunk decodes fine; only the digest recorded at save tells."""
+    import shutil
+
+    import xarray as xr
+
+    def trials(correct):
+        return xr.Dataset({"correct": ("trial", correct), "choice": ("trial", ["a", "b", "a"])},
+                          coords={"trial": [0, 1, 2]})
+
+    path = save(trials([1.0, 0.0, 1.0]), tmp_path / "trials.zarr")
+    other = save(trials([0.0, 1.0, 0.0]), tmp_path / "other.zarr")
+    shutil.copyfile(other / "correct" / "0", path / "correct" / "0")
+    result = _cli("validate", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{path}: the values of 'correct' differ from those that were written" in result.stderr
+
+
 def test_bad_seed_is_a_config_error(capsys):
     assert main(["demo", "--seed", "-1"]) == 2
     assert "--seed" in capsys.readouterr().err
