@@ -88,7 +88,7 @@ def _cli(*argv, cwd=None):
 
 
 @pytest.mark.parametrize("suffix", [".nc", ".zarr"])
-def test_validate_a_saved_trial_dataset(tmp_path, suffix):
+def test_validate_a_saved_trial_dataset(tmp_path, suffix, capsys):
     from neuroalign.data import load
     from neuroalign.loaders.behavior import load_trials
 
@@ -100,11 +100,32 @@ def test_validate_a_saved_trial_dataset(tmp_path, suffix):
     result = _cli("validate", str(path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{path}: valid Dataset (trial: 3; variables: {', '.join(trials.data_vars)})"
-    assert _cli("validate", str(path), "--dims", "trial").returncode == 0
-    wrong = _cli("validate", str(path), "--dims", "presentation")
-    assert wrong.returncode == 2 and wrong.stdout == ""
-    assert wrong.stderr.strip() == wrong.stderr.strip().splitlines()[0]  # one line, no traceback
-    assert f"{path}: dimension 'presentation' is missing" in wrong.stderr and "Fix:" in wrong.stderr
+    assert main(["validate", str(path), "--dims", "trial"]) == 0
+    assert main(["validate", str(path), "--dims", "presentation"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: dimension 'presentation' is missing" in err and "Fix:" in err
+
+
+@pytest.mark.parametrize("argv", [["demo", "--n-bootstrap", "-1"], ["demo", "--n-splits", "0"],
+                                  ["demo", "--seed", "-3"]])
+def test_demo_options_are_checked_before_torch_is_imported(argv):
+    code = ("import sys; from neuroalign.cli.main import main; status = main(sys.argv[1:]); "
+            "heavy = ('torch', 'neuroalign.compare', 'neuroalign.extract'); "
+            "print(status, sorted(m for m in heavy if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "2 []", result.stderr
+    assert result.stderr.count("\n") == 1 and f"{argv[1]}: " in result.stderr
+
+
+def test_pipelines_names_import_on_first_use():
+    import neuroalign.pipelines as pipelines
+    from neuroalign.pipelines import DemoResult, run_demo
+    from neuroalign.pipelines.demo import run_demo as defined
+
+    assert run_demo is defined and pipelines.DemoResult is DemoResult
+    assert {"run_demo", "DemoResult"} <= set(dir(pipelines))
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        pipelines.nothing  # noqa: B018
 
 
 def test_validate_checks_the_values_written(tmp_path):
