@@ -159,6 +159,9 @@ def extract(
         raise UnknownNameError(calls, CALLS, what="calls option", source="calls")
     if backend not in BACKENDS:
         raise UnknownNameError(backend, BACKENDS, what="backend", source="backend")
+    if not isinstance(dtype, torch.dtype):
+        raise ConfigError(f"dtype must be a torch.dtype, got {dtype!r}", source="dtype",
+                          fix="pass e.g. dtype=torch.float32")
     if len(stimuli) == 0:
         raise ConfigError("the stimulus set is empty", source="stimuli", fix="pass at least one stimulus")
     model_name = model_name or default_model_name(model)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Union
 
 from torch import nn
@@ -77,6 +77,9 @@ def resolve_names(available: Mapping[str, Any], layers: LayerSpec, *, what: str 
             raise ConfigError(f"the {what} predicate selects none of the {len(available)} {what}s", source="layers",
                               fix="check the predicate, or list names explicitly")
         return chosen
+    if isinstance(layers, bytes) or not isinstance(layers, (str, Iterable)):
+        raise ConfigError(f"layers is a {type(layers).__name__}, not a name, a list of names or a predicate",
+                          source="layers", fix="pass e.g. layers='fc' or layers=['block1', 'fc']")
     names = [layers] if isinstance(layers, str) else list(layers)
     if not names:
         raise ConfigError(f"no {what}s given", source="layers", fix="name at least one layer")

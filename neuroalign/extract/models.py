@@ -62,7 +62,8 @@ def load_model(spec: nn.Module | str, *, weights: str | os.PathLike | None = Non
         type, the factory fails or does not return an ``nn.Module``, or the
         weights do not fit the model.
     FileFormatError
-        The weights file is missing, unreadable, or not a state dict.
+        The weights file is missing, unreadable, or not a state dict (a
+        mapping of text names to tensors).
     DependencyError
         ``"hf:"`` without ``transformers`` installed.
 
@@ -72,6 +73,14 @@ def load_model(spec: nn.Module | str, *, weights: str | os.PathLike | None = Non
     >>> load_model("neuroalign.models:ReferenceNet", kwargs={"seed": 1}).seed
     1
     """
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise ConfigError(f"kwargs is a {type(kwargs).__name__}, not a mapping of argument names to values",
+                          source="kwargs", fix="pass e.g. kwargs={'seed': 0}")
+    if not isinstance(strict, bool):
+        raise ConfigError(f"strict must be True or False, got {strict!r}", source="strict", fix="pass strict=True")
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise ConfigError(f"weights is a {type(weights).__name__}, not a path", source="weights",
+                          fix="pass the path of a state-dict file (or None)")
     if isinstance(spec, nn.Module):
         model = spec
     elif isinstance(spec, str) and spec.startswith(HF_PREFIX):
@@ -81,6 +90,9 @@ def load_model(spec: nn.Module | str, *, weights: str | os.PathLike | None = Non
     else:
         raise ConfigError(f"cannot make a model out of a {type(spec).__name__}", source="model",
                           fix="pass an nn.Module, 'package.module:factory' or 'hf:<folder>'")
+    if isinstance(model, torch.jit.ScriptModule):
+        raise ConfigError("a TorchScript module cannot be hooked: the outputs of its layers cannot be recorded",
+                          source="model", fix="pass the Python nn.Module (the one given to torch.jit.script/trace)")
     if weights is not None:
         try:
             missing, unexpected = model.load_state_dict(load_state_dict(weights), strict=strict)
@@ -105,7 +117,11 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         except ImportError as exc:
             raise DependencyError("safetensors is needed to read .safetensors weights", source=str(path),
                                   fix="pip install safetensors") from exc
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # noqa: BLE001 - safetensors' errors have their own types
+            raise FileFormatError(f"cannot read it as a safetensors file ({type(exc).__name__}: {exc})",
+                                  source=str(path), fix="check that the file is complete") from exc
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling errors have many types
@@ -117,7 +133,8 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             if isinstance(state.get(key), Mapping):
                 state = state[key]
                 break
-    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                 for k, v in state.items()):
         raise FileFormatError("the file holds no state dict (a mapping of names to tensors)", source=str(path),
                               fix="save weights with torch.save(model.state_dict(), path)")
     return dict(state)

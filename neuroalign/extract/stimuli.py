@@ -28,7 +28,7 @@ import torch
 
 from ..data.provenance import content_digest, hash_file
 from ..data.schema import STIMULUS_ID
-from ..errors import ConfigError, DependencyError, FileFormatError, SchemaError
+from ..errors import ConfigError, DependencyError, ExtractionError, FileFormatError, NeuroalignError, SchemaError
 
 __all__ = ["StimulusSet", "IMAGE_SUFFIXES"]
 
@@ -71,14 +71,22 @@ class StimulusSet:
 
     def __init__(self, stimulus_ids: Sequence[Any], content: Sequence[Any], metadata: pd.DataFrame | None = None,
                  *, kind: str | None = None):
-        ids = pd.Index(list(stimulus_ids), name=STIMULUS_ID)
+        ids = pd.Index(_check_ids(_sequence(stimulus_ids, "stimulus_ids")), name=STIMULUS_ID, dtype=object)
+        if len(ids) and all(isinstance(v, (int, np.integer)) for v in ids):
+            ids = ids.astype(np.int64)
         if not ids.is_unique:
             dup = ids[ids.duplicated()].unique()[:3].tolist()
             raise SchemaError(f"stimulus ids are not unique (e.g. {dup})", source="stimulus_ids",
                               fix="give every stimulus its own id")
+        if isinstance(content, (str, bytes)) or not hasattr(content, "__len__") or not hasattr(content, "__getitem__"):
+            raise SchemaError(f"the stimuli are a {type(content).__name__}, not a sequence", source="stimuli",
+                              fix="pass one content item per stimulus id")
         if len(content) != len(ids):
             raise SchemaError(f"{len(content)} stimuli for {len(ids)} ids", source="stimuli",
                               fix="pass one content item per stimulus id")
+        if metadata is not None and not isinstance(metadata, pd.DataFrame):
+            raise SchemaError(f"metadata is a {type(metadata).__name__}, not a pandas DataFrame", source="metadata",
+                              fix="pass a DataFrame with one row per stimulus (or metadata columns as keywords)")
         metadata = pd.DataFrame(index=range(len(ids))) if metadata is None else metadata.reset_index(drop=True)
         if len(metadata) != len(ids):
             raise SchemaError(f"metadata has {len(metadata)} rows for {len(ids)} stimuli", source="metadata",
@@ -87,9 +95,15 @@ class StimulusSet:
         if clash:
             raise SchemaError(f"metadata column {clash[0]!r} has the name of a coordinate of extracted arrays",
                               source="metadata", fix=f"rename it (reserved names: {', '.join(RESERVED)})")
+        for column in metadata.columns:
+            _check_metadata_column(column, metadata[column])
         kind = kind or _infer_kind(content)
         if kind not in _KINDS:
             raise ConfigError(f"unknown stimulus kind {kind!r}", source="kind", fix=f"use one of {_KINDS}")
+        if kind == "array":
+            _check_arrays(content, ids)
+        elif kind == "text":
+            _check_texts(content)
         self.stimulus_ids = ids
         self.content = content
         self.metadata = metadata
@@ -112,6 +126,7 @@ class StimulusSet:
                               source="stimuli", fix="pass one array per stimulus, or an array of shape (N, ...)")
         else:
             content = list(arrays)
+        stimulus_ids = _sequence(stimulus_ids, "stimulus_ids")
         return cls(stimulus_ids, content, _metadata_frame(metadata, len(stimulus_ids)), kind="array")
 
     @classmethod
@@ -132,11 +147,11 @@ class StimulusSet:
         >>> s.stimulus_ids.tolist(), s.load_batch([0]).shape
         (['cat'], torch.Size([1, 3, 4, 6]))
         """
-        paths = [Path(p) for p in paths]
+        paths = [Path(p) for p in _sequence(paths, "paths")]
         for path in paths:
             if not path.is_file():
                 raise FileFormatError("file not found", source=str(path), fix="check the stimulus paths")
-        ids = [p.stem for p in paths] if stimulus_ids is None else list(stimulus_ids)
+        ids = [p.stem for p in paths] if stimulus_ids is None else _sequence(stimulus_ids, "stimulus_ids")
         return cls(ids, paths, _metadata_frame(metadata, len(ids)), kind="file")
 
     @classmethod
@@ -195,7 +210,8 @@ class StimulusSet:
         >>> StimulusSet.from_texts(["s1", "s2"], ["a dog", "a cat"]).kind
         'text'
         """
-        texts = [str(t) for t in texts]
+        texts = _sequence(texts, "texts")
+        stimulus_ids = _sequence(stimulus_ids, "stimulus_ids")
         return cls(stimulus_ids, texts, _metadata_frame(metadata, len(stimulus_ids)), kind="text")
 
     # ----------------------------------------------------------------- access
@@ -240,6 +256,7 @@ class StimulusSet:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be positive, got {batch_size}", source="batch_size",
                               fix="pass batch_size >= 1")
+        _check_preprocess(preprocess)
         for first in range(start * batch_size, len(self), batch_size):
             rows = slice(first, min(first + batch_size, len(self)))
             yield rows, self.load_batch(range(rows.start, rows.stop), dtype=dtype, preprocess=preprocess)
@@ -248,12 +265,13 @@ class StimulusSet:
                    preprocess: Callable | None = None) -> Any:
         """Model inputs for the stimuli at ``positions``: preprocessed and stacked."""
         positions = list(positions)
+        _check_preprocess(preprocess)
         if self.kind == "text":
             if preprocess is None:
                 raise ConfigError("text stimuli need a tokenizer", source="preprocess",
                                   fix="pass preprocess=<callable: list of str -> model inputs>, e.g. "
                                       "neuroalign.extract.models.hf_tokenizer(path)")
-            return preprocess([self.content[i] for i in positions])
+            return _preprocessed(preprocess, [self.content[i] for i in positions], text=True)
         if isinstance(self.content, (np.ndarray, torch.Tensor)) and _contiguous(positions):
             block = self.content[positions[0]:positions[-1] + 1] if positions else self.content[:0]
             return _finish(_as_tensor(block, batched=True, dtype=dtype), preprocess)
@@ -261,7 +279,7 @@ class StimulusSet:
         if getattr(preprocess, "batched", False) and len({tuple(t.shape) for t in items}) == 1:
             return _finish(torch.stack(items), preprocess)
         if preprocess is not None:
-            items = [preprocess(t) for t in items]
+            items = [_preprocessed(preprocess, t) for t in items]
         shapes = {tuple(t.shape) for t in items}
         if len(shapes) > 1:
             raise ConfigError(f"stimuli of one batch have different shapes {sorted(shapes)[:3]}",
@@ -322,6 +340,11 @@ def _infer_kind(content: Any) -> str:
 
 def _metadata_frame(metadata: dict[str, Sequence[Any]], n: int) -> pd.DataFrame:
     for key, column in metadata.items():
+        if isinstance(column, (str, bytes)) or not hasattr(column, "__len__") \
+                or (isinstance(column, (np.ndarray, torch.Tensor)) and column.ndim != 1):
+            raise SchemaError(f"metadata column {key!r} is a {type(column).__name__}"
+                              f"{f' of shape {tuple(column.shape)}' if hasattr(column, 'shape') else ''}, "
+                              "not one value per stimulus", source=key, fix="pass a list of one value per stimulus")
         if len(column) != n:
             raise SchemaError(f"metadata column {key!r} has {len(column)} values for {n} stimuli", source=key,
                               fix="pass one value per stimulus")
@@ -336,8 +359,32 @@ def _finish(batch: torch.Tensor, preprocess: Callable | None) -> torch.Tensor:
     if preprocess is None:
         return batch
     if getattr(preprocess, "batched", False):
-        return preprocess(batch)
-    return torch.stack([preprocess(item) for item in batch])
+        return _preprocessed(preprocess, batch)
+    return torch.stack([_preprocessed(preprocess, item) for item in batch])
+
+
+def _check_preprocess(preprocess: Any) -> None:
+    if preprocess is not None and not callable(preprocess):
+        raise ConfigError(f"preprocess is a {type(preprocess).__name__}, not a callable", source="preprocess",
+                          fix="pass a function or transform that maps a stimulus tensor to a model input, or None")
+
+
+def _preprocessed(preprocess: Callable, value: Any, *, text: bool = False) -> Any:
+    """``preprocess(value)``; its failures (and, for arrays and images, non-tensor results) are named."""
+    name = getattr(preprocess, "__name__", type(preprocess).__name__)
+    try:
+        out = preprocess(value)
+    except NeuroalignError:
+        raise
+    except Exception as exc:  # the user's code: any failure is reported with what it was given
+        shape = f"{len(value)} texts" if text else f"a tensor of shape {tuple(value.shape)} {value.dtype}"
+        raise ExtractionError(f"preprocess {name} failed on {shape}: {type(exc).__name__}: "
+                              f"{' '.join(str(exc).split())[:300]}", source="preprocess",
+                              fix="check that preprocess accepts what the stimuli hold") from exc
+    if not text and not isinstance(out, torch.Tensor):  # a tokenizer's output goes to the model as it is
+        raise ConfigError(f"preprocess {name} returned a {type(out).__name__}, not a tensor", source="preprocess",
+                          fix="return a torch.Tensor")
+    return out
 
 
 def _as_tensor(item: Any, *, batched: bool, dtype: torch.dtype) -> torch.Tensor:
@@ -400,3 +447,98 @@ def _read_image(path: Path) -> np.ndarray:
     except (UnidentifiedImageError, OSError) as exc:
         raise FileFormatError(f"cannot read it as an image ({exc})", source=str(path),
                               fix="pass image files Pillow can open (PNG, JPEG, ...)") from exc
+
+
+# ------------------------------------------------------------------ checks of what a set is built from
+
+
+def _sequence(values: Any, source: str) -> list[Any]:
+    """``values`` as a list; one value (a string, a number, None) or a table of them raises."""
+    if isinstance(values, (str, bytes, os.PathLike)) or not isinstance(values, Iterable) \
+            or (isinstance(values, (np.ndarray, torch.Tensor)) and values.ndim != 1):
+        shape = f" of shape {tuple(values.shape)}" if isinstance(values, (np.ndarray, torch.Tensor)) else ""
+        raise SchemaError(f"{source} is a {type(values).__name__}{shape}, not a sequence of one value per stimulus",
+                          source=source, fix=f"pass a list, e.g. {source}=[...]")
+    return list(values)
+
+
+def _check_ids(ids: list[Any]) -> list[Any]:
+    """Ids are non-empty text or integers, not both (1 and "1" would be one id in a store or a file)."""
+    for value in ids:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, int, np.integer)):
+            raise SchemaError(f"stimulus id {value!r} is a {type(value).__name__}; ids are text or integers",
+                              source="stimulus_ids",
+                              fix="give every stimulus a text or integer id (a missing id cannot be aligned)")
+        if isinstance(value, str) and not value:
+            raise SchemaError("a stimulus id is empty text", source="stimulus_ids",
+                              fix="give every stimulus a non-empty id")
+    text = [isinstance(v, str) for v in ids]
+    if any(text) and not all(text):
+        number = ids[text.index(False)]
+        raise SchemaError(f"stimulus ids mix text and integers (e.g. {number!r} and {ids[text.index(True)]!r})",
+                          source="stimulus_ids", fix=f"use text for all of them, e.g. {str(number)!r}")
+    return ids
+
+
+def _check_metadata_column(name: Any, column: pd.Series) -> None:
+    """A metadata column holds numbers or booleans (NaN allowed), or text: one value type per column."""
+    if column.dtype.kind in "biuf":
+        return
+    kinds = {_value_kind(v) for v in column}
+    if None in kinds:
+        odd = next(v for v in column if _value_kind(v) is None)
+        raise SchemaError(f"metadata column {name!r} holds a {type(odd).__name__} ({odd!r})", source=str(name),
+                          fix="give metadata as text, numbers or booleans")
+    if "text" in kinds and len(kinds) > 1:
+        row = next(i for i, v in enumerate(column) if _value_kind(v) != "text")
+        raise SchemaError(f"metadata column {name!r} mixes text with other values (row {row}: {column.iloc[row]!r})",
+                          source=str(name), fix="make every value text (e.g. 'n/a' for a missing one), or every "
+                          "value a number (NaN for a missing one)")
+
+
+def _value_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, (bool, int, float, np.bool_, np.integer, np.floating)):
+        return "number"
+    return None
+
+
+def _check_arrays(content: Any, ids: pd.Index) -> None:
+    """Every array stimulus holds real numbers (complex, text and dates would be cast or fail), and some."""
+    if isinstance(content, (np.ndarray, torch.Tensor)):
+        _check_array(content, "the stimuli", batched=True)
+        return
+    for stimulus_id, item in zip(ids, content):
+        _check_array(item, f"stimulus {stimulus_id!r}", batched=False)
+
+
+def _check_array(item: Any, where: str, *, batched: bool) -> None:
+    if isinstance(item, torch.Tensor):
+        if item.is_meta:
+            raise SchemaError(f"{where} are a meta tensor, which holds no values", source="stimuli",
+                              fix="pass tensors with data (on the CPU or a GPU)")
+        kind = "c" if item.is_complex() else "f" if item.is_floating_point() else "b" if item.dtype == torch.bool \
+            else "i" if not item.is_quantized else "q"
+        dtype, shape = str(item.dtype), tuple(item.shape)
+    else:
+        try:
+            array = np.asarray(item)
+        except ValueError as exc:  # ragged nested lists
+            raise SchemaError(f"{where} cannot be read as an array ({exc})", source="stimuli",
+                              fix="pass numeric arrays of one shape per stimulus") from exc
+        kind, dtype, shape = array.dtype.kind, str(array.dtype), array.shape
+    if kind not in "biuf":
+        what = "complex numbers (the imaginary part would be dropped)" if kind == "c" else f"{dtype} values"
+        raise SchemaError(f"{where} hold {what}, not real numbers", source="stimuli",
+                          fix="pass real-valued (float, integer, uint8 image or boolean) arrays")
+    if int(np.prod(shape[1:] if batched else shape)) == 0 and (not batched or shape[0]):
+        raise SchemaError(f"{where} have no values (shape {shape})", source="stimuli",
+                          fix="pass non-empty arrays")
+
+
+def _check_texts(texts: Sequence[Any]) -> None:
+    for value in texts:
+        if not isinstance(value, str):
+            raise SchemaError(f"a text stimulus is a {type(value).__name__} ({value!r})", source="texts",
+                              fix="pass one string per stimulus (convert others with str() if that is meant)")

@@ -86,6 +86,13 @@ def _decode(attrs: Mapping[str, Any]) -> dict[str, Any]:
             for k, v in attrs.items()}
 
 
+def _store_path(path: Any, source: str) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"{source} is a {type(path).__name__}, not a path", source=source,
+                          fix="pass the path of a .zarr folder")
+    return Path(path)
+
+
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     tmp = atomic_path(path)
     tmp.write_text(json.dumps(payload))
@@ -117,7 +124,7 @@ class ActivationStore:
 
     def __init__(self, path: str | os.PathLike, *, key: str, n_stimuli: int, batch_size: int,
                  overwrite: bool = False):
-        self.path = Path(path)
+        self.path = _store_path(path, "store")
         self.partial = partial_path(self.path)
         self.progress_file = progress_path(self.path)
         self.key = key
@@ -280,7 +287,7 @@ def write_arrays(arrays: Mapping[str, xr.DataArray], path: str | os.PathLike, *,
     >>> open_activations(path)["fc"].shape
     (2, 128)
     """
-    path = Path(path)
+    path = _store_path(path, "path")
     if path.exists() and not overwrite:
         raise ConfigError(f"{path} already exists", source=str(path),
                           fix="pass overwrite=True (--overwrite) or choose another path")
@@ -350,7 +357,7 @@ def open_activations(path: str | os.PathLike, *, lazy: bool = True,
     UnknownNameError
         A layer of ``layers`` is not in the store.
     """
-    path = Path(path)
+    path = _store_path(path, "path")
     if not path.exists():
         hint = " (an unfinished one is at .partial: rerun the extraction to resume)" \
             if partial_path(path).exists() else ""
@@ -368,6 +375,9 @@ def open_activations(path: str | os.PathLike, *, lazy: bool = True,
                               fix=_RECREATE)
     if isinstance(layers, str):
         layers = [layers]
+    if layers is not None and (not isinstance(layers, (list, tuple)) or not all(isinstance(x, str) for x in layers)):
+        raise ConfigError(f"layers must be a list of layer names, got {layers!r}", source="layers",
+                          fix=f"pass some of {stored}")
     for layer in layers or ():
         if layer not in stored:
             raise UnknownNameError(layer, stored, what="layer", source=str(path))
@@ -379,12 +389,45 @@ def _open_layer(path: Path, layer: str, lazy: bool) -> xr.DataArray:
     try:
         array = xr.open_zarr(path, group=layer, consolidated=True)[layer]
         array.attrs = _decode(array.attrs)
-        array = array.assign_coords({name: (array[name].dims, array[name].values.astype(object))
-                                     for name in array.coords if array[name].dtype.kind in "UTSO"
-                                     or type(array[name].dtype).__name__ == "StringDType"})
-        return array if lazy else array.load()
+        array = array.assign_coords({name: (array[name].dims, _coord_values(array[name]))
+                                     for name in array.coords if name not in array.dims})
+        if not lazy:
+            return array.load()
+        values = zarr.open_group(str(path), mode="r", zarr_format=2)[layer][layer]
+        return array.copy(data=da.from_array(_Guarded(values, path, layer), chunks=values.chunks,
+                                             name=f"neuroalign-{layer}-{array.data.name}", asarray=True))
     except (MemoryError, NeuroalignError):
         raise
     except Exception as exc:  # noqa: BLE001 - any failure of the zarr decoder means a damaged store
-        raise FileFormatError(f"layer {layer!r} cannot be read ({type(exc).__name__}: {exc})", source=str(path),
-                              fix=f"the store is damaged: copy it again or {_RECREATE}") from exc
+        raise _damaged(path, f"layer {layer!r}", exc) from exc
+
+
+def _coord_values(coord: xr.DataArray) -> np.ndarray:
+    """A coordinate's values, read now (small; reading them checks their chunks); text as ``object``."""
+    values = coord.values
+    if values.dtype.kind in "UTSO" or type(values.dtype).__name__ == "StringDType":
+        return values.astype(object)
+    return values
+
+
+def _damaged(path: Path, what: str, exc: Exception) -> FileFormatError:
+    return FileFormatError(f"{what} cannot be read ({type(exc).__name__}: {exc})", source=str(path),
+                           fix=f"the store is damaged: copy it again or {_RECREATE}")
+
+
+class _Guarded:
+    """A zarr array whose read failures (a damaged chunk read lazily) raise :class:`FileFormatError`."""
+
+    def __init__(self, values: Any, path: Path, layer: str):
+        self.values, self.path, self.layer = values, path, layer
+        self.shape, self.dtype, self.ndim = values.shape, values.dtype, values.ndim
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        try:
+            return self.values[key]
+        except (MemoryError, NeuroalignError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - as in _open_layer
+            where = ", ".join(f"{k.start}:{k.stop}" if isinstance(k, slice) else str(k)
+                              for k in (key if isinstance(key, tuple) else (key,)))
+            raise _damaged(self.path, f"layer {self.layer!r} (values [{where}])", exc) from exc
