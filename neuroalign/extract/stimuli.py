@@ -52,11 +52,16 @@ class StimulusSet:
     Parameters
     ----------
     stimulus_ids : sequence
-        Unique id of each stimulus (the ids the brain data use).
+        Unique id of each stimulus (the ids the brain data use): non-empty
+        text, or integers, not a mix of both (``1`` and ``"1"`` would be one
+        id once saved).
     content : sequence
-        One item per stimulus (see the module docstring for the kinds).
+        One item per stimulus (see the module docstring for the kinds); arrays
+        hold real numbers (not complex, text or dates) and at least one value.
     metadata : pandas.DataFrame, optional
         One row per stimulus; columns become ``presentation`` coordinates.
+        A column holds text, or numbers and booleans (NaN for a missing
+        number), never both.
     kind : {"array", "file", "text"}, optional
         Inferred when omitted: paths are files, strings are text, anything else arrays.
 
