@@ -147,6 +147,15 @@ def test_nan_activations_name_the_stimulus(rng):
         extract(net, stimuli, "1", batch_size=2, progress=False)
 
 
+def test_finite_activations_whose_sum_overflows_are_kept(rng):
+    """The NaN/inf check sums each batch first; a sum that overflows float32 must not be taken for an inf."""
+    images = np.full((4, 3, 2, 2), 3e38, dtype=np.float32)
+    images[:, 0] = rng.normal(size=(4, 2, 2))
+    stimuli = StimulusSet.from_arrays(list("abcd"), images)
+    acts = extract(nn.Sequential(nn.Flatten()), stimuli, "0", batch_size=2, progress=False)
+    np.testing.assert_array_equal(acts["0"].values, images.reshape(4, -1))
+
+
 def test_non_tensor_outputs_are_explained(stimuli):
     class Pair(nn.Module):
         def forward(self, x):
