@@ -26,3 +26,11 @@ def rng():
     import numpy as np
 
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run the ``neuroalign`` command: ``cli(*args, cwd=..., real=True)`` in a subprocess (see tests/cli_runner.py)."""
+    from .cli_runner import make_runner
+
+    return make_runner(capsys, monkeypatch)

@@ -1,4 +1,3 @@
-import dataclasses
 import json
 import os
 import re
@@ -12,6 +11,8 @@ import pandas as pd
 import pytest
 
 from neuroalign.cli.main import main
+
+from .cli_runner import assert_one_line_error
 from neuroalign.data import create_assembly, save
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,60 +177,21 @@ def test_config_errors_name_the_file_and_key(tmp_path, capsys):
 # ---------------------------------------------------------------- no tracebacks: every case through the real command
 
 
-@dataclasses.dataclass
-class Result:
-    returncode: int
-    stderr: str
-
-
-@pytest.fixture
-def neuroalign(capsys, monkeypatch):
-    """``neuroalign(*args, cwd=..., real=True)`` runs ``python -m neuroalign`` in a subprocess; ``real=False``
-    runs main() in this process (the same parsing and error handling, faster)."""
-    def run(*args, cwd, real=False):
-        args = [str(a) for a in args]
-        if real:
-            done = subprocess.run([sys.executable, "-m", "neuroalign", *args], cwd=cwd, stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, env={**os.environ, "MPLBACKEND": "Agg"},
-                                  timeout=300)
-            return Result(done.returncode, done.stderr)
-        monkeypatch.chdir(cwd)
-        capsys.readouterr()
-        try:
-            code = main(args)
-        except SystemExit as exit:  # argparse
-            code = exit.code
-        return Result(code, capsys.readouterr().err)
-
-    return run
-
-
-def assert_one_line_error(result, *fragments, status=2):
-    """Exit ``status``, and exactly one line on stderr: no traceback, no log lines of work that started."""
-    assert result.returncode == status, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith("neuroalign: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
-
-
-def test_demo_out_pointing_at_an_existing_file(neuroalign, tmp_path):
+def test_demo_out_pointing_at_an_existing_file(cli, tmp_path):
     (tmp_path / "results").write_text("not a folder")
-    assert_one_line_error(neuroalign("demo", "--out", "results", cwd=tmp_path, real=True), "--out",
+    assert_one_line_error(cli("demo", "--out", "results", cwd=tmp_path, real=True), "--out",
                           "results is a file")
     assert (tmp_path / "results").read_text() == "not a folder"
 
 
-def test_demo_out_that_cannot_be_written(neuroalign, tmp_path):
+def test_demo_out_that_cannot_be_written(cli, tmp_path):
     (tmp_path / "file").write_text("")
-    assert_one_line_error(neuroalign("demo", "--out", "file/demo", cwd=tmp_path), "--out", "is a file, not a folder")
+    assert_one_line_error(cli("demo", "--out", "file/demo", cwd=tmp_path), "--out", "is a file, not a folder")
 
 
-def test_a_binary_config_file(neuroalign, tmp_path):
+def test_a_binary_config_file(cli, tmp_path):
     (tmp_path / "config.yaml").write_bytes(bytes(range(256)) * 4)
-    assert_one_line_error(neuroalign("demo", "--config", "config.yaml", cwd=tmp_path, real=True), "config.yaml:",
+    assert_one_line_error(cli("demo", "--config", "config.yaml", cwd=tmp_path, real=True), "config.yaml:",
                           "not a text file")
 
 
@@ -240,9 +202,9 @@ def test_a_binary_config_file(neuroalign, tmp_path):
     ("seed: [1\n", ["not valid YAML"]),
     ("- 1\n- 2\n", ["not a mapping"]),
 ])
-def test_config_errors_name_the_config_file(neuroalign, tmp_path, text, fragments):
+def test_config_errors_name_the_config_file(cli, tmp_path, text, fragments):
     (tmp_path / "my-config.yaml").write_text(text)
-    line = assert_one_line_error(neuroalign("demo", "--config", "my-config.yaml", cwd=tmp_path), *fragments)
+    line = assert_one_line_error(cli("demo", "--config", "my-config.yaml", cwd=tmp_path), *fragments)
     assert line.startswith("neuroalign: error: my-config.yaml")
 
 
@@ -253,8 +215,8 @@ def test_config_errors_name_the_config_file(neuroalign, tmp_path, text, fragment
     (["--seed", "-1"], ["--seed"], False),
     (["--no-such-option"], ["unrecognized arguments: --no-such-option"], False),
 ])
-def test_demo_options_are_checked_before_any_work(neuroalign, tmp_path, args, fragments, real):
-    assert_one_line_error(neuroalign("demo", *args, cwd=tmp_path, real=real), *fragments)
+def test_demo_options_are_checked_before_any_work(cli, tmp_path, args, fragments, real):
+    assert_one_line_error(cli("demo", *args, cwd=tmp_path, real=real), *fragments)
     assert not (tmp_path / "neuroalign-demo").exists()
 
 

@@ -1,4 +1,3 @@
-import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,8 @@ from PIL import Image
 from neuroalign.cli.main import main
 from neuroalign.extract import StimulusSet, extract, image_preprocessing, open_activations
 from neuroalign.models import ReferenceNet
+
+from ..cli_runner import assert_one_line_error
 
 
 @pytest.fixture
@@ -113,44 +114,8 @@ def workdir(tmp_path, rng):
     return tmp_path
 
 
-@dataclasses.dataclass
-class Result:
-    returncode: int
-    stderr: str
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """``cli(*args, cwd=..., real=True)`` runs ``python -m neuroalign`` in a subprocess; ``real=False`` main()."""
-    def run(*args, cwd, real=False, flags=()):
-        args = [str(a) for a in args]
-        if real:
-            done = subprocess.run([sys.executable, *flags, "-m", "neuroalign", *args], cwd=cwd,
-                                  stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
-            return Result(done.returncode, done.stderr)
-        monkeypatch.chdir(cwd)
-        capsys.readouterr()
-        try:
-            code = main(args)
-        except SystemExit as exit:  # argparse
-            code = exit.code
-        return Result(code, capsys.readouterr().err)
-
-    return run
-
-
 def extract_args(model="mynet.py:Net", stimuli="images.npy", out="acts.zarr"):
     return ["extract", "--model", model, "--stimuli", stimuli, "--layers", "0", "--out", out, "--no-progress"]
-
-
-def assert_one_line_error(result, *fragments, status=2):
-    assert result.returncode == status, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    assert lines[0].startswith("neuroalign: error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def manual(workdir, seed=0):
