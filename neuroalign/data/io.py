@@ -226,6 +226,9 @@ def _to_dataset(obj: Any, source: str) -> xr.Dataset:
             texts.append(name)
         variables[name] = xr.Variable(var.dims, data, _encode_attrs(var.attrs, f"{source}:{name}"))
     layout["object_text"] = texts
+    # netCDF and zarr store times as numbers with CF units; they decode to datetime64[ns]/timedelta64[ns]
+    # whatever resolution was written (e.g. pandas' datetime64[us]), so the dtype is recorded and restored
+    layout["time_dtypes"] = {name: var.dtype.str for name, var in variables.items() if var.dtype.kind in "mM"}
     # lazy (dask) values would have to be computed twice to be digested; they are written unchecked
     layout["digests"] = {name: _digest(var.data) for name, var in variables.items() if var.chunks is None}
     attrs = {**_encode_attrs(dataset.attrs, source), LAYOUT_ATTR: _JSON_PREFIX + json.dumps(layout, default=str)}
@@ -233,12 +236,39 @@ def _to_dataset(obj: Any, source: str) -> xr.Dataset:
                       coords={k: variables[k] for k in dataset.coords}, attrs=attrs)
 
 
+def _restore_time_dtypes(dataset: xr.Dataset, dtypes: Mapping[str, str], source: str) -> xr.Dataset:
+    """Cast datetime/timedelta variables back to the resolution they had when saved (CF decoding gives ns)."""
+    changed = {}
+    for name, dtype in dtypes.items():
+        if name not in dataset.variables:
+            continue
+        variable = dataset.variables[name]
+        try:
+            target = np.dtype(dtype)
+        except TypeError as exc:
+            raise FileFormatError(f"the recorded dtype {dtype!r} of {name!r} is not a numpy dtype", source=source,
+                                  fix="re-create the file with neuroalign.data.save") from exc
+        if variable.dtype != target and variable.dtype.kind == target.kind:
+            changed[name] = xr.Variable(variable.dims, variable.data.astype(target), variable.attrs,
+                                        variable.encoding)
+    if not changed:
+        return dataset
+    indexed = {k: v for k, v in changed.items() if k in dataset.indexes}
+    others = {k: v for k, v in changed.items() if k not in dataset.indexes}
+    dataset = dataset.assign_coords(indexed) if indexed else dataset.copy()
+    for name, variable in others.items():
+        dataset[name] = variable
+    return dataset
+
+
 def _from_dataset(dataset: xr.Dataset, source: str, *, lazy: bool) -> xr.DataArray | xr.Dataset:
     """Undo :func:`_to_dataset`: check the digests, decode attributes, restore text dtypes, a DataArray's name."""
     attrs = _decode_attrs(dataset.attrs, source)
     layout = attrs.pop(LAYOUT_ATTR, None)
-    if isinstance(layout, dict) and not lazy:
-        _check_digests(dataset, layout.get("digests", {}), source)
+    if isinstance(layout, dict):
+        dataset = _restore_time_dtypes(dataset, layout.get("time_dtypes", {}), source)
+        if not lazy:
+            _check_digests(dataset, layout.get("digests", {}), source)
     if not isinstance(layout, dict):  # a file from another tool, or from neuroalign before layouts
         names = list(dataset.data_vars)
         layout = ({"type": "DataArray", "variable": names[0], "name": None if names[0] == _VALUES else names[0]}

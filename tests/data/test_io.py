@@ -254,3 +254,18 @@ def test_deleted_zarr_attributes_are_detected(tmp_path, rng):
     (path / ".zattrs").unlink()  # zarr would read the store without its attributes (provenance)
     with pytest.raises(FileFormatError, match=r"metadata is damaged \(.zattrs is missing\)"):
         load(path)
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+@pytest.mark.parametrize("unit", ["s", "us", "ns"])
+def test_datetime_and_timedelta_coordinates_round_trip(tmp_path, rng, suffix, unit):
+    # CF decoding returns datetime64[ns]/timedelta64[ns] whatever resolution was written (pandas gives [us]);
+    # a valid file must not be reported as damaged, and the dtype must come back as saved
+    a = sample(rng).assign_coords(
+        acquired=("presentation", pd.date_range("2020-01-01", periods=4, freq="h").values.astype(f"M8[{unit}]")),
+        delay=("presentation", pd.to_timedelta([1, 2, 3, 4], unit="s").values.astype(f"m8[{unit}]")))
+    b = load(save(a, tmp_path / f"a{suffix}"))
+    xr.testing.assert_identical(a, b)
+    trials = xr.Dataset({"onset": ("trial", a["acquired"].values)},
+                        coords={"trial": pd.date_range("2021-05-01", periods=4, freq="min").values.astype(f"M8[{unit}]")})
+    xr.testing.assert_identical(trials, load(save(trials, tmp_path / f"t{suffix}")))
