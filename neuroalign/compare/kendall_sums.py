@@ -19,24 +19,15 @@ the GIL, so callers split rows over threads.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+from .._compiled import compiled
 from .bootstrap import weighted_columns
 
 __all__ = ["dense_ranks", "has_ties", "kendall_sums", "row_orders"]
 
 
-def _compiled(function):
-    """``numba.njit`` without the GIL, cached on disk; uncached where numba finds no writable cache folder
-    (a read-only install and home directory: numba then refuses ``cache=True`` at import)."""
-    try:
-        return numba.njit(cache=True, nogil=True)(function)
-    except RuntimeError:
-        return numba.njit(nogil=True)(function)
-
-
-@_compiled
+@compiled
 def _x_groups(xs, ws, m, stops):
     """Ends of the runs of tied ``xs[:m]`` into ``stops``; returns (number of runs, Σ w, Σ_g W_g²)."""
     n_groups, start, seen, x_ties = 0, 0, 0.0, 0.0
@@ -53,7 +44,7 @@ def _x_groups(xs, ws, m, stops):
     return n_groups, seen, x_ties
 
 
-@_compiled
+@compiled
 def _discordant_pass(ys, ws, m, stops, n_groups, tree, counts, y_tied):
     """(Σ w_p w_q over x_p < x_q with y_p > y_q, Σ W² of the (x, y) tie groups, Σ W² of the y tie groups).
 
@@ -99,7 +90,7 @@ def _discordant_pass(ys, ws, m, stops, n_groups, tree, counts, y_tied):
     return discordant, joint_ties, y_ties
 
 
-@_compiled
+@compiled
 def _rows(x, y_ranks, y_tied, w, n_ranks, out):
     """out[r, b] = (S, n, x_ties, y_ties) of row r of x, w against y_ranks[b] (ties in it: ``y_tied[b]``)."""
     length, n_y = w.shape[1], y_ranks.shape[0]

@@ -11,8 +11,9 @@ computed otherwise (inverses, matrix logarithms).
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from .._compiled import compiled
 
 __all__ = ["symmetric_gram", "mirror_upper"]
 
@@ -22,15 +23,7 @@ _CHUNK_BYTES = 4 << 20
 _TILE = 32
 
 
-def _compiled(function):
-    """``numba.njit`` without the GIL, cached on disk where numba finds a writable cache folder."""
-    try:
-        return numba.njit(cache=True, nogil=True)(function)
-    except RuntimeError:  # numba refuses cache=True at import where no cache folder is writable
-        return numba.njit(nogil=True)(function)
-
-
-@_compiled
+@compiled
 def _mirror_tiles(m, tile):  # pragma: no cover - compiled
     """``m[b, i, j] = m[b, j, i]`` for every ``i > j``, one square tile at a time."""
     n, p = m.shape[0], m.shape[1]
