@@ -418,16 +418,24 @@ def _library(module: str | None) -> str | None:
     if not module or module == "__main__":
         return None
     top = module.split(".")[0]
-    if top in sys.builtin_module_names or top in sys.stdlib_module_names:
+    if top in sys.builtin_module_names:
         return f"python {sys.version}"
     if top == "torch":
         return f"torch {torch.__version__}"
     loaded = sys.modules.get(module) or sys.modules.get(top)
     path = getattr(loaded, "__file__", None)
+    if top in sys.stdlib_module_names and (not path or os.path.realpath(path).startswith(_stdlib_prefixes())):
+        return f"python {sys.version}"  # not a user's file that has a standard module's name (code.py, trace.py)
     if not path or not os.path.realpath(path).startswith(_installed_prefixes()):
         return None  # a local file, __main__, an editable install: described by its code
     version = _distribution_version(top)
     return None if version is None else f"{top} {version}"
+
+
+@functools.lru_cache(maxsize=1)
+def _stdlib_prefixes() -> tuple[str, ...]:
+    paths = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")} | {os.path.dirname(os.__file__)}
+    return tuple(os.path.join(os.path.realpath(p), "") for p in paths)
 
 
 @functools.lru_cache(maxsize=1)

@@ -342,6 +342,24 @@ def test_a_model_file_edited_between_loads_changes_the_key(tmp_path):
     assert model_hash(load("self.linear(x) * 2")) == model_hash(first)
 
 
+def test_a_model_file_named_like_a_standard_module_is_described_by_its_code(tmp_path, monkeypatch):
+    # 'path/to/code.py:Net' is imported as module 'code' (a standard-library name): its classes are the
+    # user's code, so an edited forward must change the key (it was identified by the Python version only)
+    from neuroalign.extract import fingerprint
+
+    user_module = types.ModuleType("code")
+    user_module.__file__ = str(tmp_path / "code.py")
+    monkeypatch.setitem(sys.modules, "code", user_module)
+    fingerprint._library.cache_clear()
+    try:
+        a = model_fingerprint(seeded(lambda: from_source("self.linear(x) * 2", module="code")))
+        b = model_fingerprint(seeded(lambda: from_source("self.linear(x) * 3", module="code")))
+    finally:
+        fingerprint._library.cache_clear()
+    assert a.reliable and b.reliable
+    assert a.digest != b.digest
+
+
 def test_undescribable_models_bypass_the_cache(images, caplog):
     net = ReferenceNet(seed=0)
     net.lock = threading.Lock()  # an object of a C type holds state the key cannot see
