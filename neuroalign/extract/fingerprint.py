@@ -274,8 +274,10 @@ class _Walker:
             factory = self.value(value.default_factory) if isinstance(value, collections.defaultdict) else None
             return [type(value).__qualname__, [[self.value(k), self.value(v)] for k, v in value.items()], factory]
         if isinstance(value, nn.Module):
-            return ["module", self.modules[id(value)]] if id(value) in self.modules \
-                else self.module(value, f"<attribute {type(value).__qualname__}>")
+            if id(value) in self.modules:
+                return ["module", self.modules[id(value)]]
+            # a unique name: a later reference to it (as a child, say) must say which module it is
+            return self.module(value, f"<attribute {len(self.modules)} {type(value).__qualname__}>")
         if isinstance(value, type):
             return self.cls(value)
         if isinstance(value, types.FunctionType):

@@ -196,6 +196,19 @@ class Scaled(torch.nn.Module):
         return x * self.scale
 
 
+class Listed(torch.nn.Module):
+    """Children also kept in a plain list attribute; ``swap`` exchanges which child runs first."""
+
+    def __init__(self, swap):
+        super().__init__()
+        x, y = torch.nn.Linear(4, 4), torch.nn.Linear(4, 4)
+        self.first, self.second = (y, x) if swap else (x, y)
+        self.stages = [x, y]
+
+    def forward(self, v):
+        return self.second(self.first(v))
+
+
 def scaled_by(k):
     return lambda x: x * k
 
@@ -265,6 +278,7 @@ DIFFERENT = {  # (model a, model b): the outputs can differ, so the keys must
                                   lambda: _with_attribute(nn.ReLU(), ref=weakref.ref(SLOPES[1]))),
     "a generator's state": (lambda: _with_attribute(nn.ReLU(), generator=torch.Generator().manual_seed(0)),
                             lambda: _with_attribute(nn.ReLU(), generator=torch.Generator().manual_seed(1))),
+    "which child a module kept in a list attribute is": (lambda: Listed(swap=False), lambda: Listed(swap=True)),
     "a forward hook": (lambda: nn.Sequential(nn.Linear(4, 4)), lambda: hooked(2.0)),
     "a forward hook's closure": (lambda: hooked(2.0), lambda: hooked(3.0)),
 }
