@@ -128,6 +128,12 @@ def select_output(output: Any, selection: Selection, layer: str) -> torch.Tensor
             )
         raise ExtractionError(f"layer {layer!r} returns a {type(output).__name__}, not a tensor", source="layers",
                               fix="hook a submodule that returns a tensor, or pass a callable select=")
+    if isinstance(output, torch.Tensor) and not callable(selection):
+        # indexing the tensor itself would pick along its batch axis: stimuli's values under other stimuli's rows
+        raise ExtractionError(
+            f"layer {layer!r} returns a tensor, and select={selection!r} chooses an element of a tuple/dict output",
+            source="select", fix=f"leave select out for layer {layer!r} (give select={{layer: ...}} only for "
+                                 "layers whose outputs are tuples or dicts), or pass a callable")
     try:
         if callable(selection):
             chosen = selection(output)

@@ -96,6 +96,20 @@ def test_tuple_outputs_need_a_selection(vectors):
         extract(net, vectors, "cell", pooling="time", progress=False)
 
 
+def test_an_index_or_key_on_a_tensor_output_raises(rng):
+    # select=0 on a tensor indexed its batch axis: stimulus a's channels came back as the rows of a, b, c, d
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
+    x = rng.normal(size=(4, 3, 8, 8)).astype(np.float32)
+    stimuli = StimulusSet.from_arrays(list("abcd"), x)
+    for select in (0, "T", {"0": 0}):
+        with pytest.raises(ExtractionError, match="layer '0' returns a tensor"):
+            extract(net, stimuli, "0", select=select, batch_size=4, progress=False)
+    whole = extract(net, stimuli, "0", select=lambda o: o, batch_size=4, progress=False)["0"]
+    expected = net[0](torch.from_numpy(x)).reshape(4, -1).detach().numpy()
+    np.testing.assert_array_equal(whole.values, expected)
+
+
 class CharTokenizer:
     """Characters → ids, right-padded, with an attention mask (what Hugging Face tokenizers return)."""
 
