@@ -360,7 +360,8 @@ class _Run:
         except ExtractionError as error:
             return error
 
-    def _features(self, recorder: Any, inputs: Any) -> dict[str, np.ndarray]:
+    def _features(self, recorder: Any, inputs: Any, n_rows: int) -> dict[str, np.ndarray]:
+        """Each layer's features for one batch of ``n_rows`` stimuli (reduced where a reduction is fitted)."""
         inputs = _to_device(inputs, self.device, self.dtype)
         self._mask = inputs.get("attention_mask") if isinstance(inputs, Mapping) else None
         try:
@@ -374,6 +375,12 @@ class _Run:
         features = {}
         for name in self.names:
             tensor, units = combine_calls(outputs[name], name, pooling=self.pooling[name], calls=self.calls)
+            if tensor.shape[0] != n_rows:  # e.g. a sequence-first (T, N, D) output: rows would mix stimuli
+                raise ExtractionError(
+                    f"layer {name!r} gives an output whose first axis has {tensor.shape[0]} entries for a batch of "
+                    f"{n_rows} stimuli: the first axis of a recorded output must be the batch", source="layers",
+                    fix="record a layer whose output is batch-first (for (T, N, D) outputs pass a callable "
+                        "select=, e.g. lambda out: out.transpose(0, 1))")
             values = tensor.to("cpu", torch.float32).numpy()
             reducer = self.reducers[name]
             if reducer is not None:
@@ -418,8 +425,8 @@ class _Run:
             saved, self.reducers = self.reducers, {n: None for n in self.names}
             saved_layouts, self.layouts = self.layouts, {}
             try:
-                blocks = [self._features(recorder, inputs)[name]
-                          for _, inputs in subset.batches(self.batch_size, dtype=self.dtype,
+                blocks = [self._features(recorder, inputs, rows.stop - rows.start)[name]
+                          for rows, inputs in subset.batches(self.batch_size, dtype=self.dtype,
                                                           preprocess=self.preprocess)]
             finally:
                 self.reducers, self.layouts = saved, saved_layouts
@@ -451,7 +458,7 @@ class _Run:
                 self._out = {n: torch.from_numpy(buffers[n][rows]) for n in self.names
                              if buffers and self.reducers[n] is None and self.layouts[n].n_time is None}
                 try:
-                    features = self._features(recorder, batch)
+                    features = self._features(recorder, batch, rows.stop - rows.start)
                 finally:
                     self._out = {}
                 self._check_finite(features, rows)
@@ -480,7 +487,7 @@ class _Run:
             for index, (rows, batch) in enumerate(
                     self.stimuli.batches(self.batch_size, dtype=self.dtype, preprocess=self.preprocess, start=start),
                     start=start):
-                features = self._features(recorder, batch)
+                features = self._features(recorder, batch, rows.stop - rows.start)
                 self._check_finite(features, rows)
                 if index == start:
                     self._log_estimate(streamed=True)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import neuroalign
+from neuroalign.errors import ExtractionError
 from neuroalign.extract import StimulusSet, extract, open_activations
 from neuroalign.extract.fx import FxRecorder, trace
 from neuroalign.extract.hooks import HookRecorder
@@ -313,6 +314,53 @@ def test_every_call_of_a_reused_module_before_its_inplace_relu(vectors):
         for batch_size in (4, 6):  # from the second batch on, a copy goes straight into the result's rows
             one = extract(net, vectors, "cell", calls=calls, batch_size=batch_size, progress=False)["cell"]
             np.testing.assert_allclose(one.values, step.numpy(), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("pooling", ["cls", "last", "mean", "time", "flatten", "max"])
+def test_every_sequence_pooling_sees_the_output_before_the_inplace_relu(rng, pooling):
+    # 7 stimuli in batches of 3: the first batch, later ones (copied straight into the result's rows) and a
+    # partial last batch; cls/last/time/flatten of a token sequence are views of the output until copied
+    net = seeded(nn.Sequential(nn.Linear(4, 5), nn.ReLU(inplace=True), nn.Linear(5, 2)))
+    x = rng.normal(size=(7, 6, 4)).astype(np.float32)
+    stimuli = StimulusSet.from_arrays([f"s{i}" for i in range(7)], x)
+    with torch.no_grad():
+        tokens = net[0](torch.from_numpy(x))  # (N, T, D)
+    assert (tokens < 0).any()
+    want = {"cls": tokens[:, 0], "last": tokens[:, -1], "mean": tokens.mean(dim=1), "flatten": tokens,
+            "max": tokens.amax(dim=2), "time": tokens}[pooling]
+    for backend, layer in (("hooks", "0"), ("fx", "_0")):
+        got = extract(net, stimuli, layer, pooling=pooling, backend=backend, batch_size=3, progress=False)[layer]
+        if pooling == "time":
+            assert got.dims == ("presentation", "neuroid", "time_bin")
+            np.testing.assert_allclose(got.values, want.transpose(1, 2).numpy(), rtol=RTOL, atol=ATOL)
+        else:
+            np.testing.assert_allclose(got.values, flat(want), rtol=RTOL, atol=ATOL)
+
+
+class SequenceFirst(nn.Module):
+    """A layer run on ``(T, N, D)`` (as in ``nn.Transformer*(batch_first=False)``): its first axis is not the batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.proj(x.transpose(0, 1))
+
+
+@pytest.mark.parametrize("n_tokens", [3, 5])
+def test_an_output_whose_first_axis_is_not_the_batch_raises(rng, n_tokens, tmp_path):
+    # in memory a raw numpy ValueError; streamed to a store, 5 tokens for 4 stimuli were written without an
+    # error (rows holding tokens of every stimulus).  With as many tokens as stimuli it cannot be seen.
+    net = seeded(SequenceFirst())
+    stimuli = StimulusSet.from_arrays(list("abcd"), rng.normal(size=(4, n_tokens, 3)).astype(np.float32))
+    for store in (None, tmp_path / f"acts{n_tokens}.zarr"):
+        with pytest.raises(ExtractionError, match=f"first axis has {n_tokens} entries for a batch of 4 stimuli"):
+            extract(net, stimuli, "proj", batch_size=4, store=store, progress=False)
+    got = extract(net, stimuli, "proj", select=lambda out: out.transpose(0, 1), batch_size=3, progress=False)
+    with torch.no_grad():
+        want = net.proj(torch.as_tensor(stimuli.content))
+    np.testing.assert_allclose(got["proj"].values, flat(want), rtol=RTOL, atol=ATOL)
 
 
 # ------------------------------------------------------------------ Hugging Face
