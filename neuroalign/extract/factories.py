@@ -44,6 +44,8 @@ def load_factory_model(spec: str, kwargs: Mapping[str, Any]) -> nn.Module:
         model = factory(**kwargs)
     except NeuroalignError:
         raise
+    except SystemExit as exc:  # sys.exit() or argparse in the user's code would end the program without a word
+        raise _exited(spec, exc) from exc
     except Exception as exc:  # the user's code: any failure is reported with the call that made it
         arguments = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
         raise ConfigError(f"{spec}({arguments}) raised {type(exc).__name__}: {exc}", source="model",
@@ -218,6 +220,14 @@ def _run_import(load: Any, name: str) -> types.ModuleType:
         raise _import_failed(name, exc) from exc
     except Exception as exc:  # the module's own code failed while it was imported
         raise _import_failed(name, exc) from exc
+    except SystemExit as exc:  # e.g. argparse or sys.exit() at the top level of a training script
+        raise _exited(f"importing {name}", exc) from exc
+
+
+def _exited(what: str, exc: SystemExit) -> ConfigError:
+    return ConfigError(f"{what} called sys.exit({exc.code!r})", source="model",
+                       fix="keep code that parses arguments or exits under `if __name__ == \"__main__\":` in the "
+                           "model's file")
 
 
 def _import_failed(name: str, exc: Exception) -> ConfigError:

@@ -198,6 +198,17 @@ def test_model_spec_mistakes(cli, workdir, model, fragments):
     assert_one_line_error(cli(*extract_args(model), cwd=workdir), *fragments)
 
 
+@pytest.mark.parametrize("source, fragments, real", [
+    ("import sys\nsys.exit(1)\n", ["importing exits.py called sys.exit(1)", "__main__"], True),
+    ("from torch import nn\n\n\ndef Net():\n    raise SystemExit('no GPU')\n",
+     ["exits.py:Net called sys.exit('no GPU')", "__main__"], False),
+])
+def test_a_model_file_that_calls_sys_exit(cli, workdir, source, fragments, real):
+    # sys.exit(1) at the top level of a training script ended the command with status 1 and no message
+    (workdir / "exits.py").write_text(source)
+    assert_one_line_error(cli(*extract_args("exits.py:Net"), cwd=workdir, real=real), *fragments)
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 @pytest.mark.parametrize("device, fragments, real", [
     ("cuda", ["--device: cannot run on 'cuda'"], True),
