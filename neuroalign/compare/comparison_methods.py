@@ -120,6 +120,10 @@ def _standardised(x: np.ndarray, center: bool) -> np.ndarray:
     return x / np.where(scale > 0, scale, 1.0)
 
 
+#: Rounding error of a centred weighted moment sum, in units of P·eps·Σ w x² (a generous bound).
+_CANCELLATION = 16
+
+
 def _linear(a, b, w, paired, center):
     with np.errstate(divide="ignore", invalid="ignore"):  # resamples without weight: NaN, reported by callers
         return _linear_sums(a, b, w, paired, center)
@@ -132,13 +136,15 @@ def _linear_sums(a, b, w, paired, center):
     saa, sbb = _wsum(a * a, w), _wsum(b * b, w)
     if center:
         ma, mb = _wsum(a, w) / n, _wsum(b, w) / n
-        saa = saa - n * ma**2
-        sbb = sbb - n * mb**2
+        # a vector constant over the weighted pairs leaves a rounding residual of Σ w x², not 0, and its
+        # correlation would be the ratio of two residuals: a variance below the sums' precision is none
+        tolerance = _CANCELLATION * a.shape[-1] * np.finfo(float).eps
+        saa = np.where(saa - n * ma**2 > tolerance * saa, saa - n * ma**2, 0.0)
+        sbb = np.where(sbb - n * mb**2 > tolerance * sbb, sbb - n * mb**2, 0.0)
         if paired:
             sab = sab - n * ma * mb
         else:
             sab = sab - n[:, :, None] * ma[:, :, None] * mb[:, None, :]
-    saa, sbb = np.maximum(saa, 0), np.maximum(sbb, 0)  # rounding can leave a constant vector at −1e-17
     denom = np.sqrt(saa * sbb) if paired else np.sqrt(saa[:, :, None] * sbb[:, None, :])
     return _divide(sab, denom)
 
