@@ -54,7 +54,7 @@ from torch import nn
 
 from ..data.provenance import content_digest
 
-__all__ = ["ModelFingerprint", "model_fingerprint", "model_hash"]
+__all__ = ["ModelFingerprint", "model_fingerprint", "model_hash", "describe_function"]
 
 #: ``nn.Module`` bookkeeping that cannot change the outputs of a forward pass in eval mode, or is described apart.
 _MODULE_INTERNALS = frozenset({
@@ -146,6 +146,27 @@ def model_hash(model: nn.Module) -> str:
     False
     """
     return model_fingerprint(model).digest
+
+
+def describe_function(fn: types.FunctionType) -> Any:
+    """A function described as the fingerprint describes model code, or ``None`` if part of it cannot be.
+
+    The description covers its bytecode, defaults, closure values and every
+    global it reads (constants, helper functions, recursively), so a changed
+    global constant changes it.
+
+    Examples
+    --------
+    >>> from neuroalign.extract.fingerprint import describe_function
+    >>> describe_function(lambda x: x * 2) == describe_function(lambda x: x * 3)
+    False
+    """
+    walker = _Walker()
+    try:
+        described = walker.value(fn)
+    except _Undescribable:
+        return None
+    return None if walker.undescribed else described
 
 
 def _global_hooks(walker: "_Walker") -> Any:

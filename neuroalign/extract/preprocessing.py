@@ -294,7 +294,8 @@ def describe_preprocessing(preprocess: Any) -> Any:
     with a ``spec()`` method or a ``cache_key`` attribute is described by it;
     an object whose ``repr`` names its parameters (torchvision transforms) by
     its class and ``repr``; a plain function by its module, name, source code,
-    defaults and closure values.  ``None`` means "cannot be described
+    defaults and closure values, and its code with the globals it reads
+    (:func:`~neuroalign.extract.fingerprint.describe_function`).  ``None`` means "cannot be described
     reliably": the cache is then bypassed rather than risk a stale hit.
 
     Examples
@@ -331,4 +332,9 @@ def _describe_function(fn: Callable) -> Any:
         if described is None or " at 0x" in str(described) or "..." in str(described):
             return None
         values.append(described)
-    return {"function": f"{fn.__module__}.{fn.__qualname__}", "source": source, "values": values}
+    from .fingerprint import describe_function  # the globals it reads too (a constant, a helper)
+
+    code = describe_function(fn)
+    if code is None:
+        return None
+    return {"function": f"{fn.__module__}.{fn.__qualname__}", "source": source, "values": values, "code": code}

@@ -374,6 +374,37 @@ def test_a_model_file_named_like_a_standard_module_is_described_by_its_code(tmp_
     assert a.digest != b.digest
 
 
+SELECTED = 0
+SCALE = 1.0
+
+
+def test_a_global_read_by_a_select_or_preprocess_function_is_in_the_key(images):
+    # select=lambda out: out[SELECTED] and preprocess=lambda x: x * SCALE were keyed by their source text only:
+    # after SELECTED or SCALE changed, the cache served the activations of the old value
+    global SELECTED, SCALE
+    net = torch.nn.Sequential(torch.nn.Identity())
+    net[0].register_forward_hook(lambda module, args, output: (output, -output))
+    stimuli = stimuli_of(images)
+
+    def pick(out):
+        return out[SELECTED]
+
+    def scale(x):
+        return x * SCALE
+
+    def acts():
+        return extract(net, stimuli, "0", select=pick, preprocess=scale, cache=True, progress=False)["0"].values
+
+    first = acts()
+    try:
+        SELECTED = 1
+        np.testing.assert_array_equal(acts(), -first)
+        SELECTED, SCALE = 0, 2.0
+        np.testing.assert_array_equal(acts(), 2 * first)
+    finally:
+        SELECTED, SCALE = 0, 1.0
+
+
 def test_undescribable_models_bypass_the_cache(images, caplog):
     net = ReferenceNet(seed=0)
     net.lock = threading.Lock()  # an object of a C type holds state the key cannot see
