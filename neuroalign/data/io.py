@@ -231,9 +231,36 @@ def _to_dataset(obj: Any, source: str) -> xr.Dataset:
     layout["time_dtypes"] = {name: var.dtype.str for name, var in variables.items() if var.dtype.kind in "mM"}
     # lazy (dask) values would have to be computed twice to be digested; they are written unchecked
     layout["digests"] = {name: _digest(var.data) for name, var in variables.items() if var.chunks is None}
-    attrs = {**_encode_attrs(dataset.attrs, source), LAYOUT_ATTR: _JSON_PREFIX + json.dumps(layout, default=str)}
-    return xr.Dataset({k: variables[k] for k in dataset.data_vars},
-                      coords={k: variables[k] for k in dataset.coords}, attrs=attrs)
+    written = xr.Dataset({k: variables[k] for k in dataset.data_vars},
+                         coords={k: variables[k] for k in dataset.coords}, attrs=_encode_attrs(dataset.attrs, source))
+    layout["attrs_digest"] = _attrs_digest(written)
+    written.attrs[LAYOUT_ATTR] = _JSON_PREFIX + json.dumps(layout, default=str)
+    return written
+
+
+def _attrs_digest(dataset: xr.Dataset) -> str:
+    """A digest of the stored (encoded) attributes of a Dataset and of each of its variables."""
+    def plain(attrs: Mapping[str, Any]) -> dict[str, Any]:
+        return {str(k): v.item() if isinstance(v, np.generic) else v.tolist() if isinstance(v, np.ndarray) else v
+                for k, v in attrs.items() if k != LAYOUT_ATTR}
+
+    described = {"": plain(dataset.attrs), **{f"/{name}": plain(var.attrs) for name, var in dataset.variables.items()}}
+    return content_digest(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _check_layout(dataset: xr.Dataset, layout: Any, attrs: Mapping[str, Any], source: str) -> None:
+    """A layout record that is not one, or stored attributes that differ from those written: a damaged file."""
+    damaged = FileFormatError("the file's metadata differ from those that were written (the file is damaged: "
+                              "truncated or overwritten)", source=source,
+                              fix="copy the file again, or re-create it with neuroalign.data.save")
+    if layout is None:  # a file from another tool, unless a damaged name hides neuroalign's record
+        if any(isinstance(v, dict) and {"type", "digests"} <= v.keys() for v in attrs.values()):
+            raise damaged
+        return
+    if not isinstance(layout, dict) or layout.get("type") not in ("DataArray", "Dataset"):
+        raise damaged
+    if "attrs_digest" in layout and _attrs_digest(dataset) != layout["attrs_digest"]:
+        raise damaged
 
 
 def _restore_time_dtypes(dataset: xr.Dataset, dtypes: Mapping[str, str], source: str) -> xr.Dataset:
@@ -265,6 +292,7 @@ def _from_dataset(dataset: xr.Dataset, source: str, *, lazy: bool) -> xr.DataArr
     """Undo :func:`_to_dataset`: check the digests, decode attributes, restore text dtypes, a DataArray's name."""
     attrs = _decode_attrs(dataset.attrs, source)
     layout = attrs.pop(LAYOUT_ATTR, None)
+    _check_layout(dataset, layout, attrs, source)
     if isinstance(layout, dict):
         dataset = _restore_time_dtypes(dataset, layout.get("time_dtypes", {}), source)
         if not lazy:

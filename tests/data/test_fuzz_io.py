@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from neuroalign.data import create_assembly, load, save, validate, validate_dataset
@@ -77,6 +77,7 @@ def test_truncated_netcdf(saved, kind, cut):
 @FUZZ
 @given(kind=st.sampled_from(["array", "trials"]), at=st.floats(0, 1, exclude_max=True),
        junk=st.binary(min_size=1, max_size=64))
+@example(kind="array", at=0.19921875, junk=b" ")  # the layout record's prefix: loaded as a Dataset
 def test_overwritten_netcdf_bytes(saved, kind, at, junk):
     data = bytearray(saved[kind, ".nc"].read_bytes())
     start = int(at * len(data))
@@ -85,6 +86,23 @@ def test_overwritten_netcdf_bytes(saved, kind, at, junk):
         path = Path(folder) / "junk.nc"
         path.write_bytes(bytes(data))
         load_or_refuse(path, originals()[kind])
+
+
+@pytest.mark.parametrize("kind, old, new", [
+    *[(kind, b'json:{"type"', b'js n:{"type"') for kind in ("array", "trials")],  # the layout record's prefix
+    *[(kind, b"neuroalign_layout", b"neuroalign_layouu") for kind in ("array", "trials")],  # its name
+    ("array", b'"DataArray"', b'"DataArrby"'), ("trials", b'"Dataset"', b'"Datasft"'),  # the type it records
+    ("trials", b"t.csv", b"t.csx"), ("array", b'"seed": 1', b'"seed": 7'),  # user attributes
+])
+def test_overwritten_metadata_bytes_are_detected(saved, kind, old, new):
+    """Overwritten text in the attributes (not the values) must not load as other metadata or another type."""
+    data = saved[kind, ".nc"].read_bytes()
+    assert data.count(old) == 1
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "junk.nc"
+        path.write_bytes(data.replace(old, new))
+        with pytest.raises(NeuroalignError):
+            load(path)
 
 
 @FUZZ
