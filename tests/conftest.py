@@ -6,6 +6,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# The default suite replays the same generated examples on every run, so CI's verdict depends on the code
+# only; HYPOTHESIS_PROFILE=fuzz draws new ones (and more): python -m pytest -m "slow or not slow" with it.
+settings.register_profile("replay", derandomize=True)
+settings.register_profile("fuzz", derandomize=False, max_examples=1000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "replay"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("NEUROALIGN_DATA") or REPO.parent / "shared" / "data").resolve()
