@@ -220,6 +220,7 @@ def _to_dataset(obj: Any, source: str) -> xr.Dataset:
     texts = []
     variables = {}
     for name, var in dataset.variables.items():
+        _check_attribute_names(var.attrs, f"{source}:{name}")
         data = var.data
         if var.dtype == object:
             data = _text(var, str(name), source)
@@ -236,6 +237,24 @@ def _to_dataset(obj: Any, source: str) -> xr.Dataset:
     layout["attrs_digest"] = _attrs_digest(written)
     written.attrs[LAYOUT_ATTR] = _JSON_PREFIX + json.dumps(layout, default=str)
     return written
+
+
+#: Variable attributes that netCDF/zarr readers apply to the values (CF conventions): stored as given, they
+#: would change the values read back (e.g. ``missing_value: -1`` turns every -1 into NaN).
+CF_VALUE_ATTRIBUTES = ("_FillValue", "missing_value", "scale_factor", "add_offset", "_Unsigned", "coordinates",
+                       "compress")
+
+
+def _check_attribute_names(attrs: Mapping[str, Any], where: str) -> None:
+    """Refuse attributes that readers would apply to the values instead of returning them."""
+    reserved = [k for k in attrs if k in CF_VALUE_ATTRIBUTES]
+    if isinstance(attrs.get("units"), str) and " since " in attrs["units"]:
+        reserved.append("units")  # 'days since …': read back as dates
+    if reserved:
+        raise SchemaError(f"attribute(s) {', '.join(map(repr, reserved))} would be applied to the values when the "
+                          "file is read (CF conventions), so they would not come back as written",
+                          source=where, fix=f"rename them, e.g. obj.attrs['raw_{reserved[0]}'] = "
+                                            f"obj.attrs.pop('{reserved[0]}')")
 
 
 def _attrs_digest(dataset: xr.Dataset) -> str:

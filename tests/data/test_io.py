@@ -269,3 +269,20 @@ def test_datetime_and_timedelta_coordinates_round_trip(tmp_path, rng, suffix, un
     trials = xr.Dataset({"onset": ("trial", a["acquired"].values)},
                         coords={"trial": pd.date_range("2021-05-01", periods=4, freq="min").values.astype(f"M8[{unit}]")})
     xr.testing.assert_identical(trials, load(save(trials, tmp_path / f"t{suffix}")))
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+@pytest.mark.parametrize("attrs", [{"missing_value": -1}, {"scale_factor": 2.0}, {"add_offset": 1.0},
+                                   {"_FillValue": 0.0}, {"coordinates": "x"}, {"units": "days since 2000-01-01"}])
+def test_attributes_that_readers_apply_to_the_values_are_refused_at_save(tmp_path, rng, attrs, suffix):
+    """Stored as given, CF attributes change the values read back (missing_value=-1 made every -1 a NaN)."""
+    array = create_assembly(rng.integers(-1, 2, size=(3, 4)).astype(float), stimulus_id=list("abc"))
+    array.attrs.update(attrs)
+    name = next(iter(attrs))
+    with pytest.raises(SchemaError, match=f"'{name}' would be applied to the values") as error:
+        save(array, tmp_path / f"a{suffix}")
+    assert f"obj.attrs.pop('{name}')" in str(error.value)
+    assert not list(tmp_path.iterdir())  # nothing written
+    plain = array.copy()
+    plain.attrs = {"units": "ms", "calendar": "noleap"}  # ordinary attributes still round trip
+    assert load(save(plain, tmp_path / f"b{suffix}")).identical(plain)
