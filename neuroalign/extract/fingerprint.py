@@ -337,7 +337,9 @@ class _Walker:
         if hasattr(value, "cache_key"):
             return ["cache_key", str(value.cache_key)]
         if cls.__module__.split(".")[0] == "transformers" and callable(getattr(value, "to_dict", None)):
-            return ["config", _qualified(cls), self.value(value.to_dict())]  # a PretrainedConfig
+            # a PretrainedConfig; to_dict() leaves out the attention kernel (eager, sdpa, …), whose outputs differ
+            return ["config", _qualified(cls), self.value(value.to_dict()),
+                    self.value(getattr(value, "_attn_implementation", None))]
         if isinstance(value, types.SimpleNamespace):
             return ["namespace", self.value(dict(sorted(vars(value).items())))]
         if dataclasses.is_dataclass(value):

@@ -516,3 +516,18 @@ def test_an_unwritable_cache_folder_is_named_before_any_forward_pass(images, mon
     with pytest.raises(ConfigError, match=r"store: cannot create .* is a file, not a folder.*NEUROALIGN_CACHE"):
         extract(net, stimuli_of(images), LAYERS, cache=True, progress=False)
     assert calls == []
+
+
+def test_the_attention_kernel_of_a_hugging_face_model_is_in_the_key():
+    """eager and sdpa attention give outputs that differ (by ~1e-6); to_dict() of the config leaves it out."""
+    transformers = pytest.importorskip("transformers")
+
+    def bert(kernel):
+        config = transformers.BertConfig(vocab_size=20, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                         intermediate_size=32, attn_implementation=kernel)
+        return transformers.BertModel(config)
+
+    eager, sdpa, again = (model_fingerprint(seeded(lambda: bert(k))) for k in ("eager", "sdpa", "eager"))
+    assert eager.reliable and sdpa.reliable
+    assert eager.digest != sdpa.digest
+    assert eager.digest == again.digest
