@@ -42,6 +42,7 @@ from .cka import cka_from_grams, linear_gram
 from .noise_ceiling import _as_rdms, cka_noise_ceiling, noise_ceiling
 from .rdm import ID_A, ID_B, PAIR, as_rdm, compute_rdm, rdm_stimulus_ids
 from .rdm_comparison import RDM_COMPARISONS, _matched, compare_rdms, pair_weights
+from .unit_scale import unit_scale
 
 __all__ = ["rsa", "cka_sweep", "CEILINGS"]
 
@@ -81,10 +82,8 @@ def _gram(data: xr.DataArray) -> xr.DataArray:
     batch = [d for d in data.dims if d not in (PRESENTATION, NEUROID)]
     values = np.asarray(data.transpose(*batch, PRESENTATION, NEUROID).values, dtype=float)
     # CKA ignores each representation's scale, but X Xᵀ overflows (or underflows) far from unit scale:
-    # divide every (presentation, neuroid) slice by a power of two near its largest value (exact)
-    largest = np.abs(values).max(axis=(-2, -1), keepdims=True) if values.size else np.ones((1, 1))
-    values = np.ldexp(values, -np.frexp(largest)[1])
-    values = linear_gram(values)
+    # rescale every (presentation, neuroid) slice exactly
+    values = linear_gram(unit_scale(values, axis=(-2, -1)))
     coords = {d: data[d] for d in batch if d in data.coords}
     return xr.DataArray(values, dims=(*batch, "stimulus_a", "stimulus_b"), coords=coords)
 

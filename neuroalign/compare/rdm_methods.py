@@ -24,6 +24,7 @@ from ..errors import (
     SchemaError,
     UnknownNameError,
 )
+from .unit_scale import unit_scale
 
 __all__ = ["NOISE_ESTIMATORS", "estimate_noise_precision"]
 
@@ -86,19 +87,9 @@ def euclidean(means: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(squared, 0.0, None))
 
 
-def _unit_rows(means: np.ndarray) -> np.ndarray:
-    """Each pattern divided by the power of two that brings its largest |value| into [0.5, 1).
-
-    Exact in floating point, so scale-free measures are unchanged, while their
-    sums of squares can no longer overflow or underflow (patterns of 1e200 or 1e-200).
-    """
-    largest = np.abs(means).max(axis=-1, keepdims=True, initial=0.0)
-    return np.ldexp(means, -np.frexp(largest)[1])
-
-
 def correlation(means: np.ndarray) -> np.ndarray:
     """1 − Pearson r between patterns (rsatoolbox ``"correlation"``, scipy ``"correlation"``)."""
-    means = _unit_rows(means)
+    means = unit_scale(means, axis=-1)  # each pattern; exact
     centered = means - means.mean(axis=-1, keepdims=True)
     norms = np.linalg.norm(centered, axis=-1, keepdims=True)
     if np.any(norms == 0):
@@ -115,7 +106,7 @@ def correlation(means: np.ndarray) -> np.ndarray:
 
 def cosine(means: np.ndarray) -> np.ndarray:
     """1 − cosine of the angle between patterns (scipy ``pdist(metric="cosine")``)."""
-    means = _unit_rows(means)
+    means = unit_scale(means, axis=-1)  # each pattern; exact
     norms = np.linalg.norm(means, axis=-1, keepdims=True)
     if np.any(norms == 0):
         raise DataError("a stimulus evokes zero in every neuroid, so its cosine distance is undefined",
