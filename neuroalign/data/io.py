@@ -166,8 +166,10 @@ def _text(variable: xr.Variable, name: str, source: str) -> np.ndarray:
 def _digest(values: Any) -> str:
     """A digest of a variable's values as stored: dtype, shape and bytes (NaN payloads made equal)."""
     values = np.ascontiguousarray(values)
-    if values.dtype.kind == "f" and np.isnan(values).any():
-        values = np.where(np.isnan(values), np.nan, values)  # decoding a fill value gives the plain NaN
+    if values.dtype.kind == "f":
+        nan = np.isnan(values)
+        if nan.any():
+            values = np.where(nan, np.nan, values)  # decoding a fill value gives the plain NaN
     digest = content_digest(f"{values.dtype.str}{values.shape}".encode())
     digest.update(values.reshape(-1).view(np.uint8))
     return digest.hexdigest()
