@@ -21,7 +21,8 @@ from ..data.schema import NEUROID, NEUROID_ID, PRESENTATION, STIMULUS_ID, TIME_B
 from ..errors import ConfigError, DataError, UnknownNameError
 from .spike_counts import _covered, _inside, bin_edges, check_spike_times, count_spikes, merge_intervals
 
-__all__ = ["bin_edges", "count_spikes", "bin_spikes", "UNOBSERVED_MODES", "event_times_array"]
+__all__ = ["bin_edges", "count_spikes", "bin_spikes", "UNOBSERVED_MODES", "event_times_array",
+           "refuse_repeated_columns"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,14 @@ def numeric_vector(values: Any, source: str, what: str) -> np.ndarray:
         raise ConfigError(f"{what} has shape {array.shape}, not one value per entry", source=source,
                           fix=f"pass {what} as a 1-D sequence (e.g. the start column of an (n, 2) array)")
     return array.ravel()
+
+
+def refuse_repeated_columns(frame: pd.DataFrame, what: str, source: str) -> None:
+    """Raise :class:`ConfigError` when a DataFrame given as ``what`` has several columns of one name."""
+    if frame.columns.duplicated().any():
+        repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+        raise ConfigError(f"the {what} has several columns named {repeated}", source=source,
+                          fix="give every column its own name")
 
 
 def event_times_array(values: Any, source: str = "events") -> np.ndarray:
@@ -189,10 +198,7 @@ def assemble(
     n_trials = event_times.size
     coords: dict[str, tuple[str, Any]] = {}
     if trials is not None:
-        if trials.columns.duplicated().any():
-            repeated = sorted({str(c) for c in trials.columns[trials.columns.duplicated()]})
-            raise ConfigError(f"the trial table has several columns named {repeated}", source="trials",
-                              fix="give every column its own name")
+        refuse_repeated_columns(trials, "trial table", "trials")
         if len(trials) != n_trials:
             raise ConfigError(f"the trial table has {len(trials)} rows but there are {n_trials} events",
                               source="trials", fix="pass one row per event")

@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import ConfigError, DataError, FileFormatError, UnknownNameError
-from .binning import assemble, coord_values, event_times_array
+from .binning import assemble, coord_values, event_times_array, refuse_repeated_columns
 from .spike_counts import check_spike_times
 from .text_tables import read_text_table
 
@@ -161,20 +161,18 @@ def _read_events_table(events: Any, align_to: str | None) -> tuple[np.ndarray, p
             raise FileFormatError("events file not found", source=str(path), fix="check the path")
         frame = read_text_table(path, sep="\t" if path.suffix.lower() in (".tsv", ".txt") else ",",
                                 what="events table")
-        times, frame, column, _ = _events_from_frame(frame, align_to, str(path))
+        times, column = _events_from_frame(frame, align_to, str(path))
         return times, frame, column, str(path)
     if isinstance(events, pd.DataFrame):
-        times, frame, column, _ = _events_from_frame(events, align_to, "events")
-        return times, frame, column, times
+        times, column = _events_from_frame(events, align_to, "events")
+        return times, events, column, times
     times = event_times_array(events, "events")
     return times, None, align_to or "events", times
 
 
-def _events_from_frame(frame: pd.DataFrame, align_to: str | None, source: str):
-    if frame.columns.duplicated().any():
-        repeated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-        raise ConfigError(f"the events table has several columns named {repeated}", source=source,
-                          fix="give every column its own name")
+def _events_from_frame(frame: pd.DataFrame, align_to: str | None, source: str) -> tuple[np.ndarray, str]:
+    """The alignment times of an events table (its ``align_to`` column, else start_time or onset) and that column."""
+    refuse_repeated_columns(frame, "events table", source)
     column = align_to or next((c for c in ("start_time", "onset") if c in frame.columns), None)
     if column is None or column not in frame.columns:
         raise UnknownNameError(str(column or "start_time"), list(map(str, frame.columns)),
@@ -184,7 +182,7 @@ def _events_from_frame(frame: pd.DataFrame, align_to: str | None, source: str):
     if text.any() or pd.api.types.is_bool_dtype(frame[column]):
         raise DataError(f"events column {column!r} is not numeric (e.g. {frame[column][text].tolist()[:3]})",
                         source=source, fix="align to a column of times in seconds (align_to='<column>')")
-    return times.to_numpy(dtype=float), frame, column, None
+    return times.to_numpy(dtype=float), column
 
 
 def load_phy(

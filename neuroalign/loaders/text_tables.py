@@ -19,7 +19,7 @@ import os
 import warnings
 import zipfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import FileFormatError
 
-__all__ = ["read_text_table", "header_names"]
+__all__ = ["read_text_table", "header_names", "refuse_repeated_names"]
 
 #: The texts read as missing by default ("n/a" is the BIDS spelling).
 MISSING_TEXT = ("n/a", "N/A", "NA", "NaN", "nan", "")
@@ -82,6 +82,17 @@ def _scan(path: Path, sep: str) -> tuple[list[str], list[tuple[int, int]]]:
             elif len(row) != len(names):
                 wrong.append((rows.line_num, len(row)))
     return names or [], wrong
+
+
+def refuse_repeated_names(names: Sequence[str], path: str | os.PathLike) -> None:
+    """Raise :class:`FileFormatError` when a header repeats a name (pandas would rename the second ``a`` to ``a.1``)."""
+    repeated = [name for name, n in Counter(names).items() if n > 1]
+    if repeated:
+        positions = [i for i, name in enumerate(names) if name in repeated]
+        raise FileFormatError(
+            f"the header repeats the column name(s) {repeated} (at positions {positions})", source=str(path),
+            fix="give every column its own name in the header line",
+        )
 
 
 def read_text_table(path: str | os.PathLike, *, sep: str, na_values: Iterable[Any] | None = None,
@@ -153,13 +164,7 @@ def read_text_table(path: str | os.PathLike, *, sep: str, na_values: Iterable[An
             f"{'tab' if other == chr(9) else 'comma'}-separated, not {'comma' if sep == ',' else 'tab'}-separated",
             source=str(path), fix=f"rename the file to {'.tsv' if other == chr(9) else '.csv'}, or pass "
             f"format='{'tsv' if other == chr(9) else 'csv'}'")
-    repeated = [name for name, n in Counter(names).items() if n > 1]
-    if repeated:
-        positions = [i for i, name in enumerate(names) if name in repeated]
-        raise FileFormatError(
-            f"the header repeats the column name(s) {repeated} (at positions {positions})", source=str(path),
-            fix="give every column its own name in the header line",
-        )
+    refuse_repeated_names(names, path)
     unnamed = [i for i, name in enumerate(names) if not name.strip()]
     if unnamed:
         raise FileFormatError(f"{len(unnamed)} column(s) have no header name (positions {unnamed})",

@@ -25,7 +25,7 @@ from ..data import provenance, validate
 from ..errors import AlignmentError, ConfigError, DataError, FileFormatError, NeuroalignError, SchemaError, \
     UnknownNameError
 from .bids import parse_bids_entities
-from .text_tables import header_names, read_text_table
+from .text_tables import header_names, read_text_table, refuse_repeated_names
 
 __all__ = ["load_timeseries", "stack_timeseries"]
 
@@ -128,7 +128,7 @@ def _read_values(path: Path, *, variable: str | None = None) -> tuple[Any, bool]
             names = header_names(path, sep)
             if names and all(_is_number(c) for c in names):  # no header row
                 return pd.read_csv(path, header=None, sep=sep), False
-            _refuse_repeated(names, path)  # pandas would rename the second "a" to "a.1"
+            refuse_repeated_names(names, path)  # pandas would rename the second "a" to "a.1"
             if names and not names[0].strip():  # a first column of row labels without a name, as pandas writes
                 return pd.read_csv(path, sep=sep), True
             return read_text_table(path, sep=sep, what="table"), True
@@ -138,7 +138,7 @@ def _read_values(path: Path, *, variable: str | None = None) -> tuple[Any, bool]
                 return pd.read_csv(path, header=None, sep=r"\s+", engine="python"), False
             with open(path, encoding="utf-8-sig") as handle:
                 names = next((line.split() for line in handle if line.strip()), [])
-            _refuse_repeated(names, path)
+            refuse_repeated_names(names, path)
             return table, True
         if suffix == ".npy":
             array = np.load(path, allow_pickle=False)
@@ -155,13 +155,6 @@ def _read_values(path: Path, *, variable: str | None = None) -> tuple[Any, bool]
                               fix="check that the file is complete and in the format its extension says") from exc
     raise FileFormatError(f"unsupported extension {suffix!r}", source=str(path),
                           fix=f"use one of {', '.join(_EXTENSIONS)}")
-
-
-def _refuse_repeated(names: Sequence[str], path: Path) -> None:
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise FileFormatError(f"the header repeats the column name(s) {repeated}", source=str(path),
-                              fix="give every column its own name in the header line")
 
 
 def _is_number(text: Any) -> bool:
