@@ -140,9 +140,9 @@ def commit_layer(
                         "stimuli of a split)", source="model_data", fix="use more stimuli, or check the layers")
     chosen = selection.argmax(LAYER)
     committed = held_out.isel({LAYER: chosen}).drop_vars(LAYER)
-    layers = np.asarray(selection[LAYER].values)
-    chosen_layer = xr.DataArray(layers[chosen.values].astype(object), dims=(SPLIT,))
-    names, counts = np.unique(layers[chosen.values].astype(str), return_counts=True)
+    picked = np.asarray(selection[LAYER].values)[chosen.values]
+    chosen_layer = xr.DataArray(picked.astype(object), dims=(SPLIT,))
+    names, counts = np.unique(picked.astype(str), return_counts=True)
     full_data = family.compare(prepared.model, prepared.data).mean(subject)
     raw = xr.Dataset({"chosen_layer": chosen_layer, "committed": committed,
                       "selection": selection, "held_out": held_out, "full_data": full_data},
