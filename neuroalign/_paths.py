@@ -45,8 +45,7 @@ def check_writable(path: str | os.PathLike, *, source: str, folder: bool, fix: s
     fix = fix or f"choose a path you can write to ({source})"
     if path.exists() and path.is_dir() != folder:
         what, wanted = ("a folder", "a file") if path.is_dir() else ("a file", "a folder")
-        raise ConfigError(f"{path} is {what}, not {wanted}", source=source,
-                          fix=fix)
+        raise ConfigError(f"{path} is {what}, not {wanted}", source=source, fix=fix)
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent

@@ -168,7 +168,6 @@ def extract(
     model = load_model(model)
     device = check_device(device)
     fingerprint = model_fingerprint(model)  # everything that can change the outputs
-    weights_hash = fingerprint.digest
     with _placed(model, device, dtype, deterministic):
         if backend == "fx":
             graph = trace(model)
@@ -180,9 +179,10 @@ def extract(
         # each output's features are taken (and copied where needed) the moment the layer produces it
         recorder: Any = (FxRecorder(graph, names, keep=run.keep) if backend == "fx"
                          else HookRecorder(model, names, keep=run.keep))
-        params, inputs, content = run.describe(weights_hash, backend, layers, wants_content=bool(cache or store))
-        if not fingerprint.reliable:
-            content = None  # no cache entry, no resumed store: either could hold another model's activations
+        # no cache entry, no resumed store for a model that cannot be described: either could hold another
+        # model's activations
+        params, inputs, content = run.describe(fingerprint.digest, backend, layers,
+                                               wants_content=bool(cache or store) and fingerprint.reliable)
         use_cache = bool(cache) and content is not None
         if cache and not use_cache:
             log.warning("cache bypassed: %s cannot be described reliably (give it a spec() method or a "
@@ -309,7 +309,7 @@ class _Run:
         self.n_batches = -(-len(stimuli) // batch_size)
 
     # ---------------------------------------------------------------- description
-    def describe(self, weights: str, backend: str, layers: LayerSpec, *,
+    def describe(self, model_digest: str, backend: str, layers: LayerSpec, *,
                  wants_content: bool) -> tuple[dict, dict, dict | None]:
         """Provenance parameters and inputs, and the cache-key content (``None``: not wanted or not describable)."""
         preprocess = describe_preprocessing(self.preprocess)
@@ -330,10 +330,10 @@ class _Run:
                   "preprocess": preprocess if preprocess is not None else repr(self.preprocess),
                   "reduce": {n: (None if r is None else {k: v for k, v in r.items() if k != "fit_on_content"})
                              for n, r in reduce.items()}}
-        inputs = {"model_weights": weights, "stimuli": self.stimuli.content_hash()}
+        inputs = {"model_weights": model_digest, "stimuli": self.stimuli.content_hash()}
         if preprocess is None or any(v is None for v in select.values()) or not wants_content:
             return params, inputs, None
-        content = {"version": EXTRACTION_VERSION, "model": weights, "layers": self.names, "backend": backend,
+        content = {"version": EXTRACTION_VERSION, "model": model_digest, "layers": self.names, "backend": backend,
                    "select": select, "pooling": pooling, "calls": self.calls, "preprocess": preprocess,
                    "reduce": reduce, "stimuli": inputs["stimuli"], "dtype": str(self.dtype),
                    "device": self.device.type}
