@@ -1,0 +1,224 @@
+"""One layer's activations, with the forward pass stopped right after that layer.
+
+Metamer synthesis evaluates one layer thousands of times; the layers after it
+would cost time and compute nothing that is used.  :class:`LayerForward`
+resolves the layer name once (with :func:`neuroalign.extract.resolve_layers`,
+the toolkit's one way to name layers), registers a forward hook on it, and
+ends the forward pass when the layer returns, by raising a private exception
+from the hook and catching it.
+
+The activations are the module's output exactly as
+:func:`neuroalign.extract.extract` records it (with ``pooling="flatten"``, its
+values are ``activations.flatten(1)``), taken from the module's first call in
+the pass.
+
+``fake_relu=True`` (for an ``nn.ReLU`` layer only) gives the ReLU's output in
+the forward pass and passes the gradient through unchanged, as if the layer
+were the identity (the "fake ReLU" of Feather et al. 2023), so that units at
+zero still receive gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, ExtractionError
+from ..extract.layers import LayerSpec, resolve_layers
+from ..extract.models import forward_failed
+
+__all__ = ["LayerForward", "layer_activations", "FakeReLU"]
+
+
+class _Stop(BaseException):
+    """Raised by the hook to end the forward pass (a BaseException: a model's ``except Exception`` keeps out)."""
+
+
+class FakeReLU(torch.autograd.Function):
+    """ReLU in the forward pass, the identity in the backward pass.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroalign.metamers.layer_forward import FakeReLU
+    >>> x = torch.tensor([-1.0, 2.0], requires_grad=True)
+    >>> y = FakeReLU.apply(x)
+    >>> y.sum().backward()
+    >>> y.tolist(), x.grad.tolist()
+    ([0.0, 2.0], [1.0, 1.0])
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad
+
+
+def resolve_one_layer(model: nn.Module, layer: LayerSpec) -> str:
+    """The single module name that ``layer`` selects in ``model``.
+
+    Raises
+    ------
+    UnknownNameError
+        The name is not a submodule (the message lists close matches).
+    ConfigError
+        The spec selects several modules (the message lists them).
+    """
+    names = resolve_layers(model, layer)
+    if len(names) != 1:
+        shown = ", ".join(repr(n) for n in names[:10]) + (" …" if len(names) > 10 else "")
+        raise ConfigError(f"layer selects {len(names)} modules ({shown}), not one", source="layer",
+                          fix="name exactly one module from model.named_modules()")
+    return names[0]
+
+
+class LayerForward:
+    """Run a model up to one layer and return that layer's output.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    layer : str or layer spec
+        Resolved with :func:`neuroalign.extract.resolve_layers`; it must select exactly one module.
+    fake_relu : bool
+        Replace the layer (an ``nn.ReLU``) by a ReLU whose gradient is the identity.
+
+    Notes
+    -----
+    The hook is registered while the object is used as a context manager (a
+    synthesis loop enters it once); a call outside a ``with`` block registers
+    it for that call only.  The hook acts only during this object's own calls,
+    so other code calling the model inside the block is unaffected.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroalign.metamers.layer_forward import LayerForward
+    >>> from neuroalign.models import ReferenceNet
+    >>> forward = LayerForward(ReferenceNet(seed=0), "block2")
+    >>> with forward:
+    ...     out = forward(torch.zeros(2, 3, 32, 32))
+    >>> tuple(out.shape), forward.layer
+    ((2, 32, 8, 8), 'block2')
+    """
+
+    def __init__(self, model: nn.Module, layer: LayerSpec, *, fake_relu: bool = False):
+        if not isinstance(model, nn.Module):
+            raise ConfigError(f"model is a {type(model).__name__}, not a torch.nn.Module", source="model",
+                              fix="pass a torch module (see neuroalign.extract.load_model for specs)")
+        self.model = model
+        self.layer = resolve_one_layer(model, layer)
+        self.module = model.get_submodule(self.layer)
+        self.fake_relu = bool(fake_relu)
+        if self.fake_relu and not isinstance(self.module, nn.ReLU):
+            raise ConfigError(f"fake_relu needs a ReLU layer, but {self.layer!r} is a {type(self.module).__name__}",
+                              source="fake_relu", fix="pass fake_relu=False, or name an nn.ReLU module as the layer")
+        self._handles: list[Any] = []
+        self._armed = False
+        self._output: Any = None
+
+    # ------------------------------------------------------------------ hooks
+    def _pre_hook(self, module: nn.Module, inputs: tuple) -> None:
+        if self._armed:  # the fake ReLU replaces the module: computed from its input, the module never runs
+            self._output = FakeReLU.apply(inputs[0])
+            raise _Stop
+
+    def _hook(self, module: nn.Module, inputs: tuple, output: Any) -> None:
+        if self._armed:
+            self._output = output
+            raise _Stop
+
+    def __enter__(self) -> "LayerForward":
+        if not self._handles:
+            if self.fake_relu:
+                self._handles.append(self.module.register_forward_pre_hook(self._pre_hook))
+            else:
+                self._handles.append(self.module.register_forward_hook(self._hook))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the hook."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    # ------------------------------------------------------------------ calls
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """The layer's output for ``images`` (gradient recorded as the caller's grad mode says)."""
+        if not self._handles:
+            with self:
+                return self(images)
+        self._output = None
+        self._armed = True
+        try:
+            self.model(images)
+        except _Stop:
+            pass
+        except Exception as exc:  # the model's own code: name the inputs it failed on
+            raise forward_failed(exc, images) from exc
+        finally:
+            self._armed = False
+        output, self._output = self._output, None
+        if output is None:
+            raise ExtractionError(f"layer {self.layer!r} did not run during the forward pass", source="layer",
+                                  fix="pick a module that the model's forward() calls")
+        if not isinstance(output, torch.Tensor):
+            raise ExtractionError(
+                f"layer {self.layer!r} returns a {type(output).__name__}, not a tensor", source="layer",
+                fix="pick a module whose output is one tensor (e.g. a submodule of this one)")
+        if output.ndim == 0 or output.shape[0] != images.shape[0]:
+            raise ExtractionError(
+                f"layer {self.layer!r} gives an output of shape {tuple(output.shape)} for {images.shape[0]} images: "
+                f"its first axis must be the batch", source="layer", fix="pick a layer whose output is batch-first")
+        return output
+
+
+def layer_activations(model: nn.Module, layer: LayerSpec, images: torch.Tensor, *, grad: bool = False,
+                      fake_relu: bool = False) -> torch.Tensor:
+    """The output of one layer of ``model`` for ``images``; later layers do not run.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    layer : str or layer spec
+        Must select exactly one module (see :func:`neuroalign.extract.resolve_layers`).
+    images : torch.Tensor
+        A batch, first axis the images.
+    grad : bool
+        Record the gradient (``False``: runs under ``torch.no_grad()``).
+    fake_relu : bool
+        For an ``nn.ReLU`` layer: ReLU forward, identity gradient.
+
+    Returns
+    -------
+    torch.Tensor
+        Shape ``(N, ...)``: the module's output as :func:`neuroalign.extract.extract` records it.
+
+    Raises
+    ------
+    UnknownNameError
+        The layer is not a submodule.
+    ConfigError
+        The spec selects several modules, or ``fake_relu`` is asked for a module that is not a ReLU.
+    ExtractionError
+        The layer does not run, returns a tuple (or anything but a tensor), or the model fails on the images.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroalign.metamers.layer_forward import layer_activations
+    >>> from neuroalign.models import ReferenceNet
+    >>> layer_activations(ReferenceNet(seed=0), "block1.1", torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 16, 32, 32])
+    """
+    forward = LayerForward(model, layer, fake_relu=fake_relu)
+    with torch.set_grad_enabled(bool(grad)):
+        return forward(images)
