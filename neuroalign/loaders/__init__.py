@@ -10,6 +10,7 @@ from .bids import *  # noqa: F401,F403
 from .binning import *  # noqa: F401,F403
 from .functional_connectivity import *  # noqa: F401,F403
 from .confounds import *  # noqa: F401,F403
+from .feather2023 import *  # noqa: F401,F403
 from .fmri import *  # noqa: F401,F403
 from .matfiles import *  # noqa: F401,F403
 from .psychophysics import *  # noqa: F401,F403
