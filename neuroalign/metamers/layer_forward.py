@@ -119,6 +119,7 @@ class LayerForward:
             raise ConfigError(f"fake_relu needs a ReLU layer, but {self.layer!r} is a {type(self.module).__name__}",
                               source="fake_relu", fix="pass fake_relu=False, or name an nn.ReLU module as the layer")
         self._handles: list[Any] = []
+        self._depth = 0  # nested ``with`` blocks: the hook goes when the outermost one ends
         self._armed = False
         self._output: Any = None
 
@@ -134,6 +135,7 @@ class LayerForward:
             raise _Stop
 
     def __enter__(self) -> "LayerForward":
+        self._depth += 1
         if not self._handles:
             if self.fake_relu:
                 self._handles.append(self.module.register_forward_pre_hook(self._pre_hook))
@@ -142,10 +144,13 @@ class LayerForward:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.close()
+        self._depth = max(self._depth - 1, 0)
+        if not self._depth:
+            self.close()
 
     def close(self) -> None:
-        """Remove the hook."""
+        """Remove the hook (whatever the nesting of ``with`` blocks)."""
+        self._depth = 0
         for handle in self._handles:
             handle.remove()
         self._handles.clear()

@@ -1,0 +1,66 @@
+"""When one image's synthesis stops: relative progress of its match.
+
+plenoptic stops when the loss changed by less than an ABSOLUTE amount over the
+last iterations, which stops small losses long before they converge.  The rule
+here is relative: after ``k`` steps (``k ≥ window``), image ``i`` stops when
+
+    L_i(k − window) − L_i(k) ≤ tolerance · |L_i(k − window)|,
+
+that is, when its objective fell by less than the fraction ``tolerance`` of its
+value ``window`` steps earlier (an objective that rose, or that reached
+exactly zero, stops too).  ``L_i(k)`` is the image's objective (loss plus
+weighted penalty) at its ``k``-th iterate, as recorded in ``Metamer.losses``;
+the rule assumes objectives ≥ 0, as every built-in one is.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+
+__all__ = ["RelativeProgress"]
+
+
+class RelativeProgress:
+    """The stopping rule of the module docstring.
+
+    Parameters
+    ----------
+    tolerance : float or None
+        Relative decrease below which an image stops; ``None``: never stop.
+    window : int
+        Number of steps over which the decrease is measured.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroalign.metamers.stopping import RelativeProgress
+    >>> rule = RelativeProgress(0.01, window=1)
+    >>> history = torch.tensor([[1.0, 1.0], [0.9, 0.5], [0.895, 0.2]])  # 3 iterates of 2 images
+    >>> rule.converged(history).tolist()
+    [True, False]
+    """
+
+    def __init__(self, tolerance: float | None, window: int):
+        if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
+                                      or not tolerance >= 0):
+            raise ConfigError(f"stop_tolerance must be a number ≥ 0 (or False: no stopping), got {tolerance!r}",
+                              source="stop_tolerance", fix="pass e.g. stop_tolerance=1e-3")
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ConfigError(f"stop_window must be a positive int, got {window!r}", source="stop_window",
+                              fix="pass e.g. stop_window=50")
+        self.tolerance = None if tolerance is None else float(tolerance)
+        self.window = window
+
+    def converged(self, history: torch.Tensor) -> torch.Tensor:
+        """Which images meet the rule at the last iterate of ``history`` (iterates × images)."""
+        n_images = history.shape[1]
+        if self.tolerance is None or history.shape[0] <= self.window:
+            return torch.zeros(n_images, dtype=torch.bool)
+        before, now = history[-1 - self.window], history[-1]
+        return (before - now) <= self.tolerance * before.abs()
+
+    def describe(self) -> dict:
+        """The rule's settings (for provenance)."""
+        return {"rule": "relative_progress", "tolerance": self.tolerance, "window": self.window}
