@@ -19,12 +19,12 @@ MATLAB's ``ranova``, SPSS GLM, JASP and R's ``afex``/``car``):
 * **partial η²** = ``SS_effect / (SS_effect + SS_error)``.
 * **sphericity**, from the pooled within-group covariance ``S`` of the
   ``k − 1`` orthonormal contrasts of the within factor: Mauchly's ``W`` with
-  its χ² test, the Greenhouse–Geisser ε (``tr(S)² / ((k − 1) tr(S²))``), the
-  Huynh–Feldt ε with Lecoutre's (1991) correction for between groups
+  its χ² test (p value with the second-order term of R's ``mauchly.test``),
+  the Greenhouse–Geisser ε (``tr(S)² / ((k − 1) tr(S²))``), the Huynh–Feldt
+  ε with Lecoutre's (1991) correction for between groups
   (``((N − g + 1)(k − 1)ε − 2) / ((k − 1)(N − g − (k − 1)ε))``, capped at 1;
-  MATLAB's and R's choice) and the lower bound ``1 / (k − 1)``, with the p
-  values they give.  pingouin estimates ε ignoring the groups, so its
-  corrected p values differ from these when there is a between factor.
+  MATLAB's and R's choice) and the lower bound ``1 / (k − 1)``, each with the
+  p value it gives.  Between effects need no correction.
 
 These reproduce the F values, p values (uncorrected, GG, HF, lower bound) and
 partial η² that Feather et al. printed from MATLAB (``*RESULTS.txt`` of
@@ -96,10 +96,10 @@ def mixed_anova(data: xr.DataArray, *, within: str, subject: str, between: str |
         ``mauchly_chi2``, ``mauchly_df``, ``mauchly_p``).  Between effects
         need no sphericity: their ε are 1 and their Mauchly columns NaN.
         ``attrs``: ``design`` (units per group, levels), ``dropped_units``,
-        ``sum_of_squares`` and provenance.  pingouin's names: ``DF1``,
-        ``DF2``, ``p-unc``, ``np2``, ``eps``, ``p-GG-corr``, ``W-spher``,
-        ``p-spher``; MATLAB's: ``pValue``, ``pValueGG``, ``pValueHF``,
-        ``pValueLB``.
+        ``sum_of_squares`` and provenance.  pingouin 0.7 calls the columns
+        ``DF1``, ``DF2``, ``p_unc``, ``np2``, ``eps``, ``p_GG_corr``,
+        ``W_spher``, ``p_spher``; MATLAB's ``ranova`` ``pValue``,
+        ``pValueGG``, ``pValueHF``, ``pValueLB``.
 
     Raises
     ------
@@ -278,9 +278,14 @@ def _sphericity(scores: np.ndarray, df: int) -> dict:
                 "mauchly_df": float(p * (p + 1) / 2 - 1), "mauchly_p": np.nan}
     w = float(np.prod(eig / eig.mean()))
     dof = p * (p + 1) / 2 - 1
-    chi2 = float(-(df - (2 * p ** 2 + p + 2) / (6 * p)) * np.log(w)) if w > 0 else np.inf
+    # Anderson's (2003) approximation with its second-order term, as R's mauchly.test (which puts the number
+    # of levels k = p + 1 where Anderson has p in one place; kept, so that the p values agree with R's)
+    rho = 1 - (2 * p ** 2 + p + 2) / (6 * p * df)
+    w2 = (p + 2) * (p - 1) * (p - 2) * (2 * p ** 3 + 6 * p ** 2 + 3 * (p + 1) + 2) / (288 * (df * p * rho) ** 2)
+    chi2 = float(-df * rho * np.log(w)) if w > 0 else np.inf
+    first, second = stats.chi2.sf(chi2, dof), stats.chi2.sf(chi2, dof + 4)
     return {**out, "eps_gg": gg, "eps_hf": float(hf), "mauchly_w": w, "mauchly_chi2": chi2,
-            "mauchly_df": float(dof), "mauchly_p": float(stats.chi2.sf(chi2, dof))}
+            "mauchly_df": float(dof), "mauchly_p": float(first + w2 * (second - first))}
 
 
 def _row(source: str, ss: float, df1: float, ss_error: float, df2: float, spher: dict | None) -> dict:
