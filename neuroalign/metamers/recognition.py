@@ -1,0 +1,311 @@
+"""Recognisability of model metamers across observers (Feather et al. 2023).
+
+Each observer (a classifier network, the generating model itself, a pixel-space
+kNN, ...) names the class of every *valid* metamer of each generating layer;
+its recognisability at that layer is the proportion it names correctly.
+Confidence intervals come from a bootstrap over images: within a layer every
+observer is scored on the same resamples, so observers can be compared pair
+by pair.  The expected chance level is ``1 / len(classes)``.
+
+Natural images enter as a layer of their own, ``"natural"``, so that curves
+start where Feather et al.'s figures do: pass them as ``naturals=`` (they are
+all counted), or put them in ``metamers`` under any layer name.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..compare.bootstrap import RESAMPLE, bootstrap_indices
+from ..data.provenance import provenance
+from ..data.schema import PRESENTATION, STIMULUS_ID
+from ..errors import AlignmentError, ConfigError, DataError
+from ..score import Score
+from .classify import Observer, as_images, predict_labels
+
+__all__ = ["recognisability", "NATURAL", "METRIC"]
+
+log = logging.getLogger(__name__)
+
+#: The layer name natural images get with ``naturals=``.
+NATURAL = "natural"
+#: The metric name of recognisability scores.
+METRIC = "metamer-recognisability"
+
+
+def recognisability(
+    metamers: xr.DataArray | Mapping[str, Any],
+    labels: Any,
+    observers: Mapping[str, Observer],
+    *,
+    valid: xr.DataArray | None = None,
+    naturals: Any = None,
+    generator: str = "model",
+    classes: Sequence[Any] | None = None,
+    n_bootstrap: int = 1000,
+    ci_level: float = 0.95,
+    random_state: int | np.random.Generator = 0,
+    empty_layers: Literal["raise", "drop"] = "raise",
+    batch_size: int = 256,
+    progress: bool = False,
+) -> Score:
+    """Proportion of valid metamers each observer classifies correctly, per generating layer.
+
+    Parameters
+    ----------
+    metamers : xarray.DataArray or mapping
+        A DataArray with dims ``(layer, presentation, channel, row, col)``, or
+        a mapping layer name → images (tensors ``(N, C, H, W)`` or DataArrays
+        with dims ``(presentation, channel, row, col)``); layers keep their order.
+    labels : array_like or xarray.DataArray
+        The class of each natural image.  A plain array follows the images'
+        order; a DataArray with ``stimulus_id`` is looked up by id for images
+        that carry ids.
+    observers : mapping
+        Name → observer: a ``torch.nn.Module`` classifier (argmax of its
+        logits, batched, under no_grad, in eval mode) or a callable images →
+        labels (e.g. :class:`~neuroalign.metamers.pixel_observer.PixelKNN`).
+    valid : xarray.DataArray, optional
+        Booleans with dims ``(layer, presentation)`` (extra length-1 dims, such
+        as the ``seed`` of :func:`~neuroalign.metamers.validity.metamer_validity`'s
+        ``valid``, are dropped); only valid metamers are scored.  Matched by
+        ``stimulus_id`` where both sides have ids, else by position.  Layers it
+        lacks, and the ``"natural"`` layer, count as all valid only if they are
+        natural images; a metamer layer missing from ``valid`` is an error.
+        Default: every image counts.
+    naturals : torch.Tensor or xarray.DataArray, optional
+        Natural images, scored as a first layer named ``"natural"``.
+    generator : str
+        The generating model's name (the ``generator`` coordinate).
+    classes : sequence, optional
+        The classes of the task; chance is ``1 / len(classes)``.  When given,
+        module observers choose among these logit columns (a forced choice, as
+        Feather et al.'s 16-way task).  Default: the sorted distinct labels,
+        with module observers choosing among all their logits.
+    n_bootstrap : int
+        Bootstrap resamples of the images of each layer.
+    ci_level : float
+        Coverage of the percentile confidence interval.
+    random_state : int or numpy.random.Generator
+        Seed of the resamples: layer ``k`` (in order) draws
+        ``bootstrap_indices(n_k, n_bootstrap, rng)`` from
+        ``rng = numpy.random.default_rng(random_state)``.
+    empty_layers : {"raise", "drop"}
+        A layer without any valid metamer raises :class:`~neuroalign.errors.DataError`,
+        or is dropped (logged, and listed in ``params["dropped_layers"]``).
+    batch_size : int
+        Images per forward pass.
+    progress : bool
+        Show a progress bar over layers.
+
+    Returns
+    -------
+    Score
+        Values, CI and error (standard deviation of the resamples) with dims
+        ``(generator, layer, observer)``; ``raw`` holds the resamples.
+        ``params`` hold ``chance``, ``classes``, ``n_images`` (valid images per
+        layer), ``generator`` and the bootstrap settings.
+
+    Raises
+    ------
+    ConfigError
+        No observer, a bad setting, a label outside ``classes``.
+    AlignmentError
+        Images, labels and ``valid`` do not match.
+    DataError
+        A layer with no valid metamer (``empty_layers="raise"``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroalign.metamers.recognition import recognisability
+    >>> images = np.zeros((4, 1, 2, 2), dtype=np.float32)
+    >>> perfect = lambda x: np.array([0, 1, 0, 1])
+    >>> score = recognisability({"conv1": images}, [0, 1, 0, 1], {"oracle": perfect}, n_bootstrap=20)
+    >>> score.dims, float(score.values.squeeze()), score.params["chance"]
+    (('generator', 'layer', 'observer'), 1.0, 0.5)
+    """
+    if not isinstance(observers, Mapping) or not observers:
+        raise ConfigError("observers must be a non-empty mapping name -> observer", source="observers",
+                          fix="pass e.g. observers={'generator': model, 'knn': PixelKNN().fit(images, labels)}")
+    if empty_layers not in ("raise", "drop"):
+        raise ConfigError(f"empty_layers must be 'raise' or 'drop', got {empty_layers!r}", source="empty_layers",
+                          fix="pass empty_layers='raise' (default) or 'drop'")
+    if not 0 < ci_level < 1:
+        raise ConfigError(f"ci_level must be in (0, 1), got {ci_level!r}", source="ci_level", fix="use e.g. 0.95")
+    layers = _layers(metamers, naturals)
+    label_ids, label_values = _label_table(labels)
+    mask = _valid_table(valid)
+    known = np.unique(label_values)
+    classes_list = [c.item() if isinstance(c, np.generic) else c for c in
+                    (known if classes is None else np.asarray(list(classes)))]
+    if len(set(classes_list)) != len(classes_list) or len(classes_list) < 2:
+        raise ConfigError(f"classes must hold at least two distinct classes, got {classes_list}", source="classes",
+                          fix="pass the task's classes, e.g. classes=range(10)")
+    outside = [v for v in known.tolist() if v not in set(classes_list)]
+    if outside:
+        raise ConfigError(f"labels {outside[:5]} are not among classes", source="classes",
+                          fix="include every label in classes")
+    networks = [name for name, observer in observers.items() if isinstance(observer, nn.Module)]
+    if networks and not np.issubdtype(label_values.dtype, np.integer):
+        raise ConfigError(f"observer {networks[0]!r} is a network, whose answers are logit columns, but the labels "
+                          f"have dtype {label_values.dtype}", source="labels",
+                          fix="encode labels as the networks' logit columns (0 … n-1)")
+    rng = np.random.default_rng(random_state)
+    names = list(observers)
+    values, resamples, counts, kept, dropped = [], [], {}, [], []
+    for layer, (images, ids) in tqdm(layers.items(), desc="recognisability", disable=not progress):
+        truth = _layer_labels(layer, ids, len(images), label_ids, label_values)
+        keep = _layer_mask(layer, ids, len(images), mask)
+        if not keep.any():
+            if empty_layers == "raise":
+                raise DataError(f"layer {layer!r} has no valid metamer", source="valid",
+                                fix="leave the layer out, synthesise more metamers, or pass empty_layers='drop'")
+            log.warning("layer %r has no valid metamer: dropped", layer)
+            dropped.append(layer)
+            continue
+        chosen = images if keep.all() else images[torch.as_tensor(np.flatnonzero(keep))]
+        correct = np.stack([predict_labels(observers[name], chosen, batch_size=batch_size, name=name,
+                                           classes=_module_classes(observers[name], classes, name))
+                            == truth[keep] for name in names])  # (observer, image)
+        indices = bootstrap_indices(len(chosen), n_bootstrap, rng)
+        values.append(correct.mean(axis=1))
+        resamples.append(correct[:, indices].mean(axis=2).T)  # (resample, observer)
+        counts[layer] = int(keep.sum())
+        kept.append(layer)
+    if not kept:
+        raise DataError("no layer has a valid metamer", source="valid", fix="check the validity results")
+    coords = {"generator": [generator], "layer": kept, "observer": names}
+    value = xr.DataArray(np.stack(values)[None], dims=("generator", "layer", "observer"), coords=coords)
+    raw = xr.DataArray(np.stack(resamples, axis=1)[:, None], dims=(RESAMPLE, "generator", "layer", "observer"),
+                       coords=coords)
+    params = {"generator": generator, "chance": 1.0 / len(classes_list), "classes": classes_list,
+              "n_images": counts, "n_bootstrap": int(n_bootstrap), "observers": names,
+              "random_state": random_state if isinstance(random_state, int) else repr(random_state),
+              "dropped_layers": dropped, "classes_restrict_modules": classes is not None}
+    raw.attrs.update(provenance(params, {"labels": label_values.astype(str)}))
+    return Score.from_resamples(value, raw, ci_level=ci_level, metric=METRIC, params=params)
+
+
+def _layers(metamers: Any, naturals: Any) -> dict[str, tuple[Any, np.ndarray | None]]:
+    """Layer name → (image tensor, stimulus ids or None), natural images first."""
+    out: dict[str, tuple[Any, np.ndarray | None]] = {}
+    if naturals is not None:
+        out[NATURAL] = as_images(naturals, "naturals")
+    if isinstance(metamers, xr.DataArray):
+        if "layer" not in metamers.dims or metamers.ndim != 5:
+            raise ConfigError(f"metamers has dims {metamers.dims}, expected (layer, presentation, channel, row, col)",
+                              source="metamers", fix="stack the layers' images along a 'layer' dim, or pass a "
+                                                     "mapping layer -> images")
+        layer_names = [str(v) for v in metamers["layer"].values] if "layer" in metamers.coords \
+            else [str(i) for i in range(metamers.sizes["layer"])]
+        items = [(name, metamers.isel(layer=i, drop=True)) for i, name in enumerate(layer_names)]
+    elif isinstance(metamers, Mapping):
+        items = [(str(name), images) for name, images in metamers.items()]
+    else:
+        raise ConfigError(f"metamers is a {type(metamers).__name__}", source="metamers",
+                          fix="pass a DataArray with a 'layer' dim or a mapping layer -> images")
+    if not items:
+        raise ConfigError("metamers holds no layer", source="metamers", fix="pass at least one layer's images")
+    for name, images in items:
+        if name in out:
+            raise ConfigError(f"layer {name!r} appears twice (natural images are the layer {NATURAL!r})",
+                              source="metamers", fix=f"rename the layer, or drop naturals= when {NATURAL!r} is given")
+        out[name] = as_images(images, f"metamers[{name!r}]")
+    return out
+
+
+def _label_table(labels: Any) -> tuple[pd.Index | None, np.ndarray]:
+    if isinstance(labels, xr.DataArray):
+        values = labels.values
+        ids = pd.Index(labels[STIMULUS_ID].values) if STIMULUS_ID in labels.coords and labels.ndim == 1 else None
+        if ids is not None and not ids.is_unique:
+            raise AlignmentError(f"labels repeat stimulus ids (e.g. {ids[ids.duplicated()][:3].tolist()})",
+                                 source="labels", fix="give one label per stimulus_id")
+    else:
+        values = labels.detach().cpu().numpy() if hasattr(labels, "detach") else np.asarray(labels)
+        ids = None
+    if values.ndim != 1 or len(values) == 0:
+        raise DataError(f"labels have shape {values.shape}; expected one label per image", source="labels",
+                        fix="pass a 1-D array of labels")
+    return ids, values
+
+
+def _layer_labels(layer: str, ids: np.ndarray | None, n: int, label_ids: pd.Index | None,
+                  values: np.ndarray) -> np.ndarray:
+    if ids is not None and label_ids is not None:
+        where = label_ids.get_indexer(ids)
+        if (where < 0).any():
+            missing = np.asarray(ids)[where < 0][:3].tolist()
+            raise AlignmentError(f"{int((where < 0).sum())} images of layer {layer!r} have no label (e.g. {missing})",
+                                 source="labels", fix="pass a label for every image's stimulus_id")
+        return values[where]
+    if len(values) != n:
+        raise AlignmentError(f"layer {layer!r} holds {n} images and labels {len(values)}", source="labels",
+                             fix="pass one label per image (in the images' order), or label both with stimulus_id")
+    return values
+
+
+def _valid_table(valid: xr.DataArray | None) -> xr.DataArray | None:
+    if valid is None:
+        return None
+    if not isinstance(valid, xr.DataArray):
+        raise ConfigError(f"valid is a {type(valid).__name__}, not a DataArray", source="valid",
+                          fix="pass validity['valid'] from metamer_validity, or a (layer, presentation) DataArray")
+    extra = [d for d in valid.dims if d not in ("layer", PRESENTATION)]
+    for dim in extra:
+        if valid.sizes[dim] != 1:
+            raise ConfigError(f"valid has a {dim!r} dim of size {valid.sizes[dim]}", source="valid",
+                              fix=f"select one, e.g. valid.sel({dim}=...)")
+    valid = valid.squeeze(extra, drop=True) if extra else valid
+    if set(valid.dims) != {"layer", PRESENTATION} or "layer" not in valid.coords:
+        raise ConfigError(f"valid has dims {valid.dims}; expected (layer, presentation) with layer names",
+                          source="valid", fix="pass validity['valid'] from metamer_validity")
+    if valid.dtype != bool:
+        raise DataError(f"valid has dtype {valid.dtype}, expected booleans", source="valid",
+                        fix="pass the boolean 'valid' variable of metamer_validity")
+    return valid.transpose("layer", PRESENTATION)
+
+
+def _layer_mask(layer: str, ids: np.ndarray | None, n: int, valid: xr.DataArray | None) -> np.ndarray:
+    if valid is None:
+        return np.ones(n, dtype=bool)
+    names = [str(v) for v in valid["layer"].values]
+    if layer not in names:
+        if layer == NATURAL:
+            return np.ones(n, dtype=bool)
+        raise AlignmentError(f"valid has no layer {layer!r} (it has {names})", source="valid",
+                             fix="pass the validity of every metamer layer (xr.concat the per-layer results)")
+    row = valid.isel(layer=names.index(layer))
+    if ids is not None and STIMULUS_ID in row.coords:
+        index = pd.Index(row[STIMULUS_ID].values)
+        where = index.get_indexer(ids)
+        if (where < 0).any():
+            missing = np.asarray(ids)[where < 0][:3].tolist()
+            raise AlignmentError(f"{int((where < 0).sum())} images of layer {layer!r} are not in valid (e.g. "
+                                 f"{missing})", source="valid", fix="pass the validity of these very images")
+        return np.asarray(row.values[where], dtype=bool)
+    if row.sizes[PRESENTATION] != n:
+        raise AlignmentError(f"valid holds {row.sizes[PRESENTATION]} images for layer {layer!r}, which has {n}",
+                             source="valid", fix="pass one validity flag per image, or label both with stimulus_id")
+    return np.asarray(row.values, dtype=bool)
+
+
+def _module_classes(observer: Observer, classes: Sequence[Any] | None, name: str) -> np.ndarray | None:
+    if classes is None or not isinstance(observer, nn.Module):
+        return None
+    columns = np.asarray(list(classes))
+    if not np.issubdtype(columns.dtype, np.integer):
+        raise ConfigError(f"observer {name!r} is a network, so classes must be its logit columns (integers), got "
+                          f"{columns.dtype}", source="classes",
+                          fix="encode classes as logit columns, or wrap the network in a callable images -> labels")
+    return columns
