@@ -130,8 +130,8 @@ def human_counts(human: pd.DataFrame | pd.Series, trials: pd.DataFrame) -> Human
                         fix="sum the counts of each group into one row")
     group = np.zeros(len(trials), dtype=int)
     if keys:
-        lookup = human[keys].reset_index(drop=True).assign(_group=np.arange(len(human)))
-        joined = trials[keys].reset_index(drop=True).merge(lookup, on=keys, how="left")
+        lookup = _comparable(human[keys], trials[keys]).assign(_group=np.arange(len(human)))
+        joined = _comparable(trials[keys], human[keys]).merge(lookup, on=keys, how="left")
         group = joined["_group"].fillna(-1).to_numpy(int)
         empty = np.setdiff1d(np.arange(len(human)), group)
         if len(empty):
@@ -141,6 +141,16 @@ def human_counts(human: pd.DataFrame | pd.Series, trials: pd.DataFrame) -> Human
         if (group < 0).any():
             log.info("%d trials are in no human group and do not enter the likelihood", int((group < 0).sum()))
     return HumanCounts(group, k, n, human[keys].reset_index(drop=True))
+
+
+def _comparable(table: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
+    """Key columns as floats where both tables hold numbers (5 matches 5.0), else as text."""
+    out = table.reset_index(drop=True).copy()
+    for column in out.columns:
+        numeric = all(pd.api.types.is_numeric_dtype(t[column]) and not pd.api.types.is_bool_dtype(t[column])
+                      for t in (table, other))
+        out[column] = out[column].astype(float) if numeric else out[column].astype(str)
+    return out
 
 
 def _per_trial(correct: pd.Series, trials: pd.DataFrame) -> HumanCounts:
