@@ -4,6 +4,7 @@ Every module lists its public names in ``__all__``; all are importable from here
 """
 
 from .cka import *  # noqa: F401,F403
+from .human_recognition import *  # noqa: F401,F403
 from .layer_profile import *  # noqa: F401,F403
 from .model_comparison import *  # noqa: F401,F403
 from .rdm import *  # noqa: F401,F403
