@@ -8,3 +8,4 @@ from .human_recognition import *  # noqa: F401,F403
 from .layer_profile import *  # noqa: F401,F403
 from .model_comparison import *  # noqa: F401,F403
 from .rdm import *  # noqa: F401,F403
+from .recognisability import *  # noqa: F401,F403
