@@ -37,6 +37,7 @@ PAGE_FIGURES = {
     "compare-rdm.md": ["rdm-92-human-monkey-it.png", "rdm-92-mds.png"],
     "compare-rsa.md": ["rsa-92-images.png"],
     "extract.md": ["extract-rdm-92.png"],
+    "metamers-human-data.md": ["feather2023-experiment1.png"],
 }
 #: the demo's figure: ``neuroalign demo --seed 0`` writes it as layer_profile.png.
 DEMO_FIGURE = "demo-layer-profile.png"

@@ -120,7 +120,7 @@ def plot_human_recognition(
         title = model if experiment is None else f"{model} (experiment {int(experiment)})"
     if title:
         ax.set_title(title, fontsize="medium")
-    ax.legend(loc="lower left", fontsize="x-small", frameon=False)
+    ax.legend(loc="center left", fontsize="x-small", frameon=False)
     return ax
 
 
