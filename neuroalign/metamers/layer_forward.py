@@ -168,7 +168,7 @@ class LayerForward:
         except _Stop:
             pass
         except Exception as exc:  # the model's own code: name the inputs it failed on
-            raise forward_failed(exc, images) from exc
+            raise _failed(exc, images) from exc
         finally:
             self._armed = False
         output, self._output = self._output, None
@@ -184,6 +184,16 @@ class LayerForward:
                 f"layer {self.layer!r} gives an output of shape {tuple(output.shape)} for {images.shape[0]} images: "
                 f"its first axis must be the batch", source="layer", fix="pick a layer whose output is batch-first")
         return output
+
+
+def _failed(exc: Exception, images: Any) -> ExtractionError:
+    """The error for a model that raised ``exc`` on ``images`` (what went in, what torch said)."""
+    error = forward_failed(exc, images)
+    if "out of memory" in error.problem:
+        return ExtractionError(error.problem, source="images", fix="synthesise fewer images at a time")
+    return ExtractionError(error.problem, source="images",
+                           fix="give the model images of the shape, dtype and device it expects "
+                               "(e.g. (N, 3, H, W) float32, resized or cropped to its input size)")
 
 
 def layer_activations(model: nn.Module, layer: LayerSpec, images: torch.Tensor, *, grad: bool = False,

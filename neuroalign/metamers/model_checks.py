@@ -9,7 +9,8 @@ Each problem raises a named error that says what is wrong and what to do:
   (:class:`~neuroalign.errors.ExtractionError`, naming the shape);
 - a layer whose output is not a float tensor that depends differentiably on the
   images (a ``detach``, an ``argmax``, an integer output), or whose dtype or device
-  differs from the images' (``ConfigError``);
+  differs from the images' (``ConfigError``), as do float parameters or buffers of another
+  dtype or device;
 - target activations with NaN or inf (``DataError``).
 """
 
@@ -21,7 +22,7 @@ from torch import nn
 from ..errors import ConfigError, DataError
 from .layer_forward import LayerForward
 
-__all__ = ["check_images", "check_model", "check_layer_path"]
+__all__ = ["check_images", "check_model", "check_placement", "check_layer_path", "check_targets"]
 
 
 def check_images(images: torch.Tensor, allowed_range: tuple[float, float], *, source: str = "images") -> None:
@@ -80,6 +81,30 @@ def check_model(model: nn.Module) -> None:
         raise ConfigError(f"the model is in training mode (first module: {training[0]!r}), so dropout and batch "
                           f"norm would change its activations at every step", source="model",
                           fix="call model.eval()")
+
+
+def check_placement(model: nn.Module, images: torch.Tensor) -> None:
+    """The model's float parameters and buffers have the images' dtype and lie on their device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from neuroalign.metamers.model_checks import check_placement
+    >>> check_placement(nn.Linear(2, 2), torch.zeros(1, 2, dtype=torch.float64))
+    Traceback (most recent call last):
+    ...
+    neuroalign.errors.ConfigError: model: parameter 'weight' is torch.float32, the images torch.float64. Fix: ...
+    """
+    tensors = [("parameter", n, t) for n, t in model.named_parameters()]
+    tensors += [("buffer", n, t) for n, t in model.named_buffers()]
+    for kind, name, tensor in tensors:
+        if tensor.is_floating_point() and tensor.dtype != images.dtype:
+            raise ConfigError(f"{kind} {name!r} is {tensor.dtype}, the images {images.dtype}", source="model",
+                              fix=f"give model and images one dtype: model.to({images.dtype}) or images.to({tensor.dtype})")
+        if tensor.device != images.device:
+            raise ConfigError(f"{kind} {name!r} is on {tensor.device}, the images on {images.device}", source="model",
+                              fix=f"put model and images on one device: model.to('{images.device}')")
 
 
 def check_layer_path(forward: LayerForward, images: torch.Tensor) -> None:

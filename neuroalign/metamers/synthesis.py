@@ -25,7 +25,7 @@ from ..errors import ConfigError, DataError
 from ..extract.layers import LayerSpec
 from .checkpoint import check_same_model, model_identity, read_checkpoint, write_checkpoint
 from .layer_forward import LayerForward, resolve_one_layer
-from .model_checks import check_images, check_layer_path, check_model, check_targets
+from .model_checks import check_images, check_layer_path, check_model, check_placement, check_targets
 from .objectives import describe_callable, get_loss, get_penalty
 from .presets import get_preset
 from .starts import Initial, draw_initial
@@ -160,6 +160,7 @@ class Metamer:
         if self._x is not None:
             return
         check_model(self.model)
+        check_placement(self.model, self.images)
         with self._forward:
             check_layer_path(self._forward, self.images)
             with torch.no_grad():
