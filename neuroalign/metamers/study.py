@@ -41,6 +41,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
+from .._paths import check_writable
 from ..data.io import load, load_group, save, write_atomically
 from ..data.provenance import content_digest, hash_array, provenance
 from ..errors import ConfigError, UnknownNameError
@@ -169,6 +171,9 @@ def check_study_settings(settings: dict[str, Any] | None = None, /, **overrides:
     if values["n_null"] > pairs:
         raise ConfigError(f"n_null={values['n_null']} exceeds the {pairs} ordered pairs of {values['n_test']} test "
                           f"images", source="n_null", fix=f"set n_null ≤ {pairs} or raise n_test")
+    if not isinstance(values["out"], (str, os.PathLike)):
+        raise ConfigError(f"out must be a folder path, got {values['out']!r}", source="out",
+                          fix="set e.g. out: metamer-study")
     values["out"] = str(values["out"])
     return values
 
@@ -215,6 +220,7 @@ def run_metamer_study(settings: dict[str, Any] | None = None, /, **overrides: An
     from .training import torch_threads
 
     values = check_study_settings(settings, **overrides)
+    check_writable(values["out"], source="out", folder=True)
     started = time.perf_counter()
     with torch_threads(values["threads"]):
         result = _run(values, started)

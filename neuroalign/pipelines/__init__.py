@@ -10,10 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DemoResult", "run_demo", "run_metamer_study"]
 
 #: Where each public name lives, imported when it is first used.
-_LAZY = {"DemoResult": ".demo", "run_demo": ".demo"}
+_LAZY = {"DemoResult": ".demo", "run_demo": ".demo", "run_metamer_study": ".metamer_study"}
 
 
 def __getattr__(name: str) -> Any:
