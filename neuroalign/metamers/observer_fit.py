@@ -6,7 +6,8 @@ The model's proportion correct of a group is the mean, over the group's
 trials, of the simulated proportion correct of each trial; with a lapse rate
 λ the observer answers at chance on a fraction λ of trials:
 ``ψ = (1 − λ)·p + λ·chance``.  The log-likelihood is the full binomial one,
-``Σ log C(n, k) + k log ψ + (n − k) log(1 − ψ)``.
+``Σ log C(n, k) + k log ψ + (n − k) log(1 − ψ)`` (the Bernoulli one,
+without ``log C(n, k)``, for per-trial answers).
 
 A simulated proportion of exactly 0 or 1 would call an observed answer
 impossible only because the simulation is finite, so the likelihood uses
@@ -88,13 +89,19 @@ class HumanCounts:
         self.group_sizes = np.bincount(self.group[used], minlength=len(self.n_trials))
 
 
-def human_counts(human: pd.DataFrame | pd.Series, trials: pd.DataFrame) -> HumanCounts:
+def human_counts(human: pd.DataFrame | pd.Series, trials: pd.DataFrame,
+                 same_trial: tuple[str, ...] = ()) -> HumanCounts:
     """Check human data against the trial table and group the trials.
 
     ``human`` is either one row per trial of ``trials`` (same order) with a
     0/1 ``correct`` column, or counts ``n_correct``, ``n_trials`` per group,
     the group given by the other columns (each a column of ``trials``, e.g.
     ``eccentricity`` or ``condition``; no other column: one group of all trials).
+
+    Per-trial answers are pooled over trials that agree on every column of
+    ``same_trial`` (the stimuli of each presentation, the eccentricity): such
+    trials have one probability correct, so their Bernoulli likelihood is the
+    binomial one without its constant, and their simulations are pooled.
     """
     if isinstance(human, pd.Series):
         human = human.rename("correct").to_frame()
@@ -105,7 +112,7 @@ def human_counts(human: pd.DataFrame | pd.Series, trials: pd.DataFrame) -> Human
         raise SchemaError("human data have both a correct column and n_correct/n_trials", source="human",
                           fix="pass per-trial answers (correct) or counts per group (n_correct, n_trials), not both")
     if "correct" in human.columns:
-        return _per_trial(human["correct"], trials)
+        return _per_trial(human["correct"], trials, same_trial)
     missing = [c for c in _COUNTS if c not in human.columns]
     if missing:
         raise SchemaError(f"human data lack column {missing[0]!r}", source="human",
@@ -153,7 +160,7 @@ def _comparable(table: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _per_trial(correct: pd.Series, trials: pd.DataFrame) -> HumanCounts:
+def _per_trial(correct: pd.Series, trials: pd.DataFrame, same_trial: tuple[str, ...]) -> HumanCounts:
     if len(correct) != len(trials):
         raise AlignmentError(f"{len(correct)} human answers for {len(trials)} trials", source="human",
                              fix="give one correct value per row of the trial table, in its order")
@@ -162,8 +169,16 @@ def _per_trial(correct: pd.Series, trials: pd.DataFrame) -> HumanCounts:
         row = int(np.flatnonzero(~np.isin(values, (0.0, 1.0)))[0])
         raise DataError(f"human answer of trial {row} is {correct.iloc[row]!r}, not 0 or 1", source="human",
                         fix="drop trials without a valid response from both tables (missing is not wrong)")
-    return HumanCounts(np.arange(len(values)), values, np.ones(len(values)), pd.DataFrame(index=range(len(values))),
-                       per_trial=True)
+    columns = [c for c in same_trial if c in trials.columns]
+    if columns:
+        keys = trials[columns].astype(str).reset_index(drop=True)
+        group = keys.groupby(columns, sort=False).ngroup().to_numpy()
+        first = keys.drop_duplicates().index
+    else:
+        group, first = np.arange(len(values)), pd.RangeIndex(len(values))
+    k = np.bincount(group, weights=values)
+    n = np.bincount(group).astype(float)
+    return HumanCounts(group, k, n, trials.loc[first, columns].reset_index(drop=True), per_trial=True)
 
 
 def _counts(column: pd.Series, name: str) -> np.ndarray:
@@ -183,8 +198,8 @@ def binomial_log_likelihood(credit: np.ndarray, counts: HumanCounts, n_draws: in
     p = (pooled + 0.5) / (draws + 1.0)
     psi = (1.0 - lapse_rate) * p + lapse_rate * chance
     k, n = counts.n_correct, counts.n_trials
-    return float(np.sum(special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
-                        + special.xlogy(k, psi) + special.xlog1py(n - k, -psi)))
+    constant = 0.0 if counts.per_trial else special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
+    return float(np.sum(constant + special.xlogy(k, psi) + special.xlog1py(n - k, -psi)))
 
 
 @dataclass
@@ -211,8 +226,12 @@ def fit_sigma(neg_ll: Callable[[np.ndarray], float], model: str, sigma_scale: fl
         raise UnknownNameError(model, SIGMA_MODELS, what="noise model", source="sigma_model")
     if not 0 < ci_level < 1:
         raise ConfigError(f"ci_level must lie in (0, 1), got {ci_level}", source="ci_level", fix="use e.g. 0.95")
+    names = SIGMA_MODELS[model]
+
+    def constant(s: float) -> float:  # σ alone (slope or rate 0)
+        return neg_ll(np.array([s] + [0.0] * (len(names) - 1)))
     grid = np.concatenate([[0.0], sigma_scale * np.geomspace(1e-4, 1e2, 49)])
-    values = np.array([neg_ll(np.array([s])) for s in grid])
+    values = np.array([constant(s) for s in grid])
     best = int(np.argmin(values))
     if best == len(grid) - 1:
         log.warning("the likelihood is highest at the largest σ tried (%.3g): the human data are at or below "
@@ -220,7 +239,7 @@ def fit_sigma(neg_ll: Callable[[np.ndarray], float], model: str, sigma_scale: fl
         sigma = grid[best]
     else:
         low, high = grid[max(best - 1, 0)], grid[best + 1]
-        found = optimize.minimize_scalar(lambda s: neg_ll(np.array([s])), bounds=(low, high), method="bounded",
+        found = optimize.minimize_scalar(constant, bounds=(low, high), method="bounded",
                                          options={"xatol": 1e-6 * max(high, 1e-300)})
         sigma = float(found.x) if found.fun <= values[best] else float(grid[best])
     start = {"constant": [sigma], "linear": [sigma, 0.0], "loglinear": [max(sigma, 1e-12 * sigma_scale), 0.0]}[model]
@@ -230,7 +249,6 @@ def fit_sigma(neg_ll: Callable[[np.ndarray], float], model: str, sigma_scale: fl
         theta = _nelder_mead(neg_ll, theta, scales)
     best_nll = float(neg_ll(theta))
     target = best_nll + stats.chi2.ppf(ci_level, 1) / 2.0
-    names = SIGMA_MODELS[model]
     ci = {}
     for j, name in enumerate(names):
         lower_bound = 0.0 if j == 0 else -np.inf

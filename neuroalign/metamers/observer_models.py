@@ -134,7 +134,10 @@ class NoisyFeatureObserver(BaseEstimator):
     params_ : dict
         Fitted noise parameters (``sigma``, or ``sigma0`` and ``slope``/``rate``).
     ci_ : dict of (low, high)
-        Profile-likelihood interval of each parameter.
+        Profile-likelihood interval of each parameter.  It counts the
+        sampling error of the human data, not the Monte Carlo error of the
+        model: keep the simulated draws of a group (its trials × ``n_draws``)
+        at 10 or more times its human trials (a warning is logged otherwise).
     log_likelihood_ : float
         Binomial log-likelihood of the human data at the fit.
     predictions_ : pandas.DataFrame
@@ -191,11 +194,15 @@ class NoisyFeatureObserver(BaseEstimator):
             0/1 ``correct`` column with one row per trial.
         """
         spec, rule, matrix, scale, index, table = self._prepare(features, trials)
-        counts = human_counts(human, table)
+        counts = human_counts(human, table, trial_roles(self.task, table.columns) + ("eccentricity",))
         ecc = self._eccentricity(table)
         sim = simulate_trials(matrix, index, self._n_draws(), self.random_state)
         chance = spec.chance(index.shape[1])
         choice = spec.correct - spec.first_choice
+        if (counts.group_sizes * sim.n_draws < 10 * counts.n_trials).any():
+            log.warning("some groups have fewer than 10 simulated draws per human trial: the Monte Carlo error of "
+                        "the model is then not small against the human data's, and the intervals, which count the "
+                        "human sampling error only, are too narrow; raise n_draws or add model trials")
 
         def neg_ll(params: np.ndarray) -> float:
             sigma = sigma_values(self.sigma_model, params, ecc, len(table))
