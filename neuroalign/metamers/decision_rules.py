@@ -83,32 +83,40 @@ TASKS: dict[str, Task] = {
 }
 
 
-def _nearest(dist2: np.ndarray) -> np.ndarray:
-    return _argmin_weights(dist2[..., 0, 1:])
+PairDistances = Callable[[int, int], np.ndarray]
 
 
-def _max_summed_distance(dist2: np.ndarray) -> np.ndarray:
-    return _argmin_weights(-np.sqrt(dist2).sum(axis=-1))
+def _nearest(dist2: PairDistances, m: int) -> list[np.ndarray]:
+    return [dist2(0, i) for i in range(1, m)]
 
 
-def _outside_closest_pair(dist2: np.ndarray) -> np.ndarray:
-    m = dist2.shape[-1]
-    others = np.where(np.eye(m, dtype=bool), np.inf, dist2)
-    return _argmin_weights(-others.min(axis=-1))
+def _max_summed_distance(dist2: PairDistances, m: int) -> list[np.ndarray]:
+    root = {(i, j): np.sqrt(dist2(i, j)) for i in range(m) for j in range(i + 1, m)}
+    return [-sum(root[min(i, j), max(i, j)] for j in range(m) if j != i) for i in range(m)]
 
 
-def _argmin_weights(values: np.ndarray) -> np.ndarray:
-    """Choice probabilities: 1 for the smallest value, shared equally by exact ties."""
-    best = values == values.min(axis=-1, keepdims=True)
-    return best / best.sum(axis=-1, keepdims=True)
+def _outside_closest_pair(dist2: PairDistances, m: int) -> list[np.ndarray]:
+    costs = []
+    for i in range(m):
+        others = [dist2(min(i, j), max(i, j)) for j in range(m) if j != i]
+        costs.append(-np.minimum.reduce(others) if len(others) > 1 else -others[0])
+    return costs
 
 
-#: rule name → (task, function of the (..., m, m) squared-distance matrices → choice probabilities (..., n_choices))
-DECISION_RULES: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+#: rule name → (task, function of (dist2(i, j), m) → one cost array per choice; the lowest cost is chosen)
+DECISION_RULES: dict[str, tuple[str, Callable[[PairDistances, int], list[np.ndarray]]]] = {
     "nearest": ("2afc", _nearest),
     "max-summed-distance": ("oddity", _max_summed_distance),
     "outside-closest-pair": ("oddity", _outside_closest_pair),
 }
+
+
+def _choice_weights(costs: list[np.ndarray]) -> list[np.ndarray]:
+    """Probability of each choice: 1 for the lowest cost, shared equally by exact ties."""
+    best = np.minimum.reduce(costs) if len(costs) > 1 else costs[0]
+    hits = [cost == best for cost in costs]
+    count = np.add.reduce(hits, dtype=float) if len(hits) > 1 else hits[0].astype(float)
+    return [hit / count for hit in hits]
 
 
 def check_rule(task: str, rule: str | None) -> tuple[Task, str]:
@@ -161,9 +169,9 @@ class SimulatedTrials:
 
     Attributes
     ----------
-    a : ndarray (trial, pair)
+    a : ndarray (pair, trial)
         Squared feature distances.
-    b, c : ndarray (trial, draw, pair)
+    b, c : ndarray (pair, trial, draw)
         Noise cross term and noise energy of each draw.
     pairs : ndarray (pair, 2)
     n_presentations : int
@@ -177,22 +185,34 @@ class SimulatedTrials:
 
     @property
     def n_draws(self) -> int:
+        return self.b.shape[2]
+
+    @property
+    def n_trials(self) -> int:
         return self.b.shape[1]
 
-    def squared_distances(self, sigma: np.ndarray) -> np.ndarray:
-        """``(trial, draw, m, m)`` squared response distances at per-trial noise ``sigma`` (trial,)."""
-        s = np.asarray(sigma, dtype=float)[:, None, None]
-        pair = np.maximum(self.a[:, None, :] + 2.0 * s * self.b + s * s * self.c, 0.0)  # ≥ 0 up to rounding
-        m = self.n_presentations
-        full = np.zeros(pair.shape[:2] + (m, m))
-        i, j = self.pairs[:, 0], self.pairs[:, 1]
-        full[..., i, j] = pair
-        full[..., j, i] = pair
-        return full
+    def pair_distances(self, sigma: np.ndarray) -> PairDistances:
+        """``dist2(i, j)``, i < j: the ``(trial, draw)`` squared response distances at per-trial ``sigma``."""
+        s = np.asarray(sigma, dtype=float)[:, None]
+        lookup = {(int(i), int(j)): p for p, (i, j) in enumerate(self.pairs)}
+        cache: dict[int, np.ndarray] = {}
+
+        def dist2(i: int, j: int) -> np.ndarray:
+            p = lookup[i, j]
+            if p not in cache:  # ≥ 0 up to rounding
+                cache[p] = np.maximum(self.a[p][:, None] + s * (2.0 * self.b[p] + s * self.c[p]), 0.0)
+            return cache[p]
+        return dist2
 
     def choice_probabilities(self, sigma: np.ndarray, rule: str) -> np.ndarray:
         """``(trial, draw, choice)`` probability of each choice on each draw."""
-        return DECISION_RULES[rule][1](self.squared_distances(sigma))
+        costs = DECISION_RULES[rule][1](self.pair_distances(sigma), self.n_presentations)
+        return np.stack(_choice_weights(costs), axis=-1)
+
+    def credit(self, sigma: np.ndarray, rule: str, choice: int) -> np.ndarray:
+        """``(trial, draw)`` probability of choosing ``choice`` (the credit when it is the correct one)."""
+        costs = DECISION_RULES[rule][1](self.pair_distances(sigma), self.n_presentations)
+        return _choice_weights(costs)[choice]
 
 
 def simulate_trials(features: np.ndarray, index: np.ndarray, n_draws: int, random_state: Any,
@@ -217,8 +237,8 @@ def simulate_trials(features: np.ndarray, index: np.ndarray, n_draws: int, rando
     >>> import numpy as np
     >>> from neuroalign.metamers.decision_rules import simulate_trials
     >>> sim = simulate_trials(np.array([[0.0], [1.0]]), np.array([[0, 0, 1]]), n_draws=4, random_state=0)
-    >>> sim.b.shape, sim.a.tolist()
-    ((1, 4, 3), [[0.0, 1.0, 1.0]])
+    >>> sim.b.shape, sim.a.ravel().tolist()
+    ((3, 1, 4), [0.0, 1.0, 1.0])
     """
     n_trials, m = index.shape
     d = features.shape[1]
@@ -227,8 +247,8 @@ def simulate_trials(features: np.ndarray, index: np.ndarray, n_draws: int, rando
         features[index].astype(float) - features[index[:, :1]].astype(float)
     pairs = np.array(list(combinations(range(m), 2)))
     delta_mu = coords[:, pairs[:, 0]] - coords[:, pairs[:, 1]]  # (trial, pair, k)
-    a = np.einsum("tpk,tpk->tp", delta_mu, delta_mu)
-    b = np.empty((n_trials, n_draws, len(pairs)))
+    a = np.einsum("tpk,tpk->pt", delta_mu, delta_mu)
+    b = np.empty((len(pairs), n_trials, n_draws))
     c = np.empty_like(b)
     k = coords.shape[2]
     dof = d - k
@@ -236,12 +256,12 @@ def simulate_trials(features: np.ndarray, index: np.ndarray, n_draws: int, rando
         gen = np.random.default_rng(seed)
         eps = gen.standard_normal((n_draws, m, k))
         d_eps = eps[:, pairs[:, 0]] - eps[:, pairs[:, 1]]  # (draw, pair, k)
-        b[t] = np.einsum("pk,dpk->dp", delta_mu[t], d_eps)
-        c[t] = np.einsum("dpk,dpk->dp", d_eps, d_eps)
+        b[:, t] = np.einsum("pk,dpk->pd", delta_mu[t], d_eps)
+        c[:, t] = np.einsum("dpk,dpk->pd", d_eps, d_eps)
         if reduce:
             z = _bartlett_rows(gen, n_draws, m, dof)
             d_z = z[:, pairs[:, 0]] - z[:, pairs[:, 1]]
-            c[t] += np.einsum("dpk,dpk->dp", d_z, d_z)
+            c[:, t] += np.einsum("dpk,dpk->pd", d_z, d_z)
     return SimulatedTrials(a, b, c, pairs, m)
 
 

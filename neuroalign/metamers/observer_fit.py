@@ -50,6 +50,8 @@ SIGMA_MODELS: dict[str, tuple[str, ...]] = {
     "loglinear": ("sigma0", "rate"),
 }
 _COUNTS = ("n_correct", "n_trials")
+#: negative log-likelihood of parameters outside a noise model's domain (finite, so optimisers can compare it)
+OUTSIDE = 1e300
 
 
 def sigma_values(model: str, params: np.ndarray, eccentricity: np.ndarray | None, n_trials: int) -> np.ndarray:
@@ -217,8 +219,8 @@ def fit_sigma(neg_ll: Callable[[np.ndarray], float], model: str, sigma_scale: fl
               eccentricity_scale: float = 1.0) -> SigmaFit:
     """Maximise the likelihood over the noise model's parameters, then profile each one.
 
-    ``neg_ll(params)`` returns the negative log-likelihood (inf outside the
-    model's domain); ``sigma_scale`` is a typical feature distance, which sets
+    ``neg_ll(params)`` returns the negative log-likelihood (:data:`OUTSIDE`
+    outside the model's domain); ``sigma_scale`` is a typical feature distance, which sets
     the search grid (σ from 1e-4 to 1e2 times it, log-spaced, then Brent's
     method around the best grid point).
     """

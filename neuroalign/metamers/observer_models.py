@@ -41,7 +41,7 @@ from ..data.provenance import provenance
 from ..data.schema import STIMULUS_ID
 from ..errors import AlignmentError, ConfigError, DataError, SchemaError, UnknownNameError
 from .decision_rules import TASKS, SimulatedTrials, check_rule, simulate_trials
-from .observer_fit import SIGMA_MODELS, binomial_log_likelihood, fit_sigma, human_counts, sigma_values
+from .observer_fit import OUTSIDE, SIGMA_MODELS, binomial_log_likelihood, fit_sigma, human_counts, sigma_values
 
 __all__ = ["NoisyFeatureObserver", "observer_features", "trial_roles", "OPTIONAL_COLUMNS"]
 
@@ -207,8 +207,8 @@ class NoisyFeatureObserver(BaseEstimator):
         def neg_ll(params: np.ndarray) -> float:
             sigma = sigma_values(self.sigma_model, params, ecc, len(table))
             if np.isnan(sigma).any():
-                return np.inf
-            credit = sim.choice_probabilities(sigma * scale, rule)[..., choice].mean(axis=1)
+                return OUTSIDE
+            credit = sim.credit(sigma * scale, rule, choice).mean(axis=1)
             return -binomial_log_likelihood(credit, counts, sim.n_draws, self.lapse_rate, chance)
 
         positive = sim.a[sim.a > 0]
@@ -338,8 +338,8 @@ class NoisyFeatureObserver(BaseEstimator):
 
     def _proportions(self, sim: SimulatedTrials, rule: str, choice: int, params: np.ndarray, model: str,
                      ecc: Any, scale: float, chance: float) -> tuple[np.ndarray, np.ndarray]:
-        sigma = sigma_values(model, params, ecc, len(sim.a))
-        credit = sim.choice_probabilities(sigma * scale, rule)[..., choice]
+        sigma = sigma_values(model, params, ecc, sim.n_trials)
+        credit = sim.credit(sigma * scale, rule, choice)
         keep = 1.0 - self.lapse_rate
         p = keep * credit.mean(axis=1) + self.lapse_rate * chance
         se = keep * credit.std(axis=1) / np.sqrt(sim.n_draws)
