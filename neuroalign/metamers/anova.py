@@ -224,38 +224,62 @@ def _contrasts(k: int) -> np.ndarray:
     return basis / np.linalg.norm(basis, axis=0)
 
 
+def _sums_of_squares(values: np.ndarray, group_of_unit: np.ndarray, n_groups: int) -> dict[str, np.ndarray]:
+    """Sums of squares of the mixed design, vectorised over any leading (batch) axes.
+
+    ``values`` is ``(..., units, levels)``; ``group_of_unit`` ``(..., units)`` holds each unit's group
+    index in ``range(n_groups)`` (broadcast against ``values``).  Returns ``between``, ``units`` (the
+    between effect's error), ``within`` (type III), ``interaction`` and ``error`` (within units), each of
+    shape ``(...)``, and ``residual``, the within-units residuals ``(..., units, levels)``.  Used once by
+    :func:`mixed_anova` and over thousands of relabelled copies by the permutation test.
+    """
+    k = values.shape[-1]
+    onehot = (np.asarray(group_of_unit)[..., None] == np.arange(n_groups)).astype(np.float64)  # (..., N, g)
+    batch = np.broadcast_shapes(values.shape[:-2], onehot.shape[:-2])
+    values = np.broadcast_to(values, (*batch, *values.shape[-2:]))
+    onehot = np.broadcast_to(onehot, (*batch, *onehot.shape[-2:]))
+    n_g = onehot.sum(axis=-2)  # (..., g)
+    cell = np.einsum("...ng,...nk->...gk", onehot, values) / n_g[..., None]  # group × level means
+    cell_of_unit = np.einsum("...ng,...gk->...nk", onehot, cell)
+    unit_mean = values.mean(axis=-1)
+    group_mean = cell.mean(axis=-1)
+    # within-units residuals: each unit's profile minus its group's, both centred on their own mean
+    residual = values - cell_of_unit
+    residual = residual - residual.mean(axis=-1, keepdims=True)
+    ss_between = k * (n_g * (group_mean - unit_mean.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1)
+    ss_units = k * ((unit_mean - cell_of_unit.mean(axis=-1)) ** 2).sum(axis=-1)
+    # within main effect, type III: tested on the unweighted mean of the group profiles
+    profile = cell.mean(axis=-2)
+    scale = (1.0 / n_g).sum(axis=-1) / n_groups ** 2
+    ss_within = ((profile - profile.mean(axis=-1, keepdims=True)) ** 2).sum(axis=-1) / scale
+    centred = cell - cell.mean(axis=-1, keepdims=True)
+    overall = (n_g[..., None] * centred).sum(axis=-2) / n_g.sum(axis=-1)[..., None]
+    ss_interaction = (n_g[..., None] * (centred - overall[..., None, :]) ** 2).sum(axis=(-2, -1))
+    return {"between": ss_between, "units": ss_units, "within": ss_within, "interaction": ss_interaction,
+            "error": (residual ** 2).sum(axis=(-2, -1)), "residual": residual}
+
+
+def _group_index(groups: np.ndarray, group_levels: list) -> np.ndarray:
+    position = {level: i for i, level in enumerate(group_levels)}
+    return np.asarray([position[x] for x in groups], dtype=np.int64)
+
+
 def _effects(values: np.ndarray, groups: np.ndarray, group_levels: list, within: str,
              between: str | None) -> list[dict]:
     n_units, k = values.shape
     g = len(group_levels)
     p = k - 1
-    position = {level: i for i, level in enumerate(group_levels)}
-    group_of_unit = np.asarray([position[x] for x in groups])
-    n_g = np.bincount(group_of_unit, minlength=g).astype(np.float64)
-    cell = np.stack([values[group_of_unit == i].mean(axis=0) for i in range(g)])  # group × level means
-    unit_mean = values.mean(axis=1)
     df_units = n_units - g
-    # within-units residuals: each unit's profile minus its group's, both centred on their own mean
-    residual = values - cell[group_of_unit]
-    residual -= residual.mean(axis=1, keepdims=True)
-    ss_error = float((residual ** 2).sum())
-    spher = _sphericity(residual @ _contrasts(k), df_units)
+    ss = _sums_of_squares(values, _group_index(groups, group_levels), g)
+    ss_error = float(ss["error"])
+    spher = _sphericity(ss["residual"] @ _contrasts(k), df_units)
     rows = []
     if between is not None:
-        group_mean = cell.mean(axis=1)
-        ss_between = float(k * (n_g * (group_mean - unit_mean.mean()) ** 2).sum())
-        ss_units = float(k * ((unit_mean - group_mean[group_of_unit]) ** 2).sum())
-        rows.append(_row(between, ss_between, g - 1, ss_units, df_units, None))
-    # within main effect, type III: tested on the unweighted mean of the group profiles
-    profile = cell.mean(axis=0)
-    scale = (1.0 / n_g).sum() / g ** 2
-    ss_within = float(((profile - profile.mean()) ** 2).sum() / scale)
-    rows.append(_row(within, ss_within, p, ss_error, p * df_units, spher))
+        rows.append(_row(between, float(ss["between"]), g - 1, float(ss["units"]), df_units, None))
+    rows.append(_row(within, float(ss["within"]), p, ss_error, p * df_units, spher))
     if between is not None:
-        centred = cell - cell.mean(axis=1, keepdims=True)
-        overall = (n_g[:, None] * centred).sum(axis=0) / n_g.sum()
-        ss_interaction = float((n_g[:, None] * (centred - overall) ** 2).sum())
-        rows.append(_row(f"{between}:{within}", ss_interaction, p * (g - 1), ss_error, p * df_units, spher))
+        rows.append(_row(f"{between}:{within}", float(ss["interaction"]), p * (g - 1), ss_error, p * df_units,
+                         spher))
     return rows
 
 
