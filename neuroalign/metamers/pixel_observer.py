@@ -106,7 +106,8 @@ class PixelKNN:
         return self.classifier_.predict(pixels)
 
     def __call__(self, images: Any) -> np.ndarray:
-        """Same as :meth:`predict`: a PixelKNN is an observer for :func:`~neuroalign.metamers.recognition.recognisability`."""
+        """Same as :meth:`predict`, so that a PixelKNN is an observer of
+        :func:`~neuroalign.metamers.recognition.recognisability`."""
         return self.predict(images)
 
     def __repr__(self) -> str:

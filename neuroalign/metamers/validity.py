@@ -281,7 +281,8 @@ def _labels(labels: Any, naturals: Any, ids: np.ndarray) -> np.ndarray:
         raise AlignmentError(f"labels have shape {values.shape} for {len(ids)} natural images", source="labels",
                              fix="pass one label per natural image")
     if not np.issubdtype(values.dtype, np.integer):
-        if np.issubdtype(values.dtype, np.floating) and np.isfinite(values).all() and (values == np.round(values)).all():
+        whole = np.issubdtype(values.dtype, np.floating) and np.isfinite(values).all()
+        if whole and (values == np.round(values)).all():
             values = values.astype(np.int64)
         else:
             raise DataError(f"labels must be integer classes (logit columns), got dtype {values.dtype}",

@@ -216,3 +216,14 @@ def test_pixel_knn_errors():
         knn(np.zeros((2, 1, 3, 3), dtype=np.float32))
     with pytest.raises(ConfigError, match="scikit-learn"):
         PixelKNN(metric="nonsense").fit(train, [0, 1, 0, 1])
+
+
+def test_score_saves_and_loads(tmp_path):
+    from neuroalign import Score
+
+    labels = [0, 1, 2, 1]
+    score = recognisability({"a": _indexed_images(4)}, labels, {"o": _answers([0, 1, 1, 1])}, n_bootstrap=20)
+    loaded = Score.load(score.save(tmp_path / "recognisability.nc"))
+    assert loaded.params == score.params
+    assert loaded.values.identical(score.values) and loaded.raw.identical(score.raw)
+    assert loaded.params["chance"] == pytest.approx(1 / 3) and loaded.params["classes"] == [0, 1, 2]
