@@ -314,3 +314,45 @@ def test_named_errors():
 def test_trial_roles_grow_with_extra_standards():
     assert trial_roles("2afc", ["target", "match", "foil", "standard_3"]) == ("target", "match", "foil")
     assert trial_roles("oddity", ["odd"]) == ("odd", "standard_1", "standard_2")
+
+
+# ---------------------------------------------------------------- real data
+def test_harrington_deza_2afc_needs_noise_growing_with_eccentricity(shared_data):
+    """σ(eccentricity) fitted to the human 2AFC 'original vs robust' curve (the docs' example, smaller)."""
+    import torch
+    from scipy.ndimage import gaussian_filter
+    from sklearn.datasets import load_sample_images
+
+    from neuroalign.extract import StimulusSet
+    from neuroalign.loaders.psychophysics import load_metameric_psychophysics
+    from neuroalign.metamers.observer_models import observer_features
+    from neuroalign.models import ReferenceNet
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    photos = load_sample_images().images
+    crops = []
+    for k in range(6):
+        photo = photos[k % 2]
+        row, col = rng.integers(0, photo.shape[0] - 32), rng.integers(0, photo.shape[1] - 32)
+        crops.append(photo[row:row + 32, col:col + 32].transpose(2, 0, 1).astype(np.float32) / 255)
+    originals = np.stack(crops)
+    ids = [f"original_{i}" for i in range(6)] + [f"synthesis_{i}" for i in range(6)]
+    stimuli = StimulusSet.from_arrays(ids, np.concatenate([originals, gaussian_filter(originals, (0, 0, 1, 1))]))
+    feats = observer_features(ReferenceNet(seed=0), stimuli, "block2", progress=False)
+    data = load_metameric_psychophysics(shared_data / "harrington_deza2022", session_kinds=["main"],
+                                        tasks=["2afc"], progress=False)
+    answers = data[["correct", "condition", "eccentricity"]].to_dataframe()
+    answers = answers[answers["condition"] == "original vs robust"].dropna(subset=["correct"])
+    human = answers.groupby("eccentricity")["correct"].agg(n_correct="sum", n_trials="count").reset_index()
+    assert human["n_trials"].sum() > 5000 and human["eccentricity"].tolist() == [5, 10, 15, 20, 25, 30]
+    trials = pd.DataFrame([{"target": f"{a}_{i}", "match": f"{a}_{i}", "foil": f"{b}_{i}", "eccentricity": e}
+                           for e in human["eccentricity"] for i in range(6)
+                           for a, b in (("original", "synthesis"), ("synthesis", "original"))])
+    constant = NoisyFeatureObserver("2afc", n_draws=800, random_state=0).fit(feats, trials, human)
+    growing = NoisyFeatureObserver("2afc", sigma_model="loglinear", n_draws=800, random_state=0).fit(
+        feats, trials, human)
+    assert growing.ci_["rate"][0] > 0
+    assert growing.log_likelihood_ > constant.log_likelihood_ + 20
+    gap = (growing.predictions_["p_model"] - growing.predictions_["p_human"]).abs()
+    assert gap.max() < 0.05, growing.predictions_
