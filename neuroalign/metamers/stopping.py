@@ -15,6 +15,8 @@ the rule assumes objectives ≥ 0, as every built-in one is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from ..errors import ConfigError
@@ -53,11 +55,15 @@ class RelativeProgress:
         self.tolerance = None if tolerance is None else float(tolerance)
         self.window = window
 
-    def converged(self, history: torch.Tensor) -> torch.Tensor:
-        """Which images meet the rule at the last iterate of ``history`` (iterates × images)."""
-        n_images = history.shape[1]
-        if self.tolerance is None or history.shape[0] <= self.window:
-            return torch.zeros(n_images, dtype=torch.bool)
+    def applies(self, n_iterates: int) -> bool:
+        """Whether the rule can stop an image once ``n_iterates`` iterates are recorded."""
+        return self.tolerance is not None and n_iterates > self.window
+
+    def converged(self, history: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        """Which images meet the rule at the last iterate of ``history`` (iterates × images, or a list of
+        per-iterate rows)."""
+        if not self.applies(len(history)):
+            return torch.zeros(len(history[-1]), dtype=torch.bool)
         before, now = history[-1 - self.window], history[-1]
         return (before - now) <= self.tolerance * before.abs()
 

@@ -182,6 +182,7 @@ class Metamer:
         self._saved_iterations: list[int] = []
         self._stopped = torch.zeros(n, dtype=torch.bool)
         self._stop_iteration = torch.full((n,), -1, dtype=torch.long)
+        self._n_stopped = 0
         self._current: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def _start(self, x: torch.Tensor) -> None:
@@ -206,12 +207,13 @@ class Metamer:
             raise ConfigError(f"{what} gives {shape}, not one value per image ({n},)", source="loss",
                               fix="return a tensor of shape (N,): one loss per image")
         finite = torch.isfinite(values.detach())
-        if not bool(finite.all()):
-            ids = [self.stimulus_ids[i] for i in (range(n) if rows is None else rows.tolist())]
-            bad = [ids[i] for i in (~finite).nonzero().flatten().tolist()]
-            raise DataError(f"{what} is NaN or inf for {len(bad)} images (first: {bad[0]!r})", source="images",
-                            fix="a normalised loss needs targets with non-zero activations; a diverging synthesis "
-                                "needs a smaller step size (optimizer=)")
+        if bool(finite.all()):
+            return
+        ids = [self.stimulus_ids[i] for i in (range(n) if rows is None else rows.tolist())]
+        bad = [ids[i] for i in (~finite).nonzero().flatten().tolist()]
+        raise DataError(f"{what} is NaN or inf for {len(bad)} images (first: {bad[0]!r})", source="images",
+                        fix="a normalised loss needs targets with non-zero activations; a diverging synthesis "
+                            "needs a smaller step size (optimizer=)")
 
     # ------------------------------------------------------------------ synthesis
     def synthesize(self, max_iter: int, *, progress: bool = True) -> "Metamer":
@@ -226,7 +228,7 @@ class Metamer:
         with self._forward, tqdm(total=int(max_iter), desc=f"metamers {self.layer}", disable=not progress,
                                  leave=False, unit="step") as bar:
             for _ in range(int(max_iter)):
-                if bool(self._stopped.all()):
+                if self._n_stopped == len(self.stimulus_ids):
                     log.info("every image has stopped at iteration %d", self.n_iter)
                     break
                 if getattr(self._scheduler, "finished", False):
@@ -235,8 +237,9 @@ class Metamer:
                 self._snapshot()
                 self._step()
                 bar.update()
-                last = self._losses[-1]
-                bar.set_postfix(OrderedDict(loss=f"{float(last.mean()):.4e}", stopped=int(self._stopped.sum())))
+                if progress:
+                    bar.set_postfix(OrderedDict(loss=f"{float(self._losses[-1].mean()):.4e}",
+                                                stopped=int(self._stopped.sum())), refresh=False)
             self._current = self._evaluate()
             self._snapshot()
         return self
@@ -249,52 +252,64 @@ class Metamer:
         return loss + self.penalty_lambda * penalty, penalty
 
     def _step(self) -> None:
-        x, k = self._x, self.n_iter
-        active = ~self._stopped
-        everyone = bool(active.all())
-        rows = active.nonzero().flatten()
-        device_rows = rows.to(x.device)
+        x, k, n = self._x, self.n_iter, len(self.stimulus_ids)
+        everyone = not self._n_stopped
+        rows = None if everyone else (~self._stopped).nonzero().flatten()
+        device_rows = None if everyone else rows.to(x.device)
+        targets = self._targets if everyone else self._targets[device_rows]
         previous = x.detach().clone()
-        first: dict[str, Any] = {}
+        first: list[Any] = []
 
         def closure() -> torch.Tensor:
             self._optimizer.zero_grad()
-            inputs = x if everyone else x[device_rows]
-            objective, penalty = self._objective(inputs, self._targets if everyone else self._targets[device_rows])
-            if not first:
-                self._check_objective(objective, f"the objective at iteration {k}", None if everyone else rows)
-                first.update(objective=objective.detach(), penalty=None if penalty is None else penalty.detach())
+            objective, penalty = self._objective(x if everyone else x[device_rows], targets)
             total = objective.sum()
+            if not first:
+                if objective.shape != (n - self._n_stopped,) or not bool(torch.isfinite(total)):
+                    self._check_objective(objective, f"the objective at iteration {k}", rows)
+                first.extend((objective.detach(), None if penalty is None else penalty.detach()))
             total.backward()
             return total.detach()
 
         self._optimizer.step(closure)
-        n = len(self.stimulus_ids)
-        losses = self._losses[-1].clone() if self._losses else torch.full((n,), math.nan, dtype=torch.float64)
-        penalties = self._penalties[-1].clone() if self._penalties else torch.zeros(n, dtype=torch.float64)
-        losses[rows] = first["objective"].to("cpu", torch.float64)
-        penalties[rows] = 0.0 if first["penalty"] is None else first["penalty"].to("cpu", torch.float64)
+        objective, penalty = first
+        grad = x.grad if everyone else x.grad[device_rows]
+        parts = [objective, torch.linalg.vector_norm(grad.flatten(1), dim=1)]
+        values = torch.stack(parts if penalty is None else [*parts, penalty]).to("cpu", torch.float64).unbind(0)
+        if everyone:
+            losses, grad_norm = values[0], values[1]
+            penalties = values[2] if penalty is not None else torch.zeros(n, dtype=torch.float64)
+        else:
+            losses, penalties = self._losses[-1].clone(), self._penalties[-1].clone()
+            grad_norm = torch.full((n,), math.nan, dtype=torch.float64)
+            losses[rows], grad_norm[rows] = values[0], values[1]
+            penalties[rows] = values[2] if penalty is not None else 0.0
         self._losses.append(losses)
         self._penalties.append(penalties)
-        grad = torch.full((n,), math.nan, dtype=torch.float64)
-        grad[rows] = x.grad[device_rows].flatten(1).norm(dim=1).to("cpu", torch.float64)
-        self._gradient_norm.append(grad)
-        newly = self._rule.converged(torch.stack(self._losses)) & active
-        if bool(newly.any()):
-            self._stopped |= newly
-            self._stop_iteration[newly] = k
+        self._gradient_norm.append(grad_norm)
+        newly = self._rule.applies(len(self._losses)) and self._newly_stopped(k)
         with torch.no_grad():
-            if bool(self._stopped.any()):  # undo the optimizer's move of stopped images
+            if not everyone or newly:  # undo the optimizer's move of stopped images
                 stopped = self._stopped.to(x.device)
                 x[stopped] = previous[stopped]
-            change = (x - previous).flatten(1).norm(dim=1).to("cpu", torch.float64)
+            change = torch.linalg.vector_norm((x - previous).flatten(1), dim=1).to("cpu", torch.float64)
         self._pixel_change_norm.append(change)
         if self._scheduler is not None:
             if self._scheduler_takes_loss:
-                self._scheduler.step(float(first["objective"].sum()))
+                self._scheduler.step(float(objective.sum()))
             else:
                 self._scheduler.step()
         self._current = None
+
+    def _newly_stopped(self, k: int) -> bool:
+        """Apply the stopping rule at iterate ``k``; whether any image stopped."""
+        newly = self._rule.converged(self._losses) & ~self._stopped
+        if not bool(newly.any()):
+            return False
+        self._stopped |= newly
+        self._stop_iteration[newly] = k
+        self._n_stopped = int(self._stopped.sum())
+        return True
 
     def _evaluate(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Objective and penalty of the current images (stopped ones keep their recorded values)."""
@@ -491,6 +506,7 @@ class Metamer:
         self._gradient_norm, self._pixel_change_norm = list(state["gradient_norm"]), list(state["pixel_change_norm"])
         self._saved, self._saved_iterations = list(state["saved"]), state["saved_iterations"].tolist()
         self._stopped, self._stop_iteration = state["stopped"].clone(), state["stop_iteration"].clone()
+        self._n_stopped = int(self._stopped.sum())
         self._current = tuple(state["current"])
 
     def to_dataset(self) -> xr.Dataset:

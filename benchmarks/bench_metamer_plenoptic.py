@@ -1,0 +1,198 @@
+"""Benchmark: metamer synthesis with ``neuroalign.metamers.synthesis.Metamer`` against plenoptic 2.1's ``Metamer``.
+
+Same model, same start images, same optimizer (the "plenoptic" preset:
+MSE + 0.1 × range penalty, ``Adam(lr=0.01, amsgrad=True)``), no early stopping
+in either (ours: ``stop_tolerance=False``; plenoptic: ``stop_criterion=0``), one
+torch thread.  The network is a small CNN (three convolution blocks and a
+classifier, weights from a seeded generator) on 1×28×28 images (``--size 28``,
+MNIST-sized) or 3×64×64 (``--size 64``, wider); the metamers are matched at a
+middle layer, the ReLU of the second block, so the third block and the
+classifier are work that stopping the forward pass at the layer saves.
+
+plenoptic needs a model whose forward returns the layer's activations; it is
+timed with two such models:
+
+- ``plenoptic (hook)``: the whole network runs and a forward hook returns the
+  layer's output, what one writes for a network that cannot be sliced;
+- ``plenoptic (sliced)``: ``net.features[:5]``, the network cut after the
+  layer, plenoptic's best case.
+
+(a) **Per-iteration cost for one image**: each contender synthesises one image
+    for ``--iters`` steps (set-up and validation included), ``--repeats``
+    times, alternating; best wall times.  Target: ours / plenoptic (sliced) ≤ 1.0.
+(b) **Throughput** (images × iterations per second): ours on ``--batch`` images
+    in one batch against plenoptic one image at a time (timed on
+    ``--plenoptic-images`` of them; its cost per image does not depend on the
+    others).  Target: ≥ 4×.  The floor of any batched synthesis is timed too:
+    a bare loop of the same objective, backward pass and Adam step on the
+    sliced network, recording nothing; the ratio ours / floor shows what the
+    bookkeeping costs, and the throughput ratio is bounded by what batching
+    saves in the network's own computation.
+
+Before timing, the losses of ours and plenoptic (sliced) on the same image and
+start are compared (they must agree to 1e-5 relative in float32), and so are
+the losses of the batch and of the images one at a time.
+
+Run:  python benchmarks/bench_metamer_plenoptic.py [--size 28] [--iters 50] [--batch 32] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import alternating  # noqa: E402
+
+from neuroalign.metamers.synthesis import Metamer  # noqa: E402
+
+LAYER = "features.4"  # the ReLU of the second block
+
+
+def network(channels: int, size: int, seed: int = 0) -> nn.Module:
+    """conv-relu-pool ×2, conv-relu-pool, linear-relu-linear; frozen, eval, He-normal weights."""
+    widths = (16, 32, 64) if size <= 32 else (32, 64, 128)
+    features = nn.Sequential(
+        nn.Conv2d(channels, widths[0], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(widths[0], widths[1], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(widths[1], widths[2], 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+    n_flat = widths[2] * (size // 8) ** 2
+    net = nn.Sequential()
+    net.features = features
+    net.classifier = nn.Sequential(nn.Flatten(), nn.Linear(n_flat, 256), nn.ReLU(), nn.Linear(256, 10))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                module.weight.normal_(0.0, (2.0 / module.weight[0].numel()) ** 0.5, generator=generator)
+                module.bias.zero_()
+    return net.eval().requires_grad_(False)
+
+
+class HookedLayer(nn.Module):
+    """Runs the whole network and returns one layer's output (what plenoptic needs)."""
+
+    def __init__(self, net: nn.Module, layer: str):
+        super().__init__()
+        self.net = net
+        self._output = None
+        net.get_submodule(layer).register_forward_hook(self._keep)
+
+    def _keep(self, module, inputs, output):
+        self._output = output
+
+    def forward(self, x):
+        self.net(x)
+        return self._output
+
+
+def plenoptic_run(model: nn.Module, image: torch.Tensor, start: torch.Tensor, iters: int) -> torch.Tensor:
+    import plenoptic as po
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        synthesis = po.Metamer(image, model)
+        synthesis.setup(initial_image=start)
+        synthesis.synthesize(iters, stop_criterion=0.0)
+    return synthesis.losses
+
+
+def ours_run(net: nn.Module, images: torch.Tensor, starts: torch.Tensor, iters: int) -> torch.Tensor:
+    synthesis = Metamer(net, LAYER, images, initial=starts, stop_tolerance=False)
+    return synthesis.synthesize(iters, progress=False).losses
+
+
+def bare_loop(model: nn.Module, images: torch.Tensor, starts: torch.Tensor, iters: int) -> None:
+    """The floor: the same objective, gradient and Adam steps on the sliced network, nothing recorded."""
+    with torch.no_grad():
+        targets = model(images)
+    x = starts.clone().requires_grad_(True)
+    optimizer = torch.optim.Adam([x], lr=0.01, amsgrad=True)
+    for _ in range(iters):
+        optimizer.zero_grad()
+        mse = torch.pow(model(x) - targets, 2).flatten(1).mean(1)
+        penalty = (torch.clip(x, max=0).pow(2) + torch.clip(x - 1, min=0).pow(2)).flatten(1).sum(1)
+        (mse + 0.1 * penalty).sum().backward()
+        optimizer.step()
+
+
+def check(net: nn.Module, sliced: nn.Module, images: torch.Tensor, starts: torch.Tensor, iters: int) -> None:
+    ours = ours_run(net, images[:1], starts[:1], iters)[:, 0]
+    theirs = plenoptic_run(sliced, images[:1], starts[:1], iters)
+    difference = float(((ours - theirs).abs() / theirs.abs()).max())
+    batch = ours_run(net, images[:4], starts[:4], iters)
+    alone = torch.stack([ours_run(net, images[i:i + 1], starts[i:i + 1], iters)[:, 0] for i in range(4)], 1)
+    batch_difference = float(((batch - alone).abs() / alone.abs()).max())
+    print(f"  check: losses ours vs plenoptic, max relative difference {difference:.2e}; batch of 4 vs one at a "
+          f"time {batch_difference:.2e} (over {iters} iterations)")
+    if difference > 1e-5 or batch_difference > 1e-5:
+        raise SystemExit("the contenders disagree: timings would compare different computations")
+
+
+def timed(contenders: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Best wall and best process-CPU times (the CPU times are steadier on a shared machine)."""
+    for function in contenders.values():
+        function()  # warm up
+    wall, cpu = alternating(contenders, repeats)
+    for name in contenders:
+        print(f"  {name:<28} best {min(wall[name]):.3f} s  (all: {', '.join(f'{t:.3f}' for t in wall[name])}); "
+              f"CPU {min(cpu[name]):.3f} s")
+    return {name: min(times) for name, times in wall.items()}, {name: min(times) for name, times in cpu.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, choices=(28, 64), default=28, help="1x28x28 or 3x64x64 images")
+    parser.add_argument("--iters", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--plenoptic-images", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    channels = 1 if args.size == 28 else 3
+    net = network(channels, args.size)
+    sliced = net.features[:5]
+    hooked = HookedLayer(network(channels, args.size), LAYER)
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(args.batch, channels, args.size, args.size, generator=generator)
+    starts = torch.rand(args.batch, channels, args.size, args.size, generator=generator)
+    print(f"small CNN on {channels}x{args.size}x{args.size} images, layer {LAYER!r} of "
+          f"{len(list(net.modules())) - 1} modules, {args.iters} iterations, torch threads {torch.get_num_threads()}")
+    check(net, sliced, images, starts, min(args.iters, 20))
+
+    print("(a) one image")
+    one, one_cpu = timed({
+        "ours": lambda: ours_run(net, images[:1], starts[:1], args.iters),
+        "plenoptic (sliced)": lambda: plenoptic_run(sliced, images[:1], starts[:1], args.iters),
+        "plenoptic (hook)": lambda: plenoptic_run(hooked, images[:1], starts[:1], args.iters),
+    }, args.repeats)
+    for label, times in (("wall", one), ("CPU", one_cpu)):
+        print(f"  per-iteration cost ours / plenoptic (sliced): {times['ours'] / times['plenoptic (sliced)']:.3f}x "
+              f"(target <= 1.0); ours / plenoptic (hook): {times['ours'] / times['plenoptic (hook)']:.3f}x; "
+              f"ours {times['ours'] / args.iters * 1e3:.2f} ms per iteration ({label} times)")
+
+    n_ref = args.plenoptic_images
+    print(f"(b) throughput: ours {args.batch} images in one batch, plenoptic one image at a time ({n_ref} timed)")
+
+    def plenoptic_each(model: nn.Module) -> Callable[[], None]:
+        return lambda: [plenoptic_run(model, images[i:i + 1], starts[i:i + 1], args.iters) for i in range(n_ref)]
+
+    many, many_cpu = timed({"ours (batch)": lambda: ours_run(net, images, starts, args.iters),
+                  "bare loop (batch, sliced)": lambda: bare_loop(sliced, images, starts, args.iters),
+                  "plenoptic (sliced), each": plenoptic_each(sliced)}, max(1, args.repeats // 2))
+    for label, times in (("wall", many), ("CPU", many_cpu)):
+        ours_rate = args.batch * args.iters / times["ours (batch)"]
+        theirs_rate = n_ref * args.iters / times["plenoptic (sliced), each"]
+        print(f"  images x iterations per second: ours {ours_rate:.0f}, plenoptic {theirs_rate:.0f}; "
+              f"ratio {ours_rate / theirs_rate:.2f}x (target >= 4); ours / bare batched loop (the network's own "
+              f"cost): {times['ours (batch)'] / times['bare loop (batch, sliced)']:.3f}x ({label} times)")
+
+
+if __name__ == "__main__":
+    main()
