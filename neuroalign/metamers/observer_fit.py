@@ -18,7 +18,7 @@ draws per trial) and ``credit`` (their summed credit); the shift is below
 Noise models (:data:`SIGMA_MODELS`), with ``e`` the trial's eccentricity:
 
 ``"constant"``   ``σ``
-``"linear"``     ``σ(e) = sigma0 + slope·e`` with ``sigma0 ≥ 0`` and ``σ(e) ≥ 0`` at every eccentricity of the trials
+``"linear"``     ``σ(e) = sigma0 + slope·e``, ``sigma0 ≥ 0``, ``σ(e) ≥ 0`` at every eccentricity of the trials
 ``"loglinear"``  ``σ(e) = sigma0·exp(rate·e)``, ``sigma0 > 0``
 
 Confidence intervals are profile-likelihood intervals: the values of a

@@ -38,18 +38,15 @@ import xarray as xr
 from sklearn.base import BaseEstimator
 
 from ..data.provenance import provenance
-from ..data.schema import STIMULUS_ID
-from ..errors import AlignmentError, ConfigError, DataError, SchemaError, UnknownNameError
-from .decision_rules import TASKS, SimulatedTrials, check_rule, simulate_trials
+from ..errors import ConfigError, DataError, SchemaError, UnknownNameError
+from .decision_rules import SimulatedTrials, check_rule, simulate_trials
+from .observer_inputs import OPTIONAL_COLUMNS, feature_matrix, feature_scale, trial_index, trial_roles
 from .observer_fit import OUTSIDE, SIGMA_MODELS, binomial_log_likelihood, fit_sigma, human_counts, sigma_values
 
 __all__ = ["NoisyFeatureObserver", "observer_features", "trial_roles", "OPTIONAL_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
-#: Trial-table columns the observer reads when present.
-OPTIONAL_COLUMNS = ("eccentricity", "condition")
-_SCALES = ("rms", "raw")
 
 
 def observer_features(model: Any, stimuli: Any, layer: str, **extract_kwargs: Any) -> xr.DataArray:
@@ -79,26 +76,6 @@ def observer_features(model: Any, stimuli: Any, layer: str, **extract_kwargs: An
         raise ConfigError(f"layer {layer!r} selects {len(arrays)} layers ({', '.join(arrays)})", source="layer",
                           fix="name exactly one layer")
     return next(iter(arrays.values()))
-
-
-def trial_roles(task: str, columns: Any) -> tuple[str, ...]:
-    """The presentation roles a trial table of ``task`` must have, given its columns.
-
-    Examples
-    --------
-    >>> from neuroalign.metamers.observer_models import trial_roles
-    >>> trial_roles("oddity", ["odd", "standard_1", "standard_2", "standard_3"])
-    ('odd', 'standard_1', 'standard_2', 'standard_3')
-    """
-    if task not in TASKS:
-        raise UnknownNameError(task, TASKS, what="task", source="task")
-    roles = TASKS[task].roles
-    if task == "oddity":
-        extra = 3
-        while f"standard_{extra}" in set(columns):
-            extra += 1
-        roles = roles + tuple(f"standard_{i}" for i in range(3, extra))
-    return roles
 
 
 class NoisyFeatureObserver(BaseEstimator):
@@ -318,9 +295,9 @@ class NoisyFeatureObserver(BaseEstimator):
             raise ConfigError(f"lapse_rate must lie in [0, 1), got {self.lapse_rate!r}", source="lapse_rate",
                               fix="pass e.g. lapse_rate=0.02, or 0 for none")
         self._params()  # a bad sigma fails before any work
-        matrix, ids = _feature_matrix(features)
-        scale = _scale(matrix, self.feature_scale)
-        table, index = _trial_index(trials, self.task, ids)
+        matrix, ids = feature_matrix(features)
+        scale = feature_scale(matrix, self.feature_scale)
+        table, index = trial_index(trials, self.task, ids)
         return spec, rule, matrix, scale, index, table
 
     def _eccentricity(self, table: pd.DataFrame) -> np.ndarray | None:
@@ -344,81 +321,6 @@ class NoisyFeatureObserver(BaseEstimator):
         p = keep * credit.mean(axis=1) + self.lapse_rate * chance
         se = keep * credit.std(axis=1) / np.sqrt(sim.n_draws)
         return p, se
-
-
-def _feature_matrix(features: Any) -> tuple[np.ndarray, pd.Index]:
-    """The (presentation, neuroid) values and the stimulus ids (as text), checked."""
-    if isinstance(features, dict):
-        raise ConfigError(f"features is a dict of {len(features)} layers", source="features",
-                          fix="pass one layer's DataArray, e.g. features['block3']")
-    if not isinstance(features, xr.DataArray):
-        raise ConfigError(f"features must be an xarray DataArray, got {type(features).__name__}", source="features",
-                          fix="pass a (presentation, neuroid) array, e.g. from observer_features(model, stimuli, layer)")
-    if set(features.dims) != {"presentation", "neuroid"}:
-        raise SchemaError(f"features have dims {features.dims}, not (presentation, neuroid)", source="features",
-                          fix="pool or stack extra dims first (e.g. extract(..., pooling='flatten'))")
-    if STIMULUS_ID not in features.coords:
-        raise SchemaError("features lack the stimulus_id coordinate", source="features",
-                          fix="assign_coords(stimulus_id=('presentation', ids))")
-    ids = pd.Index([str(v) for v in features[STIMULUS_ID].values])
-    if not ids.is_unique:
-        raise SchemaError(f"stimulus ids repeat in the features (e.g. {ids[ids.duplicated()][0]!r})",
-                          source="features", fix="average repetitions first: features.groupby('stimulus_id').mean()")
-    matrix = np.asarray(features.transpose("presentation", "neuroid").values)
-    if matrix.dtype.kind not in "iuf":
-        raise DataError(f"features hold {matrix.dtype} values, not real numbers", source="features",
-                        fix="pass numeric features")
-    if not np.isfinite(matrix).all():
-        raise DataError("features contain NaN or inf", source="features", fix="drop or fix those units")
-    return matrix, ids
-
-
-def _scale(matrix: np.ndarray, feature_scale: Any) -> float:
-    if isinstance(feature_scale, str):
-        if feature_scale not in _SCALES:
-            raise UnknownNameError(feature_scale, _SCALES, what="feature scale", source="feature_scale")
-        if feature_scale == "raw":
-            return 1.0
-        total = 0.0
-        for start in range(0, matrix.shape[1], 4096):  # float64 by unit blocks: memory bounded
-            total += float(np.var(matrix[:, start:start + 4096], axis=0, dtype=np.float64).sum())
-        rms = np.sqrt(total / matrix.shape[1])
-        if not rms > 0:
-            raise DataError("the features are the same for every stimulus: their RMS spread is 0", source="features",
-                            fix="pass feature_scale='raw' (σ in feature units) or a positive number")
-        return float(rms)
-    if isinstance(feature_scale, bool) or not isinstance(feature_scale, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(feature_scale) or feature_scale <= 0:
-        raise ConfigError(f"feature_scale must be 'rms', 'raw' or a positive number, got {feature_scale!r}",
-                          source="feature_scale", fix="pass feature_scale='rms'")
-    return float(feature_scale)
-
-
-def _trial_index(trials: Any, task: str, ids: pd.Index) -> tuple[pd.DataFrame, np.ndarray]:
-    if not isinstance(trials, pd.DataFrame):
-        raise ConfigError(f"trials must be a pandas DataFrame, got {type(trials).__name__}", source="trials",
-                          fix="pass a table with one row per trial (e.g. pandas.read_csv(path))")
-    roles = trial_roles(task, trials.columns)
-    expected = f"task {task!r} needs columns {', '.join(roles)} (optional: {', '.join(OPTIONAL_COLUMNS)})"
-    for role in roles:
-        if role not in trials.columns:
-            raise SchemaError(f"the trial table lacks column {role!r}", source="trials", fix=expected)
-    if trials.empty:
-        raise DataError("the trial table has no rows", source="trials", fix="pass at least one trial")
-    table = trials.reset_index(drop=True)
-    values = table[list(roles)]
-    if values.isna().any().any():
-        role = values.columns[values.isna().any()][0]
-        raise DataError(f"column {role!r} has missing stimulus ids", source="trials",
-                        fix="give every presentation a stimulus_id")
-    text = values.astype(str).to_numpy()
-    index = ids.get_indexer(text.ravel()).reshape(text.shape)
-    if (index < 0).any():
-        unknown = list(dict.fromkeys(text.ravel()[index.ravel() < 0]))
-        raise AlignmentError(f"{len(unknown)} stimulus ids of the trial table are not in the features, e.g. "
-                             f"{unknown[:5]}", source="trials",
-                             fix=f"use ids of the features (e.g. {list(ids[:5])}), or extract features of these stimuli")
-    return table, index
 
 
 def _group_predictions(counts: Any, p: np.ndarray, se: np.ndarray) -> pd.DataFrame:

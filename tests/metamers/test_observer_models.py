@@ -317,6 +317,7 @@ def test_trial_roles_grow_with_extra_standards():
 
 
 # ---------------------------------------------------------------- real data
+@pytest.mark.slow  # ~6 s; docs/metamers-observers.md runs the same example in the default suite
 def test_harrington_deza_2afc_needs_noise_growing_with_eccentricity(shared_data):
     """σ(eccentricity) fitted to the human 2AFC 'original vs robust' curve (the docs' example, smaller)."""
     import torch
