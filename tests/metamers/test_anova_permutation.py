@@ -27,16 +27,18 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
+from tests.cli_runner import assert_one_line_error
 from tests.metamers.test_anova import LEFT_OUT, PUBLISHED
 
 from neuroalign.errors import ConfigError, DataError, UnknownNameError
-from neuroalign.loaders.feather2023 import load_feather2023_experiment
+from neuroalign.loaders.feather2023 import load_feather2023, load_feather2023_experiment
 from neuroalign.metamers.anova import mixed_anova
 from neuroalign.metamers.anova_permutation import EXACT_LIMIT, PERMUTATION_COLUMNS, permutation_anova
 
@@ -310,3 +312,29 @@ def test_unknown_p_value_rule(rng):
     with pytest.raises(UnknownNameError) as info:
         run(small(rng), permutations=10, p_value="phipson")
     assert info.value.source == "p_value"
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def test_cli_permutations(cli, shared_data, tmp_path):
+    """``--permutations`` adds the p values to anova.csv; the same seed gives the same numbers as the API."""
+    path = (shared_data / "feather2023" / "EXP4_ANALYSIS"
+            / "VisionExperiment4_network_vs_humans_datamatrix_alexnet_l2_3_robust_public.mat")
+    result = cli("metamer-humans", "--data", path, "--permutations", "2000", "--seed", "5", "--out", tmp_path / "o",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    anova = pd.read_csv(tmp_path / "o" / "anova.csv").set_index("source")
+    assert list(anova.columns[-3:]) == list(PERMUTATION_COLUMNS)
+    expected = feather(load_feather2023(path), permutations=2000, random_state=5)
+    np.testing.assert_allclose(anova["p_permutation"], expected["p_permutation"], rtol=1e-12)
+    assert (anova["n_permutations"] == 2000).all()
+    # without --permutations the table has no permutation columns
+    assert cli("metamer-humans", "--data", path, "--out", tmp_path / "plain", cwd=tmp_path).returncode == 0
+    assert "p_permutation" not in pd.read_csv(tmp_path / "plain" / "anova.csv").columns
+
+
+def test_cli_bad_permutations(cli, shared_data, tmp_path):
+    result = cli("metamer-humans", "--data", shared_data / "feather2023", "--permutations", "-1",
+                 "--out", tmp_path / "o", cwd=tmp_path)
+    assert_one_line_error(result, "--permutations", "at least 0")
