@@ -16,13 +16,20 @@ Each problem raises a named error that says what is wrong and what to do:
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 import torch
+import xarray as xr
 from torch import nn
 
 from ..errors import ConfigError, DataError
 from .layer_forward import LayerForward
 
-__all__ = ["check_images", "check_model", "check_placement", "check_layer_path", "check_targets"]
+__all__ = ["as_images", "check_range", "check_images", "check_model", "check_placement", "check_layer_path",
+           "check_targets"]
 
 
 def check_images(images: torch.Tensor, allowed_range: tuple[float, float], *, source: str = "images") -> None:
@@ -101,7 +108,8 @@ def check_placement(model: nn.Module, images: torch.Tensor) -> None:
     for kind, name, tensor in tensors:
         if tensor.is_floating_point() and tensor.dtype != images.dtype:
             raise ConfigError(f"{kind} {name!r} is {tensor.dtype}, the images {images.dtype}", source="model",
-                              fix=f"give model and images one dtype: model.to({images.dtype}) or images.to({tensor.dtype})")
+                              fix=f"give model and images one dtype: model.to({images.dtype}) or "
+                                  f"images.to({tensor.dtype})")
         if tensor.device != images.device:
             raise ConfigError(f"{kind} {name!r} is on {tensor.device}, the images on {images.device}", source="model",
                               fix=f"put model and images on one device: model.to('{images.device}')")
@@ -140,3 +148,47 @@ def check_targets(targets: torch.Tensor, stimulus_ids: list[str], layer: str) ->
         bad = [stimulus_ids[i] for i in (~finite).nonzero().flatten().tolist()]
         raise DataError(f"layer {layer!r} gives NaN or inf for {len(bad)} target images (first: {bad[0]!r})",
                         source="images", fix="check the images' scale and the model's numerics (dtype)")
+
+
+def check_range(allowed_range: Any) -> tuple[float, float]:
+    """``allowed_range`` as two finite floats ``low < high``."""
+    try:
+        low, high = (float(v) for v in allowed_range)
+    except (TypeError, ValueError):
+        raise ConfigError(f"allowed_range must be two numbers (low, high), got {allowed_range!r}",
+                          source="allowed_range", fix="pass e.g. allowed_range=(0.0, 1.0)") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ConfigError(f"allowed_range must be finite with low < high, got {allowed_range!r}",
+                          source="allowed_range", fix="pass e.g. allowed_range=(0.0, 1.0)")
+    return low, high
+
+
+def as_images(images: Any, stimulus_ids: Sequence[str] | None) -> tuple[torch.Tensor, list[str]]:
+    """The images as a tensor and their ids (from ``stimulus_ids``, the DataArray, or ``"0"`` … ``"N-1"``)."""
+    ids = None
+    if isinstance(images, xr.DataArray):
+        dims = ("presentation", "channel", "row", "col")
+        if tuple(images.dims) != dims:
+            raise ConfigError(f"images has dims {tuple(images.dims)}, not {dims}", source="images",
+                              fix="transpose or rename them: images.transpose('presentation', 'channel', 'row', 'col')")
+        if "stimulus_id" in images.coords:
+            ids = [str(v) for v in images["stimulus_id"].values]
+        values = np.asarray(images.values)
+        if values.dtype.kind != "f":
+            raise ConfigError(f"images has dtype {values.dtype}, not a float dtype", source="images",
+                              fix="convert them, e.g. images.astype('float32') / 255 for 8-bit images")
+        images = torch.from_numpy(np.ascontiguousarray(values))
+    if stimulus_ids is not None:
+        if isinstance(stimulus_ids, str):
+            raise ConfigError("stimulus_ids is one string, not a sequence", source="stimulus_ids",
+                              fix="pass one id per image, e.g. ['cat1', 'dog3']")
+        ids = [str(v) for v in stimulus_ids]
+    if isinstance(images, torch.Tensor) and images.ndim >= 1:
+        ids = ids if ids is not None else [str(i) for i in range(images.shape[0])]
+        if len(ids) != images.shape[0]:
+            raise ConfigError(f"{len(ids)} stimulus_ids for {images.shape[0]} images", source="stimulus_ids",
+                              fix="give one id per image")
+        if len(set(ids)) != len(ids):
+            repeated = sorted({i for i in ids if ids.count(i) > 1})
+            raise ConfigError(f"stimulus_ids repeat: {repeated[:5]}", source="stimulus_ids", fix="make them unique")
+    return images, ids or []

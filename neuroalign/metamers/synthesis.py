@@ -23,14 +23,16 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError, DataError
 from ..extract.layers import LayerSpec
-from .checkpoint import check_same_model, model_identity, read_checkpoint, write_checkpoint
+from .checkpoint import check_same_model, read_checkpoint, write_checkpoint
 from .layer_forward import LayerForward, resolve_one_layer
-from .model_checks import check_images, check_layer_path, check_model, check_placement, check_targets
+from .model_checks import (as_images, check_images, check_layer_path, check_model, check_placement, check_range,
+                           check_targets)
 from .objectives import describe_callable, get_loss, get_penalty
 from .presets import get_preset
 from .starts import Initial, draw_initial
 from .stopping import RelativeProgress
-from .synthesis_state import describe_factory, history_dataset, restore_factory
+from .synthesis_state import (checkpoint_state, describe_factory, history_dataset, restore_factory, restore_state,
+                              stacked)
 
 __all__ = ["Metamer"]
 
@@ -116,8 +118,8 @@ class Metamer:
             raise ConfigError(f"model is a {type(model).__name__}, not a torch.nn.Module", source="model",
                               fix="pass a torch module (neuroalign.extract.load_model turns a spec into one)")
         self.model = model
-        self.allowed_range = _check_range(allowed_range)
-        self.images, self.stimulus_ids = _as_images(images, stimulus_ids)
+        self.allowed_range = check_range(allowed_range)
+        self.images, self.stimulus_ids = as_images(images, stimulus_ids)
         check_images(self.images, self.allowed_range)
         self.layer = resolve_one_layer(model, layer)
         module = model.get_submodule(self.layer)
@@ -363,13 +365,13 @@ class Metamer:
     def gradient_norm(self) -> torch.Tensor:
         """L2 norm of each image's gradient at each step, ``(n_iter, N)``; NaN after an image stopped."""
         self._setup()
-        return _stacked(self._gradient_norm, len(self.stimulus_ids))
+        return stacked(self._gradient_norm, len(self.stimulus_ids))
 
     @property
     def pixel_change_norm(self) -> torch.Tensor:
         """L2 norm of each image's change at each step, ``(n_iter, N)``; 0 once an image stopped."""
         self._setup()
-        return _stacked(self._pixel_change_norm, len(self.stimulus_ids))
+        return stacked(self._pixel_change_norm, len(self.stimulus_ids))
 
     @property
     def metamer(self) -> torch.Tensor:
@@ -391,9 +393,11 @@ class Metamer:
 
     @property
     def saved_metamer(self) -> torch.Tensor:
-        """Snapshots every ``store_every`` steps, ``(n_saved, N, C, H, W)`` on the CPU (see :attr:`saved_iterations`)."""
+        """Snapshots every ``store_every`` steps, ``(n_saved, N, C, H, W)``, on the CPU (:attr:`saved_iterations`)."""
         self._setup()
-        return torch.stack(self._saved) if self._saved else torch.empty((0, *self.images.shape), dtype=self.images.dtype)
+        if not self._saved:
+            return torch.empty((0, *self.images.shape), dtype=self.images.dtype)
+        return torch.stack(self._saved)
 
     @property
     def saved_iterations(self) -> list[int]:
@@ -433,20 +437,7 @@ class Metamer:
     def save(self, path: Any) -> None:
         """Write the synthesis to ``path`` (atomic; plain tensors, no pickled objects); see :meth:`load`."""
         self._ready()
-        state = {"settings": self.describe(), "model": model_identity(self.model),
-                 "stimulus_ids": list(self.stimulus_ids), "images": self.images.detach(),
-                 "targets": self._targets, "initial": self._initial, "metamer": self._x.detach(),
-                 "losses": _stacked(self._losses, len(self.stimulus_ids)),
-                 "penalties": _stacked(self._penalties, len(self.stimulus_ids)),
-                 "gradient_norm": self.gradient_norm, "pixel_change_norm": self.pixel_change_norm,
-                 "current": list(self._current), "saved": self.saved_metamer,
-                 "saved_iterations": torch.tensor(self._saved_iterations, dtype=torch.long),
-                 "stopped": self._stopped, "stop_iteration": self._stop_iteration,
-                 "loss_check": self._loss(self._targets, 2 * self._targets).detach(),
-                 "optimizer": {"class": describe_callable(self._optimizer), "state": self._optimizer.state_dict()},
-                 "scheduler": None if self._scheduler is None else {
-                     "class": describe_callable(self._scheduler), "state": self._scheduler.state_dict()}}
-        write_checkpoint(path, state)
+        write_checkpoint(path, checkpoint_state(self))
 
     @classmethod
     def load(cls, path: Any, model: nn.Module, *, loss: Any = None, penalty: Any = None,
@@ -483,79 +474,10 @@ class Metamer:
                 raise ConfigError(f"{key} {restored[key]!r} differs from the saved {settings[key]!r}", source=key,
                                   fix=f"pass the {key} the synthesis was saved with")
         check_model(model)
-        metamer._restore(state, path)
+        restore_state(metamer, state, path)
         return metamer
-
-    def _restore(self, state: dict[str, Any], path: Any) -> None:
-        self._targets, self._initial = state["targets"], state["initial"]
-        with torch.no_grad():
-            check = self._loss(self._targets, 2 * self._targets)
-        if not torch.allclose(check, state["loss_check"], rtol=1e-5, atol=1e-8):
-            raise ConfigError("the loss gives other values than the saved loss did", source="loss",
-                              fix="pass the loss the synthesis was saved with")
-        self._start(state["metamer"].clone())
-        for name, part in (("optimizer", self._optimizer), ("scheduler", self._scheduler)):
-            saved = state[name]
-            if (saved is None) != (part is None) or (saved is not None and saved["class"] != describe_callable(part)):
-                raise ConfigError(f"the {name} ({describe_callable(part)}) is not the saved one "
-                                  f"({None if saved is None else saved['class']})", source=str(path),
-                                  fix=f"pass the {name} factory the synthesis was saved with")
-            if part is not None:
-                part.load_state_dict(saved["state"])
-        self._losses, self._penalties = list(state["losses"]), list(state["penalties"])
-        self._gradient_norm, self._pixel_change_norm = list(state["gradient_norm"]), list(state["pixel_change_norm"])
-        self._saved, self._saved_iterations = list(state["saved"]), state["saved_iterations"].tolist()
-        self._stopped, self._stop_iteration = state["stopped"].clone(), state["stop_iteration"].clone()
-        self._n_stopped = int(self._stopped.sum())
-        self._current = tuple(state["current"])
 
     def to_dataset(self) -> xr.Dataset:
         """The metamers and their history as an xarray Dataset (see :func:`~.synthesis_state.history_dataset`)."""
         self._ready()
         return history_dataset(self)
-
-
-def _stacked(rows: list[torch.Tensor], n: int) -> torch.Tensor:
-    return torch.stack(rows) if rows else torch.empty((0, n), dtype=torch.float64)
-
-
-def _check_range(allowed_range: Any) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in allowed_range)
-    except (TypeError, ValueError):
-        raise ConfigError(f"allowed_range must be two numbers (low, high), got {allowed_range!r}",
-                          source="allowed_range", fix="pass e.g. allowed_range=(0.0, 1.0)") from None
-    if not (math.isfinite(low) and math.isfinite(high) and low < high):
-        raise ConfigError(f"allowed_range must be finite with low < high, got {allowed_range!r}",
-                          source="allowed_range", fix="pass e.g. allowed_range=(0.0, 1.0)")
-    return low, high
-
-
-def _as_images(images: Any, stimulus_ids: Sequence[str] | None) -> tuple[torch.Tensor, list[str]]:
-    ids = None
-    if isinstance(images, xr.DataArray):
-        dims = ("presentation", "channel", "row", "col")
-        if tuple(images.dims) != dims:
-            raise ConfigError(f"images has dims {tuple(images.dims)}, not {dims}", source="images",
-                              fix="transpose or rename them: images.transpose('presentation', 'channel', 'row', 'col')")
-        if "stimulus_id" in images.coords:
-            ids = [str(v) for v in images["stimulus_id"].values]
-        values = np.asarray(images.values)
-        if values.dtype.kind != "f":
-            raise ConfigError(f"images has dtype {values.dtype}, not a float dtype", source="images",
-                              fix="convert them, e.g. images.astype('float32') / 255 for 8-bit images")
-        images = torch.from_numpy(np.ascontiguousarray(values))
-    if stimulus_ids is not None:
-        if isinstance(stimulus_ids, str):
-            raise ConfigError("stimulus_ids is one string, not a sequence", source="stimulus_ids",
-                              fix="pass one id per image, e.g. ['cat1', 'dog3']")
-        ids = [str(v) for v in stimulus_ids]
-    if isinstance(images, torch.Tensor) and images.ndim >= 1:
-        ids = ids if ids is not None else [str(i) for i in range(images.shape[0])]
-        if len(ids) != images.shape[0]:
-            raise ConfigError(f"{len(ids)} stimulus_ids for {images.shape[0]} images", source="stimulus_ids",
-                              fix="give one id per image")
-        if len(set(ids)) != len(ids):
-            repeated = sorted({i for i in ids if ids.count(i) > 1})
-            raise ConfigError(f"stimulus_ids repeat: {repeated[:5]}", source="stimulus_ids", fix="make them unique")
-    return images, ids or []

@@ -7,15 +7,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 import xarray as xr
 
 from ..data.provenance import provenance
+from ..errors import ConfigError
+from .checkpoint import model_identity
 from .objectives import describe_callable
 
 if TYPE_CHECKING:
     from .synthesis import Metamer
 
-__all__ = ["history_dataset", "describe_factory", "restore_factory"]
+__all__ = ["history_dataset", "describe_factory", "restore_factory", "checkpoint_state", "restore_state", "stacked"]
 
 
 def describe_factory(factory: Callable | bool | None) -> Any:
@@ -68,8 +71,57 @@ def history_dataset(metamer: "Metamer") -> xr.Dataset:
     coords = {"stimulus_id": ("presentation", np.asarray(metamer.stimulus_ids, dtype=object)),
               "iteration": np.arange(n_iter + 1), "step": np.arange(n_iter),
               "layer": metamer.layer, "seed": metamer.random_state}
-    from ..extract.fingerprint import model_fingerprint
-
     attrs = provenance({**metamer.describe(), "n_iter": n_iter},
-                       {"images": images, "model": model_fingerprint(metamer.model).digest})
+                       {"images": images, "model": model_identity(metamer.model)["digest"]})
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def checkpoint_state(metamer: "Metamer") -> dict[str, Any]:
+    """Everything :meth:`Metamer.load` needs to continue bit-identically: tensors, dicts, plain values."""
+    n = len(metamer.stimulus_ids)
+    optimizer, scheduler = metamer._optimizer, metamer._scheduler
+    return {"settings": metamer.describe(), "model": model_identity(metamer.model),
+            "stimulus_ids": list(metamer.stimulus_ids), "images": metamer.images.detach(),
+            "targets": metamer._targets, "initial": metamer._initial, "metamer": metamer._x.detach(),
+            "losses": stacked(metamer._losses, n), "penalties": stacked(metamer._penalties, n),
+            "gradient_norm": stacked(metamer._gradient_norm, n),
+            "pixel_change_norm": stacked(metamer._pixel_change_norm, n),
+            "current": list(metamer._current), "saved": metamer.saved_metamer,
+            "saved_iterations": torch.tensor(metamer._saved_iterations, dtype=torch.long),
+            "stopped": metamer._stopped, "stop_iteration": metamer._stop_iteration,
+            "loss_check": metamer._loss(metamer._targets, 2 * metamer._targets).detach(),
+            "optimizer": {"class": describe_callable(optimizer), "state": optimizer.state_dict()},
+            "scheduler": None if scheduler is None else {"class": describe_callable(scheduler),
+                                                         "state": scheduler.state_dict()}}
+
+
+def restore_state(metamer: "Metamer", state: dict[str, Any], path: Any) -> None:
+    """Put a checkpoint's state into a freshly built ``metamer`` (its loss, optimizer and scheduler checked)."""
+    metamer._targets, metamer._initial = state["targets"], state["initial"]
+    with torch.no_grad():
+        check = metamer._loss(metamer._targets, 2 * metamer._targets)
+    if not torch.allclose(check, state["loss_check"], rtol=1e-5, atol=1e-8):
+        raise ConfigError("the loss gives other values than the saved loss did", source="loss",
+                          fix="pass the loss the synthesis was saved with")
+    metamer._start(state["metamer"].clone())
+    for name, part in (("optimizer", metamer._optimizer), ("scheduler", metamer._scheduler)):
+        saved = state[name]
+        if (saved is None) != (part is None) or (saved is not None and saved["class"] != describe_callable(part)):
+            raise ConfigError(f"the {name} ({describe_callable(part)}) is not the saved one "
+                              f"({None if saved is None else saved['class']})", source=str(path),
+                              fix=f"pass the {name} factory the synthesis was saved with")
+        if part is not None:
+            part.load_state_dict(saved["state"])
+    metamer._losses, metamer._penalties = list(state["losses"]), list(state["penalties"])
+    metamer._gradient_norm = list(state["gradient_norm"])
+    metamer._pixel_change_norm = list(state["pixel_change_norm"])
+    metamer._saved, metamer._saved_iterations = list(state["saved"]), state["saved_iterations"].tolist()
+    metamer._stopped, metamer._stop_iteration = state["stopped"].clone(), state["stop_iteration"].clone()
+    metamer._n_stopped = int(metamer._stopped.sum())
+    metamer._current = tuple(state["current"])
+
+
+def stacked(rows: list[torch.Tensor], n: int) -> torch.Tensor:
+    """Per-iterate rows of ``n`` values as one ``(iterations, n)`` float64 tensor (empty: ``(0, n)``)."""
+    return torch.stack(rows) if rows else torch.empty((0, n), dtype=torch.float64)
+
