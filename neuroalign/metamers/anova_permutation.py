@@ -31,9 +31,9 @@ number of permutations.  With ``permutations="exact"`` every relabelling (and
 every ordering of the levels within every unit) is enumerated once, and
 ``p = #{F_null >= F} / (number enumerated)``; the identity is among them, so
 p is never 0.  A null F counts as "at least as large" when it is within
-``100 × machine epsilon`` (relative) of the observed F, so that relabellings
-that leave F unchanged are not lost to rounding (SciPy's
-``permutation_test`` rule).  The F values come from the same code as
+``100 × machine epsilon × max(F, 1)`` of the observed F, so that relabellings
+that leave F unchanged are not lost to rounding (SciPy's ``permutation_test``
+rule, with F = 0 covered too).  The F values come from the same code as
 :func:`~neuroalign.metamers.anova.mixed_anova`, evaluated for thousands of
 relabellings at once.
 """
@@ -104,8 +104,9 @@ def permutation_anova(data: xr.DataArray, *, within: str, subject: str, between:
     Raises
     ------
     ConfigError
-        ``permutations`` is not a positive integer nor ``"exact"``, or ``"exact"`` would enumerate
-        more than :data:`EXACT_LIMIT` relabellings.
+        ``permutations`` is not a positive integer nor ``"exact"``, ``"exact"`` would enumerate
+        more than :data:`EXACT_LIMIT` relabellings, or ``random_state`` is neither a non-negative
+        integer nor a Generator.
     UnknownNameError
         ``p_value`` is not one of :data:`P_VALUE_RULES`.
     DataError, UnknownNameError
@@ -127,6 +128,10 @@ def permutation_anova(data: xr.DataArray, *, within: str, subject: str, between:
     True
     """
     exact = _check_permutations(permutations)
+    if isinstance(random_state, bool) or not (isinstance(random_state, np.random.Generator) or (
+            isinstance(random_state, (int, np.integer)) and random_state >= 0)):
+        raise ConfigError(f"random_state must be a non-negative integer or a numpy Generator, got {random_state!r}",
+                          source="random_state", fix="pass e.g. random_state=0")
     if p_value not in P_VALUE_RULES:
         raise UnknownNameError(p_value, P_VALUE_RULES, what="p-value rule", source="p_value")
     table = mixed_anova(data, within=within, subject=subject, between=between, missing=missing)
@@ -150,7 +155,7 @@ def permutation_anova(data: xr.DataArray, *, within: str, subject: str, between:
         if undefined:
             logger.warning("permutation_anova: %d of %d null F values of %r are undefined (no variance in the "
                            "error term) and count as smaller than the observed F", undefined, n, source)
-        b = int((f >= observed[source] - _TIES * abs(observed[source])).sum())
+        b = int((f >= observed[source] - _TIES * max(abs(observed[source]), 1.0)).sum())
         counts.append(b)
         sizes.append(n)
         if exact:

@@ -302,6 +302,23 @@ def test_bad_permutations(rng, permutations):
     assert info.value.source == "permutations"
 
 
+@pytest.mark.parametrize("random_state", [-1, 1.5, "seed", True, None])
+def test_bad_random_state(rng, random_state):
+    with pytest.raises(ConfigError) as info:
+        run(small(rng), permutations=10, random_state=random_state)
+    assert info.value.source == "random_state"
+
+
+def test_a_zero_f_counts_its_rounded_ties():
+    """Parallel group profiles: the interaction F is 0 up to rounding, and every null F (>= 0) counts as at
+    least it, so p = 1 whatever the rounding of either."""
+    values = np.array([[0.1, 1.3], [0.1, 2.3], [1.1, 2.3], [1.1, 3.3]])
+    data = array(values, ["a", "a", "b", "b"])
+    table = run(data, permutations="exact").set_index("source")
+    assert table.loc["group:level", "f"] == pytest.approx(0, abs=1e-12)
+    assert table.loc["group:level", "p_permutation"] == 1.0
+
+
 def test_exact_too_large(experiments):
     with pytest.raises(ConfigError, match=f"limit {EXACT_LIMIT:,}") as info:
         feather(experiments[1]["alexnet"], permutations="exact")
