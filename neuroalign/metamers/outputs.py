@@ -123,7 +123,7 @@ def recognisability_figure(score: Score, *, title: str | None = None) -> Any:
     from ..plot.recognisability import plot_recognisability_curves, plot_recognisability_matrix
 
     n_layers = score.values.sizes["layer"]
-    figure = Figure(figsize=(2.0 + 1.6 * n_layers, 4.2 + (0.3 if title else 0.0)), layout="constrained")
+    figure = Figure(figsize=(max(9.0, 3.0 + 1.8 * n_layers), 4.2 + (0.3 if title else 0.0)), layout="constrained")
     left, right = figure.subplots(1, 2)
     plot_recognisability_curves(score, ax=left)
     plot_recognisability_matrix(score, ax=right)
