@@ -273,14 +273,26 @@ def _effects(values: np.ndarray, groups: np.ndarray, group_levels: list, within:
     ss = _sums_of_squares(values, _group_index(groups, group_levels), g)
     ss_error = float(ss["error"])
     spher = _sphericity(ss["residual"] @ _contrasts(k), df_units)
+    floor = _rounding_floor(values)
     rows = []
     if between is not None:
-        rows.append(_row(between, float(ss["between"]), g - 1, float(ss["units"]), df_units, None))
-    rows.append(_row(within, float(ss["within"]), p, ss_error, p * df_units, spher))
+        rows.append(_row(between, float(ss["between"]), g - 1, float(ss["units"]), df_units, None, floor))
+    rows.append(_row(within, float(ss["within"]), p, ss_error, p * df_units, spher, floor))
     if between is not None:
         rows.append(_row(f"{between}:{within}", float(ss["interaction"]), p * (g - 1), ss_error, p * df_units,
-                         spher))
+                         spher, floor))
     return rows
+
+
+def _rounding_floor(values: np.ndarray) -> float:
+    """The largest sum of squares that float64 rounding alone can leave in residuals of ``values``.
+
+    A residual that is exactly 0 in exact arithmetic comes out as a few units in the last place of the
+    values (about 1e-32 for values near 1); an error term at or below this floor is zero, and its F is
+    not a number but an artefact of rounding.
+    """
+    centred = values - values.mean()
+    return float(values.size * (8 * np.finfo(np.float64).eps) ** 2 * (centred ** 2).sum())
 
 
 def _sphericity(scores: np.ndarray, df: int) -> dict:
@@ -312,8 +324,9 @@ def _sphericity(scores: np.ndarray, df: int) -> dict:
             "mauchly_df": float(dof), "mauchly_p": float(first + w2 * (second - first))}
 
 
-def _row(source: str, ss: float, df1: float, ss_error: float, df2: float, spher: dict | None) -> dict:
-    if not ss_error > 0:
+def _row(source: str, ss: float, df1: float, ss_error: float, df2: float, spher: dict | None,
+         floor: float = 0.0) -> dict:
+    if not ss_error > floor:
         raise DataError(f"the error term of {source!r} is 0 (the values do not vary within "
                         f"{'groups' if spher is None else 'units beyond the group profiles'}), so F is undefined",
                         source="data", fix="check that the data are not constant or copied")

@@ -305,6 +305,14 @@ def test_bad_designs(rng):
         mixed_anova(data.where(data < 0.9, np.inf), **kw)
     with pytest.raises(DataError, match="error term"):
         mixed_anova(xr.zeros_like(data) + data.mean("participant"), **kw)   # no variation between units
+
+
+def test_an_error_term_zero_up_to_rounding_raises():
+    """Units that differ only by a constant have no within-unit error; rounding leaves ~1e-32 of it."""
+    values = np.array([[0, 1], [0.3, 1.3], [0.1, 1.1], [0.7, 1.7]])
+    data = xr.DataArray(values, dims=("unit", "level"), coords={"group": ("unit", list("aabb"))})
+    with pytest.raises(DataError, match="error term of 'level' is 0"):
+        mixed_anova(data, within="level", subject="unit", between="group")
     with pytest.raises(DataError, match="DataArray"):
         mixed_anova(data.values, **kw)
 
