@@ -306,6 +306,9 @@ def test_bad_designs(rng):
     with pytest.raises(DataError, match="error term"):
         mixed_anova(xr.zeros_like(data) + data.mean("participant"), **kw)   # no variation between units
 
+    with pytest.raises(DataError, match="DataArray"):
+        mixed_anova(data.values, **kw)
+
 
 def test_an_error_term_zero_up_to_rounding_raises():
     """Units that differ only by a constant have no within-unit error; rounding leaves ~1e-32 of it."""
@@ -313,8 +316,6 @@ def test_an_error_term_zero_up_to_rounding_raises():
     data = xr.DataArray(values, dims=("unit", "level"), coords={"group": ("unit", list("aabb"))})
     with pytest.raises(DataError, match="error term of 'level' is 0"):
         mixed_anova(data, within="level", subject="unit", between="group")
-    with pytest.raises(DataError, match="DataArray"):
-        mixed_anova(data.values, **kw)
 
 
 def test_undefined_mauchly_is_reported(rng, caplog):
