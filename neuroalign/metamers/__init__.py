@@ -10,7 +10,48 @@ import importlib
 from typing import Any
 
 #: Where each public name lives, imported when it is first used.
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    "Metamer": ".synthesis",
+    "LayerForward": ".layer_forward",
+    "layer_activations": ".layer_forward",
+    "FakeReLU": ".layer_forward",
+    "PRESETS": ".presets",
+    "Preset": ".presets",
+    "get_preset": ".presets",
+    "NormalizedGradient": ".steps",
+    "HalvingScheduler": ".steps",
+    "RelativeProgress": ".stopping",
+    "mse_loss": ".objectives",
+    "normalized_l2_loss": ".objectives",
+    "range_penalty": ".objectives",
+    "LOSSES": ".objectives",
+    "PENALTIES": ".objectives",
+    "activation_match": ".activation_match",
+    "null_distribution": ".activation_match",
+    "null_thresholds": ".activation_match",
+    "null_size_needed": ".activation_match",
+    "metamer_validity": ".validity",
+    "activations_at": ".validity",
+    "recognisability": ".recognition",
+    "predict_labels": ".classify",
+    "PixelKNN": ".pixel_observer",
+    "mixed_anova": ".anova",
+    "permutation_anova": ".anova_permutation",
+    "NoisyFeatureObserver": ".observer_models",
+    "observer_features": ".observer_models",
+    "DECISION_RULES": ".decision_rules",
+    "TASKS": ".decision_rules",
+    "SIGMA_MODELS": ".observer_fit",
+    "fit_sigma": ".observer_fit",
+    "PsychometricFit": ".psychometric",
+    "fit_psychometric": ".psychometric",
+    "SIGMOIDS": ".sigmoids",
+    "get_sigmoid": ".sigmoids",
+    "run_metamer_study": ".study",
+    "MetamerStudyResult": ".study",
+    "train_classifier": ".training",
+    "TrainedClassifier": ".training",
+}
 
 __all__ = sorted(_LAZY)
 
