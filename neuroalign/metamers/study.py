@@ -223,7 +223,7 @@ def run_metamer_study(settings: dict[str, Any] | None = None, /, **overrides: An
     >>> from neuroalign.metamers.study import run_metamer_study
     >>> result = run_metamer_study(out=tempfile.mkdtemp(), n_test=10, n_train=200, layers=["relu3"], max_iter=8,
     ...                            n_passes=2, epochs=1, n_null=20, n_bootstrap=10, progress=False)
-    >>> result.recognisability.dims, list(result.recognisability.values["layer"].values)
+    >>> result.recognisability.dims, [str(v) for v in result.recognisability.values["layer"].values]
     (('generator', 'layer', 'observer'), ['natural', 'relu3'])
     """
     from .training import torch_threads

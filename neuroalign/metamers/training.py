@@ -157,7 +157,7 @@ def train_classifier(
     >>> y = (x[:, 0] > 0).astype(int)
     >>> fitted = train_classifier(torch.nn.Linear(4, 2), x, y, epochs=20, batch_size=16, lr=0.05,
     ...                           progress=False)
-    >>> fitted.history["train_accuracy"].iloc[-1] > 0.9, fitted.model.training
+    >>> bool(fitted.history["train_accuracy"].iloc[-1] > 0.9), fitted.model.training
     (True, False)
     """
     _check_settings(epochs, batch_size, lr, random_state)
