@@ -68,7 +68,7 @@ def test_cross_entropy_matches_a_manual_adam_loop():
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(batch)
+            total += float(loss.detach()) * len(batch)
         losses.append(total / 20)
     np.testing.assert_allclose(fitted.history["loss"], losses, rtol=1e-6)
     torch.testing.assert_close(fitted.model.weight, reference.weight.detach())
