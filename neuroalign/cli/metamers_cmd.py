@@ -175,8 +175,8 @@ def _run(args: argparse.Namespace, out: Path, device: Any, seeds: list[int]) -> 
     model = load_frozen_model(args.model, weights=args.weights, kwargs=_model_kwargs(args.model_arg), device=device,
                               source="--weights")
     generator = args.model_name or default_model_name(args.model)
-    layers = resolve_layers(model, [name.strip() for name in args.layers.split(",") if name.strip()])
     n_logits = _n_logits(model, images[:1].to(device))
+    layers = resolve_layers(model, [name.strip() for name in args.layers.split(",") if name.strip()])
     subset = _label_subset(args.label_subset, n_logits)
     labels, labels_source = _labels(args, model, stimuli, images, ids, subset, n_logits)
     observers = _observers(args, generator, model, images, device)
@@ -184,6 +184,10 @@ def _run(args: argparse.Namespace, out: Path, device: Any, seeds: list[int]) -> 
     settings = _settings(args, n_null, subset, labels_source)
     key = _run_key(settings, model, images, ids, labels)
     _prepare(out, key, settings, args.overwrite)
+    if args.n_null is None and n_null < 1000:
+        log.info("the validity null uses all %d ordered pairs of the %d stimuli", n_null, len(ids))
+    if args.labels is None:
+        log.info("no --labels: the labels are the generating model's predictions on the natural images")
     from ._metamer_run import MetamerRun
 
     run = MetamerRun(out=out, key=key, model=model, generator=generator, images=images, ids=ids, labels=labels,
@@ -213,8 +217,6 @@ def _n_null(n_null: int | None, n: int, criterion: Any) -> int:
                         fix="pass at least two stimuli (the null is drawn from their pairs)")
     if n_null is None:
         n_null = min(1000, pairs)
-        if n_null < 1000:
-            log.info("the validity null uses all %d ordered pairs of the %d stimuli", n_null, n)
     elif n_null > pairs:
         raise ConfigError(f"--n-null {n_null} exceeds the {pairs} ordered pairs of {n} stimuli", source="--n-null",
                           fix=f"pass --n-null {pairs} or fewer, or more stimuli")
@@ -253,7 +255,6 @@ def _labels(args: argparse.Namespace, model: Any, stimuli: Any, images: Any, ids
 
     if args.labels is None:
         labels = predict_labels(model, images, classes=subset, name="the model")
-        log.info("no --labels: the labels are the generating model's predictions on the natural images")
         return labels.astype(np.int64), "the generating model's predictions"
     labels = read_labels(args.labels, stimuli, ids, source="--labels")
     allowed = set(range(n_logits)) if subset is None else set(subset)
