@@ -343,7 +343,7 @@ def _prepare(out: Path, key: str, settings: dict[str, Any], overwrite: bool) -> 
             old = previous.get("settings", {}) if isinstance(previous, dict) else {}
             changed = [name for name in settings if old.get(name) != settings[name]]
             what = ", ".join(changed) if changed else "the model's weights or the stimuli's content"
-            raise ConfigError(f"{out} holds a metamers run of other settings ({what} differ)", source="--out",
+            raise ConfigError(f"{out} holds a metamers run of other settings (changed: {what})", source="--out",
                               fix="choose another --out, or pass --overwrite to start over")
         for name in _OWNED:
             path = out / name

@@ -242,6 +242,7 @@ def test_errors_are_one_line(cli, workdir, extra, fragments):
     assert not (workdir / "out" / "metamers").exists()
 
 
+@pytest.mark.slow
 def test_a_subprocess_error_is_one_line(cli, workdir):
     result = cli(*BASE, "--layers", "nope", "--out", "out", cwd=workdir, real=True)
     assert_one_line_error(result, "nope")
