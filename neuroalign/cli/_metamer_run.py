@@ -191,8 +191,9 @@ class MetamerRun:
         pooled = [f"{i}@seed{s}" for s in seeds for i in self.ids]
         clash = sorted(set(pooled) & set(self.ids))
         if clash:
-            raise DataError(f"stimulus id {clash[0]!r} looks like the id of a metamer of another seed", source="--stimuli",
-                            fix="rename the stimuli (ids ending in @seed<N> are how metamers of several seeds are named)")
+            raise DataError(f"stimulus id {clash[0]!r} looks like the id of a metamer of another seed",
+                            source="--stimuli", fix="rename the stimuli (ids ending in @seed<N> name the metamers "
+                                                    "of several seeds)")
         return np.asarray(pooled, dtype=object)
 
     def _valid_in_order(self, unit: Unit) -> np.ndarray:

@@ -65,7 +65,8 @@ def workdir(tmp_path):
     for i, image in enumerate(pixels):
         Image.fromarray(image).save(tmp_path / "png" / f"digit{i}.png")
     pd.DataFrame({"stimulus_id": [f"digit{i}" for i in range(N)], "path": [f"png/digit{i}.png" for i in range(N)],
-                  "label": [i % 4 for i in range(N)]}).to_csv(tmp_path / "stimuli.csv", index=False)
+                  "label": [i % 4 for i in range(N)], "name": [f"class {i % 4}" for i in range(N)]}
+                 ).to_csv(tmp_path / "stimuli.csv", index=False)
     np.save(tmp_path / "images.npy", (pixels[:, None] / 255.0).astype(np.float32))
     np.save(tmp_path / "labels.npy", np.arange(N) % 4)
     return tmp_path
@@ -198,7 +199,10 @@ def test_other_settings_are_refused_until_overwrite(cli, workdir):
 
 
 def test_feather_preset_and_several_seeds(cli, workdir):
-    result = cli(*NPY, "--preset", "feather2023", "--max-iter", "8",
+    # labels from a table matched by stimulus_id (in another order, with a row of a stimulus not used)
+    pd.DataFrame({"stimulus_id": [str(i) for i in range(N, -1, -1)], "label": [i % 4 for i in range(N, -1, -1)]}
+                 ).to_csv(workdir / "labels.csv", index=False)
+    result = cli(*NPY, "--labels", "labels.csv", "--preset", "feather2023", "--max-iter", "8",
                  "--n-passes", "2", "--n-seeds", "2", "--out", "out", cwd=workdir)
     assert result.returncode == 0, result.stderr
     from neuroalign.metamers.steps import HalvingScheduler
@@ -212,7 +216,7 @@ def test_feather_preset_and_several_seeds(cli, workdir):
         stored = load(workdir / "out" / "metamers" / "relu" / f"seed{seed}.nc")
         np.testing.assert_array_equal(stored["metamer"].values, expected.metamer.numpy())
     table = pd.read_csv(workdir / "out" / "validity.csv")
-    assert table["seed"].tolist() == [0] * N + [1] * N
+    assert table["seed"].tolist() == [0] * N + [1] * N and table["label"].tolist() == [i % 4 for i in range(N)] * 2
     frame = pd.read_csv(workdir / "out" / "recognisability.csv")
     n_valid = int(table["valid"].sum())
     if n_valid:  # the seeds' valid metamers are pooled per layer
@@ -228,6 +232,9 @@ def test_feather_preset_and_several_seeds(cli, workdir):
     (("--observer", "a=nets.py:Tiny,weights"), ("--observer", "not KEY=VALUE")),
     (("--labels", "digit"), ("--labels", "'digit'")),
     (("--labels", "none.npy"), ("none.npy", "file not found")),
+    (("--labels", "name"), ("--labels", "not whole numbers")),
+    (("--labels", "big.npy"), ("--labels", "[7]", "4 logit columns")),
+    (("--observer", "Tiny=nets.py:Tiny"), ("--observer", "'Tiny' is taken")),
     (("--n-null", "1000"), ("--n-null", "56 ordered pairs")),
     (("--criterion", "0.99"), ("--criterion", "needs 100")),
     (("--preset", "feather2023", "--max-iter", "10", "--n-passes", "3"), ("--max-iter", "multiple of --n-passes")),
@@ -237,6 +244,7 @@ def test_feather_preset_and_several_seeds(cli, workdir):
 ])
 def test_errors_are_one_line(cli, workdir, extra, fragments):
     np.save(workdir / "loud.npy", np.full((3, 1, 8, 8), 2.0, dtype=np.float32))
+    np.save(workdir / "big.npy", np.full(N, 7))
     result = cli(*BASE, *extra, "--out", "out", cwd=workdir)
     assert_one_line_error(result, *fragments)
     assert not (workdir / "out" / "metamers").exists()
