@@ -38,7 +38,8 @@ PNG), images/LAYER.png (natural images above their metamers), metamers.png (ever
 validity.csv (one row per layer, seed and stimulus), recognisability.csv/.nc/.png (generator x layer x observer
 with bootstrap CIs; with several seeds the valid metamers of all seeds are pooled per layer and the bootstrap
 resamples metamers) and provenance.json. A rerun of the same command reads back finished layers and resumes
-an interrupted one from its checkpoint; another command's settings in the same --out are refused."""
+an interrupted one from its checkpoint; a run of other settings in the same --out is refused (--overwrite
+starts over)."""
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -192,10 +193,13 @@ def _run(args: argparse.Namespace, out: Path, device: Any, seeds: list[int]) -> 
 
     run = MetamerRun(out=out, key=key, model=model, generator=generator, images=images, ids=ids, labels=labels,
                      device=device, settings=settings, progress=not args.no_progress)
+    from ..data.provenance import provenance as provenance_attrs
+    from ..metamers.outputs import write_json
+
     provenance = {"command": "neuroalign metamers", "key": key, "status": "running", "settings": settings,
                   "generator": generator, "layers": layers, "seeds": seeds, "labels": labels_source,
-                  "observers": list(observers)}
-    from ..metamers.outputs import write_json
+                  "observers": list(observers), "n_bootstrap": args.n_bootstrap,
+                  "provenance": provenance_attrs(settings, {"images": images.numpy(), "labels": labels})}
 
     write_json(out / "provenance.json", provenance)
     units = run.synthesise(layers, seeds, checkpoint_every=args.checkpoint_every)

@@ -146,6 +146,8 @@ def test_outputs_are_real(cli, workdir):
     provenance = json.loads((out / "provenance.json").read_text())
     assert provenance["status"] == "complete" and provenance["labels"] == "label"
     assert provenance["layers"] == ["conv", "relu"] and provenance["settings"]["n_null"] == N * (N - 1)
+    assert provenance["provenance"]["neuroalign_version"] and set(provenance["provenance"]["input_hashes"]) == {
+        "images", "labels"}
 
 
 def test_rerun_reads_back_and_an_interrupted_layer_resumes(cli, workdir, monkeypatch):
