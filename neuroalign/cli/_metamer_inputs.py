@@ -6,7 +6,6 @@ Models and stimuli are read with the helpers of ``neuroalign extract``
 
 from __future__ import annotations
 
-import argparse
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from torch import nn
 from ..errors import ConfigError, DataError, FileFormatError, SchemaError, UnknownNameError
 from .extract_cmd import _model_kwargs, _stimuli
 
-__all__ = ["ObserverSpec", "parse_observer", "load_frozen_model", "read_images", "read_labels", "parse_criterion"]
+__all__ = ["ObserverSpec", "parse_observer", "load_frozen_model", "read_images", "read_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -181,23 +180,3 @@ def _integer_labels(labels: np.ndarray, value: str, source: str) -> np.ndarray:
         raise DataError(f"the labels of {value!r} include negative numbers", source=source,
                         fix="encode the classes as the networks' logit columns 0 … n-1")
     return result
-
-
-def parse_criterion(text: str) -> str | float:
-    """An ``argparse`` type: ``max`` or a quantile in (0, 1).
-
-    Examples
-    --------
-    >>> from neuroalign.cli._metamer_inputs import parse_criterion
-    >>> parse_criterion("max"), parse_criterion("0.99")
-    ('max', 0.99)
-    """
-    if text == "max":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither 'max' nor a number") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"a quantile must lie in (0, 1), got {text}")
-    return value

@@ -1,4 +1,7 @@
-"""``neuroalign metamers``: model metamers at every chosen layer, their validity and their recognisability."""
+"""``neuroalign metamers``: model metamers at every chosen layer, their validity and their recognisability.
+
+Only the standard library is imported here: options are checked before torch is imported.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ from typing import Any
 
 from ..errors import ConfigError, DataError, FileFormatError
 from ._args import non_negative_int, positive_int
-from ._metamer_inputs import parse_criterion
 
 log = logging.getLogger("neuroalign.cli.metamers")
 
@@ -119,6 +121,26 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_metamers)
 
 
+def parse_criterion(text: str) -> str | float:
+    """An ``argparse`` type: ``max`` or a quantile in (0, 1).
+
+    Examples
+    --------
+    >>> from neuroalign.cli.metamers_cmd import parse_criterion
+    >>> parse_criterion("max"), parse_criterion("0.99")
+    ('max', 0.99)
+    """
+    if text == "max":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'max' nor a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"a quantile must lie in (0, 1), got {text}")
+    return value
+
+
 def _seeds(args: argparse.Namespace) -> list[int]:
     if args.n_seeds:
         return list(range(args.n_seeds))
@@ -148,12 +170,6 @@ def _label_subset(text: str | None, n_logits: int) -> list[int] | None:
 
 
 def run_metamers(args: argparse.Namespace) -> int:
-    from .._paths import check_writable
-    from ..extract.devices import check_device
-    from ..metamers.training import torch_threads
-
-    out = check_writable(args.out, source="--out", folder=True)
-    device = check_device(args.device, source="--device")
     seeds = _seeds(args)
     if args.preset == "feather2023" and args.max_iter % args.n_passes:
         raise ConfigError(f"--max-iter {args.max_iter} is not a multiple of --n-passes {args.n_passes}",
@@ -161,6 +177,12 @@ def run_metamers(args: argparse.Namespace) -> int:
     if args.knn_train and not args.knn_labels:
         raise ConfigError("--knn-train needs --knn-labels", source="--knn-labels",
                           fix="pass the training images' labels (a metadata column, a .npy or a .csv)")
+    from .._paths import check_writable
+    from ..extract.devices import check_device
+    from ..metamers.training import torch_threads
+
+    out = check_writable(args.out, source="--out", folder=True)
+    device = check_device(args.device, source="--device")
     with torch_threads(args.threads):
         return _run(args, out, device, seeds)
 

@@ -256,3 +256,17 @@ def test_errors_are_one_line(cli, workdir, extra, fragments):
 def test_a_subprocess_error_is_one_line(cli, workdir):
     result = cli(*BASE, "--layers", "nope", "--out", "out", cwd=workdir, real=True)
     assert_one_line_error(result, "nope")
+
+
+def test_options_are_checked_before_torch_is_imported(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from neuroalign.cli.main import main; status = main(sys.argv[1:]); "
+            "print(status, 'torch' in sys.modules)")
+    argv = ["metamers", "--model", "nets.py:Tiny", "--layers", "relu", "--stimuli", "images.npy", "--out", "out",
+            "--preset", "feather2023", "--max-iter", "10", "--n-passes", "3"]
+    result = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120,
+                            cwd=tmp_path)
+    assert result.stdout.strip() == "2 False", result.stderr
+    assert result.stderr.count("\n") == 1 and "multiple of --n-passes" in result.stderr
