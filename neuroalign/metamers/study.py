@@ -74,6 +74,7 @@ STUDY_DEFAULTS: dict[str, Any] = {
     "n_train": 0,              # training images of the observers (stratified subset); 0: all the others
     "layers": list(STUDY_LAYERS),
     "preset": "feather2023",   # or "plenoptic"
+    "initial": "uniform",      # start images: "preset" (the preset's own), or one of metamers.starts.STARTS
     "max_iter": 400,           # synthesis steps per layer
     "n_passes": 8,             # feather2023: the step size halves every max_iter / n_passes steps
     "epochs": 5,               # observer training
@@ -173,6 +174,10 @@ def check_study_settings(settings: dict[str, Any] | None = None, /, **overrides:
     from .presets import get_preset
 
     get_preset(values["preset"])
+    from .starts import STARTS
+
+    if values["initial"] != "preset" and values["initial"] not in STARTS:
+        raise UnknownNameError(values["initial"], ("preset", *STARTS), what="start", source="initial")
     if values["preset"] == "feather2023" and values["max_iter"] % values["n_passes"]:
         raise ConfigError(f"max_iter ({values['max_iter']}) is not a multiple of n_passes ({values['n_passes']})",
                           source="max_iter", fix="make max_iter a multiple of n_passes, e.g. 400 with n_passes 8")
@@ -283,7 +288,8 @@ def _observers(values: dict[str, Any], train: xr.DataArray, out: Path) -> tuple[
 
 
 def _layer_key(values: dict[str, Any], layer: str, generator: Any, test: xr.DataArray) -> str:
-    settings = {name: values[name] for name in ("seed", "preset", "max_iter", "n_passes", "n_null")}
+    settings = {name: values[name] for name in ("seed", "preset", "initial", "max_iter", "n_passes",
+                                                        "n_null")}
     description = {"version": _KEY_VERSION, "layer": layer, "generator": generator.key, "test": hash_array(test),
                    **settings}
     return content_digest(json.dumps(description, sort_keys=True).encode()).hexdigest()
@@ -313,6 +319,8 @@ def _layer(values: dict[str, Any], layer: str, model: Any, generator: Any, test:
 
         options["scheduler"] = functools.partial(HalvingScheduler, steps_per_pass=values["max_iter"] // values["n_passes"],
                                                  n_passes=values["n_passes"])
+    if values["initial"] != "preset":
+        options["initial"] = values["initial"]
     images = test.drop_vars("label")
     metamer = Metamer(model, layer, images, preset=values["preset"], random_state=values["seed"], **options)
     metamer.synthesize(values["max_iter"], progress=values["progress"])

@@ -246,10 +246,12 @@ def test_full_study_generator_recognises_its_metamers_and_the_mlp_does_not(full_
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured with the shipped config (feather2023, 400 steps): the pixel "
-                   "kNN recognises 0.96 of relu1 metamers and 0.84 of fc2 metamers, a drop of 0.11 < 0.2; the "
-                   "metamers keep a faint class template that survives the start noise in pixel distances")
 def test_full_study_pixel_knn_falls_towards_chance(full_study):
-    """The same criterion for the pixel-space observer (≥ 0.2 lower at the last layer than at the first)."""
+    """The same criterion for the pixel-space observer (≥ 0.2 lower at the last layer than at the first).
+
+    Measured with the shipped config (feather2023 steps from a uniform-noise start): 0.958 at relu1, 0.740 at
+    fc2.  From the preset's own near-grey start (``initial: preset``) the drop is only 0.11: the late-layer
+    metamers are then a grey field with a faint class template, which pixel distances still match.
+    """
     _, values, layers = full_study
     assert _drop(values, layers, "pixel-knn") >= 0.2
