@@ -53,7 +53,7 @@ class Model:
     def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         values: dict = dict(self.fixed)
         values.update({p: theta[..., i] for i, p in enumerate(self.free)})
-        if values.get("gamma") == "lambda":
+        if isinstance(self.fixed.get("gamma"), str):  # "lambda": an equal-asymptote model
             values["gamma"] = values["lambda"]
         return values
 
@@ -200,7 +200,8 @@ def _starts(model: Model, points: np.ndarray, values: np.ndarray) -> list[np.nda
     return unique
 
 
-def _local(fun, q0: np.ndarray, qb: list[tuple[float, float]]) -> tuple[optimize.OptimizeResult, bool]:
+def _local(fun, q0: np.ndarray, qb: list[tuple[float, float]], tol: float = 1e-4
+           ) -> tuple[optimize.OptimizeResult, bool]:
     """L-BFGS-B inside a box around the start that moves and grows while the optimum sits on its edge.
 
     The box keeps the first steps local: from a point of a coarse grid, a step
@@ -219,7 +220,7 @@ def _local(fun, q0: np.ndarray, qb: list[tuple[float, float]]) -> tuple[optimize
         if any(edge):
             radius = min(2 * radius, 1.0)
             continue
-        if _stationary(res.x, res.jac, qb):
+        if _stationary(res.x, res.jac, qb, tol):
             return res, True
         # stalled in a curved valley: restart (a fresh Hessian approximation) from here
         stalls += 1
@@ -228,11 +229,13 @@ def _local(fun, q0: np.ndarray, qb: list[tuple[float, float]]) -> tuple[optimize
     return res, False
 
 
-def _stationary(q: np.ndarray, g: np.ndarray, qb: list[tuple[float, float]], tol: float = 1e-4) -> bool:
+def _stationary(q: np.ndarray, g: np.ndarray, qb: list[tuple[float, float]], tol: float) -> bool:
     """The projected gradient (of the minimised function, scaled parameters) is below ``tol``.
 
     L-BFGS-B often ends with "ABNORMAL_TERMINATION_IN_LNSRCH" at an optimum it
-    cannot improve in floating point; this is the test of convergence used instead.
+    cannot improve in floating point; this is the test of convergence used
+    instead.  The gradient left by rounding grows with the number of trials
+    (the curvature does), so :func:`maximise` passes ``1e-3·sqrt(Σn)``.
     """
     g = np.asarray(g, dtype=float).copy()
     lower = np.array([b[0] for b in qb])
@@ -286,10 +289,11 @@ def maximise(model: Model, u: np.ndarray, k: np.ndarray, n: np.ndarray, start: n
     qb = [(0.0, 1.0) if not model.use_priors or p in ("lambda", "gamma", "eta") else (eps, 1 - eps)
           for p in model.free]
     qlo, qhi = np.array([b[0] for b in qb]), np.array([b[1] for b in qb])
+    tol = 1e-3 * np.sqrt(max(float(np.sum(n)), 1.0))
     best_res, best_ok = None, False
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for point in starts:
-            res, ok = _local(fun, np.clip((point - lo) / span, qlo, qhi), qb)
+            res, ok = _local(fun, np.clip((point - lo) / span, qlo, qhi), qb, tol)
             if best_res is None or res.fun < best_res.fun:
                 best_res, best_ok = res, ok
     theta = lo + best_res.x * span

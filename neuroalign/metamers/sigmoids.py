@@ -70,8 +70,15 @@ def _rgumbel_pdf(z: np.ndarray) -> np.ndarray:
     return np.exp(-z - np.exp(-z))
 
 
+def _log1mexp(t: np.ndarray) -> np.ndarray:
+    """``log(1 − exp(−t))`` for ``t ≥ 0``, accurate for small and large ``t`` (Mächler 2012)."""
+    t = np.asarray(t, dtype=float)
+    with np.errstate(divide="ignore"):
+        return np.where(t > np.log(2.0), np.log1p(-np.exp(-t)), np.log(-np.expm1(-t)))
+
+
 def _gumbel_logcdf(z: np.ndarray) -> np.ndarray:
-    return np.log(-np.expm1(-np.exp(z)))
+    return _log1mexp(np.exp(z))
 
 
 def _gumbel_logsf(z: np.ndarray) -> np.ndarray:
@@ -87,7 +94,7 @@ def _rgumbel_logcdf(z: np.ndarray) -> np.ndarray:
 
 
 def _rgumbel_logsf(z: np.ndarray) -> np.ndarray:
-    return np.log(-np.expm1(-np.exp(-z)))
+    return _log1mexp(np.exp(-z))
 
 
 def _rgumbel_logpdf(z: np.ndarray) -> np.ndarray:
