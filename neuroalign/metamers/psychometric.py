@@ -146,6 +146,10 @@ class PsychometricFit:
         The log-likelihood (binomial coefficients included) and the maximised
         objective (log-likelihood, plus the unnormalised log prior for MAP).
     converged_ : bool
+    at_bound_ : tuple of str
+        ``"threshold"``/``"width"`` when the estimate lies on the edge of the
+        search bounds (psignifit's, built on the stimulus range; a warning is
+        logged): widen ``stimulus_range``.
     extrapolated_ : bool
         The threshold lies outside the tested levels.
     ci_ : dict
@@ -275,6 +279,12 @@ class PsychometricFit:
         self.log_likelihood_ = float(model.log_likelihood(theta, u, k, n))
         self.objective_ = float(value)
         self.converged_ = converged
+        self.at_bound_ = tuple(p for p, v, (lo, hi) in zip(model.free, theta, model.bounds())
+                               if p in ("threshold", "width") and min(v - lo, hi - v) <= 1e-6 * (hi - lo))
+        if self.at_bound_:
+            logger.warning("estimate on the edge of the search bounds: %s within %s (bounds built on the stimulus "
+                           "range %s); pass a wider stimulus_range=", " and ".join(self.at_bound_),
+                           [model.bounds()[model.free.index(p)] for p in self.at_bound_], model.priors.stimulus_range)
         self.extrapolated_ = bool(not (x.min() <= self.threshold_ <= x.max()))
         if self.extrapolated_:
             logger.warning("the threshold %.4g lies outside the tested levels [%g, %g]", self.threshold_, x.min(),
@@ -349,7 +359,8 @@ class PsychometricFit:
             row[f"pc={p:g}"] = t
         for name, (lo, hi) in self.ci_.items():
             row[f"{name}_low"], row[f"{name}_high"] = lo, hi
-        row.update(log_likelihood=self.log_likelihood_, converged=self.converged_, extrapolated=self.extrapolated_,
+        row.update(log_likelihood=self.log_likelihood_, converged=self.converged_,
+                   at_bound=",".join(self.at_bound_), extrapolated=self.extrapolated_,
                    n_levels=int(np.unique(self.data_["x"]).size), n_trials=int(self.data_["n_trials"].sum()))
         return row
 

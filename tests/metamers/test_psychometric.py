@@ -248,3 +248,13 @@ def test_bad_options_raise_named_errors():
         PsychometricFit().predict(1.0)
     with pytest.raises(ConfigError, match="percent_correct"):
         fit_psychometric(X, K, N, percent_correct=(1.5,))
+
+
+def test_an_estimate_on_the_search_bounds_is_flagged(caplog):
+    """Flat data: the ML threshold runs to the edge of psignifit's bounds (range ± half the range)."""
+    with caplog.at_level(logging.WARNING):
+        fit = fit_psychometric([1, 2, 3, 4], [50, 50, 50, 50], [100] * 4, experiment="2AFC", lapse=0.0, method="ml")
+    assert "threshold" in fit.at_bound_ and fit.threshold_ == pytest.approx(4 + 1.5)
+    assert "edge of the search bounds" in caplog.text and fit.summary()["at_bound"] == ",".join(fit.at_bound_)
+    wide = fit_psychometric([1, 2, 3, 4], [60, 70, 80, 90], [100] * 4, experiment="2AFC", lapse=0.0, method="ml")
+    assert wide.at_bound_ == ()
