@@ -39,6 +39,7 @@ PAGE_FIGURES = {
     "extract.md": ["extract-rdm-92.png"],
     "metamers-human-data.md": ["feather2023-experiment1.png"],
     "metamers-psychometric.md": ["hd2022-psychometric.png"],
+    "metamers.md": ["metamers-mnist-grid.png", "metamers-mnist-recognisability.png"],
 }
 #: the demo's figure: ``neuroalign demo --seed 0`` writes it as layer_profile.png.
 DEMO_FIGURE = "demo-layer-profile.png"

@@ -22,8 +22,9 @@ make_figures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(make_figures)
 
 PAGES = ["README.md", *sorted(f"docs/{p.name}" for p in (REPO / "docs").glob("*.md"))]
-#: pages whose blocks take more than ~30 s on the 2-core machine (two 1,000-image extractions)
-SLOW = {"docs/compare-cka.md"}
+#: pages whose blocks take more than ~30 s on the 2-core machine (two 1,000-image extractions; the full
+#: MNIST metamer study)
+SLOW = {"docs/compare-cka.md", "docs/metamers.md"}
 
 
 def _page_params():
