@@ -24,7 +24,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..data.io import load, load_group, save
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..metamers.classify import IMAGE_DIMS
 
 __all__ = ["MetamerRun", "Unit", "safe_name"]
@@ -161,45 +161,23 @@ class MetamerRun:
 
     # ------------------------------------------------------------------ recognisability
     def score(self, units: list[Unit], observers: dict[str, Any], *, classes: list[int], n_bootstrap: int) -> Any:
-        """Recognisability of the valid metamers of each layer (seeds pooled) and of the natural images."""
+        """Recognisability of the valid metamers of each layer and of the natural images; with several seeds, the
+        bootstrap resamples natural images together with their valid metamers of every seed."""
         from ..metamers.recognition import recognisability
 
-        seeds = sorted({u.seed for u in units})
-        pooled = self._pooled_ids(seeds)
         layers = list(dict.fromkeys(u.layer for u in units))
         metamers, valid = {}, []
         for layer in layers:
-            chosen = sorted((u for u in units if u.layer == layer), key=lambda u: seeds.index(u.seed))
-            metamers[layer] = xr.DataArray(
-                np.concatenate([u.synthesis["metamer"].transpose(*IMAGE_DIMS).values for u in chosen]),
-                dims=IMAGE_DIMS, coords={"stimulus_id": ("presentation", pooled)})
-            valid.append(np.concatenate([self._valid_in_order(u) for u in chosen]))
-        valid_array = xr.DataArray(np.stack(valid), dims=("layer", "presentation"),
-                                   coords={"layer": layers, "stimulus_id": ("presentation", pooled)})
-        all_ids = list(self.ids) + ([] if len(seeds) == 1 else list(pooled))
-        all_labels = np.concatenate([self.labels] + ([] if len(seeds) == 1 else [np.tile(self.labels, len(seeds))]))
-        labels = xr.DataArray(all_labels, dims="presentation",
-                              coords={"stimulus_id": ("presentation", np.asarray(all_ids, dtype=object))})
-        return recognisability(metamers, labels, observers, valid=valid_array, naturals=self.naturals,
-                               generator=self.generator, classes=classes, n_bootstrap=n_bootstrap,
-                               random_state=self.settings["resample_seed"], empty_layers="drop",
-                               progress=self.progress)
-
-    def _pooled_ids(self, seeds: list[int]) -> np.ndarray:
-        if len(seeds) == 1:
-            return np.asarray(self.ids, dtype=object)
-        pooled = [f"{i}@seed{s}" for s in seeds for i in self.ids]
-        clash = sorted(set(pooled) & set(self.ids))
-        if clash:
-            raise DataError(f"stimulus id {clash[0]!r} looks like the id of a metamer of another seed",
-                            source="--stimuli", fix="rename the stimuli (ids ending in @seed<N> name the metamers "
-                                                    "of several seeds)")
-        return np.asarray(pooled, dtype=object)
-
-    def _valid_in_order(self, unit: Unit) -> np.ndarray:
-        row = unit.validity["valid"].isel(layer=0, seed=0)
-        order = {str(v): k for k, v in enumerate(row["stimulus_id"].values)}
-        return np.asarray(row.values, dtype=bool)[[order[i] for i in self.ids]]
+            chosen = sorted((u for u in units if u.layer == layer), key=lambda u: u.seed)
+            metamers[layer] = xr.concat([u.synthesis["metamer"].drop_vars(["layer", "label"], errors="ignore")
+                                         for u in chosen], dim="seed")
+            valid.append(xr.concat([u.validity["valid"].isel(layer=0, drop=True) for u in chosen], dim="seed"))
+        labels = xr.DataArray(self.labels, dims="presentation",
+                              coords={"stimulus_id": ("presentation", np.asarray(self.ids, dtype=object))})
+        return recognisability(metamers, labels, observers, valid=xr.concat(valid, dim="layer").assign_coords(
+                                   layer=layers), naturals=self.naturals, generator=self.generator, classes=classes,
+                               n_bootstrap=n_bootstrap, random_state=self.settings["resample_seed"],
+                               empty_layers="drop", progress=self.progress)
 
     # ------------------------------------------------------------------ outputs
     def write(self, units: list[Unit], score: Any, labels_source: str) -> dict[str, Any]:

@@ -227,3 +227,141 @@ def test_score_saves_and_loads(tmp_path):
     assert loaded.params == score.params
     assert loaded.values.identical(score.values) and loaded.raw.identical(score.raw)
     assert loaded.params["chance"] == pytest.approx(1 / 3) and loaded.params["classes"] == [0, 1, 2]
+
+
+# ---------------------------------------------------------------- several metamers per natural image (seeds)
+
+def _seeded(images_by_seed, seeds=None, ids=None):
+    """A (seed, presentation, channel, row, col) DataArray from a list of (N, 1, 2, 2) arrays."""
+    stack = np.stack(images_by_seed)
+    coords = {} if seeds is None else {"seed": seeds}
+    if ids is not None:
+        coords["stimulus_id"] = ("presentation", ids)
+    return xr.DataArray(stack, dims=("seed", *DIMS), coords=coords)
+
+
+def test_seeds_resample_natural_images_with_all_their_valid_metamers():
+    # 3 natural images, 2 seeds; image i of seed s is image s*3+i of the observer's lookup table
+    labels = np.array([0, 1, 0])
+    answers = np.array([0, 1, 1,    # seed 0: right, right, wrong
+                        0, 0, 0])   # seed 1: right, wrong, right
+    valid = xr.DataArray([[[True, True, True], [True, True, False]]], dims=("layer", "seed", "presentation"),
+                         coords={"layer": ["l"], "seed": [10, 11]})
+    images = _indexed_images(6)
+    metamers = _seeded([images[:3], images[3:]], seeds=[10, 11])
+    score = recognisability({"l": metamers}, labels, {"o": _answers(answers)}, valid=valid, n_bootstrap=4000,
+                            random_state=5)
+    # by hand: image 0 has 2 valid metamers, both right; image 1: 2 valid, 1 right; image 2: 1 valid, wrong
+    assert score.values.item() == 3 / 5
+    assert score.params["n_images"] == {"l": 5} and score.params["n_natural"] == {"l": 3}
+    assert score.params["n_seeds"] == {"l": 2}
+    idx = bootstrap_indices(3, 4000, np.random.default_rng(5))
+    k = np.stack([(idx == i).sum(axis=1) for i in range(3)])  # draws of each natural image per resample
+    expected = (2 * k[0] + k[1]) / (2 * k[0] + 2 * k[1] + k[2])
+    np.testing.assert_array_equal(score.raw.values.ravel(), expected)
+    # the bootstrap distribution enumerated exactly: (k0, k1, k2) ~ Multinomial(3, 1/3 each)
+    outcomes = [(a, b, 3 - a - b) for a in range(4) for b in range(4 - a)]
+    prob = np.array([stats.multinomial.pmf(o, 3, [1 / 3] * 3) for o in outcomes])
+    ratio = np.array([(2 * a + b) / (2 * a + 2 * b + c) for a, b, c in outcomes])
+    exact_sd = np.sqrt(prob @ ratio ** 2 - (prob @ ratio) ** 2)
+    assert float(score.error.squeeze()) == pytest.approx(exact_sd, rel=0.05)
+    # pooling the 5 metamers as if independent would give a narrower bootstrap (Binomial(5, 0.6)/5 has sd 0.219)
+    assert exact_sd > np.sqrt(0.6 * 0.4 / 5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=10), st.integers(0, 10_000),
+       st.booleans())
+def test_one_seed_equals_the_bootstrap_of_valid_images(rows, seed, with_coord):
+    right = np.array([r for r, _ in rows])
+    keep = np.array([v for _, v in rows])
+    keep[0] = True  # at least one valid metamer
+    n = len(rows)
+    labels = np.zeros(n, dtype=int)
+    observers = {"o": _answers(np.where(right, 0, 1)), "p": _answers(np.where(right, 1, 0))}
+    images = _indexed_images(n)
+    plain = recognisability({"l": images}, labels, observers, classes=[0, 1], n_bootstrap=30, random_state=seed,
+                            valid=xr.DataArray([keep], dims=("layer", "presentation"), coords={"layer": ["l"]}))
+    seeds = [7] if with_coord else None
+    seeded = recognisability({"l": _seeded([images], seeds=seeds)}, labels, observers, classes=[0, 1],
+                             n_bootstrap=30, random_state=seed,
+                             valid=xr.DataArray([[keep]], dims=("layer", "seed", "presentation"),
+                                                coords={"layer": ["l"], **({"seed": seeds} if seeds else {})}))
+    assert seeded.values.identical(plain.values) and seeded.raw.identical(plain.raw)
+    # the plain bootstrap of the valid images (the documented draw), bit for bit
+    correct = np.stack([right, ~right])[:, keep]
+    idx = bootstrap_indices(int(keep.sum()), 30, np.random.default_rng(seed))
+    np.testing.assert_array_equal(plain.raw.values[:, 0, 0], correct[:, idx].mean(axis=2).T)
+    np.testing.assert_array_equal(plain.values.values[0, 0], correct.mean(axis=1))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(st.booleans(), min_size=2, max_size=8), st.integers(0, 1000))
+def test_repeating_a_seed_changes_neither_accuracy_nor_ci(right, seed):
+    # identical metamers from two seeds carry no more information than one: the CI must not shrink
+    right = np.array(right)
+    n = len(right)
+    images = _indexed_images(n)
+    observers = {"o": _answers(np.where(right, 0, 1))}
+    one = recognisability({"l": _seeded([images], seeds=[0])}, np.zeros(n, int), observers, classes=[0, 1],
+                          n_bootstrap=40, random_state=seed)
+    two = recognisability({"l": _seeded([images, images], seeds=[0, 1])}, np.zeros(n, int), observers,
+                          classes=[0, 1], n_bootstrap=40, random_state=seed)
+    assert two.values.identical(one.values)
+    np.testing.assert_array_equal(two.raw.values, one.raw.values)
+    assert two.params["n_images"] == {"l": 2 * n} and two.params["n_natural"] == {"l": n}
+
+
+def test_seeds_are_matched_by_value_and_ids_by_stimulus_id():
+    labels = xr.DataArray([0, 1, 0], dims="presentation", coords={"stimulus_id": ("presentation", ["a", "b", "c"])})
+    answers = np.array([0, 1, 1, 0, 0, 0])
+    images = _indexed_images(6)
+    metamers = _seeded([images[:3], images[3:]], seeds=[10, 11], ids=["a", "b", "c"])
+    valid = xr.DataArray([[[True, True, False], [True, True, True]]], dims=("layer", "seed", "presentation"),
+                         coords={"layer": ["l"], "seed": [11, 10], "stimulus_id": ("presentation", ["c", "b", "a"])})
+    score = recognisability({"l": metamers}, labels, {"o": _answers(answers)}, valid=valid, n_bootstrap=5)
+    # valid: seed 10 all valid; seed 11 a and b valid -> right: 10/a, 10/b, 11/a (wrong: 10/c, 11/b)
+    assert score.values.item() == 3 / 5
+    with pytest.raises(AlignmentError, match="seeds"):
+        recognisability({"l": metamers}, labels, {"o": _answers(answers)}, valid=valid.sel(seed=[11]), n_bootstrap=5)
+    with pytest.raises(AlignmentError, match="seeds"):
+        recognisability({"l": metamers}, labels, {"o": _answers(answers)}, valid=valid.drop_vars("seed").isel(
+            seed=[0]), n_bootstrap=5)
+    with pytest.raises(AlignmentError, match="repeats seeds"):
+        recognisability({"l": metamers.assign_coords(seed=[3, 3])}, labels, {"o": _answers(answers)}, n_bootstrap=5)
+    # a DataArray of all layers with a seed dim
+    stacked = metamers.expand_dims(layer=["l"])
+    again = recognisability(stacked, labels, {"o": _answers(answers)}, valid=valid, n_bootstrap=5)
+    assert again.values.identical(score.values) and again.raw.identical(score.raw)
+
+
+def test_the_metamers_command_resamples_natural_images_across_seeds():
+    # MetamerRun.score (the recognisability step of `neuroalign metamers`) on two seeds' units, against the API
+    from neuroalign.cli._metamer_run import MetamerRun, Unit
+
+    n, labels = 5, np.array([0, 1, 0, 1, 0])
+    ids = [f"s{i}" for i in range(n)]
+    images = torch.from_numpy(_indexed_images(3 * n))
+    answers = np.array([0, 1, 1, 1, 0] + [1, 1, 0, 0, 0] + [0] * n)
+    flags = {0: [True, True, True, False, True], 1: [False, True, True, True, True]}
+    run = MetamerRun(out=None, key="k", model=None, generator="net", images=images[2 * n:], ids=ids,
+                     labels=labels, device=torch.device("cpu"), settings={"resample_seed": 3}, progress=False)
+    units = []
+    for seed in (0, 1):
+        picture = images[seed * n:(seed + 1) * n].numpy()
+        synthesis = xr.Dataset({"metamer": (DIMS, picture)}, coords={
+            "stimulus_id": ("presentation", np.asarray(ids, dtype=object)), "layer": "relu", "seed": seed,
+            "label": ("presentation", labels)})
+        validity = xr.Dataset({"valid": (("layer", "seed", "presentation"), [[flags[seed]]])}, coords={
+            "layer": ["relu"], "seed": [seed], "stimulus_id": ("presentation", ids)})
+        units.append(Unit("relu", seed, synthesis, validity, True))
+    score = run.score(units, {"o": _answers(answers)}, classes=[0, 1], n_bootstrap=50)
+    expected = recognisability({"relu": _seeded([images[:n].numpy(), images[n:2 * n].numpy()], seeds=[0, 1],
+                                                ids=ids)},
+                               xr.DataArray(labels, dims="presentation", coords={"stimulus_id": ("presentation", ids)}),
+                               {"o": _answers(answers)}, naturals=run.naturals, generator="net", classes=[0, 1],
+                               valid=xr.DataArray([[flags[0], flags[1]]], dims=("layer", "seed", "presentation"),
+                                                  coords={"layer": ["relu"], "seed": [0, 1]}),
+                               n_bootstrap=50, random_state=3)
+    assert score.values.identical(expected.values) and score.raw.identical(expected.raw)
+    assert score.params["n_images"] == {"natural": n, "relu": 8} and score.params["n_natural"]["relu"] == n
