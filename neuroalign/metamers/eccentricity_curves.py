@@ -120,7 +120,8 @@ def eccentricity_counts(data: xr.Dataset, *, score: str = "stimuli",
         proportion = np.where(n_trials > 0, n_correct / np.maximum(n_trials, 1), np.nan)
     coords = {"task": tasks_, "condition": conds, "eccentricity": eccs}
     dims = ("task", "condition", "eccentricity")
-    out = xr.Dataset({"n_correct": (dims, n_correct), "n_trials": (dims, n_trials), "n_no_response": (dims, n_no_response),
+    out = xr.Dataset({"n_correct": (dims, n_correct), "n_trials": (dims, n_trials),
+                      "n_no_response": (dims, n_no_response),
                       "proportion_correct": (dims, proportion)}, coords=coords)
     out["eccentricity"].attrs["units"] = "degrees"
     out.attrs.update(score=score, session_kinds=list(session_kinds) if session_kinds is not None else "all",

@@ -126,7 +126,8 @@ class PsychometricFit:
     ci : float
         Coverage of the percentile intervals (0.95).
     random_state : int or numpy.random.Generator, optional
-        Seed of the bootstrap.
+        Seed of the bootstrap (0 by default, so a fit is reproducible; ``None``
+        draws fresh entropy).
     progress : bool
         A progress bar over bootstrap resamples.
 
@@ -174,7 +175,7 @@ class PsychometricFit:
                  direction: str = "increasing", lapse: float | str = "free", guess: float | None = None,
                  eta: float | str = 0.0, method: str = "map", stimulus_range: Sequence[float] | None = None,
                  width_alpha: float = 0.05, percent_correct: Sequence[float] = (), n_bootstrap: int = 0,
-                 ci: float = 0.95, random_state: int | np.random.Generator | None = None, progress: bool = False):
+                 ci: float = 0.95, random_state: int | np.random.Generator | None = 0, progress: bool = False):
         self.sigmoid = sigmoid
         self.experiment = experiment
         self.direction = direction

@@ -101,7 +101,8 @@ class Model:
             ratio = {"psi": log_psi, "qsi": log_qsi}
             d = {}
             for name, log_num, sign in (("z", log_scale + lf, 1.0), ("S", ls, -1.0), ("Sc", lsc, 1.0)):
-                d[name] = sign * (_times(k, np.exp(log_num - ratio["psi"])) - _times(n - k, np.exp(log_num - ratio["qsi"])))
+                d[name] = sign * (_times(k, np.exp(log_num - ratio["psi"]))
+                                  - _times(n - k, np.exp(log_num - ratio["qsi"])))
             dz, dlam, dgam = d["z"], d["S"], d["Sc"]
             if equal:
                 dlam = d["S"] + d["Sc"]  # dψ/dλ = 1 − 2S = Sc − S

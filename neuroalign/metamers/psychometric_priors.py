@@ -75,7 +75,7 @@ class PsignifitPriors:
 
     @property
     def width_factor(self) -> float:
-        """``(Φ⁻¹(.95) − Φ⁻¹(.05))/(Φ⁻¹(1−α) − Φ⁻¹(α))``: psignifit's rescaling of the width for ``α``."""
+        """``(Φ⁻¹(.95) − Φ⁻¹(.05))/(Φ⁻¹(1−α) − Φ⁻¹(α))``: psignifit's width rescaling for ``α``."""
         a = self.width_alpha
         return _NORMAL_SPAN_05 / float(special.ndtri(1 - a) - special.ndtri(a))
 

@@ -54,7 +54,8 @@ def plot_psychometric_fit(fit: Any, ax: Axes, *, color: Any = "C0", label: str |
     True
     """
     if not hasattr(fit, "theta_"):
-        raise SchemaError("the psychometric fit is not fitted", source="fit", fix="call fit.fit(x, n_correct, n_trials)")
+        raise SchemaError("the psychometric fit is not fitted", source="fit",
+                          fix="call fit.fit(x, n_correct, n_trials)")
     x, k, n = fit.data_["x"], fit.data_["n_correct"], fit.data_["n_trials"]
     ax.scatter(x, k / n, s=_sizes(n, n.max()), color=color, alpha=0.7, edgecolors="none")
     grid = np.linspace(x.min(), x.max(), points)

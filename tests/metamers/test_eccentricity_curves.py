@@ -1,4 +1,4 @@
-"""Eccentricity curves of Harrington & Deza (2022): pooled counts from the real files, and fits per task × condition."""
+"""Eccentricity curves of Harrington & Deza (2022): pooled counts from the real files, fits per task × condition."""
 
 from __future__ import annotations
 
