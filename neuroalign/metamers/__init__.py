@@ -45,6 +45,8 @@ _LAZY: dict[str, str] = {
     "fit_sigma": ".observer_fit",
     "PsychometricFit": ".psychometric",
     "fit_psychometric": ".psychometric",
+    "eccentricity_counts": ".eccentricity_curves",
+    "fit_eccentricity_curves": ".eccentricity_curves",
     "SIGMOIDS": ".sigmoids",
     "get_sigmoid": ".sigmoids",
     "run_metamer_study": ".study",

@@ -6,6 +6,8 @@ Every module lists its public names in ``__all__``; all are importable from here
 from .cka import *  # noqa: F401,F403
 from .human_recognition import *  # noqa: F401,F403
 from .layer_profile import *  # noqa: F401,F403
+from .metamer_grid import *  # noqa: F401,F403
 from .model_comparison import *  # noqa: F401,F403
+from .psychometric import *  # noqa: F401,F403
 from .rdm import *  # noqa: F401,F403
 from .recognisability import *  # noqa: F401,F403
