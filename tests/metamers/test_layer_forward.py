@@ -15,12 +15,7 @@ from neuroalign.metamers.layer_forward import FakeReLU, LayerForward, layer_acti
 from neuroalign.models import ReferenceNet
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _images(n=3, seed=0):

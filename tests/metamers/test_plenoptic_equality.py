@@ -15,12 +15,7 @@ from ._nets import images, small_cnn
 po = pytest.importorskip("plenoptic")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _plenoptic(net, layer_index, image, start, n_iter):

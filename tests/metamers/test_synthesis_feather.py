@@ -17,12 +17,7 @@ from neuroalign.metamers.synthesis import Metamer
 from ._nets import images, small_cnn
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _linear_relu(seed=0):

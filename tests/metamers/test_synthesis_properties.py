@@ -15,12 +15,7 @@ from ._nets import images, small_cnn
 NET = small_cnn()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @given(seed=st.integers(0, 2**16), preset=st.sampled_from(["plenoptic", "feather2023"]),
