@@ -22,9 +22,19 @@ Correlations need activations that vary across units.  A constant activation
 vector (e.g. a ReLU layer where every unit of one image is zero) has no
 correlation with anything; by default it raises :class:`~neuroalign.errors.DataError`
 naming the images, and ``constant="zero"`` scores such correlations as 0 (no
-association), so that such a metamer fails the correlation criteria.  A target
-with zero norm always raises: SNR and relative error are undefined without a
-signal.  A perfect match gives ``snr_db = inf`` and ``relative_l2 = 0``.
+association), so that such a metamer fails the correlation criteria.  A metamer's
+target with zero norm always raises: SNR and relative error are undefined
+without a signal.  A perfect match gives ``snr_db = inf`` and ``relative_l2 = 0``.
+
+The null follows Feather et al.'s ``make_null_distributions.py`` in two details:
+with ``constant="zero"``, a pair whose first image has all-zero activations
+scores 0 for both correlations and 0 dB (signal = noise; ``relative_l2 = 1``),
+as theirs does; and the pairs never pair an image with itself.  Two *different*
+natural images with identical activations raise: they would put the null's
+maximum at a perfect match (``snr_db = inf``), which no metamer can exceed.
+Feather et al. draw their null pairs from augmented training images; pass such
+images as ``null_images`` to :func:`~neuroalign.metamers.validity.metamer_validity`
+(the default null is made of the natural images whose metamers are tested).
 """
 
 from __future__ import annotations
@@ -114,7 +124,9 @@ def null_distribution(activations: Any, n_null: int = 1000, *, random_state: int
     Pair ``k`` treats image ``first[k]`` as the target and image ``second[k]``
     as the "metamer"; pairs are drawn without replacement from the
     ``N·(N − 1)`` ordered pairs of distinct images (SNR and relative error are
-    not symmetric).
+    not symmetric).  With ``constant="zero"``, a pair whose target has all-zero
+    activations scores 0 (both correlations), 0 dB and ``relative_l2 = 1``
+    (Feather et al.'s convention for such pairs).
 
     Parameters
     ----------
@@ -125,7 +137,8 @@ def null_distribution(activations: Any, n_null: int = 1000, *, random_state: int
     random_state : int or numpy.random.Generator
         Seed of the pair draw.
     constant : {"raise", "zero"}
-        As in :func:`activation_match`.
+        As in :func:`activation_match`; with ``"zero"``, also the convention
+        above for targets with all-zero activations (which otherwise raise).
     name : str
         How to name ``activations`` in error messages.
 
@@ -138,7 +151,8 @@ def null_distribution(activations: Any, n_null: int = 1000, *, random_state: int
     Raises
     ------
     DataError
-        Fewer than two images, or fewer distinct ordered pairs than ``n_null``.
+        Fewer than two images, fewer distinct ordered pairs than ``n_null``, or
+        a pair of two images with identical activations.
     ConfigError
         ``n_null`` is not a positive integer.
 
@@ -170,9 +184,15 @@ def null_distribution(activations: Any, n_null: int = 1000, *, random_state: int
     rest = codes % (n - 1)
     second = rest + (rest >= first)  # skip the diagonal: the pair (i, i) is never drawn
     parts = [_measures(acts[second[s:s + _CHUNK]], acts[first[s:s + _CHUNK]], constant=constant,
-                       names=(name, name), rows=(second[s:s + _CHUNK], first[s:s + _CHUNK]))
+                       names=(name, name), rows=(second[s:s + _CHUNK], first[s:s + _CHUNK]), null=True)
              for s in range(0, len(codes), _CHUNK)]
     data = {k: ("null_pair", np.concatenate([p[k] for p in parts])) for k in MEASURES}
+    same = np.flatnonzero(data["relative_l2"][1] == 0)
+    if len(same):
+        pairs = [(int(first[k]), int(second[k])) for k in same[:_SHOWN]]
+        raise DataError(f"{name}: different images have identical activations (image pairs {pairs}); the null's "
+                        "maximum would be a perfect match, which no metamer can exceed", source=name,
+                        fix="remove duplicate images from the natural images (or null_images)")
     return xr.Dataset(data, coords={"first": ("null_pair", first), "second": ("null_pair", second)})
 
 
@@ -243,17 +263,30 @@ def _quantile(criterion: str | float) -> float | None:
 
 
 def _measures(m: np.ndarray, t: np.ndarray, *, constant: str, names: tuple[str, str],
-              rows: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """The four measures of row-paired (n, d) float64 arrays."""
+              rows: tuple[np.ndarray, np.ndarray] | None = None, null: bool = False) -> dict[str, np.ndarray]:
+    """The four measures of row-paired (n, d) float64 arrays (``null``: Feather et al.'s convention for
+    all-zero targets with ``constant="zero"``)."""
     rows = rows or (np.arange(len(m)), np.arange(len(t)))
     if m.shape[1] < 2:
         raise DataError(f"the layer has {m.shape[1]} unit(s); correlations need at least 2", source=names[1],
                         fix="measure a layer with more units")
     t_norm = np.linalg.norm(t, axis=1)
-    if (t_norm == 0).any():
-        raise DataError(f"the activations of image(s) {_listed(rows[1][t_norm == 0])} of {names[1]} are all "
+    dead = t_norm == 0
+    if null and constant == "zero" and dead.any():
+        alive = _measures(m[~dead], t[~dead], constant=constant, names=names,
+                          rows=(rows[0][~dead], rows[1][~dead])) if (~dead).any() else {}
+        conventions = {"spearman": 0.0, "pearson": 0.0, "snr_db": 0.0, "relative_l2": 1.0}
+        out = {}
+        for measure, value in conventions.items():
+            out[measure] = np.full(len(t), value)
+            if alive:
+                out[measure][~dead] = alive[measure]
+        return out
+    if dead.any():
+        raise DataError(f"the activations of image(s) {_listed(rows[1][dead])} of {names[1]} are all "
                         "zero: SNR and relative error have no signal to refer to", source=names[1],
-                        fix="exclude these images, or choose a layer where they activate some unit")
+                        fix="exclude these images, or choose a layer where they activate some unit"
+                            + (" (or pass constant='zero', which scores such null pairs 0)" if null else ""))
     pearson, flat_m, flat_t = _pearson(m, t)
     if (flat_m | flat_t).any() and constant == "raise":
         which = [f"{names[0]} image(s) {_listed(rows[0][flat_m])}" if flat_m.any() else "",
@@ -317,6 +350,6 @@ def _ids(acts: Any) -> np.ndarray | None:
 
 
 def _listed(positions: np.ndarray) -> str:
-    positions = np.asarray(positions).tolist()
+    positions = list(dict.fromkeys(np.asarray(positions).tolist()))  # a null names an image once
     more = f" and {len(positions) - _SHOWN} more" if len(positions) > _SHOWN else ""
     return f"{positions[:_SHOWN]}{more}"

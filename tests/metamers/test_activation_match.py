@@ -3,7 +3,9 @@
 References: scipy.stats.spearmanr / pearsonr for the correlations; the SNR of
 Feather et al. (2023), ``10·log10(‖t‖/‖t − m‖)`` (their ``compute_snr_db``,
 robustness/tools/distance_measures.py of jenellefeather/model_metamers_pytorch),
-and the relative L2 error ``‖t − m‖/‖t‖`` as closed forms.
+and the relative L2 error ``‖t − m‖/‖t‖`` as closed forms; their null of
+all-zero activations (``make_null_distributions.py``: correlations and dB SNR
+set to 0).
 """
 
 import numpy as np
@@ -165,3 +167,35 @@ def test_null_errors():
     with pytest.raises(ConfigError, match="criterion"):
         null_thresholds(null, 1.5)
     assert null_size_needed(0.95) == 20 and null_size_needed(0.99) == 100 and null_size_needed("max") == 1
+
+
+def test_null_scores_all_zero_targets_as_feather_et_al():
+    # Feather et al.'s null sets both correlations and the dB SNR of a pair with an all-zero image to 0
+    acts = np.maximum(np.random.default_rng(5).normal(size=(4, 30)), 0)
+    acts[2] = 0.0  # a dead image (every ReLU unit at zero)
+    with pytest.raises(DataError, match=r"image\(s\) \[2\].*all zero.*constant='zero'"):
+        null_distribution(acts, n_null=12, random_state=0)
+    null = null_distribution(acts, n_null=12, random_state=0, constant="zero")
+    first, second = null["first"].values, null["second"].values
+    for k in range(12):
+        if first[k] == 2:  # dead target: the convention
+            expected = {"spearman": 0.0, "pearson": 0.0, "snr_db": 0.0, "relative_l2": 1.0}
+        elif second[k] == 2:  # dead "metamer": correlations 0, noise = signal, so 0 dB and relative error 1
+            expected = {"spearman": 0.0, "pearson": 0.0, "snr_db": 0.0, "relative_l2": 1.0}
+        else:
+            t, m = acts[first[k]], acts[second[k]]
+            expected = {"spearman": stats.spearmanr(m, t)[0], "pearson": stats.pearsonr(m, t)[0],
+                        "snr_db": 10 * np.log10(np.linalg.norm(t) / np.linalg.norm(t - m)),
+                        "relative_l2": np.linalg.norm(t - m) / np.linalg.norm(t)}
+        for measure, value in expected.items():
+            assert null[measure].values[k] == pytest.approx(value, abs=1e-12), (k, measure)
+    # activation_match (a metamer's own target) still refuses an all-zero target
+    with pytest.raises(DataError, match="all zero"):
+        activation_match(acts[:3], acts[[0, 1, 2]], constant="zero")
+
+
+def test_identical_images_in_the_null_raise():
+    acts = np.random.default_rng(6).normal(size=(4, 30))
+    acts[3] = acts[1]  # the same image twice, under two ids
+    with pytest.raises(DataError, match=r"identical activations \(image pairs \[\((1, 3|3, 1)\)"):
+        null_distribution(acts, n_null=12, random_state=0)
