@@ -3,8 +3,9 @@
 A metamer generated at one layer of a model is *valid* when
 
 1. the generating model still gives it the natural image's label (the argmax
-   of its logits, optionally among a subset of classes: Feather et al. take the
-   top-ranked of 16 ImageNet categories), and
+   of its logits, optionally among a subset of logit columns, each naming a
+   class: Feather et al. take the top-ranked ImageNet class that belongs to one
+   of 16 categories, and answer with its category), and
 2. its activations at the generating layer match the natural image's better
    than two different natural images match: Spearman, Pearson and SNR (dB)
    each exceed the maximum (or a chosen quantile) of a null distribution of
@@ -14,12 +15,26 @@ A metamer generated at one layer of a model is *valid* when
 :func:`metamer_validity` returns one row per natural image, keyed by its
 ``stimulus_id``, with length-1 ``layer`` and ``seed`` dims so that results of
 several layers and seeds concatenate with ``xr.concat(..., dim="layer")``.
+
+Where this follows Feather et al.'s code (jenellefeather/model_metamers_pytorch)
+and where it chooses otherwise:
+
+- Their label check compares the metamer's 16-way answer with the model's
+  16-way answer *on the natural image* (``preserve="prediction"``); by default
+  the answer is compared with the given ``labels`` (``preserve="label"``).  The
+  two agree for every natural image the model classifies correctly.
+- Their null pairs come from augmented training images (10⁶ pairs); the default
+  null here pairs the natural images whose metamers are tested (pass
+  ``null_images`` for theirs).  Pairs are same-layer, of two different images.
+- Their check flags a metamer whose measure is *below* the null's maximum, so a
+  tie passes; here each measure must be strictly above it (a tie is no closer
+  than two different natural images).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -89,7 +104,8 @@ def metamer_validity(
     null_images: Any = None,
     n_null: int = 1000,
     criterion: str | float = "max",
-    label_subset: Sequence[int] | None = None,
+    label_subset: Sequence[int] | Mapping[int, int] | None = None,
+    preserve: Literal["label", "prediction"] = "label",
     random_state: int | np.random.Generator = 0,
     constant: Literal["raise", "zero"] = "raise",
     batch_size: int = 256,
@@ -124,9 +140,16 @@ def metamer_validity(
     criterion : "max" or float
         Each measure must exceed the null's maximum (Feather et al.) or its
         ``criterion`` quantile (which needs ``n_null >= 1/(1 − q)``).
-    label_subset : sequence of int, optional
-        Logit columns the model's answer is chosen among (e.g. 16 ImageNet
-        classes); every label must be one of them.
+    label_subset : sequence of int or mapping, optional
+        Logit columns the model's answer is chosen among; every label must be
+        one of them.  A mapping logit column → class lets several columns
+        name one class: the answer is the class of the top-ranked column among
+        the mapping's keys (Feather et al.'s 16-way choice among the ImageNet
+        classes of 16 categories); labels are then classes.
+    preserve : {"label", "prediction"}
+        What the metamer's answer must equal: the natural image's label
+        (``labels``), or the model's answer on the natural image (Feather et
+        al.'s check; the answers are in ``natural_predicted_label``).
     random_state : int or numpy.random.Generator
         Seed of the null's pair draw.
     constant : {"raise", "zero"}
@@ -145,7 +168,9 @@ def metamer_validity(
         ``snr_db``, ``relative_l2``, ``predicted_label``, ``label_preserved``,
         ``<measure>_threshold`` for the three criterion measures, and
         ``valid`` (label preserved and every criterion measure strictly above
-        its threshold).  Attributes: provenance, ``criterion``, ``n_null``.
+        its threshold); with ``preserve="prediction"`` also
+        ``natural_predicted_label``.  Attributes: provenance, ``criterion``,
+        ``n_null``, ``preserve``.
 
     Raises
     ------
@@ -177,8 +202,11 @@ def metamer_validity(
     if met.shape != nat.shape:
         raise AlignmentError(f"metamers have shape {tuple(met.shape)} and natural images {tuple(nat.shape)}",
                              source="metamers/naturals", fix="pass one metamer per natural image, of the same size")
+    if preserve not in ("label", "prediction"):
+        raise ConfigError(f"preserve must be 'label' or 'prediction', got {preserve!r}", source="preserve",
+                          fix="pass preserve='label' (default) or preserve='prediction' (Feather et al.)")
     truth = _labels(labels, naturals, ids)
-    subset = _label_subset(label_subset, truth)
+    subset, classes_of = _label_subset(label_subset, truth)
     forward = LayerForward(model, layer)  # resolves and checks the layer before any work
     name = forward.layer
     met_acts = activations_at(model, name, met, batch_size=batch_size, progress=progress, name="metamers")
@@ -190,8 +218,11 @@ def metamer_validity(
     thresholds = null_thresholds(null, criterion)
     match = activation_match(met_acts, nat_acts, constant=constant,
                              names=("metamer activations", "natural activations"))
-    predicted = predict_labels(model, met, classes=subset, batch_size=batch_size, name="model")
-    preserved = predicted == truth
+    predicted = classes_of(predict_labels(model, met, classes=subset, batch_size=batch_size, name="model"))
+    reference = truth
+    if preserve == "prediction":
+        reference = classes_of(predict_labels(model, nat, classes=subset, batch_size=batch_size, name="model"))
+    preserved = predicted == reference
     valid = preserved.copy()
     for measure in CRITERION_MEASURES:
         valid &= match[measure].values > thresholds[measure]
@@ -202,16 +233,20 @@ def metamer_validity(
     data = {m: per_image(match[m].values) for m in MEASURES}
     data["predicted_label"] = per_image(predicted)
     data["label_preserved"] = per_image(preserved)
+    if preserve == "prediction":
+        data["natural_predicted_label"] = per_image(reference)
     data.update({f"{m}_threshold": (("layer", "seed"), [[thresholds[m]]]) for m in CRITERION_MEASURES})
     data["valid"] = per_image(valid)
     params = {"layer": name, "seed": int(seed), "n_null": int(n_null), "criterion": criterion,
-              "label_subset": None if subset is None else [int(c) for c in subset],
+              "label_subset": None if subset is None else (
+                  {str(int(c)): int(k) for c, k in label_subset.items()} if isinstance(label_subset, Mapping)
+                  else [int(c) for c in subset]), "preserve": preserve,
               "random_state": random_state if isinstance(random_state, int) else repr(random_state),
               "constant": constant, "model": model_hash(model)}
     inputs = {"metamers": met.cpu().numpy(), "naturals": nat.cpu().numpy(), "labels": truth}
     if null_images is not None:
         inputs["null_images"] = as_images(null_images, "null_images")[0].cpu().numpy()
-    attrs = {**provenance(params, inputs), "criterion": str(criterion), "n_null": int(n_null)}
+    attrs = {**provenance(params, inputs), "criterion": str(criterion), "n_null": int(n_null), "preserve": preserve}
     coords = {"layer": [name], "seed": [int(seed)], STIMULUS_ID: (PRESENTATION, ids), "label": (PRESENTATION, truth)}
     result = xr.Dataset(data, coords=coords, attrs=attrs)
     log.info("layer %s, seed %d: %d of %d metamers valid (%d keep the label)", name, seed, int(valid.sum()),
@@ -290,16 +325,27 @@ def _labels(labels: Any, naturals: Any, ids: np.ndarray) -> np.ndarray:
     return values.astype(np.int64)
 
 
-def _label_subset(label_subset: Sequence[int] | None, truth: np.ndarray) -> np.ndarray | None:
+def _label_subset(label_subset: Sequence[int] | Mapping[int, int] | None, truth: np.ndarray
+                  ) -> tuple[np.ndarray | None, Callable[[np.ndarray], np.ndarray]]:
+    """The logit columns to choose among, and the map from a chosen column to its class."""
     if label_subset is None:
-        return None
+        return None, lambda columns: columns
+    mapping = isinstance(label_subset, Mapping)
     subset = np.asarray(list(label_subset))
+    fix = "pass the logit columns to choose among, e.g. [0, 3, 7], or a mapping column -> class"
     if subset.ndim != 1 or len(subset) < 2 or not np.issubdtype(subset.dtype, np.integer) \
             or len(np.unique(subset)) != len(subset):
-        raise ConfigError(f"label_subset must list at least two distinct integer classes, got {list(label_subset)}",
-                          source="label_subset", fix="pass the logit columns to choose among, e.g. [0, 3, 7]")
-    outside = np.setdiff1d(np.unique(truth), subset)
+        raise ConfigError(f"label_subset must list at least two distinct integer logit columns, got "
+                          f"{list(label_subset)}", source="label_subset", fix=fix)
+    classes = np.asarray([label_subset[c] for c in label_subset]) if mapping else subset
+    if not np.issubdtype(classes.dtype, np.integer) or len(np.unique(classes)) < 2:
+        raise ConfigError(f"label_subset must map its columns to at least two integer classes, got "
+                          f"{sorted(set(classes.tolist()))}", source="label_subset", fix=fix)
+    outside = np.setdiff1d(np.unique(truth), classes)
     if len(outside):
         raise ConfigError(f"labels {outside[:5].tolist()} are not in label_subset", source="label_subset",
                           fix="include every natural image's label in label_subset")
-    return subset
+    if not mapping:
+        return subset, lambda columns: columns
+    lookup = dict(zip(subset.tolist(), classes.tolist()))
+    return subset, lambda columns: np.asarray([lookup[int(c)] for c in columns], dtype=np.int64)

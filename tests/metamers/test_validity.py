@@ -97,6 +97,50 @@ def test_label_subset_restricts_the_choice(setup):
         metamer_validity(net, "1", close, naturals, np.full(N, 2), n_null=10, label_subset=[0, 1])
 
 
+def test_a_mapping_label_subset_answers_with_the_class_of_the_top_column(setup):
+    # Feather et al.'s 16-way choice: the top-ranked logit among the classes of 16 categories, answered as its
+    # category; here columns 0 and 1 are class 10, column 2 is class 20
+    net, naturals, _, close, _ = setup
+    mapping = {0: 10, 1: 10, 2: 20}
+    with torch.no_grad():
+        top_met, top_nat = net(close).argmax(1).numpy(), net(naturals).argmax(1).numpy()
+    truth = np.array([mapping[c] for c in top_nat])
+    result = metamer_validity(net, "1", close, naturals, truth, n_null=20, label_subset=mapping)
+    np.testing.assert_array_equal(result["predicted_label"].values[0, 0], [mapping[c] for c in top_met])
+    assert result.attrs["parameters"]["label_subset"] == {"0": 10, "1": 10, "2": 20}
+    # among columns {0, 2} only: the larger of the two logits decides
+    with torch.no_grad():
+        logits = net(close).numpy()
+    two = metamer_validity(net, "1", close, naturals, np.where(truth == 10, 1, 2), n_null=20,
+                           label_subset={0: 1, 2: 2})
+    np.testing.assert_array_equal(two["predicted_label"].values[0, 0], np.where(logits[:, 0] > logits[:, 2], 1, 2))
+    with pytest.raises(ConfigError, match="not in label_subset"):
+        metamer_validity(net, "1", close, naturals, truth, n_null=20, label_subset={0: 10, 1: 30, 2: 40})
+    with pytest.raises(ConfigError, match="at least two integer classes"):
+        metamer_validity(net, "1", close, naturals, np.zeros(N, int), n_null=20, label_subset={0: 0, 1: 0})
+
+
+def test_preserve_prediction_compares_with_the_models_answer_on_the_natural_image(setup):
+    net, naturals, labels, close, _ = setup
+    wrong = (labels + 1) % 3  # labels the model never gives: Feather et al.'s check ignores them
+    by_label = metamer_validity(net, "1", close, naturals, wrong, n_null=40)
+    by_prediction = metamer_validity(net, "1", close, naturals, wrong, n_null=40, preserve="prediction")
+    assert not by_label["label_preserved"].values.any()
+    with torch.no_grad():
+        np.testing.assert_array_equal(by_prediction["natural_predicted_label"].values[0, 0],
+                                      net(naturals).argmax(1).numpy())
+        kept = net(close).argmax(1).numpy() == net(naturals).argmax(1).numpy()
+    np.testing.assert_array_equal(by_prediction["label_preserved"].values[0, 0], kept)
+    np.testing.assert_array_equal(by_prediction["label"].values, wrong)  # the label coordinate is still the label
+    assert by_prediction.attrs["preserve"] == "prediction"
+    # with the model's own answers as labels the two checks agree
+    same = metamer_validity(net, "1", close, naturals, labels, n_null=40)
+    np.testing.assert_array_equal(same["valid"].values, metamer_validity(
+        net, "1", close, naturals, labels, n_null=40, preserve="prediction")["valid"].values)
+    with pytest.raises(ConfigError, match="preserve"):
+        metamer_validity(net, "1", close, naturals, labels, n_null=40, preserve="truth")
+
+
 @settings(max_examples=8, deadline=None)
 @given(st.permutations(list(range(N))))
 def test_invariant_to_reordering_images_with_their_ids(setup, order):
