@@ -26,10 +26,10 @@ every machine, and construction leaves torch's global random state untouched.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
+
+from .weights import he_normal_
 
 __all__ = ["MnistCNN", "MnistMLP", "MNIST_CNN_LAYERS", "MNIST_MLP_LAYERS"]
 
@@ -46,15 +46,9 @@ class _Seeded(nn.Module):
         self.seed = int(seed)
         self.reset_parameters(self.seed)
 
-    @torch.no_grad()
     def reset_parameters(self, seed: int) -> None:
         """Draw every weight from a generator seeded with ``seed`` (He normal), and zero the biases."""
-        generator = torch.Generator().manual_seed(int(seed))
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                fan_in = module.weight[0].numel()
-                module.weight.normal_(0.0, math.sqrt(2.0 / fan_in), generator=generator)
-                module.bias.zero_()
+        he_normal_(self, seed)
 
 
 class MnistCNN(_Seeded):

@@ -6,10 +6,10 @@ so ``ReferenceNet(seed=0)`` is the same network on every machine.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
+
+from .weights import he_normal_
 
 __all__ = ["ReferenceNet", "REFERENCE_LAYERS"]
 
@@ -52,15 +52,9 @@ class ReferenceNet(nn.Module):
         self.fc = nn.Sequential(nn.Flatten(), nn.Linear(64 * 16, 128), nn.ReLU())
         self.readout = nn.Linear(128, n_classes)
 
-    @torch.no_grad()
     def reset_parameters(self, seed: int) -> None:
-        """Draw every weight from a generator seeded with ``seed``."""
-        generator = torch.Generator().manual_seed(int(seed))
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                fan_in = module.weight[0].numel()
-                module.weight.normal_(0.0, math.sqrt(2.0 / fan_in), generator=generator)
-                module.bias.zero_()
+        """Draw every weight from a generator seeded with ``seed`` (:func:`~neuroalign.models.weights.he_normal_`)."""
+        he_normal_(self, seed)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.block4(self.block3(self.block2(self.block1(images))))
