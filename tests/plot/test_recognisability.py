@@ -15,14 +15,19 @@ matplotlib.use("Agg")
 LAYERS = ["natural", "conv1", "conv2", "fc"]
 
 
+def _labelled_images(n, seed):
+    """Random labels of 4 classes, and n tiny images whose first pixel is their index (observers look it up)."""
+    labels = np.random.default_rng(seed).integers(0, 4, size=n)
+    images = np.zeros((n, 1, 2, 2), dtype=np.float32)
+    images[:, 0, 0, 0] = np.arange(n)
+    return labels, images
+
+
 @pytest.fixture(scope="module")
 def score():
     """Two generators; the 'generator' observer is always right, the 'other' falls to chance with depth."""
-    rng = np.random.default_rng(0)
     n = 40
-    labels = rng.integers(0, 4, size=n)
-    images = np.zeros((n, 1, 2, 2), dtype=np.float32)
-    images[:, 0, 0, 0] = np.arange(n)
+    labels, images = _labelled_images(n, seed=0)
 
     def observer(p_right, seed):
         answers = np.where(np.random.default_rng(seed).random(n) < p_right, labels, (labels + 1) % 4)
@@ -38,11 +43,8 @@ def score():
 
 
 def _layered_score():
-    rng = np.random.default_rng(1)
     n = 30
-    labels = rng.integers(0, 4, size=n)
-    images = np.zeros((n, 1, 2, 2), dtype=np.float32)
-    images[:, 0, 0, 0] = np.arange(n)
+    labels, images = _labelled_images(n, seed=1)
     per_layer = {}
     for k, layer in enumerate(LAYERS):
         right = np.random.default_rng(k).random(n) < 1.0 - 0.25 * k
