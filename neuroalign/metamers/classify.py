@@ -62,16 +62,20 @@ def as_images(images: Any, name: str = "images") -> tuple[torch.Tensor, np.ndarr
         images = images.values
     if not isinstance(images, torch.Tensor):
         try:
-            images = torch.as_tensor(np.asarray(images, dtype=np.float32 if _is_float32(images) else np.float64))
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{name} is not a numeric array ({exc})", source=name,
-                            fix="pass a float tensor of shape (images, channels, rows, cols)") from exc
+            array = np.asarray(images) if not isinstance(images, (str, bytes)) else np.asarray(None)
+        except ValueError as exc:  # a ragged nesting of lists
+            array, problem = np.asarray(None), str(exc)
+        else:
+            problem = f"a {type(images).__name__} of dtype {array.dtype}"
+        if array.dtype.kind not in "fiub":
+            raise DataError(f"{name} is not a numeric array ({problem})", source=name,
+                            fix="pass a float tensor of shape (images, channels, rows, cols)")
+        _check_float(array.dtype, name)
+        images = torch.as_tensor(array if array.dtype == np.float32 else array.astype(np.float64))
+    _check_float(images.dtype, name)
     if images.ndim != 4:
         raise DataError(f"{name} has shape {tuple(images.shape)}; expected (images, channels, rows, cols)",
                         source=name, fix="add the missing axes, e.g. images[:, None] for one channel")
-    if not images.is_floating_point():
-        raise DataError(f"{name} has dtype {images.dtype}; expected floating point", source=name,
-                        fix="convert, e.g. images.float() / 255")
     if len(images) == 0:
         raise DataError(f"{name} holds no image", source=name, fix="pass at least one image")
     if not torch.isfinite(images).all():
@@ -79,8 +83,11 @@ def as_images(images: Any, name: str = "images") -> tuple[torch.Tensor, np.ndarr
     return images.detach(), ids
 
 
-def _is_float32(values: Any) -> bool:
-    return getattr(values, "dtype", None) == np.float32
+def _check_float(dtype: Any, name: str) -> None:
+    """Images are floats: integer images are usually 0–255, and a silent cast would keep that scale."""
+    if not (dtype.is_floating_point if isinstance(dtype, torch.dtype) else np.dtype(dtype).kind == "f"):
+        raise DataError(f"{name} has dtype {dtype}; expected floating point", source=name,
+                        fix="convert, e.g. images.float() / 255 (or images.astype('float32') / 255)")
 
 
 @contextlib.contextmanager

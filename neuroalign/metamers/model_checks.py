@@ -20,15 +20,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
-import xarray as xr
 from torch import nn
 
 from ..errors import ConfigError, DataError
+from .classify import as_images
 from .layer_forward import LayerForward
 
-__all__ = ["as_images", "check_range", "check_images", "check_model", "check_placement", "check_layer_path",
+__all__ = ["images_and_ids", "check_range", "check_images", "check_model", "check_placement", "check_layer_path",
            "check_targets"]
 
 
@@ -163,32 +162,33 @@ def check_range(allowed_range: Any) -> tuple[float, float]:
     return low, high
 
 
-def as_images(images: Any, stimulus_ids: Sequence[str] | None) -> tuple[torch.Tensor, list[str]]:
-    """The images as a tensor and their ids (from ``stimulus_ids``, the DataArray, or ``"0"`` … ``"N-1"``)."""
-    ids = None
-    if isinstance(images, xr.DataArray):
-        dims = ("presentation", "channel", "row", "col")
-        if tuple(images.dims) != dims:
-            raise ConfigError(f"images has dims {tuple(images.dims)}, not {dims}", source="images",
-                              fix="transpose or rename them: images.transpose('presentation', 'channel', 'row', 'col')")
-        if "stimulus_id" in images.coords:
-            ids = [str(v) for v in images["stimulus_id"].values]
-        values = np.asarray(images.values)
-        if values.dtype.kind != "f":
-            raise ConfigError(f"images has dtype {values.dtype}, not a float dtype", source="images",
-                              fix="convert them, e.g. images.astype('float32') / 255 for 8-bit images")
-        images = torch.from_numpy(np.ascontiguousarray(values))
+def images_and_ids(images: Any, stimulus_ids: Sequence[str] | None) -> tuple[torch.Tensor, list[str]]:
+    """The images as a tensor (:func:`~neuroalign.metamers.classify.as_images`) and their ids as text.
+
+    The ids are ``stimulus_ids`` when given, else the DataArray's ``stimulus_id`` coordinate, else
+    ``"0"`` … ``"N-1"``; they must be unique, one per image.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroalign.metamers.model_checks import images_and_ids
+    >>> images_and_ids(torch.zeros(2, 1, 3, 3), None)[1]
+    ['0', '1']
+    """
+    tensor, found = as_images(images)
     if stimulus_ids is not None:
         if isinstance(stimulus_ids, str):
             raise ConfigError("stimulus_ids is one string, not a sequence", source="stimulus_ids",
                               fix="pass one id per image, e.g. ['cat1', 'dog3']")
         ids = [str(v) for v in stimulus_ids]
-    if isinstance(images, torch.Tensor) and images.ndim >= 1:
-        ids = ids if ids is not None else [str(i) for i in range(images.shape[0])]
-        if len(ids) != images.shape[0]:
-            raise ConfigError(f"{len(ids)} stimulus_ids for {images.shape[0]} images", source="stimulus_ids",
-                              fix="give one id per image")
-        if len(set(ids)) != len(ids):
-            repeated = sorted({i for i in ids if ids.count(i) > 1})
-            raise ConfigError(f"stimulus_ids repeat: {repeated[:5]}", source="stimulus_ids", fix="make them unique")
-    return images, ids or []
+    elif found is not None:
+        ids = [str(v) for v in found]
+    else:
+        ids = [str(i) for i in range(tensor.shape[0])]
+    if len(ids) != tensor.shape[0]:
+        raise ConfigError(f"{len(ids)} stimulus_ids for {tensor.shape[0]} images", source="stimulus_ids",
+                          fix="give one id per image")
+    if len(set(ids)) != len(ids):
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        raise ConfigError(f"stimulus_ids repeat: {repeated[:5]}", source="stimulus_ids", fix="make them unique")
+    return tensor, ids

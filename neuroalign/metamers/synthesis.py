@@ -25,8 +25,8 @@ from ..errors import ConfigError, DataError
 from ..extract.layers import LayerSpec
 from .checkpoint import check_same_model, read_checkpoint, write_checkpoint
 from .layer_forward import LayerForward, resolve_one_layer
-from .model_checks import (as_images, check_images, check_layer_path, check_model, check_placement, check_range,
-                           check_targets)
+from .model_checks import (check_images, check_layer_path, check_model, check_placement, check_range, check_targets,
+                           images_and_ids)
 from .objectives import describe_callable, get_loss, get_penalty
 from .presets import get_preset
 from .starts import Initial, draw_initial
@@ -119,7 +119,7 @@ class Metamer:
                               fix="pass a torch module (neuroalign.extract.load_model turns a spec into one)")
         self.model = model
         self.allowed_range = check_range(allowed_range)
-        self.images, self.stimulus_ids = as_images(images, stimulus_ids)
+        self.images, self.stimulus_ids = images_and_ids(images, stimulus_ids)
         check_images(self.images, self.allowed_range)
         self.layer = resolve_one_layer(model, layer)
         module = model.get_submodule(self.layer)

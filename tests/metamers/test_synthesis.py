@@ -170,6 +170,18 @@ def test_to_dataset():
     assert ds.attrs["parameters"]["preset"] == "plenoptic" and "model" in ds.attrs["input_hashes"]
 
 
+def test_images_in_any_form_give_the_same_synthesis():
+    """A numpy array, and a DataArray with its dims in another order, are the same images as the tensor."""
+    target = images(2)
+    reference = Metamer(small_cnn(), "4", target).synthesize(3, progress=False)
+    transposed = xr.DataArray(target.permute(0, 2, 3, 1).numpy(), dims=("presentation", "row", "col", "channel"))
+    for data in (target.numpy(), transposed):
+        met = Metamer(small_cnn(), "4", data).synthesize(3, progress=False)
+        assert met.stimulus_ids == ["0", "1"]
+        torch.testing.assert_close(met.images, target, rtol=0, atol=0)
+        torch.testing.assert_close(met.metamer, reference.metamer, rtol=0, atol=0)
+
+
 def test_custom_parts():
     scheduler = functools.partial(torch.optim.lr_scheduler.ReduceLROnPlateau, patience=1)  # step(loss)
     met = Metamer(small_cnn(), "4", images(2), optimizer=functools.partial(torch.optim.SGD, lr=1.0),

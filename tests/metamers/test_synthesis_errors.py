@@ -7,7 +7,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from neuroalign.errors import ConfigError, DataError, ExtractionError, UnknownNameError
+from neuroalign.errors import ConfigError, DataError, ExtractionError, SchemaError, UnknownNameError
 from neuroalign.metamers.synthesis import Metamer
 
 from ._nets import images, small_cnn
@@ -75,9 +75,10 @@ def test_dtype_mismatch_in_the_model():
 @pytest.mark.parametrize("data, error, match", [
     (images(1) * 2, DataError, "outside allowed_range"),
     (images(1).index_fill(3, torch.tensor([0]), float("nan")), DataError, "NaN"),
-    ((images(1) * 255).to(torch.uint8), ConfigError, "not a float dtype"),
-    (images(1)[0], ConfigError, r"not \(N, C, H, W\)"),
-    (images(1).numpy(), ConfigError, "not a torch.Tensor"),
+    ((images(1) * 255).to(torch.uint8), DataError, "expected floating point"),
+    ((images(1) * 255).to(torch.uint8).numpy(), DataError, "dtype uint8; expected floating point"),
+    (images(1)[0], DataError, r"expected \(images, channels, rows, cols\)"),
+    ("images.png", DataError, "not a numeric array"),
 ])
 def test_bad_images(data, error, match):
     with pytest.raises(error, match=match):
@@ -85,8 +86,8 @@ def test_bad_images(data, error, match):
 
 
 def test_bad_dataarray():
-    data = xr.DataArray(images(1).numpy(), dims=("presentation", "row", "col", "channel"))
-    with pytest.raises(ConfigError, match="transpose"):
+    data = xr.DataArray(images(1).numpy(), dims=("presentation", "y", "x", "channel"))
+    with pytest.raises(SchemaError, match="expected"):
         Metamer(small_cnn(), "4", data)
 
 
