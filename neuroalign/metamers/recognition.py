@@ -52,7 +52,7 @@ def recognisability(
     valid: xr.DataArray | None = None,
     naturals: Any = None,
     generator: str = "model",
-    classes: Sequence[Any] | None = None,
+    classes: Sequence[Any] | Mapping[int, Any] | None = None,
     n_bootstrap: int = 1000,
     ci_level: float = 0.95,
     random_state: int | np.random.Generator = 0,
@@ -93,8 +93,12 @@ def recognisability(
         Natural images, scored as a first layer named ``"natural"``.
     generator : str
         The generating model's name (the ``generator`` coordinate).
-    classes : sequence, optional
-        The classes of the task; chance is ``1 / len(classes)``.  When given,
+    classes : sequence or mapping, optional
+        The classes of the task; chance is one over their number.  A mapping
+        logit column → class lets several logit columns name one class: a
+        network answers with the class of its top-ranked column among the
+        mapping's keys (Feather et al.'s 16-way choice among the ImageNet
+        classes of 16 categories), and labels are classes.  A sequence: when given,
         module observers choose among these logit columns (a forced choice, as
         Feather et al.'s 16-way task).  Default: the sorted distinct labels,
         with module observers choosing among all their logits.
@@ -159,8 +163,10 @@ def recognisability(
     label_ids, label_values = _label_table(labels)
     mask = _valid_table(valid)
     known = np.unique(label_values)
+    mapped = isinstance(classes, Mapping)
+    task_classes = list(dict.fromkeys(classes.values())) if mapped else None if classes is None else list(classes)
     classes_list = [c.item() if isinstance(c, np.generic) else c for c in
-                    (known if classes is None else np.asarray(list(classes)))]
+                    (known if task_classes is None else np.asarray(task_classes))]
     if len(set(classes_list)) != len(classes_list) or len(classes_list) < 2:
         raise ConfigError(f"classes must hold at least two distinct classes, got {classes_list}", source="classes",
                           fix="pass the task's classes, e.g. classes=range(10)")
@@ -169,7 +175,7 @@ def recognisability(
         raise ConfigError(f"labels {outside[:5]} are not among classes", source="classes",
                           fix="include every label in classes")
     networks = [name for name, observer in observers.items() if isinstance(observer, nn.Module)]
-    if networks and not np.issubdtype(label_values.dtype, np.integer):
+    if networks and not mapped and not np.issubdtype(label_values.dtype, np.integer):
         raise ConfigError(f"observer {networks[0]!r} is a network, whose answers are logit columns, but the labels "
                           f"have dtype {label_values.dtype}", source="labels",
                           fix="encode labels as the networks' logit columns (0 … n-1)")
@@ -188,9 +194,8 @@ def recognisability(
             dropped.append(layer)
             continue
         chosen = images if keep.all() else images[torch.as_tensor(np.flatnonzero(keep))]
-        correct = np.stack([predict_labels(observers[name], chosen, batch_size=batch_size, name=name,
-                                           classes=_module_classes(observers[name], classes, name))
-                            == truth[keep] for name in names])  # (observer, metamer)
+        correct = np.stack([_answers(observers[name], chosen, classes, name, batch_size) == truth[keep]
+                            for name in names])  # (observer, metamer)
         # per natural image: valid metamers and correct answers (exact integers), images without any left out
         image = np.flatnonzero(keep) % n
         n_valid = np.bincount(image, minlength=n)
@@ -213,6 +218,9 @@ def recognisability(
               "n_bootstrap": int(n_bootstrap), "observers": names,
               "random_state": random_state if isinstance(random_state, int) else repr(random_state),
               "dropped_layers": dropped, "classes_restrict_modules": classes is not None}
+    if mapped:
+        params["class_of_logit"] = {str(column): value.item() if isinstance(value, np.generic) else value
+                                    for column, value in classes.items()}
     raw.attrs.update(provenance(params, {"labels": label_values.astype(str)}))
     return Score.from_resamples(value, raw, ci_level=ci_level, metric=METRIC, params=params)
 
@@ -360,12 +368,25 @@ def _seed_rows(layer: str, seeds: list[Any], rows: xr.DataArray) -> xr.DataArray
     return rows
 
 
-def _module_classes(observer: Observer, classes: Sequence[Any] | None, name: str) -> np.ndarray | None:
+def _answers(observer: Observer, images: torch.Tensor, classes: Sequence[Any] | Mapping[int, Any] | None,
+             name: str, batch_size: int) -> np.ndarray:
+    """An observer's answers; a network chooses among the logit columns of ``classes`` (mapped to their class)."""
     if classes is None or not isinstance(observer, nn.Module):
-        return None
+        return predict_labels(observer, images, batch_size=batch_size, name=name)
+    columns, of_column = _columns(classes, name)
+    picked = predict_labels(observer, images, classes=columns, batch_size=batch_size, name=name)
+    if of_column is None:
+        return picked
+    lookup = dict(zip(columns.tolist(), of_column))
+    return np.asarray([lookup[int(c)] for c in picked])
+
+
+def _columns(classes: Sequence[Any] | Mapping[int, Any], name: str) -> tuple[np.ndarray, list[Any] | None]:
+    """The logit columns of ``classes``, and the class of each (None: each column is its own class)."""
+    mapped = isinstance(classes, Mapping)
     columns = np.asarray(list(classes))
     if not np.issubdtype(columns.dtype, np.integer):
-        raise ConfigError(f"observer {name!r} is a network, so classes must be its logit columns (integers), got "
-                          f"{columns.dtype}", source="classes",
+        raise ConfigError(f"observer {name!r} is a network, so classes must be its logit columns (integers"
+                          f"{', the keys of the mapping' if mapped else ''}), got {columns.dtype}", source="classes",
                           fix="encode classes as logit columns, or wrap the network in a callable images -> labels")
-    return columns
+    return columns, [classes[c] for c in classes] if mapped else None

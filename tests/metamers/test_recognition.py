@@ -365,3 +365,24 @@ def test_the_metamers_command_resamples_natural_images_across_seeds():
                                n_bootstrap=50, random_state=3)
     assert score.values.identical(expected.values) and score.raw.identical(expected.raw)
     assert score.params["n_images"] == {"natural": n, "relu": 8} and score.params["n_natural"]["relu"] == n
+
+
+def test_a_class_mapping_lets_several_logit_columns_name_one_class():
+    # Feather et al.'s 16-way choice: the top-ranked logit among the classes of the categories, answered as its
+    # category; here columns 0 and 1 are "even", column 2 is "odd" (columns 3 is outside the task)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 4, bias=False)).eval().requires_grad_(False)
+    with torch.no_grad():
+        net[1].weight.copy_(torch.eye(4))
+    images = torch.tensor([[5., 1, 0, 9], [0, 4, 1, 9], [1, 0, 3, 9], [0, 0, 0, 9]]).reshape(4, 1, 2, 2)
+    # top column among {0, 1, 2}: 0, 1, 2, and a tie of zeros (torch's argmax takes the first: column 0)
+    mapping = {0: "even", 1: "even", 2: "odd"}
+    labels = np.array(["even", "even", "odd", "odd"])
+    score = recognisability({"l": images}, labels, {"net": net}, classes=mapping, n_bootstrap=5)
+    assert score.values.item() == 3 / 4
+    assert score.params["chance"] == 0.5 and score.params["classes"] == ["even", "odd"]
+    assert score.params["class_of_logit"] == {"0": "even", "1": "even", "2": "odd"}
+    with pytest.raises(ConfigError, match="not among classes"):
+        recognisability({"l": images}, np.array(["even", "odd", "cat", "odd"]), {"net": net}, classes=mapping,
+                        n_bootstrap=5)
+    with pytest.raises(ConfigError, match="logit columns"):
+        recognisability({"l": images}, labels, {"net": net}, classes={"a": "even", "b": "odd"}, n_bootstrap=5)
