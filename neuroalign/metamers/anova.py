@@ -272,8 +272,9 @@ def _effects(values: np.ndarray, groups: np.ndarray, group_levels: list, within:
     df_units = n_units - g
     ss = _sums_of_squares(values, _group_index(groups, group_levels), g)
     ss_error = float(ss["error"])
-    spher = _sphericity(ss["residual"] @ _contrasts(k), df_units)
     floor = _rounding_floor(values)
+    with np.errstate(invalid="ignore", divide="ignore"):  # no error variance: _row raises before ε is used
+        spher = _sphericity(ss["residual"] @ _contrasts(k), df_units)
     rows = []
     if between is not None:
         rows.append(_row(between, float(ss["between"]), g - 1, float(ss["units"]), df_units, None, floor))
