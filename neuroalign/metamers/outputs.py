@@ -3,7 +3,8 @@
 Every file is written to a temporary sibling first and renamed into place
 (:func:`neuroalign.data.io.write_atomically`), so an interrupted run never
 leaves a half-written file under its final name.  Used by ``neuroalign
-metamers`` (:mod:`neuroalign.cli.metamers_cmd`); the tables are the same for
+metamers`` (:mod:`neuroalign.cli.metamers_cmd`) and the MNIST metamer study
+(:mod:`neuroalign.metamers.study`); the tables are the same for
 any run that produces :func:`~neuroalign.metamers.validity.metamer_validity`
 results and a :func:`~neuroalign.metamers.recognition.recognisability` score.
 """

@@ -24,8 +24,9 @@ Outputs (in ``out``), each written atomically:
 ``observers/<name>.pt``        trained weights (``state_dict``, reloaded with ``weights_only=True``)
 ``layers/<layer>.nc``          the layer's metamers and synthesis history (:meth:`Metamer.to_dataset`),
                                its validity in the group ``validity``
-``recognisability.nc/.csv``    the :class:`~neuroalign.score.Score` (generator, layer, observer)
-``validity.csv``               one row per layer and test image
+``recognisability.nc/.csv``    the :class:`~neuroalign.score.Score` (generator, layer, observer), with
+                               ``n_images`` and ``chance`` (:func:`~.outputs.recognisability_table`)
+``validity.csv``               one row per layer and test image (:func:`~.outputs.validity_table`)
 ``layers.csv``                 per layer: images, valid metamers, thresholds, synthesis time
 ``summary.json``               settings, provenance, observers' test accuracy, the effect, wall time
 ``recognisability.png``        curves per layer and the observer × layer matrix
@@ -54,7 +55,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .._paths import check_writable
-from ..data.io import load, load_group, save, write_atomically
+from ..data.io import load, load_group, save
 from ..data.provenance import content_digest, hash_array, provenance
 from ..errors import ConfigError, UnknownNameError
 from ..score import Score
@@ -369,15 +370,9 @@ def _summary(values: dict[str, Any], score: Score, validity: xr.Dataset, trained
 def _write(out: Path, score: Score, validity: xr.Dataset, metamers: xr.DataArray, test: xr.DataArray,
            summary: dict, timings: dict[str, float]) -> None:
     from ..plot.metamer_grid import plot_metamer_grid
-    from ..plot.recognisability import plot_recognisability_curves, plot_recognisability_matrix
+    from .outputs import (recognisability_figure, recognisability_table, validity_table, write_csv, write_figure,
+                          write_json)
 
-    n_images = pd.Series(score.params["n_images"], name="n_images")
-    table = score.to_dataframe().merge(n_images, left_on="layer", right_index=True, how="left")
-    columns = ["layer", "stimulus_id", "label", "predicted_label", "label_preserved", "spearman", "pearson",
-               "snr_db", "relative_l2", "valid"]
-    per_image = validity.squeeze("seed", drop=True)[[c for c in columns if c not in ("layer", "stimulus_id", "label")]]
-    per_image = per_image.to_dataframe().reset_index()[[c for c in columns if c != "stimulus_id"] + ["stimulus_id"]]
-    thresholds = [f"{m}_threshold" for m in ("spearman", "pearson", "snr_db")]
     layers = validity.squeeze("seed", drop=True)
     layer_table = pd.DataFrame({
         "layer": [str(v) for v in layers["layer"].values],
@@ -385,30 +380,17 @@ def _write(out: Path, score: Score, validity: xr.Dataset, metamers: xr.DataArray
         "n_valid": layers["valid"].sum("presentation").values.astype(int),
         "fraction_valid": layers["valid"].mean("presentation").values,
         "median_relative_l2": layers["relative_l2"].median("presentation").values,
-        **{name: layers[name].values for name in thresholds},
+        **{f"{m}_threshold": layers[f"{m}_threshold"].values for m in ("spearman", "pearson", "snr_db")},
         "synthesis_seconds": [timings[str(v)] for v in layers["layer"].values],
     })
-    figure = _recognisability_figure(score, plot_recognisability_curves, plot_recognisability_matrix)
-    examples = _examples(test)
-    grid = plot_metamer_grid(metamers, test, stimulus_ids=examples, title="metamers of the generator per layer")
+    grid = plot_metamer_grid(metamers, test, stimulus_ids=_examples(test), title="metamers of the generator per layer")
     score.save(out / "recognisability.nc")
-    write_atomically(out / "recognisability.csv", lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
-    write_atomically(out / "validity.csv", lambda tmp: per_image.to_csv(tmp, index=False, float_format="%.6g"))
-    write_atomically(out / "layers.csv", lambda tmp: layer_table.to_csv(tmp, index=False, float_format="%.6g"))
-    write_atomically(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
-    write_atomically(out / "recognisability.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120))
-    write_atomically(out / "metamers.png", lambda tmp: grid.savefig(tmp, format="png", dpi=120))
-
-
-def _recognisability_figure(score: Score, curves: Any, matrix: Any) -> Any:
-    from matplotlib.figure import Figure
-
-    n_layers = score.values.sizes["layer"]
-    figure = Figure(figsize=(2.0 + 1.6 * n_layers, 4.2), layout="constrained")
-    left, right = figure.subplots(1, 2)
-    curves(score, ax=left)
-    matrix(score, ax=right)
-    return figure
+    write_csv(out / "recognisability.csv", recognisability_table(score))
+    write_csv(out / "validity.csv", validity_table(validity))
+    write_csv(out / "layers.csv", layer_table)
+    write_json(out / "summary.json", summary)
+    write_figure(out / "recognisability.png", recognisability_figure(score))
+    write_figure(out / "metamers.png", grid)
 
 
 def _examples(test: xr.DataArray) -> list[str]:

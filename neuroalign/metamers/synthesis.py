@@ -48,9 +48,9 @@ class Metamer:
         Frozen (``model.requires_grad_(False)``) and in eval mode (``model.eval()``).
     layer : str or layer spec
         One module (:func:`neuroalign.extract.resolve_layers` must select exactly one).
-    images : torch.Tensor or xarray.DataArray
-        Target images, float ``(N, C, H, W)``, or a DataArray ``(presentation, channel, row, col)``
-        with a ``stimulus_id`` coordinate; values in ``allowed_range``.
+    images : torch.Tensor, numpy array or xarray.DataArray
+        Target images, float ``(N, C, H, W)``, or a DataArray with dims ``presentation``, ``channel``,
+        ``row``, ``col`` (any order) and a ``stimulus_id`` coordinate; values in ``allowed_range``.
     preset : {"plenoptic", "feather2023"}
         The defaults of every part below (see :mod:`neuroalign.metamers.presets`).
     loss : str or callable, optional

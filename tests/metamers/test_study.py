@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from neuroalign.data.io import load, load_group
 from neuroalign.errors import ConfigError, FileFormatError, UnknownNameError
+from neuroalign.metamers.outputs import VALIDITY_COLUMNS
 from neuroalign.metamers.study import STUDY_DEFAULTS, check_study_settings, run_metamer_study
 from neuroalign.pipelines.metamer_study import read_metamer_study_config
 from neuroalign.score import Score
@@ -38,6 +39,9 @@ def test_short_study_writes_every_output(short_study):
     assert sorted(p.name for p in (out / "layers").iterdir()) == ["relu1.nc", "relu3.nc"]
     assert sorted(p.name for p in (out / "observers").iterdir()) == ["cnn-seed0.pt", "cnn-seed1.pt", "mlp.pt"]
     assert not list(out.rglob(".*.tmp"))  # nothing half-written left behind
+    # the tables of neuroalign metamers (metamers.outputs): one format for every metamer run
+    assert tuple(pd.read_csv(out / "validity.csv").columns) == VALIDITY_COLUMNS
+    assert list(pd.read_csv(out / "recognisability.csv").columns)[-2:] == ["n_images", "chance"]
     score = Score.load(out / "recognisability.nc")
     assert score.dims == ("generator", "layer", "observer")
     assert list(score.values["layer"].values) == ["natural", "relu1", "relu3"]
