@@ -226,6 +226,8 @@ class Metamer:
         if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 0:
             raise ConfigError(f"max_iter must be an int ≥ 0, got {max_iter!r}", source="max_iter",
                               fix="pass e.g. max_iter=1000")
+        if self._x is not None:  # set up already: the model may have been changed since (unfrozen, train mode)
+            check_model(self.model)
         self._setup()
         with self._forward, tqdm(total=int(max_iter), desc=f"metamers {self.layer}", disable=not progress,
                                  leave=False, unit="step") as bar:
@@ -297,8 +299,8 @@ class Metamer:
             change = torch.linalg.vector_norm((x - previous).flatten(1), dim=1).to("cpu", torch.float64)
         self._pixel_change_norm.append(change)
         if self._scheduler is not None:
-            if self._scheduler_takes_loss:
-                self._scheduler.step(float(objective.sum()))
+            if self._scheduler_takes_loss:  # the whole batch's objective: stopped images count with their last value
+                self._scheduler.step(float(losses.sum()))
             else:
                 self._scheduler.step()
         self._current = None
@@ -474,6 +476,8 @@ class Metamer:
                 raise ConfigError(f"{key} {restored[key]!r} differs from the saved {settings[key]!r}", source=key,
                                   fix=f"pass the {key} the synthesis was saved with")
         check_model(model)
+        check_placement(model, metamer.images)
+        metamer.initial = settings["initial"]  # its description: the start is drawn already
         restore_state(metamer, state, path)
         return metamer
 

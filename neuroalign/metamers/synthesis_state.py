@@ -112,13 +112,16 @@ def restore_state(metamer: "Metamer", state: dict[str, Any], path: Any) -> None:
                               fix=f"pass the {name} factory the synthesis was saved with")
         if part is not None:
             part.load_state_dict(saved["state"])
-    metamer._losses, metamer._penalties = list(state["losses"]), list(state["penalties"])
-    metamer._gradient_norm = list(state["gradient_norm"])
-    metamer._pixel_change_norm = list(state["pixel_change_norm"])
-    metamer._saved, metamer._saved_iterations = list(state["saved"]), state["saved_iterations"].tolist()
-    metamer._stopped, metamer._stop_iteration = state["stopped"].clone(), state["stop_iteration"].clone()
+    # the history and the stopping state live on the CPU, wherever map_location put the images
+    cpu = {name: state[name].to("cpu") for name in ("losses", "penalties", "gradient_norm", "pixel_change_norm",
+                                                    "saved", "saved_iterations", "stopped", "stop_iteration")}
+    metamer._losses, metamer._penalties = list(cpu["losses"]), list(cpu["penalties"])
+    metamer._gradient_norm = list(cpu["gradient_norm"])
+    metamer._pixel_change_norm = list(cpu["pixel_change_norm"])
+    metamer._saved, metamer._saved_iterations = list(cpu["saved"]), cpu["saved_iterations"].tolist()
+    metamer._stopped, metamer._stop_iteration = cpu["stopped"].clone(), cpu["stop_iteration"].clone()
     metamer._n_stopped = int(metamer._stopped.sum())
-    metamer._current = tuple(state["current"])
+    metamer._current = tuple(value.to("cpu") for value in state["current"])
 
 
 def stacked(rows: list[torch.Tensor], n: int) -> torch.Tensor:

@@ -199,3 +199,57 @@ def test_sgd_step_by_hand():
         x = start[i:i + 1].clone().requires_grad_(True)
         ((net[:2](x) - net[:2](target[i:i + 1])) ** 2).mean().backward()
         torch.testing.assert_close(met.metamer[i:i + 1], start[i:i + 1] - 0.3 * x.grad, rtol=0, atol=1e-14)
+
+
+def test_a_loss_driven_scheduler_sees_the_whole_batch():
+    """A scheduler's ``step(loss)`` gets the summed objective of every image; a stopped image counts with its last
+    value (dropping it would look like progress to e.g. ReduceLROnPlateau)."""
+    received = []
+
+    class Recorder:
+        def __init__(self, optimizer):
+            pass
+
+        def step(self, metrics):
+            received.append(metrics)
+
+    met = Metamer(small_cnn(), "4", images(4), stop_tolerance=0.15, stop_window=4, scheduler=Recorder)
+    met.synthesize(40, progress=False)
+    assert bool(met.stopped.any()) and int(met.stop_iteration.min()) < met.n_iter - 1
+    np.testing.assert_allclose(received, met.losses[:-1].sum(1).numpy(), rtol=1e-12, atol=0)
+
+
+def test_synthesize_checks_the_model_again():
+    """A model unfrozen or put in train mode between two calls is refused (its parameters get no gradient)."""
+    net = small_cnn()
+    met = Metamer(net, "4", images(1)).synthesize(2, progress=False)
+    net.requires_grad_(True)
+    with pytest.raises(ConfigError, match=r"requires_grad_\(False\)"):
+        met.synthesize(2, progress=False)
+    assert all(p.grad is None for p in net.parameters())
+    net.requires_grad_(False).train()
+    with pytest.raises(ConfigError, match=r"model.eval\(\)"):
+        met.synthesize(2, progress=False)
+    net.eval()
+    assert met.synthesize(2, progress=False).n_iter == 4
+
+
+def test_load_keeps_the_description_of_the_start(tmp_path):
+    met = Metamer(small_cnn(), "4", images(2), initial="feather").synthesize(2, progress=False)
+    met.save(tmp_path / "m.pt")
+    loaded = Metamer.load(tmp_path / "m.pt", small_cnn())
+    assert loaded.describe() == met.describe() and loaded.describe()["initial"] == "feather"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_resume_on_the_gpu_is_bit_identical(tmp_path):
+    """Images on the GPU, history and stopping state on the CPU, after ``load(map_location='cuda')`` too."""
+    net, target = small_cnn().cuda(), images(3).cuda()
+    settings = {"stop_tolerance": 0.09, "stop_window": 3, "store_every": 3}
+    straight = Metamer(net, "4", target, **settings).synthesize(20, progress=False)
+    Metamer(net, "4", target, **settings).synthesize(10, progress=False).save(tmp_path / "m.pt")
+    resumed = Metamer.load(tmp_path / "m.pt", net, map_location="cuda").synthesize(10, progress=False)
+    assert resumed.metamer.device.type == "cuda" and resumed.losses.device.type == "cpu"
+    assert torch.equal(straight.losses, resumed.losses) and torch.equal(straight.metamer, resumed.metamer)
+    assert torch.equal(straight.stopped, resumed.stopped)
+    assert resumed.to_dataset()["loss"].shape == (21, 3)
