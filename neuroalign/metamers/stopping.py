@@ -48,7 +48,7 @@ class RelativeProgress:
         if tolerance is not None and (isinstance(tolerance, bool) or not isinstance(tolerance, (int, float))
                                       or not tolerance >= 0):
             raise ConfigError(f"stop_tolerance must be a number ≥ 0 (or False: no stopping), got {tolerance!r}",
-                              source="stop_tolerance", fix="pass e.g. stop_tolerance=1e-3")
+                              source="stop_tolerance", fix="pass e.g. stop_tolerance=1e-4")
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ConfigError(f"stop_window must be a positive int, got {window!r}", source="stop_window",
                               fix="pass e.g. stop_window=50")
