@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,8 +32,8 @@ from .objectives import describe_callable, get_loss, get_penalty
 from .presets import get_preset
 from .starts import Initial, draw_initial
 from .stopping import RelativeProgress
-from .synthesis_state import (checkpoint_state, describe_factory, history_dataset, restore_factory, restore_state,
-                              stacked)
+from .synthesis_state import (History, checkpoint_state, describe_factory, history_dataset, restore_factory,
+                              restore_state)
 
 __all__ = ["Metamer"]
 
@@ -176,10 +177,8 @@ class Metamer:
         self._initial = initial
         self._start(initial.clone())
         n = len(self.stimulus_ids)
-        self._losses: list[torch.Tensor] = []
-        self._penalties: list[torch.Tensor] = []
-        self._gradient_norm: list[torch.Tensor] = []
-        self._pixel_change_norm: list[torch.Tensor] = []
+        self._losses, self._penalties = History(n), History(n)
+        self._gradient_norm, self._pixel_change_norm = History(n), History(n)
         self._saved: list[torch.Tensor] = []
         self._saved_iterations: list[int] = []
         self._stopped = torch.zeros(n, dtype=torch.bool)
@@ -189,6 +188,7 @@ class Metamer:
 
     def _start(self, x: torch.Tensor) -> None:
         self._x = x.requires_grad_(True)
+        self._no_penalty = torch.zeros(len(self.stimulus_ids), dtype=torch.float64)  # the history's row without one
         factory = self.optimizer or (lambda params: self._preset.optimizer(params, self.allowed_range))
         self._optimizer = factory([self._x])
         if not isinstance(self._optimizer, torch.optim.Optimizer):
@@ -231,6 +231,7 @@ class Metamer:
         self._setup()
         with self._forward, tqdm(total=int(max_iter), desc=f"metamers {self.layer}", disable=not progress,
                                  leave=False, unit="step") as bar:
+            shown = -math.inf  # when the bar's loss and count were last updated
             for _ in range(int(max_iter)):
                 if self._n_stopped == len(self.stimulus_ids):
                     log.info("every image has stopped at iteration %d", self.n_iter)
@@ -241,9 +242,10 @@ class Metamer:
                 self._snapshot()
                 self._step()
                 bar.update()
-                if progress:
+                if progress and time.perf_counter() - shown >= bar.mininterval:  # what the next refresh shows
+                    shown = time.perf_counter()
                     bar.set_postfix(OrderedDict(loss=f"{float(self._losses[-1].mean()):.4e}",
-                                                stopped=int(self._stopped.sum())), refresh=False)
+                                                stopped=self._n_stopped), refresh=False)
             self._current = self._evaluate()
             self._snapshot()
         return self
@@ -256,6 +258,9 @@ class Metamer:
         return loss + self.penalty_lambda * penalty, penalty
 
     def _step(self) -> None:
+        # A step on one small image takes a few hundred microseconds, and every extra tensor operation costs
+        # several: the history keeps each step's values as computed (History converts them in blocks), and
+        # the finiteness check looks at one number, the summed objective.
         x, k, n = self._x, self.n_iter, len(self.stimulus_ids)
         everyone = not self._n_stopped
         rows = None if everyone else (~self._stopped).nonzero().flatten()
@@ -268,8 +273,8 @@ class Metamer:
             self._optimizer.zero_grad()
             objective, penalty = self._objective(x if everyone else x[device_rows], targets)
             total = objective.sum()
-            if not first:
-                if objective.shape != (n - self._n_stopped,) or not bool(torch.isfinite(total)):
+            if not first:  # a sum is finite only if every term is; the full check names the images
+                if objective.shape != (n - self._n_stopped,) or not math.isfinite(total.item()):
                     self._check_objective(objective, f"the objective at iteration {k}", rows)
                 first.extend((objective.detach(), None if penalty is None else penalty.detach()))
             total.backward()
@@ -277,37 +282,38 @@ class Metamer:
 
         self._optimizer.step(closure)
         objective, penalty = first
-        grad = x.grad if everyone else x.grad[device_rows]
-        parts = [objective, torch.linalg.vector_norm(grad.flatten(1), dim=1)]
-        values = torch.stack(parts if penalty is None else [*parts, penalty]).to("cpu", torch.float64).unbind(0)
+        grad_norm = torch.linalg.vector_norm((x.grad if everyone else x.grad[device_rows]).flatten(1), dim=1)
         if everyone:
-            losses, grad_norm = values[0], values[1]
-            penalties = values[2] if penalty is not None else torch.zeros(n, dtype=torch.float64)
-        else:
+            self._losses.append(objective)
+            self._penalties.append(self._no_penalty if penalty is None else penalty)
+            self._gradient_norm.append(grad_norm)
+        else:  # stopped images keep their last values (and have no gradient)
             losses, penalties = self._losses[-1].clone(), self._penalties[-1].clone()
-            grad_norm = torch.full((n,), math.nan, dtype=torch.float64)
-            losses[rows], grad_norm[rows] = values[0], values[1]
-            penalties[rows] = values[2] if penalty is not None else 0.0
-        self._losses.append(losses)
-        self._penalties.append(penalties)
-        self._gradient_norm.append(grad_norm)
+            norms = torch.full((n,), math.nan, dtype=torch.float64)
+            losses[rows] = objective.to("cpu", torch.float64)
+            penalties[rows] = 0.0 if penalty is None else penalty.to("cpu", torch.float64)
+            norms[rows] = grad_norm.to("cpu", torch.float64)
+            self._losses.append(losses)
+            self._penalties.append(penalties)
+            self._gradient_norm.append(norms)
         newly = self._rule.applies(len(self._losses)) and self._newly_stopped(k)
         with torch.no_grad():
             if not everyone or newly:  # undo the optimizer's move of stopped images
                 stopped = self._stopped.to(x.device)
                 x[stopped] = previous[stopped]
-            change = torch.linalg.vector_norm((x - previous).flatten(1), dim=1).to("cpu", torch.float64)
-        self._pixel_change_norm.append(change)
+            self._pixel_change_norm.append(torch.linalg.vector_norm((x - previous).flatten(1), dim=1))
         if self._scheduler is not None:
             if self._scheduler_takes_loss:  # the whole batch's objective: stopped images count with their last value
-                self._scheduler.step(float(losses.sum()))
+                self._scheduler.step(float(self._losses[-1].sum()))
             else:
                 self._scheduler.step()
         self._current = None
 
     def _newly_stopped(self, k: int) -> bool:
         """Apply the stopping rule at iterate ``k``; whether any image stopped."""
-        newly = self._rule.converged(self._losses) & ~self._stopped
+        newly = self._rule.converged(self._losses)
+        if self._n_stopped:
+            newly &= ~self._stopped
         if not bool(newly.any()):
             return False
         self._stopped |= newly
@@ -318,10 +324,11 @@ class Metamer:
     def _evaluate(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Objective and penalty of the current images (stopped ones keep their recorded values)."""
         n = len(self.stimulus_ids)
-        active = ~self._stopped if self._losses else torch.ones(n, dtype=torch.bool)
+        stepped = len(self._losses) > 0
+        active = ~self._stopped if stepped else torch.ones(n, dtype=torch.bool)
         rows = active.nonzero().flatten()
-        losses = self._losses[-1].clone() if self._losses else torch.empty(n, dtype=torch.float64)
-        penalties = self._penalties[-1].clone() if self._penalties else torch.zeros(n, dtype=torch.float64)
+        losses = self._losses[-1].clone() if stepped else torch.empty(n, dtype=torch.float64)
+        penalties = self._penalties[-1].clone() if stepped else torch.zeros(n, dtype=torch.float64)
         if len(rows):
             device_rows = rows.to(self._x.device)
             with torch.no_grad(), self._forward:
@@ -355,25 +362,25 @@ class Metamer:
     def losses(self) -> torch.Tensor:
         """Objective (loss + λ·penalty) of every iterate, ``(n_iter + 1, N)``, float64."""
         self._ready()
-        return torch.stack([*self._losses, self._current[0]])
+        return torch.cat([self._losses.tensor(), self._current[0][None]])
 
     @property
     def penalties(self) -> torch.Tensor:
         """Penalty (unweighted) of every iterate, ``(n_iter + 1, N)``; zero without a penalty."""
         self._ready()
-        return torch.stack([*self._penalties, self._current[1]])
+        return torch.cat([self._penalties.tensor(), self._current[1][None]])
 
     @property
     def gradient_norm(self) -> torch.Tensor:
         """L2 norm of each image's gradient at each step, ``(n_iter, N)``; NaN after an image stopped."""
         self._setup()
-        return stacked(self._gradient_norm, len(self.stimulus_ids))
+        return self._gradient_norm.tensor().clone()
 
     @property
     def pixel_change_norm(self) -> torch.Tensor:
         """L2 norm of each image's change at each step, ``(n_iter, N)``; 0 once an image stopped."""
         self._setup()
-        return stacked(self._pixel_change_norm, len(self.stimulus_ids))
+        return self._pixel_change_norm.tensor().clone()
 
     @property
     def metamer(self) -> torch.Tensor:

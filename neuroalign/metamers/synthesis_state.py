@@ -18,7 +18,7 @@ from .objectives import describe_callable
 if TYPE_CHECKING:
     from .synthesis import Metamer
 
-__all__ = ["history_dataset", "describe_factory", "restore_factory", "checkpoint_state", "restore_state", "stacked"]
+__all__ = ["History", "history_dataset", "describe_factory", "restore_factory", "checkpoint_state", "restore_state"]
 
 
 def describe_factory(factory: Callable | bool | None) -> Any:
@@ -78,14 +78,13 @@ def history_dataset(metamer: "Metamer") -> xr.Dataset:
 
 def checkpoint_state(metamer: "Metamer") -> dict[str, Any]:
     """Everything :meth:`Metamer.load` needs to continue bit-identically: tensors, dicts, plain values."""
-    n = len(metamer.stimulus_ids)
     optimizer, scheduler = metamer._optimizer, metamer._scheduler
     return {"settings": metamer.describe(), "model": model_identity(metamer.model),
             "stimulus_ids": list(metamer.stimulus_ids), "images": metamer.images.detach(),
             "targets": metamer._targets, "initial": metamer._initial, "metamer": metamer._x.detach(),
-            "losses": stacked(metamer._losses, n), "penalties": stacked(metamer._penalties, n),
-            "gradient_norm": stacked(metamer._gradient_norm, n),
-            "pixel_change_norm": stacked(metamer._pixel_change_norm, n),
+            "losses": metamer._losses.tensor(), "penalties": metamer._penalties.tensor(),
+            "gradient_norm": metamer._gradient_norm.tensor(),
+            "pixel_change_norm": metamer._pixel_change_norm.tensor(),
             "current": list(metamer._current), "saved": metamer.saved_metamer,
             "saved_iterations": torch.tensor(metamer._saved_iterations, dtype=torch.long),
             "stopped": metamer._stopped, "stop_iteration": metamer._stop_iteration,
@@ -115,16 +114,79 @@ def restore_state(metamer: "Metamer", state: dict[str, Any], path: Any) -> None:
     # the history and the stopping state live on the CPU, wherever map_location put the images
     cpu = {name: state[name].to("cpu") for name in ("losses", "penalties", "gradient_norm", "pixel_change_norm",
                                                     "saved", "saved_iterations", "stopped", "stop_iteration")}
-    metamer._losses, metamer._penalties = list(cpu["losses"]), list(cpu["penalties"])
-    metamer._gradient_norm = list(cpu["gradient_norm"])
-    metamer._pixel_change_norm = list(cpu["pixel_change_norm"])
+    n = len(metamer.stimulus_ids)
+    metamer._losses, metamer._penalties = History(n, cpu["losses"]), History(n, cpu["penalties"])
+    metamer._gradient_norm = History(n, cpu["gradient_norm"])
+    metamer._pixel_change_norm = History(n, cpu["pixel_change_norm"])
     metamer._saved, metamer._saved_iterations = list(cpu["saved"]), cpu["saved_iterations"].tolist()
     metamer._stopped, metamer._stop_iteration = cpu["stopped"].clone(), cpu["stop_iteration"].clone()
     metamer._n_stopped = int(metamer._stopped.sum())
     metamer._current = tuple(value.to("cpu") for value in state["current"])
 
 
-def stacked(rows: list[torch.Tensor], n: int) -> torch.Tensor:
-    """Per-iterate rows of ``n`` values as one ``(iterations, n)`` float64 tensor (empty: ``(0, n)``)."""
-    return torch.stack(rows) if rows else torch.empty((0, n), dtype=torch.float64)
+class History:
+    """One per-step series of a synthesis: a row of ``n`` values (one per image) per step, read as one
+    ``(steps, n)`` float64 tensor on the CPU.
 
+    Rows are kept as they are appended (on the images' device, in the dtype they were computed in) and
+    converted in blocks: one conversion per block instead of one per step, which matters for a step that
+    takes a few hundred microseconds.  Converting a float16/32/64 value to float64 is exact, so the
+    values read are the ones a per-step conversion would give.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroalign.metamers.synthesis_state import History
+    >>> history = History(2)
+    >>> history.append(torch.tensor([1.5, 2.0]))
+    >>> history.append(torch.tensor([1.25, 1.0]))
+    >>> len(history), history[-1].tolist(), history.tensor().dtype
+    (2, [1.25, 1.0], torch.float64)
+    """
+
+    _BLOCK = 256  # rows converted together (also bounds the number of small tensors kept)
+
+    def __init__(self, n: int, rows: torch.Tensor | None = None):
+        self.n = n
+        self._blocks: list[torch.Tensor] = [] if rows is None or not len(rows) else [rows.to("cpu", torch.float64)]
+        self._pending: list[torch.Tensor] = []
+        self._length = sum(len(block) for block in self._blocks)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def append(self, row: torch.Tensor) -> None:
+        """Add one step's row (kept as it is until its block is converted)."""
+        if self._pending and (row.dtype != self._pending[0].dtype or row.device != self._pending[0].device):
+            self._settle()
+        self._pending.append(row)
+        self._length += 1
+        if len(self._pending) >= self._BLOCK:
+            self._settle()
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        """One step's row as float64 on the CPU (negative indices count from the end)."""
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError(f"step {index} of a history of {self._length}")
+        settled = self._length - len(self._pending)
+        if index >= settled:
+            return self._pending[index - settled].to("cpu", torch.float64)
+        for block in reversed(self._blocks):  # the rows asked for are near the end
+            settled -= len(block)
+            if index >= settled:
+                return block[index - settled]
+        raise AssertionError("unreachable")
+
+    def tensor(self) -> torch.Tensor:
+        """All rows, ``(steps, n)`` float64 on the CPU (do not modify it: it is the stored history)."""
+        self._settle()
+        if len(self._blocks) > 1:
+            self._blocks = [torch.cat(self._blocks)]
+        return self._blocks[0] if self._blocks else torch.empty((0, self.n), dtype=torch.float64)
+
+    def _settle(self) -> None:
+        if self._pending:
+            self._blocks.append(torch.stack(self._pending).to("cpu", torch.float64))
+            self._pending = []
