@@ -27,6 +27,8 @@ __all__ = ["PARAMETERS", "Model", "maximise"]
 PARAMETERS = ("threshold", "width", "lambda", "gamma", "eta")
 _BINOMIAL_ETA2 = 1e-9  # psignifit: eta**2 <= 1e-9 uses the binomial model
 _TINY = 1e-300
+_MAX_STARTS = 8  # local searches from at most this many grid maxima
+_START_MARGIN = 20.0  # skip a grid maximum this far (log units) below the best optimum found so far
 
 
 @dataclasses.dataclass
@@ -160,9 +162,19 @@ class Model:
 
     # ---- search grid -------------------------------------------------------------------------------------------
     def grid(self) -> np.ndarray:
-        """Starting points covering the bounds: ``(G, n_free)``."""
+        """Starting points covering the bounds: ``(G, n_free)``, the product of :meth:`grid_axes`."""
+        return np.array(list(itertools.product(*self.grid_axes())), dtype=float).reshape(-1, len(self.free))
+
+    def grid_axes(self) -> list[np.ndarray]:
+        """The values of each free parameter on the search grid.
+
+        A lapse (or guess) rate gets a fine axis when it is the only free rate,
+        so that a narrow mode at a larger λ shows as a maximum of the grid; with
+        both rates free (yes/no) each gets a coarser one, to bound the grid's size.
+        """
         axes = []
         steps = 37 if "eta" in self.free else 43
+        rates = sum(p in ("lambda", "gamma") for p in self.free)
         for p, (lo, hi) in zip(self.free, self.bounds()):
             if p == "threshold":
                 axes.append(np.linspace(lo, hi, steps)[1:-1])
@@ -170,9 +182,11 @@ class Model:
                 axes.append(np.geomspace(lo, hi, steps)[1:-1])
             elif p == "eta":  # fine near 0: the posterior often peaks at a small η next to its local maximum at 0
                 axes.append(np.array([0.0, 0.0075, 0.015, 0.025, 0.04, 0.06, 0.1, 0.15, 0.25, 0.4, 0.6, 0.85]))
+            elif rates == 1:
+                axes.append(np.array([0.0, 0.005, 0.01, 0.02, 0.04, 0.07, 0.1, 0.15, 0.25, 0.4]))
             else:
-                axes.append(np.array([0.0, 0.01, 0.03, 0.07, 0.15, 0.3]))
-        return np.array(list(itertools.product(*axes)), dtype=float)
+                axes.append(np.array([0.0, 0.01, 0.03, 0.07, 0.12, 0.2, 0.35]))
+        return axes
 
 
 def _times(count: np.ndarray, value: np.ndarray) -> np.ndarray:
@@ -180,25 +194,55 @@ def _times(count: np.ndarray, value: np.ndarray) -> np.ndarray:
     return np.where(count > 0, count * value, 0.0)
 
 
-def _starts(model: Model, points: np.ndarray, values: np.ndarray) -> list[np.ndarray]:
-    """The best grid point and, for each free rate (λ, γ, η), the best points with it at 0 and above 0.
+def _grid_maxima(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Indices (into the flattened grid) of its local maxima, best first.
 
-    The posterior in η has a local maximum at η = 0 (the likelihood is flat in
-    η there while the prior falls), often next to a higher one at a small
-    η > 0; a lapse rate at its bound 0 can likewise hide a better interior
-    optimum.  Both sides are searched.
+    A point is a local maximum when none of its neighbours on the grid
+    (diagonals included, so that a diagonal ridge is not cut into many
+    "maxima") is higher.  Each is the best grid point of one basin of the
+    objective, so a local search from each finds every mode the grid resolves.
     """
-    starts = [points[int(np.argmax(values))]]
+    v = np.where(np.isfinite(values), values, -np.inf).reshape(shape)
+    padded = np.pad(v, 1, mode="constant", constant_values=-np.inf)
+    peak = np.isfinite(v)
+    for offset in itertools.product((-1, 0, 1), repeat=v.ndim):
+        if any(offset):
+            window = tuple(slice(1 + o, 1 + o + size) for o, size in zip(offset, shape))
+            peak &= v >= padded[window]
+    index = np.flatnonzero(peak.ravel())
+    return index[np.argsort(-values[index], kind="stable")]
+
+
+def _starts(model: Model, points: np.ndarray, values: np.ndarray) -> list[tuple[np.ndarray, float]]:
+    """Starting points with their grid values: the grid's local maxima, best first, then for each free rate
+    (λ, γ, η) the best points with it at 0 and above 0.
+
+    The posterior can have several modes (a lapse rate that explains the top
+    levels competes with a shallower curve), so one local search from the best
+    grid point may end in a lower mode; a narrow mode between two steps of a
+    rate's coarse axis need not be a maximum of the grid, hence the best points
+    on either side of 0.  In η the posterior always has a local maximum at
+    η = 0 (the likelihood is flat there while the prior falls), often next to a
+    higher one at an η > 0 below the grid's first step.
+    """
+    maxima = _grid_maxima(values, tuple(len(axis) for axis in model.grid_axes()))
+    starts = [(points[i], float(values[i])) for i in maxima[:_MAX_STARTS]]
     for i, p in enumerate(model.free):
-        if p in ("lambda", "gamma", "eta"):
+        if p == "eta":
             for side in (points[:, i] == 0, points[:, i] > 0):
                 if side.any() and np.isfinite(values[side]).any():
-                    starts.append(points[side][int(np.argmax(values[side]))])
-    unique: list[np.ndarray] = []
-    for point in starts:
-        if not any(np.array_equal(point, seen) for seen in unique):
-            unique.append(point)
+                    j = int(np.argmax(np.where(side, values, -np.inf)))
+                    starts.append((points[j], float(values[j])))
+    unique: list[tuple[np.ndarray, float]] = []
+    for point, value in starts:
+        if not any(np.array_equal(point, seen) for seen, _ in unique):
+            unique.append((point, value))
     return unique
+
+
+def _grid_cell(model: Model) -> np.ndarray:
+    """The largest step of each free parameter's grid axis (``Model.grid_axes``)."""
+    return np.array([float(np.max(np.diff(axis))) if len(axis) > 1 else 0.0 for axis in model.grid_axes()])
 
 
 def _local(fun, q0: np.ndarray, qb: list[tuple[float, float]], tol: float = 1e-4
@@ -250,34 +294,34 @@ def maximise(model: Model, u: np.ndarray, k: np.ndarray, n: np.ndarray, start: n
              ) -> tuple[np.ndarray, float, bool]:
     """The maximising free parameters, the objective there and whether the optimiser converged.
 
-    Without ``start``, a grid over the bounds (:meth:`Model.grid`) gives the
-    starting points (:func:`_starts`).  With ``start`` (a bootstrap resample
-    refitted from the original estimate), the search starts there, and also
-    at η = 0 and at a small η > 0 when η is free.  Each start is refined by
-    L-BFGS-B with analytic gradients on parameters scaled to [0, 1], and the
-    best result is kept.
+    The objective is evaluated on a grid over the bounds (:meth:`Model.grid`,
+    psignifit's first step); its local maxima and the best points with each
+    free rate at 0 and above 0 (:func:`_starts`) are the starting points, best
+    first.  ``start`` (a bootstrap resample refitted from the original
+    estimate) is tried before them, with η = 0 and a small η > 0 when η is
+    free.  Each start is refined by L-BFGS-B with analytic gradients on
+    parameters scaled to [0, 1]; a grid maximum more than ``_START_MARGIN``
+    below the best optimum found so far is skipped, and the best result is kept.
     """
     bounds = model.bounds()
     lo = np.array([b[0] for b in bounds])
     hi = np.array([b[1] for b in bounds])
     span = np.maximum(hi - lo, 1e-300)
-    if start is None:
-        points = model.grid()
-        values = np.concatenate([model.objective(chunk, u, k, n)
-                                 for chunk in np.array_split(points, max(1, len(points) // 20000))])
-        if not np.isfinite(values).any():
-            raise FloatingPointError("the objective is -inf at every grid point")
-        starts = _starts(model, points, values)
-        floor = float(values.max())
-    else:
-        starts = [np.clip(np.asarray(start, dtype=float), lo, hi)]
+    points = model.grid()
+    values = np.concatenate([model.objective(chunk, u, k, n)
+                             for chunk in np.array_split(points, max(1, len(points) // 20000))])
+    if not np.isfinite(values).any():
+        raise FloatingPointError("the objective is -inf at every grid point")
+    starts = _starts(model, points, values)
+    if start is not None:
+        first = [np.clip(np.asarray(start, dtype=float), lo, hi)]
         if "eta" in model.free:
             i = model.free.index("eta")
-            for eta in (0.0, max(float(starts[0][i]), 0.02)):
-                if eta != starts[0][i]:
-                    starts.append(starts[0].copy())
-                    starts[-1][i] = eta
-        floor = -np.inf
+            for eta in (0.0, max(float(first[0][i]), 0.02)):
+                if eta != first[0][i]:
+                    first.append(first[0].copy())
+                    first[-1][i] = eta
+        starts = [(point, np.inf) for point in first] + starts
 
     def fun(q):  # scaled coordinates: every parameter on [0, 1] over its bounds
         theta = lo + q * span
@@ -291,14 +335,21 @@ def maximise(model: Model, u: np.ndarray, k: np.ndarray, n: np.ndarray, start: n
           for p in model.free]
     qlo, qhi = np.array([b[0] for b in qb]), np.array([b[1] for b in qb])
     tol = 1e-3 * np.sqrt(max(float(np.sum(n)), 1.0))
-    best_res, best_ok = None, False
+    cell = _grid_cell(model) / span  # one grid step of each parameter, scaled
+    best_res, best_ok, found = None, False, []
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for point in starts:
-            res, ok = _local(fun, np.clip((point - lo) / span, qlo, qhi), qb, tol)
+        for point, grid_value in starts:
+            q0 = np.clip((point - lo) / span, qlo, qhi)
+            if best_res is not None and (grid_value < -best_res.fun - _START_MARGIN
+                                         or any(np.all(np.abs(q0 - q) <= cell) for q in found)):
+                continue  # far below the best, or a grid point next to an optimum already found (its basin)
+            res, ok = _local(fun, q0, qb, tol)
+            found.append(res.x)
             if best_res is None or res.fun < best_res.fun:
                 best_res, best_ok = res, ok
     theta = lo + best_res.x * span
     value = -float(best_res.fun)
+    floor = float(values.max())
     if value < floor:  # never worse than the grid
         i = int(np.argmax(values))
         theta, value, best_ok = points[i], float(values[i]), False
