@@ -50,8 +50,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     data.add_argument("--task", choices=tuple(_TASKS), default="both", help="H&D task(s) to fit (default both)")
     data.add_argument("--score", choices=("stimuli", "recorded"), default="stimuli",
                       help="H&D correctness: rescored from the stimulus types (default) or as recorded (the paper)")
-    data.add_argument("--session-kinds", default="main",
-                      help="H&D files to pool: comma-separated main, partial, repeat (default main)")
+    data.add_argument("--session-kinds", default="main,repeat",
+                      help="H&D files to pool: comma-separated main, partial, repeat (default main,repeat: the "
+                      "paper's pooling, with WL_03's second texform 2AFC file)")
     data.add_argument("--experiment", default="2AFC",
                       help="CSV only: yes/no, equal asymptote, 2AFC, 3AFC, ... (default 2AFC)")
     data.add_argument("--direction", choices=("increasing", "decreasing"), default="increasing",
@@ -137,6 +138,8 @@ def _curves_table(curves):
                 row[f"{key}_low"], row[f"{key}_high"] = (float(v) for v in
                                                          cell["pc_threshold_ci"].sel(pc_level=level).values)
             row.update(converged=bool(cell["converged"]), extrapolated=bool(cell["extrapolated"]),
+                       n_bootstrap_failed=int(cell["n_bootstrap_failed"]),
+                       n_bootstrap_at_bound=int(cell["n_bootstrap_at_bound"]),
                        n_trials=int(cell["n_trials"].sum()),
                        n_no_response=int(cell["n_no_response"].sum()) if "n_no_response" in cell else 0)
             rows.append(row)

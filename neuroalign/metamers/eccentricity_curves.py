@@ -5,7 +5,8 @@ Two steps, each usable on its own:
 1. :func:`eccentricity_counts` pools the trials of
    :func:`~neuroalign.loaders.psychophysics.load_metameric_psychophysics`
    into counts correct per task × condition × eccentricity (participants
-   pooled, as in the paper's analysis).  Table rows of blocks that were never
+   pooled, as in the paper's analysis: the main files and WL_03's second
+   texform 2AFC file, :data:`PAPER_SESSION_KINDS`).  Table rows of blocks that were never
    run (``response_status == "not_presented"``) are not trials and are left
    out; presented trials without a valid key press are neither correct nor
    wrong: they are left out of both counts and counted in ``n_no_response``.
@@ -35,19 +36,23 @@ from ..data.provenance import provenance
 from ..errors import DataError, SchemaError, UnknownNameError
 from .psychometric import PsychometricFit, guess_rate
 
-__all__ = ["eccentricity_counts", "fit_eccentricity_curves", "TASK_EXPERIMENTS", "SCORES"]
+__all__ = ["eccentricity_counts", "fit_eccentricity_curves", "TASK_EXPERIMENTS", "SCORES", "PAPER_SESSION_KINDS"]
 
 logger = logging.getLogger(__name__)
 
 #: The forced-choice type of each task (its guess rate is 1/n).
 TASK_EXPERIMENTS = {"2afc": "2AFC", "oddity": "3AFC"}
+#: The kinds of file the paper pooled: its analysis lists the twelve participants, WL_03 as ``WL_03full``
+#: (a merged file not in the repository: WL_03's main files and, for the texform 2AFC blocks its main file
+#: lacks, ``WL_03b_data2``, kind ``"repeat"``); it does not read the ``"partial"`` files.
+PAPER_SESSION_KINDS = ("main", "repeat")
 #: Which correctness variable each ``score`` reads.
 SCORES = {"stimuli": "correct_by_stimuli", "recorded": "correct"}
 _ESTIMATES = ("threshold", "width", "lambda", "gamma", "eta")
 
 
 def eccentricity_counts(data: xr.Dataset, *, score: str = "stimuli",
-                        session_kinds: Iterable[str] | None = ("main",),
+                        session_kinds: Iterable[str] | None = PAPER_SESSION_KINDS,
                         tasks: Iterable[str] | None = None) -> xr.Dataset:
     """Counts correct per task × condition × eccentricity, participants pooled.
 
@@ -58,8 +63,9 @@ def eccentricity_counts(data: xr.Dataset, *, score: str = "stimuli",
     score : {"stimuli", "recorded"}
         Correctness rescored from the stimulus types, or as recorded (see the module notes).
     session_kinds : iterable of str, optional
-        Keep these kinds of file (default: the twelve participants' main files;
-        ``None`` keeps all).
+        Keep these kinds of file (default :data:`PAPER_SESSION_KINDS`: the
+        twelve participants' main files and WL_03's second texform 2AFC file,
+        as the paper pooled them; ``None`` keeps all).
     tasks : iterable of {"2afc", "oddity"}, optional
 
     Returns
@@ -142,7 +148,7 @@ def fit_eccentricity_curves(
     random_state: int | None = 0,
     curve_points: int = 101,
     score: str = "stimuli",
-    session_kinds: Iterable[str] | None = ("main",),
+    session_kinds: Iterable[str] | None = PAPER_SESSION_KINDS,
     tasks: Iterable[str] | None = None,
     progress: bool = True,
 ) -> xr.Dataset:
@@ -178,8 +184,10 @@ def fit_eccentricity_curves(
         intervals ``<name>_ci`` (dim ``bound``: low, high), ``pc_threshold``
         (the eccentricity where ψ falls to each ``percent_correct``, dim
         ``pc_level``) with ``pc_threshold_ci``, ``converged``,
-        ``extrapolated`` (threshold outside 5–30°), and ``curve`` (ψ along
-        ``curve_eccentricity``).  Cells without trials are NaN (and logged).
+        ``extrapolated`` (threshold outside 5–30°), ``n_bootstrap_failed`` and
+        ``n_bootstrap_at_bound`` (resamples whose refit did not converge, or
+        ended on the search bounds: kept in the intervals), and ``curve`` (ψ
+        along ``curve_eccentricity``).  Cells without trials are NaN (and logged).
 
     Examples
     --------
@@ -209,6 +217,7 @@ def fit_eccentricity_curves(
     pc = np.full(shape2 + (len(percent),), np.nan)
     pc_ci = np.full(shape2 + (len(percent), 2), np.nan)
     flags = {name: np.zeros(shape2, dtype=bool) for name in ("converged", "extrapolated")}
+    failed = {name: np.zeros(shape2, dtype=np.int64) for name in ("n_bootstrap_failed", "n_bootstrap_at_bound")}
     curve = np.full(shape2 + (grid.size,), np.nan)
     from tqdm.auto import tqdm
 
@@ -239,6 +248,8 @@ def fit_eccentricity_curves(
                 pc_ci[i, j, q] = fit.ci_[f"pc={p:g}"]
         flags["converged"][i, j] = fit.converged_
         flags["extrapolated"][i, j] = fit.extrapolated_
+        for name in failed:
+            failed[name][i, j] = row[name]
         curve[i, j] = fit.predict(grid)
     dims2 = ("task", "condition")
     out = counts.copy()
@@ -247,7 +258,7 @@ def fit_eccentricity_curves(
         out[f"{name}_ci"] = (dims2 + ("bound",), ci_arr[name])
     out["pc_threshold"] = (dims2 + ("pc_level",), pc)
     out["pc_threshold_ci"] = (dims2 + ("pc_level", "bound"), pc_ci)
-    for name, values in flags.items():
+    for name, values in {**flags, **failed}.items():
         out[name] = (dims2, values)
     out["curve"] = (dims2 + ("curve_eccentricity",), curve)
     out = out.assign_coords(bound=["low", "high"], pc_level=np.asarray(percent, dtype=float),

@@ -158,6 +158,10 @@ class PsychometricFit:
         ``gamma``, ``eta`` and ``pc=<p>`` entries (with ``n_bootstrap > 0``).
     bootstrap_ : dict
         The bootstrap estimates behind ``ci_``, one array per name.
+    bootstrap_converged_, bootstrap_at_bound_ : numpy.ndarray of bool
+        Per resample: whether its refit converged, and whether its threshold
+        or width lies on the edge of the search bounds.  Such refits are kept
+        in the intervals (a warning gives their numbers).
     provenance_ : dict
 
     Examples
@@ -280,8 +284,7 @@ class PsychometricFit:
         self.log_likelihood_ = float(model.log_likelihood(theta, u, k, n))
         self.objective_ = float(value)
         self.converged_ = converged
-        self.at_bound_ = tuple(p for p, v, (lo, hi) in zip(model.free, theta, model.bounds())
-                               if p in ("threshold", "width") and min(v - lo, hi - v) <= 1e-6 * (hi - lo))
+        self.at_bound_ = tuple(p for p, on in zip(("threshold", "width"), _on_bounds(model, theta)) if on)
         if self.at_bound_:
             logger.warning("estimate on the edge of the search bounds: %s within %s (bounds built on the stimulus "
                            "range %s); pass a wider stimulus_range=", " and ".join(self.at_bound_),
@@ -292,12 +295,19 @@ class PsychometricFit:
                            x.max())
         self.data_ = {"x": x, "n_correct": k, "n_trials": n}
         self.ci_, self.bootstrap_ = {}, {}
+        self.bootstrap_converged_ = self.bootstrap_at_bound_ = np.zeros(0, dtype=bool)
         if self.n_bootstrap:
-            thetas = bootstrap_fits(model, u, n, theta, int(self.n_bootstrap), self.random_state,
-                                    progress=self.progress)
+            thetas, self.bootstrap_converged_ = bootstrap_fits(model, u, n, theta, int(self.n_bootstrap),
+                                                               self.random_state, progress=self.progress)
+            self.bootstrap_at_bound_ = np.any(_on_bounds(model, thetas), axis=0)
             self.bootstrap_ = {key: np.asarray(v, dtype=float)
                                for key, v in self._derived(model.unpack(thetas), percent).items()}
             self.ci_ = percentile_intervals(self.bootstrap_, float(self.ci))
+            failed, edge = int((~self.bootstrap_converged_).sum()), int(self.bootstrap_at_bound_.sum())
+            if failed or edge:
+                logger.warning("bootstrap: %d of %d refits did not converge and %d ended on the edge of the search "
+                               "bounds; they are kept in the intervals (bootstrap_converged_, bootstrap_at_bound_)",
+                               failed, len(thetas), edge)
         self.provenance_ = provenance(self.get_params(), {"x": x, "n_correct": k, "n_trials": n})
         return self
 
@@ -362,6 +372,8 @@ class PsychometricFit:
             row[f"{name}_low"], row[f"{name}_high"] = lo, hi
         row.update(log_likelihood=self.log_likelihood_, converged=self.converged_,
                    at_bound=",".join(self.at_bound_), extrapolated=self.extrapolated_,
+                   n_bootstrap_failed=int((~self.bootstrap_converged_).sum()),
+                   n_bootstrap_at_bound=int(self.bootstrap_at_bound_.sum()),
                    n_levels=int(np.unique(self.data_["x"]).size), n_trials=int(self.data_["n_trials"].sum()))
         return row
 
@@ -379,6 +391,18 @@ class PsychometricFit:
     def __repr__(self) -> str:
         return (f"PsychometricFit(sigmoid={self.sigmoid!r}, experiment={self.experiment!r}, "
                 f"direction={self.direction!r}, method={self.method!r})")
+
+
+def _on_bounds(model: Model, theta: np.ndarray) -> np.ndarray:
+    """``(2, ...)``: whether the threshold and the width of each ``theta`` lie on the edge of the search bounds."""
+    theta = np.asarray(theta, dtype=float)
+    out = np.zeros((2,) + theta.shape[:-1], dtype=bool)
+    for row, name in enumerate(("threshold", "width")):
+        if name in model.free:
+            i = model.free.index(name)
+            lo, hi = model.bounds()[i]
+            out[row] = np.minimum(theta[..., i] - lo, hi - theta[..., i]) <= 1e-6 * (hi - lo)
+    return out
 
 
 def fit_psychometric(x: Any, n_correct: Any, n_trials: Any, **params: Any) -> PsychometricFit:

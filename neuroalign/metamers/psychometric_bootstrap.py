@@ -50,16 +50,25 @@ def simulate_counts(model: Model, theta: np.ndarray, u: np.ndarray, n: np.ndarra
 
 
 def bootstrap_fits(model: Model, u: np.ndarray, n: np.ndarray, theta: np.ndarray, n_bootstrap: int,
-                   random_state: int | np.random.Generator | None, *, progress: bool = False) -> np.ndarray:
-    """``(n_bootstrap, n_free)`` refitted free parameters of parametric resamples."""
+                   random_state: int | np.random.Generator | None, *, progress: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Refitted free parameters of parametric resamples, ``(n_bootstrap, n_free)``, and whether each refit
+    converged, ``(n_bootstrap,)``.
+
+    Each resample is refitted with the full search of the original fit
+    (:func:`~neuroalign.metamers.psychometric_model.maximise`: the grid's
+    maxima), starting first from the original estimate.  A refit that did not
+    converge is kept (dropping it would bias the interval) and flagged.
+    """
     rng = np.random.default_rng(random_state)
     counts = simulate_counts(model, theta, u, n, n_bootstrap, rng)
     from tqdm.auto import tqdm
 
     out = np.empty((n_bootstrap, len(theta)))
+    converged = np.zeros(n_bootstrap, dtype=bool)
     for i in tqdm(range(n_bootstrap), desc="bootstrap", unit="fit", disable=not progress):
-        out[i] = maximise(model, u, counts[i], n, start=theta)[0]
-    return out
+        out[i], _, converged[i] = maximise(model, u, counts[i], n, start=theta)
+    return out, converged
 
 
 def percentile_intervals(samples: dict[str, np.ndarray], ci: float) -> dict[str, tuple[float, float]]:

@@ -35,12 +35,28 @@ def test_counts_reproduce_the_papers_pooling(data):
 
 
 def test_missing_responses_are_neither_right_nor_wrong(data):
-    counts = eccentricity_counts(data, score="recorded")
+    counts = eccentricity_counts(data, score="recorded", session_kinds=["main"])
     main = data.isel(trial=(data.session_kind == "main").values)
     presented = main.response_status.values != "not_presented"
     assert int(counts.n_trials.sum() + counts.n_no_response.sum()) == int(presented.sum())
     assert int(counts.n_no_response.sum()) == int((main.response_status.values == "no_response").sum())
     assert int(counts.n_correct.sum()) == int(np.nansum(main.correct.values))
+
+
+def test_default_pooling_is_the_papers_main_files_and_wl03s_second_texform_file(data):
+    """The paper's analysis (get_data_pool.m, loaddata_final.m) pools the twelve participants with WL_03 as
+    'WL_03full': WL_03's texform 2AFC blocks are its main file plus WL_03b_data2 (kind 'repeat'); the
+    partial files are not read."""
+    default = eccentricity_counts(data, score="recorded")
+    main = eccentricity_counts(data, score="recorded", session_kinds=["main"])
+    repeat = data.isel(trial=(data.session_kind == "repeat").values)
+    assert set(repeat.file.values.tolist()) == {"WL_03b_data2"}
+    added = default.n_trials - main.n_trials
+    valid = int((repeat.response_status.values == "valid").sum())
+    assert int(added.sum()) == valid == 382
+    assert int(added.sel(task="2afc", condition=["original vs texform", "texform vs texform"]).sum()) == valid
+    partial = eccentricity_counts(data, score="recorded", session_kinds=["main", "repeat", "partial"])
+    assert int((partial.n_trials - default.n_trials).sum()) > 0  # the partial files are left out by default
 
 
 def test_rescoring_changes_only_the_oddity_standard_vs_standard_condition(data):
@@ -66,8 +82,18 @@ def test_session_kinds_and_tasks_select(data):
         eccentricity_counts(data, session_kinds=["nothing"])
 
 
+@pytest.mark.slow
+def test_all_twelve_curves_with_intervals(data):
+    curves = fit_eccentricity_curves(data, sigmoid="logistic", n_bootstrap=20, progress=False, random_state=1)
+    assert dict(curves.threshold.sizes) == {"task": 2, "condition": 6}
+    assert bool(curves.converged.all()) and np.isfinite(curves.threshold_ci.values).all()
+    assert (curves.curve.diff("curve_eccentricity") <= 1e-12).all()
+    assert (curves.curve >= curves.guess_rate - 1e-12).all()
+
+
 def test_curves_for_both_tasks_are_single_fits_with_the_task_guess_rate(data):
-    curves = fit_eccentricity_curves(data, sigmoid="logistic", n_bootstrap=20, percent_correct=(0.7,),
+    counts = eccentricity_counts(data).sel(condition=["original vs robust", "original vs standard"])
+    curves = fit_eccentricity_curves(counts, sigmoid="logistic", n_bootstrap=10, percent_correct=(0.7,),
                                      progress=False, random_state=1)
     assert curves.guess_rate.values.tolist() == [0.5, pytest.approx(1 / 3)]
     assert curves.threshold.dims == ("task", "condition") and curves.threshold_ci.sizes["bound"] == 2
@@ -88,9 +114,9 @@ def test_curves_for_both_tasks_are_single_fits_with_the_task_guess_rate(data):
 
 
 def test_each_curve_has_its_own_bootstrap_stream(data):
-    counts = eccentricity_counts(data)
-    both = fit_eccentricity_curves(counts, n_bootstrap=10, progress=False, random_state=5)
-    one = fit_eccentricity_curves(counts.sel(task=["2afc"]), n_bootstrap=10, progress=False, random_state=5)
+    counts = eccentricity_counts(data).sel(condition=["original vs robust", "robust vs robust"])
+    both = fit_eccentricity_curves(counts, n_bootstrap=4, progress=False, random_state=5)
+    one = fit_eccentricity_curves(counts.sel(task=["2afc"]), n_bootstrap=4, progress=False, random_state=5)
     np.testing.assert_array_equal(one.threshold_ci.sel(task="2afc").values, both.threshold_ci.sel(task="2afc").values)
 
 

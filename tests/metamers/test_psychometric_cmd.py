@@ -12,13 +12,14 @@ from neuroalign.metamers.psychometric import fit_psychometric
 
 def test_folder_fits_both_tasks_and_writes_table_and_figure(cli, shared_data, tmp_path):
     result = cli("psychometric", "--data", shared_data / "harrington_deza2022", "--sigmoid", "logistic",
-                 "--n-bootstrap", "5", "--percent-correct", "0.75", "--no-progress", "--out", tmp_path / "out",
+                 "--n-bootstrap", "3", "--percent-correct", "0.75", "--no-progress", "--out", tmp_path / "out",
                  cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(tmp_path / "out" / "psychometric_fits.csv")
     assert len(table) == 12 and sorted(set(table.task)) == ["2afc", "oddity"]
     assert {"threshold", "threshold_low", "threshold_high", "width", "lambda", "pc=0.75", "converged",
-            "extrapolated", "n_trials", "n_no_response"} <= set(table.columns)
+            "extrapolated", "n_trials", "n_no_response", "n_bootstrap_failed", "n_bootstrap_at_bound"
+            } <= set(table.columns)
     row = table[(table.task == "2afc") & (table.condition == "original vs robust")].iloc[0]
     assert row.guess_rate == 0.5 and 5 < row.threshold < 30 and row.threshold_low < row.threshold_high
     png = (tmp_path / "out" / "psychometric.png").read_bytes()

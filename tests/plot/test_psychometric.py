@@ -20,7 +20,7 @@ def curves():
                          "n_trials": (("task", "condition", "eccentricity"), np.full((2, 2, 6), 200))},
                         coords={"task": ["2afc", "oddity"], "condition": ["original vs robust", "original vs standard"],
                                 "eccentricity": [5.0, 10, 15, 20, 25, 30]})
-    return fit_eccentricity_curves(counts, n_bootstrap=20, progress=False)
+    return fit_eccentricity_curves(counts, n_bootstrap=8, progress=False)
 
 
 def test_figure_has_a_panel_per_task_and_a_line_per_condition(curves):
