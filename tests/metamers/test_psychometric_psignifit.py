@@ -176,3 +176,26 @@ def test_the_global_mode_of_a_multimodal_posterior(sigmoid, experiment, directio
     assert fit.objective_ >= theirs - 1e-7
     for name in ("threshold", "width") if unique else ():
         assert fit.params_[name] == pytest.approx(ref[name], rel=1e-3)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.1])
+def test_priors_are_psignifits_default_priors(alpha):
+    """psignifit 4.3's _priors.py: the cosine-tapered threshold and width priors and Beta(1, 10) on the rates,
+    evaluated inside and outside their flat parts (our log priors are unnormalised only for the threshold and
+    width, whose psignifit normalisation is a constant)."""
+    from psignifit import _priors
+
+    from neuroalign.metamers.psychometric_priors import PsignifitPriors
+
+    s0, s1, wmin = -30.0, -5.0, 1.7
+    ours = PsignifitPriors((s0, s1), width_min=wmin, width_alpha=alpha)
+    m = np.linspace(s0 - 20, s1 + 20, 401)
+    np.testing.assert_allclose(np.exp(ours.log_threshold(m)), _priors.threshold_prior(m, (s0, s1)), atol=1e-12)
+    w = np.geomspace(wmin / 3, 4 * (s1 - s0), 401)
+    theirs = _priors.width_prior(w, alpha=alpha, wmin=wmin, wmax=s1 - s0)
+    np.testing.assert_allclose(np.exp(ours.log_width(w)), theirs, atol=1e-12)
+    tapers = (theirs > 0) & (theirs < 1)
+    assert tapers[w < 3 * wmin].any() and tapers[w > s1 - s0].any() and (theirs == 1).any() and (theirs == 0).any()
+    v = np.linspace(0, 0.99, 100)
+    np.testing.assert_allclose(np.exp(ours.log_rate(v)), _priors.lambda_prior(v), rtol=1e-12)
+    np.testing.assert_allclose(np.exp(ours.log_rate(v)), _priors.eta_prior(v, 10), rtol=1e-12)
