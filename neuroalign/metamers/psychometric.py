@@ -284,7 +284,7 @@ class PsychometricFit:
         self.log_likelihood_ = float(model.log_likelihood(theta, u, k, n))
         self.objective_ = float(value)
         self.converged_ = converged
-        self.at_bound_ = tuple(p for p, on in zip(("threshold", "width"), _on_bounds(model, theta)) if on)
+        self.at_bound_ = tuple(p for p, on in zip(("threshold", "width"), model.on_bounds(theta)) if on)
         if self.at_bound_:
             logger.warning("estimate on the edge of the search bounds: %s within %s (bounds built on the stimulus "
                            "range %s); pass a wider stimulus_range=", " and ".join(self.at_bound_),
@@ -299,7 +299,7 @@ class PsychometricFit:
         if self.n_bootstrap:
             thetas, self.bootstrap_converged_ = bootstrap_fits(model, u, n, theta, int(self.n_bootstrap),
                                                                self.random_state, progress=self.progress)
-            self.bootstrap_at_bound_ = np.any(_on_bounds(model, thetas), axis=0)
+            self.bootstrap_at_bound_ = np.any(model.on_bounds(thetas), axis=0)
             self.bootstrap_ = {key: np.asarray(v, dtype=float)
                                for key, v in self._derived(model.unpack(thetas), percent).items()}
             self.ci_ = percentile_intervals(self.bootstrap_, float(self.ci))
@@ -391,18 +391,6 @@ class PsychometricFit:
     def __repr__(self) -> str:
         return (f"PsychometricFit(sigmoid={self.sigmoid!r}, experiment={self.experiment!r}, "
                 f"direction={self.direction!r}, method={self.method!r})")
-
-
-def _on_bounds(model: Model, theta: np.ndarray) -> np.ndarray:
-    """``(2, ...)``: whether the threshold and the width of each ``theta`` lie on the edge of the search bounds."""
-    theta = np.asarray(theta, dtype=float)
-    out = np.zeros((2,) + theta.shape[:-1], dtype=bool)
-    for row, name in enumerate(("threshold", "width")):
-        if name in model.free:
-            i = model.free.index(name)
-            lo, hi = model.bounds()[i]
-            out[row] = np.minimum(theta[..., i] - lo, hi - theta[..., i]) <= 1e-6 * (hi - lo)
-    return out
 
 
 def fit_psychometric(x: Any, n_correct: Any, n_trials: Any, **params: Any) -> PsychometricFit:

@@ -52,6 +52,17 @@ class Model:
             b = {**b, "width": (float(self.priors.width_min) / f, 3 * self.priors.spread / f)}
         return [b[p] for p in self.free]
 
+    def on_bounds(self, theta: np.ndarray) -> np.ndarray:
+        """``(2, ...)``: whether the threshold and the width of each ``theta`` lie on the edge of :meth:`bounds`."""
+        theta = np.asarray(theta, dtype=float)
+        out = np.zeros((2,) + theta.shape[:-1], dtype=bool)
+        for row, name in enumerate(("threshold", "width")):
+            if name in self.free:
+                i = self.free.index(name)
+                lo, hi = self.bounds()[i]
+                out[row] = np.minimum(theta[..., i] - lo, hi - theta[..., i]) <= 1e-6 * (hi - lo)
+        return out
+
     def unpack(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         values: dict = dict(self.fixed)
         values.update({p: theta[..., i] for i, p in enumerate(self.free)})
@@ -135,15 +146,13 @@ class Model:
             return (zero, np.zeros(theta.shape)) if grad else zero
         v = self.unpack(theta)
         pr = self.priors
-        terms = {"threshold": pr.log_threshold(v["threshold"], grad=True), "width": pr.log_width(v["width"], grad=True),
-                 "lambda": pr.log_rate(v["lambda"], grad=True)}
-        if self.fixed.get("gamma") == "lambda":  # psignifit: lambda's prior again in place of gamma's
+        # a fixed parameter's prior is a constant (psignifit's fixed bounds normalise it to 1): only free ones count
+        log = {"threshold": pr.log_threshold, "width": pr.log_width, "lambda": pr.log_rate, "gamma": pr.log_rate,
+               "eta": pr.log_rate}
+        terms = {p: log[p](v[p], grad=True) for p in self.free}
+        if self.fixed.get("gamma") == "lambda" and "lambda" in terms:  # psignifit: λ's prior again in place of γ's
             lp, dl = terms["lambda"]
             terms["lambda"] = (2 * lp, 2 * dl)
-        else:
-            terms["gamma"] = pr.log_rate(v["gamma"], grad=True)
-        terms["eta"] = pr.log_rate(v["eta"], grad=True)
-        # a fixed parameter's prior is a constant: psignifit's fixed bounds normalise it to 1
         total = sum(np.asarray(terms[p][0], dtype=float) * np.ones(theta.shape[:-1])
                     for p in self.free if p in terms)
         total = np.asarray(total) + np.zeros(theta.shape[:-1])
