@@ -222,36 +222,39 @@ def _grid_maxima(values: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return index[np.argsort(-values[index], kind="stable")]
 
 
-def _starts(model: Model, points: np.ndarray, values: np.ndarray) -> list[tuple[np.ndarray, float]]:
-    """Starting points with their grid values: the grid's local maxima, best first, then for each free rate
-    (λ, γ, η) the best points with it at 0 and above 0.
+def _starts(model: Model, points: np.ndarray, values: np.ndarray) -> list[tuple[np.ndarray, float, bool]]:
+    """Starting points with their grid values and whether each is a maximum of the grid: the grid's local
+    maxima, best first, then with η free the best points with η = 0 and with η > 0.
 
     The posterior can have several modes (a lapse rate that explains the top
     levels competes with a shallower curve), so one local search from the best
-    grid point may end in a lower mode; a narrow mode between two steps of a
-    rate's coarse axis need not be a maximum of the grid, hence the best points
-    on either side of 0.  In η the posterior always has a local maximum at
-    η = 0 (the likelihood is flat there while the prior falls), often next to a
-    higher one at an η > 0 below the grid's first step.
+    grid point may end in a lower mode.  In η the posterior always has a local
+    maximum at η = 0 (the likelihood is flat there while the prior falls),
+    often next to a higher one at an η > 0 below the grid's first step, or a
+    lower one: both sides are searched.
     """
     maxima = _grid_maxima(values, tuple(len(axis) for axis in model.grid_axes()))
-    starts = [(points[i], float(values[i])) for i in maxima[:_MAX_STARTS]]
+    starts = [(points[i], float(values[i]), True) for i in maxima[:_MAX_STARTS]]
     for i, p in enumerate(model.free):
         if p == "eta":
             for side in (points[:, i] == 0, points[:, i] > 0):
                 if side.any() and np.isfinite(values[side]).any():
                     j = int(np.argmax(np.where(side, values, -np.inf)))
-                    starts.append((points[j], float(values[j])))
-    unique: list[tuple[np.ndarray, float]] = []
-    for point, value in starts:
-        if not any(np.array_equal(point, seen) for seen, _ in unique):
-            unique.append((point, value))
+                    starts.append((points[j], float(values[j]), False))
+    unique: list[tuple[np.ndarray, float, bool]] = []
+    for point, value, maximum in starts:
+        if not any(np.array_equal(point, seen[0]) for seen in unique):
+            unique.append((point, value, maximum))
     return unique
 
 
-def _grid_cell(model: Model) -> np.ndarray:
-    """The largest step of each free parameter's grid axis (``Model.grid_axes``)."""
-    return np.array([float(np.max(np.diff(axis))) if len(axis) > 1 else 0.0 for axis in model.grid_axes()])
+def _grid_cell(model: Model, point: np.ndarray) -> np.ndarray:
+    """The grid's steps on either side of a grid point, the larger one per parameter (``Model.grid_axes``)."""
+    steps = []
+    for axis, value in zip(model.grid_axes(), point):
+        j = int(np.argmin(np.abs(axis - value)))
+        steps.append(max(axis[min(j + 1, len(axis) - 1)] - axis[j], axis[j] - axis[max(j - 1, 0)]))
+    return np.asarray(steps, dtype=float)
 
 
 def _local(fun, q0: np.ndarray, qb: list[tuple[float, float]], tol: float = 1e-4
@@ -310,7 +313,8 @@ def maximise(model: Model, u: np.ndarray, k: np.ndarray, n: np.ndarray, start: n
     estimate) is tried before them, with η = 0 and a small η > 0 when η is
     free.  Each start is refined by L-BFGS-B with analytic gradients on
     parameters scaled to [0, 1]; a grid maximum more than ``_START_MARGIN``
-    below the best optimum found so far is skipped, and the best result is kept.
+    below the best optimum found so far, or within one grid step of an
+    optimum already found (its basin), is skipped; the best result is kept.
     """
     bounds = model.bounds()
     lo = np.array([b[0] for b in bounds])
@@ -330,7 +334,7 @@ def maximise(model: Model, u: np.ndarray, k: np.ndarray, n: np.ndarray, start: n
                 if eta != first[0][i]:
                     first.append(first[0].copy())
                     first[-1][i] = eta
-        starts = [(point, np.inf) for point in first] + starts
+        starts = [(point, np.inf, False) for point in first] + starts
 
     def fun(q):  # scaled coordinates: every parameter on [0, 1] over its bounds
         theta = lo + q * span
@@ -344,14 +348,14 @@ def maximise(model: Model, u: np.ndarray, k: np.ndarray, n: np.ndarray, start: n
           for p in model.free]
     qlo, qhi = np.array([b[0] for b in qb]), np.array([b[1] for b in qb])
     tol = 1e-3 * np.sqrt(max(float(np.sum(n)), 1.0))
-    cell = _grid_cell(model) / span  # one grid step of each parameter, scaled
     best_res, best_ok, found = None, False, []
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for point, grid_value in starts:
+        for point, grid_value, maximum in starts:
             q0 = np.clip((point - lo) / span, qlo, qhi)
-            if best_res is not None and (grid_value < -best_res.fun - _START_MARGIN
-                                         or any(np.all(np.abs(q0 - q) <= cell) for q in found)):
-                continue  # far below the best, or a grid point next to an optimum already found (its basin)
+            if best_res is not None and grid_value < -best_res.fun - _START_MARGIN:
+                continue  # far below the best optimum found
+            if maximum and any(np.all(np.abs(q0 - q) <= _grid_cell(model, point) / span) for q in found):
+                continue  # a maximum of the grid next to an optimum already found: that optimum's basin
             res, ok = _local(fun, q0, qb, tol)
             found.append(res.x)
             if best_res is None or res.fun < best_res.fun:

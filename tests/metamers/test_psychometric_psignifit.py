@@ -129,11 +129,16 @@ def test_yes_no_and_equal_asymptote_match_psignifit(experiment):
     assert fit.lapse_ == pytest.approx(ref["lambda"], abs=1e-3)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("task,condition", [(t, c) for t in TASK_EXPERIMENTS for c in (
-    "original vs robust", "original vs standard", "original vs texform", "robust vs robust",
-    "standard vs standard", "texform vs texform")])
-@pytest.mark.parametrize("sigmoid", list(SIGMOIDS))
+# η's mode at 0 lies next to one at η = 0.013, a step of the grid apart: a search that skips grid points next to
+# an optimum already found must still try η = 0 (its log posterior is 0.03 higher)
+NEXT_TO_ETA_ZERO = ("oddity", "robust vs robust", "logistic")
+
+
+@pytest.mark.parametrize("task,condition,sigmoid", [
+    pytest.param(t, c, s, marks=() if (t, c, s) == NEXT_TO_ETA_ZERO else pytest.mark.slow)
+    for s in SIGMOIDS for t in TASK_EXPERIMENTS for c in (
+        "original vs robust", "original vs standard", "original vs texform", "robust vs robust",
+        "standard vs standard", "texform vs texform")])
 def test_our_mode_is_never_below_psignifits(counts, task, condition, sigmoid):
     """psignifit's default settings (λ and η free) on every curve: our objective at our estimate is at least
     its value at psignifit's estimate (psignifit's Nelder-Mead may stop early; it must never find a higher mode)."""
