@@ -23,7 +23,7 @@ import torch
 from ..errors import ConfigError, UnknownNameError
 
 __all__ = ["mse_loss", "normalized_l2_loss", "range_penalty", "LOSSES", "PENALTIES", "get_loss", "get_penalty",
-           "describe_callable"]
+           "describe_callable", "is_builtin"]
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Penalty = Callable[..., torch.Tensor]
@@ -103,6 +103,23 @@ def get_penalty(penalty: str | Penalty | None, allowed_range: tuple[float, float
     if isinstance(penalty, str):
         return functools.partial(_get(penalty, PENALTIES, "penalty"), allowed_range=tuple(allowed_range))
     return _get(penalty, PENALTIES, "penalty")
+
+
+def is_builtin(function: Any) -> bool:
+    """Whether ``function`` is one of :data:`LOSSES` or :data:`PENALTIES` (or a ``functools.partial`` of one).
+
+    Their results are new tensors at every call; a custom function's may be a buffer it writes again, so
+    synthesis copies what it records from those.
+
+    Examples
+    --------
+    >>> from neuroalign.metamers.objectives import get_penalty, is_builtin
+    >>> is_builtin(get_penalty("range")), is_builtin(lambda images: images.sum((1, 2, 3)))
+    (True, False)
+    """
+    if isinstance(function, functools.partial):
+        function = function.func
+    return any(function is known for known in (*LOSSES.values(), *PENALTIES.values()))
 
 
 def _get(value: Any, registry: dict[str, Any], what: str) -> Any:

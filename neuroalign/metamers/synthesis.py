@@ -28,7 +28,7 @@ from .checkpoint import check_same_model, read_checkpoint, write_checkpoint
 from .layer_forward import LayerForward, resolve_one_layer
 from .model_checks import (check_images, check_layer_path, check_model, check_placement, check_range, check_targets,
                            images_and_ids)
-from .objectives import describe_callable, get_loss, get_penalty
+from .objectives import describe_callable, get_loss, get_penalty, is_builtin
 from .presets import get_preset
 from .starts import Initial, draw_initial
 from .stopping import RelativeProgress
@@ -38,6 +38,11 @@ from .synthesis_state import (History, checkpoint_state, describe_factory, histo
 __all__ = ["Metamer"]
 
 log = logging.getLogger(__name__)
+
+
+def _record(values: torch.Tensor, copy: bool) -> torch.Tensor:
+    """``values`` detached, as the history keeps them: copied if a later call may write them again."""
+    return values.detach().clone() if copy else values.detach()
 
 
 class Metamer:
@@ -132,6 +137,8 @@ class Metamer:
         self._loss = get_loss(self._preset.loss if loss is None else loss)
         self._penalty = get_penalty(self._preset.penalty if penalty is None else (penalty or None),
                                     self.allowed_range)
+        # what the history records from a custom loss or penalty is copied (it may reuse its output tensor)
+        self._copy_loss, self._copy_penalty = not is_builtin(self._loss), not is_builtin(self._penalty)
         self.penalty_lambda = float(self._preset.penalty_lambda if penalty_lambda is None else penalty_lambda)
         if not (math.isfinite(self.penalty_lambda) and self.penalty_lambda >= 0):
             raise ConfigError(f"penalty_lambda must be a finite number ≥ 0, got {penalty_lambda!r}",
@@ -276,7 +283,9 @@ class Metamer:
             if not first:  # a sum is finite only if every term is; the full check names the images
                 if objective.shape != (n - self._n_stopped,) or not math.isfinite(total.item()):
                     self._check_objective(objective, f"the objective at iteration {k}", rows)
-                first.extend((objective.detach(), None if penalty is None else penalty.detach()))
+                # objective: the loss's own output without a penalty (a new tensor with one)
+                first.extend((_record(objective, penalty is None and self._copy_loss),
+                              None if penalty is None else _record(penalty, self._copy_penalty)))
             total.backward()
             return total.detach()
 
