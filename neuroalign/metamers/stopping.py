@@ -42,6 +42,8 @@ class RelativeProgress:
     >>> history = torch.tensor([[1.0, 1.0], [0.9, 0.5], [0.895, 0.2]])  # 3 iterates of 2 images
     >>> rule.converged(history).tolist()
     [True, False]
+    >>> rule.stops([0.9, 0.5], [0.895, 0.2])
+    [True, False]
     """
 
     def __init__(self, tolerance: float | None, window: int):
@@ -61,11 +63,20 @@ class RelativeProgress:
 
     def converged(self, history: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
         """Which images meet the rule at the last iterate of ``history`` (iterates × images, or a list of
-        per-iterate rows)."""
+        per-iterate rows); computed in float64."""
         if not self.applies(len(history)):
             return torch.zeros(len(history[-1]), dtype=torch.bool)
-        before, now = history[-1 - self.window], history[-1]
-        return (before - now) <= self.tolerance * before.abs()
+        return torch.tensor(self.stops(history[-1 - self.window].tolist(), history[-1].tolist()), dtype=torch.bool)
+
+    def stops(self, before: Sequence[float], now: Sequence[float]) -> list[bool]:
+        """The rule for each image, from its objective ``window`` steps before and now (Python floats).
+
+        Plain float64 arithmetic, the same operations as on float64 tensors (so the same answers, NaN
+        never stopping), without the cost of a tensor operation per comparison, which a synthesis step
+        on a small image would feel.
+        """
+        tolerance = self.tolerance
+        return [b - n <= tolerance * abs(b) for b, n in zip(before, now)]
 
     def describe(self) -> dict:
         """The rule's settings (for provenance)."""

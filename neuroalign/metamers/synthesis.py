@@ -320,9 +320,11 @@ class Metamer:
 
     def _newly_stopped(self, k: int) -> bool:
         """Apply the stopping rule at iterate ``k``; whether any image stopped."""
-        newly = self._rule.converged(self._losses)
-        if self._n_stopped:
-            newly &= ~self._stopped
+        window = self._rule.window
+        stops = self._rule.stops(self._losses.values(-1 - window), self._losses.values(-1))
+        if not any(stops):
+            return False
+        newly = torch.tensor(stops, dtype=torch.bool) & ~self._stopped
         if not bool(newly.any()):
             return False
         self._stopped |= newly

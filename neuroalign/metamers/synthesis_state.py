@@ -179,6 +179,16 @@ class History:
                 return block[index - settled]
         raise AssertionError("unreachable")
 
+    def values(self, index: int) -> list[float]:
+        """One step's row as Python floats (exactly the float64 values; no tensor is made)."""
+        position = index + self._length if index < 0 else index
+        if not 0 <= position < self._length:
+            raise IndexError(f"step {index} of a history of {self._length}")
+        back = position - self._length  # -1 for the last row
+        if back >= -len(self._pending):  # a row not converted yet: its values directly
+            return self._pending[back].tolist()
+        return self[position].tolist()
+
     def tensor(self) -> torch.Tensor:
         """All rows, ``(steps, n)`` float64 on the CPU (do not modify it: it is the stored history)."""
         self._settle()

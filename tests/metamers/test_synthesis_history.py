@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuroalign.metamers.objectives import get_penalty, is_builtin, mse_loss, normalized_l2_loss, range_penalty
+from neuroalign.metamers.stopping import RelativeProgress
 from neuroalign.metamers.synthesis import Metamer
 from neuroalign.metamers.synthesis_state import History
 
@@ -42,6 +43,22 @@ def test_history_equals_per_row_conversion(rows, block):
     assert torch.equal(table, torch.stack(expected) if expected else torch.empty((0, 3), dtype=torch.float64))
     for i in range(-len(rows), len(rows)):
         assert torch.equal(history[i], expected[i])
+        assert history.values(i) == expected[i].tolist()
+
+
+_VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(0, 10), st.just(0.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_VALUES, _VALUES), min_size=1, max_size=8), st.floats(0, 1))
+def test_stopping_rule_on_floats_equals_float64_tensors(pairs, tolerance):
+    """The rule on Python floats (used every step) answers as the same operations on float64 tensors."""
+    before = torch.tensor([b for b, _ in pairs], dtype=torch.float64)
+    now = torch.tensor([n for _, n in pairs], dtype=torch.float64)
+    expected = ((before - now) <= tolerance * before.abs()).tolist()
+    rule = RelativeProgress(tolerance, window=1)
+    assert rule.stops(before.tolist(), now.tolist()) == expected
+    assert rule.converged(torch.stack([before, now])).tolist() == expected
 
 
 def test_history_from_saved_rows_and_bounds():
@@ -51,6 +68,8 @@ def test_history_from_saved_rows_and_bounds():
     assert history.tensor().tolist() == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
     with pytest.raises(IndexError):
         history[3]
+    with pytest.raises(IndexError):
+        history.values(-4)
     assert History(4).tensor().shape == (0, 4)
 
 
