@@ -32,7 +32,9 @@ and with the stopping rule evaluated every step.
 (a) **Per-iteration cost for one image**: each contender synthesises one image
     for ``--iters`` steps (set-up and validation included), ``--repeats``
     times, alternating; best wall and best process-CPU times (CPU times are
-    steadier on a shared machine).  Target: ours / plenoptic (sliced) ≤ 1.0.
+    steadier on a shared machine), and the median of the per-round ratios
+    (two contenders run back to back share the machine's load, which bests
+    from different rounds may not).  Target: ours / plenoptic (sliced) ≤ 1.0.
 (b) **Throughput** (images × iterations per second), all on one thread: ours
     on ``--batch`` images in one batch against plenoptic one image at a time
     (timed on ``--plenoptic-images`` of them; its cost per image does not
@@ -40,7 +42,7 @@ and with the stopping rule evaluated every step.
     is timed too: a bare loop of the same objective, backward pass and Adam step
     on the sliced network, recording nothing; the ratio ours / floor shows what
     the bookkeeping costs, and the throughput ratio is bounded by what batching
-    saves in the network's own computation.
+    saves in the network's own computation.  Best times and per-round ratios.
 (c) **Throughput, each side at its best thread count** (``--threads 1 2``, on
     by default; ``--threads`` with no value skips it): ours on the batch and
     plenoptic one image at a time, each run in its own process for every
@@ -188,8 +190,9 @@ def _stderr_to_devnull() -> Iterator[None]:
         yield
 
 
-def timed(contenders: dict[str, Callable[[], object]], repeats: int) -> tuple[dict[str, float], dict[str, float]]:
-    """Best wall and best process-CPU times (the CPU times are steadier on a shared machine)."""
+def timed(contenders: dict[str, Callable[[], object]], repeats: int
+          ) -> tuple[dict[str, float], dict[str, float], dict[str, list[float]]]:
+    """Best wall and best process-CPU times (the CPU times are steadier on a shared machine), and all CPU times."""
     with _stderr_to_devnull():
         for function in contenders.values():
             function()  # warm up
@@ -197,7 +200,17 @@ def timed(contenders: dict[str, Callable[[], object]], repeats: int) -> tuple[di
     for name in contenders:
         print(f"  {name:<34} best {min(wall[name]):.3f} s  (all: {', '.join(f'{t:.3f}' for t in wall[name])}); "
               f"CPU {min(cpu[name]):.3f} s  (all: {', '.join(f'{t:.3f}' for t in cpu[name])})")
-    return {name: min(times) for name, times in wall.items()}, {name: min(times) for name, times in cpu.items()}
+    return ({name: min(times) for name, times in wall.items()}, {name: min(times) for name, times in cpu.items()},
+            cpu)
+
+
+def per_round(numerator: list[float], denominator: list[float], scale: float = 1.0) -> str:
+    """Median and range of the ratios of the two contenders' CPU times in each round: run back to back, they
+    share the machine's load, which a ratio of bests taken from different rounds does not."""
+    ratios = sorted(scale * a / b for a, b in zip(numerator, denominator))
+    middle = len(ratios) // 2
+    median = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+    return f"median {median:.3f}x (from {ratios[0]:.3f}x to {ratios[-1]:.3f}x over {len(ratios)} rounds)"
 
 
 def setting(args: argparse.Namespace) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor, int]:
@@ -276,7 +289,7 @@ def main() -> None:
         check(net, sliced, images, starts, min(args.iters, 20))
 
     print("(a) one image")
-    one, one_cpu = timed({
+    one, one_cpu, one_all = timed({
         "ours": lambda: ours_run(net, images[:1], starts[:1], args.iters),
         "plenoptic (sliced)": lambda: plenoptic_run(sliced, images[:1], starts[:1], args.iters),
         "plenoptic (hook)": lambda: plenoptic_run(hooked, images[:1], starts[:1], args.iters),
@@ -293,6 +306,8 @@ def main() -> None:
               f"{times['ours, progress bar on'] / times['plenoptic (sliced)']:.3f}x; ours with the stopping rule "
               f"{times['ours, stopping rule every step'] / times['plenoptic (sliced)']:.3f}x; ours / plenoptic "
               f"(sliced) without its bar {times['ours'] / times['plenoptic (sliced), no bar']:.3f}x ({label} times)")
+    print(f"  per round, ours / plenoptic (sliced): {per_round(one_all['ours'], one_all['plenoptic (sliced)'])} "
+          f"(CPU times)")
 
     n_ref = args.plenoptic_images
     print(f"(b) throughput, one thread: ours {args.batch} images in one batch, plenoptic one image at a time "
@@ -301,7 +316,7 @@ def main() -> None:
     def plenoptic_each(model: nn.Module) -> Callable[[], None]:
         return lambda: [plenoptic_run(model, images[i:i + 1], starts[i:i + 1], args.iters) for i in range(n_ref)]
 
-    many, many_cpu = timed({"ours (batch)": lambda: ours_run(net, images, starts, args.iters),
+    many, many_cpu, many_all = timed({"ours (batch)": lambda: ours_run(net, images, starts, args.iters),
                             "bare loop (batch, sliced)": lambda: bare_loop(sliced, images, starts, args.iters),
                             "plenoptic (sliced), each": plenoptic_each(sliced)}, args.repeats)
     for label, times in (("wall", many), ("CPU", many_cpu)):
@@ -312,6 +327,8 @@ def main() -> None:
               f"ratio {ours_rate / theirs_rate:.2f}x (target >= 4); the bare batched loop "
               f"{floor_rate / theirs_rate:.2f}x plenoptic; ours / bare loop (what the bookkeeping costs): "
               f"{times['ours (batch)'] / times['bare loop (batch, sliced)']:.3f}x ({label} times)")
+    throughput = per_round(many_all["plenoptic (sliced), each"], many_all["ours (batch)"], args.batch / n_ref)
+    print(f"  per round, throughput ours / plenoptic: {throughput} (CPU times)")
     if args.threads:
         best_threads(args)
 
