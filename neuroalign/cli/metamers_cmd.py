@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataError, FileFormatError
-from ._args import non_negative_int, positive_int
+from ._args import non_negative_int, open_unit_interval, positive_int
 
 log = logging.getLogger("neuroalign.cli.metamers")
 
@@ -133,12 +133,9 @@ def parse_criterion(text: str) -> str | float:
     if text == "max":
         return text
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither 'max' nor a number") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"a quantile must lie in (0, 1), got {text}")
-    return value
+        return open_unit_interval(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither 'max' nor a quantile in (0, 1)") from None
 
 
 def _seeds(args: argparse.Namespace) -> list[int]:

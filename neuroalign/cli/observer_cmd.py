@@ -7,18 +7,8 @@ import json
 from pathlib import Path
 
 from ..errors import FileFormatError
-from ._args import non_negative_int, positive_int
+from ._args import non_negative_float, non_negative_int, positive_int
 from .extract_cmd import _model_kwargs, _pooling, _stimuli
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number ≥ 0, got {text}")
-    return value
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -51,13 +41,13 @@ def register(commands: argparse._SubParsersAction) -> None:
                           "stimulus ids; optional eccentricity and condition")
     observer.add_argument("--task", choices=("2afc", "oddity"), default="2afc", help="the task (default 2afc)")
     observer.add_argument("--rule", help="decision rule (default: nearest for 2afc, max-summed-distance for oddity)")
-    observer.add_argument("--sigma", type=_non_negative_float, default=1.0,
+    observer.add_argument("--sigma", type=non_negative_float, default=1.0,
                           help="noise sigma when nothing is fitted (default 1.0)")
     observer.add_argument("--sigma-model", choices=("constant", "linear", "loglinear"), default="constant",
                           help="what --fit-to fits: one sigma, sigma0 + slope*ecc, or sigma0*exp(rate*ecc)")
     observer.add_argument("--feature-scale", default="rms",
                           help="units of sigma: rms (features over their RMS spread; default), raw, or a number")
-    observer.add_argument("--lapse-rate", type=_non_negative_float, default=0.0,
+    observer.add_argument("--lapse-rate", type=non_negative_float, default=0.0,
                           help="fraction of trials answered at chance (default 0)")
     observer.add_argument("--n-draws", type=positive_int, default=1000, help="noise draws per trial (default 1000)")
     observer.add_argument("--seed", type=non_negative_int, default=0, help="seed of the noise (default 0)")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, FileFormatError
-from ._args import non_negative_int
+from ._args import non_negative_int, open_unit_interval
 
 _TASKS = {"2afc": ["2afc"], "oddity": ["oddity"], "both": ["2afc", "oddity"]}
 
@@ -19,16 +19,6 @@ def _free_or_float(text: str) -> float | str:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is neither 'free' nor a number") from None
-
-
-def _proportion(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {value}")
-    return value
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -64,12 +54,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     model.add_argument("--lapse", type=_free_or_float, default="free", help="'free' or a fixed lapse rate")
     model.add_argument("--eta", type=_free_or_float, default=0.0,
                        help="beta-binomial overdispersion: 0 (binomial, default), 'free' or a fixed value")
-    model.add_argument("--percent-correct", type=_proportion, action="append", default=[], metavar="P",
+    model.add_argument("--percent-correct", type=open_unit_interval, action="append", default=[], metavar="P",
                        help="also report the x where psi = P (repeatable)")
     run = parser.add_argument_group("run")
     run.add_argument("--n-bootstrap", type=non_negative_int, default=1000,
                      help="parametric-bootstrap resamples per curve (default 1000; 0 for none)")
-    run.add_argument("--ci", type=_proportion, default=0.95, help="interval coverage (default 0.95)")
+    run.add_argument("--ci", type=open_unit_interval, default=0.95, help="interval coverage (default 0.95)")
     run.add_argument("--seed", type=non_negative_int, default=0, help="bootstrap seed (default 0)")
     run.add_argument("--out", required=True, help="output folder")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
