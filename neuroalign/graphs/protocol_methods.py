@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
 from sklearn.metrics import roc_auc_score
@@ -51,6 +52,7 @@ class Study:
 
     pretrain_timeseries: xr.DataArray
     labelled_timeseries: xr.DataArray
+    subjects: np.ndarray
     group: np.ndarray
     dwell: np.ndarray
     train: np.ndarray
@@ -97,7 +99,8 @@ def _study(scenario: str, seed: int, key: tuple) -> Study:
         train.append(rng.choice(members, n_train // 2, replace=False))
     train = np.sort(np.concatenate(train))
     test = np.setdiff1d(np.arange(group.size), train)
-    return Study(pretrain, labelled, group, dwell, train, test, model_seed)
+    subjects = np.asarray(labelled["subject"].values)
+    return Study(pretrain, labelled, subjects, group, dwell, train, test, model_seed)
 
 
 @functools.lru_cache(maxsize=4)
@@ -138,8 +141,9 @@ def _pretrainer(config: ProtocolConfig, s: Study, **changes: Any):
 def _probe(embeddings: xr.DataArray, target: np.ndarray, s: Study, config: ProtocolConfig, task: str) -> float:
     from .probes import probe
 
-    score = probe(embeddings, target, task=task, train=s.train, test=s.test, inner_splits=config.inner_splits,
-                  random_state=s.model_seed)
+    # labels matched on subject ids, the split given as ids: nothing depends on the embeddings' row order
+    score = probe(embeddings, pd.Series(target, index=s.subjects), task=task, train=s.subjects[s.train],
+                  test=s.subjects[s.test], inner_splits=config.inner_splits, random_state=s.model_seed)
     return float(score)
 
 
