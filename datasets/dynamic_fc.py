@@ -364,8 +364,13 @@ def _markov_chains(stay: np.ndarray, n_states: int, n_time: int, rng: np.random.
 
 
 def _jitter(p: np.ndarray, sd: float, rng: np.random.Generator) -> np.ndarray:
-    """Move each probability by ``sd`` standard normal deviates on the logit scale (0 stays 0)."""
+    """Move each probability by ``sd`` standard normal deviates on the logit scale (0 stays 0).
+
+    The deviates are drawn whatever ``sd``, so that it changes no other draw; ``sd = 0`` keeps ``p`` exactly.
+    """
     noise = rng.standard_normal(p.shape)
+    if sd == 0:
+        return p.astype(float)
     with np.errstate(divide="ignore"):
         return np.where(p > 0, expit(logit(p) + sd * noise), 0.0)
 
