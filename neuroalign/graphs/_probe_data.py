@@ -11,7 +11,7 @@ import xarray as xr
 
 from ..errors import AlignmentError, ConfigError, DataError, SchemaError
 
-__all__ = ["ProbeData", "probe_data", "resolve_subjects", "SUBJECT"]
+__all__ = ["ProbeData", "probe_data", "labelled_subjects", "resolve_subjects", "SUBJECT"]
 
 SUBJECT = "subject"
 _SHOW = 5  # example ids shown in an error
@@ -31,8 +31,8 @@ class ProbeData:
     ----------
     subjects : numpy.ndarray
         Subject ids, sorted.
-    x : numpy.ndarray
-        ``(subject, feature)`` float64 features in that order.
+    x : numpy.ndarray or None
+        ``(subject, feature)`` float64 features in that order (None for graphs).
     labels : numpy.ndarray
         The label of each subject (missing ones are NaN or None).
     task : str
@@ -48,7 +48,7 @@ class ProbeData:
     """
 
     subjects: np.ndarray
-    x: np.ndarray
+    x: np.ndarray | None
     labels: np.ndarray
     task: str
     source: str
@@ -64,7 +64,8 @@ class ProbeData:
         """The subjects at sorted positions ``index`` (kept in id order)."""
         index = np.sort(np.asarray(index, dtype=int))
         codes = None if self.codes is None else self.codes[index]
-        return replace(self, subjects=self.subjects[index], x=self.x[index], labels=self.labels[index],
+        x = None if self.x is None else self.x[index]
+        return replace(self, subjects=self.subjects[index], x=x, labels=self.labels[index],
                        order=self.order[index], codes=codes)
 
     def encoded(self) -> "ProbeData":
@@ -149,10 +150,6 @@ def probe_data(embeddings: xr.DataArray, target: Any, *, task: str, name: str = 
                           fix="pass e.g. GraphMAEPretrainer.transform(dataset)")
     subjects = (np.asarray(embeddings[SUBJECT].values) if SUBJECT in embeddings.coords
                 else np.arange(embeddings.sizes[SUBJECT]))
-    index = pd.Index(subjects)
-    if index.has_duplicates:
-        raise SchemaError(f"duplicated subject ids {_examples(index[index.duplicated()].unique())}", source=name,
-                          fix="give every row a distinct subject id")
     feature_dim = next(d for d in embeddings.dims if d != SUBJECT)
     x = embeddings.transpose(SUBJECT, feature_dim).values
     if not np.issubdtype(x.dtype, np.number):
@@ -164,24 +161,45 @@ def probe_data(embeddings: xr.DataArray, target: Any, *, task: str, name: str = 
                         source=name, fix="drop those subjects or fix the encoder's input (NaN windows)")
     if x.shape[1] == 0:
         raise DataError("the embeddings have no features", source=name, fix="pass at least one feature")
-    labels, source = _labels(embeddings, target, index, target_name)
+    coords = {str(c): embeddings[c].values for c in embeddings.coords
+              if embeddings[c].dims == (SUBJECT,) and c != SUBJECT}
+    data = labelled_subjects(subjects, coords, target, task=task, name=name, target_name=target_name)
+    return replace(data, x=x[data.order])
+
+
+def labelled_subjects(subjects: Any, coords: Any, target: Any, *, task: str, name: str = "dataset",
+                      target_name: str = "target") -> ProbeData:
+    """Subject ids sorted, with ``target`` (a name in ``coords``, ids-indexed labels or an array) matched on them.
+
+    ``x`` of the result is None; labels are not yet encoded (:meth:`ProbeData.encoded`).
+    """
+    subjects = np.asarray(subjects)
+    index = pd.Index(subjects)
+    if index.has_duplicates:
+        raise SchemaError(f"duplicated subject ids {_examples(index[index.duplicated()].unique())}", source=name,
+                          fix="give every row a distinct subject id")
+    labels, source = _labels(coords, target, index, target_name)
     try:
         order = index.argsort()
     except TypeError as exc:
         raise SchemaError(f"subject ids cannot be ordered ({exc})", source=name,
                           fix="use subject ids of one type") from None
-    return ProbeData(subjects=subjects[order], x=x[order], labels=labels[order], task=task, source=source,
+    return ProbeData(subjects=subjects[order], x=None, labels=labels[order], task=task, source=source,
                      order=np.asarray(order))
 
 
-def _labels(embeddings: xr.DataArray, target: Any, index: pd.Index, target_name: str) -> tuple[np.ndarray, str]:
-    """The label of each subject, in the embeddings' order."""
+def _labels(coords: Any, target: Any, index: pd.Index, target_name: str) -> tuple[np.ndarray, str]:
+    """The label of each subject, in the order of ``index``."""
     if isinstance(target, str):
-        coords = [str(c) for c in embeddings.coords if embeddings[c].dims == (SUBJECT,) and c != SUBJECT]
+        names = sorted(map(str, coords))
         if target not in coords:
-            raise SchemaError(f"{target!r} is not a coordinate on 'subject' (found {coords})", source=target_name,
-                              fix=f"pass one of {coords}, or the labels as an array")
-        return np.asarray(embeddings[target].values, dtype=object), f"{target_name}={target!r}"
+            raise SchemaError(f"{target!r} is not a label coordinate on 'subject' (found {names})",
+                              source=target_name, fix=f"pass one of {names}, or the labels as an array")
+        values = np.asarray(coords[target], dtype=object)
+        if values.shape != (len(index),):
+            raise SchemaError(f"label {target!r} has shape {values.shape}, expected ({len(index)},)",
+                              source=target_name, fix="give one label per subject")
+        return values, f"{target_name}={target!r}"
     if isinstance(target, xr.DataArray):
         if target.dims != (SUBJECT,) or SUBJECT not in target.coords:
             raise SchemaError(f"a target DataArray must have the one dim 'subject' with ids, got {target.dims}",

@@ -231,7 +231,7 @@ def test_single_class_and_bad_inputs(rng):
     emb = embeddings(rng)
     with pytest.raises(DataError, match="single class"):
         probe(emb, np.zeros(40, int))
-    with pytest.raises(SchemaError, match="not a coordinate on 'subject'"):
+    with pytest.raises(SchemaError, match="not a label coordinate on 'subject'"):
         probe(emb, "sex")
     with pytest.raises(SchemaError, match=r"\(subject, feature\)"):
         probe(emb.rename(subject="subj"), "group")
