@@ -143,7 +143,7 @@ def _check(fc: xr.DataArray, dims: tuple[str, ...], name: str, *, fix: str) -> N
     bad = np.isnan(values).any(axis=(-2, -1))
     if bad.any():
         where = np.unravel_index(int(np.flatnonzero(bad)[0]), bad.shape)
-        at = ", ".join(f"{d}={fc[d].values[i] if d in fc.coords else i!r}" for d, i in zip(dims[:-2], where))
+        at = ", ".join(f"{d}={fc.indexes[d][i] if d in fc.indexes else i}" for d, i in zip(dims[:-2], where))
         raise DataError(f"{int(bad.sum())} matrices of {name} have NaN values, the first at {at}", source=name,
                         fix="drop those subjects or windows (e.g. windows with too few volumes) first")
 
