@@ -187,6 +187,27 @@ def test_null_scenario_has_identical_parameters_and_balanced_random_labels():
     assert not np.array_equal(groups, np.sort(groups))  # not in subject order
 
 
+@settings(max_examples=30, deadline=None)
+@given(scenario=st.sampled_from(SCENARIOS), n_subjects=st.integers(2, 9), n_states=st.integers(2, 5),
+       extra_rois=st.integers(0, 7), n_volumes=st.integers(3, 40), tr=st.floats(0.5, 3.0), seed=st.integers(0, 99))
+def test_any_valid_size_gives_a_consistent_study(scenario, n_subjects, n_states, extra_rois, n_volumes, tr, seed):
+    n_rois = 2 * n_states + extra_rois
+    sim = simulate_dynamic_fc(scenario, n_subjects=n_subjects, n_states=n_states, n_rois=n_rois,
+                              n_volumes=n_volumes, repetition_time=tr, seed=seed)
+    ts = validate(sim.timeseries, dims=("subject", "time", "neuroid"))
+    assert ts.shape == (n_subjects, n_volumes, n_rois) and sim.states.shape == (n_subjects, n_volumes)
+    assert abs(int(ts["group"].sum()) - n_subjects / 2) <= 0.5  # balanced groups
+    assert sim.states.values.min() >= 0 and sim.states.values.max() < n_states
+    assert np.all((ts["dwell_probability"].values > 0) & (ts["dwell_probability"].values < 1))
+    np.testing.assert_allclose(sim.transition_matrices.values.sum(axis=-1), 1.0)
+    sizes = np.unique(ts["region"].values, return_counts=True)[1]
+    assert sizes.size == n_states and sizes.min() >= 2 and sizes.max() - sizes.min() <= 1
+    cov = sim.state_covariances.values  # symmetric positive definite
+    np.testing.assert_array_equal(cov, np.swapaxes(cov, -1, -2))
+    assert np.linalg.eigvalsh(cov).min() > 0
+    np.testing.assert_allclose(ts["time"].values, np.arange(n_volumes) * tr)
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_seeded_and_reproducible(scenario):
     a = simulate_dynamic_fc(scenario, n_subjects=6, n_rois=6, n_volumes=40, seed=7)
