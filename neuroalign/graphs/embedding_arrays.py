@@ -49,7 +49,10 @@ def window_code_array(codes: torch.Tensor, dataset: Any, attrs: Mapping[str, Any
     n_units = values.shape[-1]
     coords = _subject_coords(dataset)
     window_coords = dict(getattr(dataset, "window_coords", None) or {})
-    coords["window"] = np.asarray(window_coords.pop("window", np.arange(values.shape[1])))
+    raw = getattr(dataset, "raw", None)
+    default = (raw["window"].values if raw is not None and "window" in raw.coords and raw["window"].ndim == 1
+               else np.arange(values.shape[1]))
+    coords["window"] = np.asarray(window_coords.pop("window", default))
     for name, array in window_coords.items():
         coords[name] = ("window", np.asarray(array))
     coords["feature"] = np.array([f"code_{u}" for u in range(n_units)])
