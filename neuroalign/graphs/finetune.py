@@ -376,7 +376,7 @@ class GraphFineTuner(BaseEstimator):
     def transform(self, dataset: ConnectivityGraphs) -> xr.DataArray:
         """The fine-tuned subject embeddings ``(subject, feature)``: mean and std over windows of the window codes."""
         check_fitted(self, "network_")
-        attrs = provenance({**{k: v for k, v in self.get_params().items() if k != "pretrained"},
+        attrs = provenance({**{k: v for k, v in self.get_params(deep=False).items() if k != "pretrained"},
                             "pretrained": self.pretrained is not None, "statistics": list(STATISTICS)},
                            {"connectivity": str(dataset.content_hash)})
         return subject_embedding_array(self._outputs(dataset, windows=True), dataset, attrs)

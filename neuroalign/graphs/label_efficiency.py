@@ -141,7 +141,7 @@ def label_efficiency(
     sizes : sequence of int
         Numbers of labelled subjects (default 10, 20, 50, 100, 200).
     seeds : int or sequence of int
-        One labelled draw per seed (and the probe's inner folds, or the
+        One labelled draw per seed (an int is one seed) (and the probe's inner folds, or the
         factory's seed).
     pool : array-like, optional
         Subjects the labelled ones are drawn from (default: all but ``test``).

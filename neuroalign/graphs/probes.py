@@ -247,8 +247,8 @@ def probe(
     n_splits : int
         Outer folds (stratified for classification) of the K-fold CV.
     seeds : int or sequence of int
-        Each seed shuffles one repetition of the outer folds and the inner
-        folds inside it.  With an explicit split, seeds only shuffle the
+        Each seed (an int is one seed) shuffles one repetition of the outer
+        folds and the inner folds inside it.  With an explicit split, seeds only shuffle the
         inner folds.
     inner_splits : int
         Inner folds that choose C or alpha on each training set.
@@ -356,7 +356,7 @@ def probe(
         params["ci"] = "corrected repeated k-fold t (Nadeau-Bengio)"
         error, ci = _corrected_t(values.ravel(), sizes[..., 1].mean() / sizes[..., 0].mean())
     ci = _clip(task, ci)
-    raw.attrs.update(provenance(params, {"embeddings": embeddings, "target": data.codes}))
+    raw.attrs.update(provenance(params, {"embeddings": params["embeddings_hash"], "target": data.codes}))
     return Score(float(values.mean()), error=error, ci=ci, raw=raw, metric=f"probe-{metric}", params=params)
 
 
