@@ -37,8 +37,9 @@ def within_region_fc(window_fc: xr.DataArray) -> xr.DataArray:
     >>> import numpy as np, xarray as xr
     >>> from neuroalign.plot.dynamic_fc import within_region_fc
     >>> r = np.array([[[1, .5, 0], [.5, 1, 0], [0, 0, 1]]])
+    >>> regions = ["v", "v", "m"]
     >>> fc = xr.DataArray(r, dims=("window", "neuroid_a", "neuroid_b"),
-    ...                   coords={"region_a": ("neuroid_a", ["v", "v", "m"]), "region_b": ("neuroid_b", ["v", "v", "m"])})
+    ...                   coords={"region_a": ("neuroid_a", regions), "region_b": ("neuroid_b", regions)})
     >>> within_region_fc(fc).sel(region="v").values.tolist()
     [0.5]
     """
