@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..data import validate
+from ..data import provenance, validate
 from ..errors import ConfigError, DataError, SchemaError
 from ..loaders.functional_connectivity import _regular_time
 
@@ -191,6 +191,11 @@ def timeseries_statistics(timeseries: xr.DataArray, connectivity: xr.DataArray, 
         raise SchemaError(f"the connectivity's dims {dict(connectivity.sizes)} do not match the series' leading dims "
                           f"{dict(zip(lead, lead_shape))}", source="connectivity",
                           fix="pass the connectivity computed from this time series")
+    for d in lead:
+        if d in ts.coords and d in connectivity.coords and \
+                not np.array_equal(np.asarray(ts[d].values), np.asarray(connectivity[d].values)):
+            raise SchemaError(f"the connectivity's {d!r} coords differ from the series' (other ids or order)",
+                              source="connectivity", fix=f"pass both with the same {d} ids in the same order")
     stats = _window_statistics(np.asarray(ts.values, dtype=float), starts, length, ids, name)
     missing = np.isnan(connectivity.transpose(*lead, *(["window"] if windowed else []), "neuroid_a",
                                               "neuroid_b").values).all(axis=(-1, -2))
@@ -201,8 +206,9 @@ def timeseries_statistics(timeseries: xr.DataArray, connectivity: xr.DataArray, 
     coords = {k: c.variable for k, c in connectivity.coords.items()
               if set(c.dims) <= set(lead) | {"window"} and c.dims}
     coords.update(neuroid_id=("neuroid", ids), statistic=list(STATISTICS))
-    return xr.DataArray(stats, dims=dims, coords=coords, name="timeseries_statistics",
-                        attrs={"window_volumes": int(length)})
+    attrs = {"window_volumes": int(length), "statistics": list(STATISTICS),
+             **provenance({"window_volumes": int(length), "window_start_volume": starts.tolist()}, {name: timeseries})}
+    return xr.DataArray(stats, dims=dims, coords=coords, name="timeseries_statistics", attrs=attrs)
 
 
 def _window_statistics(values: np.ndarray, starts: np.ndarray, length: int, ids: np.ndarray,

@@ -135,6 +135,10 @@ def test_missing_windows_are_nan_and_errors():
     other = series(np.random.default_rng(4).normal(size=(40, 4)))
     with pytest.raises(SchemaError, match="neuroid"):
         timeseries_statistics(other, fc)
+    pair = series(np.random.default_rng(5).normal(size=(2, 40, 3)), subject=["a", "b"])
+    with pytest.raises(SchemaError, match="'subject' coords"):
+        timeseries_statistics(pair, connectivity(pair.isel(subject=[1, 0]), window=10, step=10))
+    assert "input_hashes" in timeseries_statistics(pair, connectivity(pair, window=10, step=10)).attrs
     short = series(np.random.default_rng(4).normal(size=(20, 3)))
     with pytest.raises(SchemaError, match="windows"):
         timeseries_statistics(short, fc)
