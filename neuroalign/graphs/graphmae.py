@@ -36,6 +36,7 @@ Call :meth:`GraphMAE.update_target` after each optimiser step.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import Any, NamedTuple
 
 import torch
@@ -69,8 +70,8 @@ class MaskedForward(NamedTuple):
         The decoder's ``[B, W, N, F]`` output, one per view.
     target : torch.Tensor
         The original node features ``[B, W, N, F]``.
-    full_adj : torch.Tensor
-        The adjacency of the unmasked graph (the EMA target encoder's input).
+    full_adj : torch.Tensor or None
+        The adjacency of the unmasked graph (the EMA target encoder's input), when used.
     """
 
     x: Tensor
@@ -78,7 +79,7 @@ class MaskedForward(NamedTuple):
     encoded: EncoderOutput
     reconstructions: list
     target: Tensor
-    full_adj: Tensor
+    full_adj: Tensor | None
 
 
 class GraphMAE(nn.Module):
@@ -147,11 +148,15 @@ class GraphMAE(nn.Module):
             raise ConfigError(f"spec must be a GraphSpec, got {type(spec).__name__}", source="spec",
                               fix="pass neuroalign.graphs.spec.GraphSpec(...)")
         self.spec = spec
+        self._features_only = dataclasses.replace(spec, edges="none", edge_value=None)
         self.n_rois = check_int("n_rois", n_rois, minimum=2)
         self.n_extra = check_int("n_extra", n_extra, minimum=0)
         if spec.needs_extra and self.n_extra == 0:
             raise ConfigError("the GraphSpec uses 'timeseries_stats' but n_extra is 0", source="n_extra",
                               fix="pass the number of extra node features (time-series statistics)")
+        if self.n_extra and not spec.needs_extra:
+            raise ConfigError(f"n_extra={self.n_extra} but the GraphSpec has no 'timeseries_stats' feature",
+                              source="n_extra", fix="pass n_extra=0, or add 'timeseries_stats' to the spec's features")
         self.n_features = spec.n_features(self.n_rois, self.n_extra)
         self.mask_ratio = check_number("mask_ratio", mask_ratio, low=0.0, high=1.0, low_open=True, high_open=True)
         mask_count(self.n_rois, self.mask_ratio)
@@ -207,30 +212,42 @@ class GraphMAE(nn.Module):
             raise DataError(f"fc must be a floating-point tensor [B, W, {self.n_rois}, {self.n_rois}], got "
                             f"{type(fc).__name__} {tuple(getattr(fc, 'shape', ()))}", source="fc",
                             fix="pass windowed connectivity of the ROI set this model was made for")
+        if not bool(torch.isfinite(fc).all()):
+            raise DataError("fc has non-finite values", source="fc",
+                            fix="drop or repair windows with NaN (too few volumes) before pretraining")
         if self.n_extra and (not isinstance(extra, Tensor) or tuple(extra.shape) != (*fc.shape[:3], self.n_extra)):
             raise DataError(f"extra must be a tensor {(*fc.shape[:3], self.n_extra)}, got "
                             f"{type(extra).__name__} {tuple(getattr(extra, 'shape', ()))}", source="extra",
                             fix="pass the extra node features the model was made with")
+        if self.n_extra and not bool(torch.isfinite(extra).all()):
+            raise DataError("extra has non-finite values", source="extra",
+                            fix="repair or drop the windows whose time-series statistics are NaN")
 
     def draw_mask(self, fc: Tensor, generator: torch.Generator) -> Tensor:
         """A node mask ``[B, W, N]`` for ``fc`` (``mask_ratio``, ``mask_scheme``), drawn from ``generator`` only."""
         return draw_node_mask(tuple(fc.shape[:3]), self.mask_ratio, self.mask_scheme, generator, device=fc.device)
 
-    def masked_input(self, fc: Tensor, extra: Tensor | None, mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def masked_input(self, fc: Tensor, extra: Tensor | None,
+                     mask: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """The encoder's input for ``mask``: ``(x, adj, target, full_adj)``.
 
         ``x`` has the mask token in masked rows; ``target`` holds the original
-        features and ``full_adj`` the unmasked graph's adjacency.
+        features; ``full_adj`` is the unmasked graph's adjacency, built only when
+        it is used (``leak_fix=False`` or latent prediction), None otherwise.
         """
         self._check(fc, extra)
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != fc.shape[:3]:
             raise DataError(f"mask must be a bool tensor {tuple(fc.shape[:3])}", source="mask",
                             fix="draw it with GraphMAE.draw_mask")
-        target, full_adj = self.spec.build(fc, extra)
         if self.leak_fix:
             x, adj = self.spec.build(fc, extra, exclude=mask)
             adj = context_adjacency(adj, mask)
+            if self.latent_weight > 0:
+                target, full_adj = self.spec.build(fc, extra)
+            else:   # the features do not depend on the edge rule: skip ranking the full graph's edges
+                target, full_adj = self._features_only.build(fc, extra)[0], None
         else:
+            target, full_adj = self.spec.build(fc, extra)
             x, adj = target, full_adj
         return apply_mask_token(x, mask, self.mask_token), adj, target, full_adj
 

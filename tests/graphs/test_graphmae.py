@@ -79,7 +79,10 @@ def test_leak_fix_inputs():
     n_visible = N - mask_count(N, 0.5)
     assert torch.allclose(adj[mask], visible.float()[..., None, :].expand(adj.shape)[mask] / n_visible)
     full_x, full = GraphSpec().build(fc)
-    assert torch.equal(target, full_x) and torch.equal(full_adj, full)
+    assert torch.equal(target, full_x) and full_adj is None
+    with_latent = model_of(latent_weight=1.0)
+    assert torch.equal(with_latent.masked_input(fc, None, mask)[3], full)
+    assert torch.equal(model_of(leak_fix=False).masked_input(fc, None, mask)[3], full)
 
 
 # ---- the loss -----------------------------------------------------------------------------------------------
@@ -246,6 +249,8 @@ def test_errors():
         GraphMAE({"edges": "top_k"}, N)
     with pytest.raises(ConfigError, match="n_extra"):
         GraphMAE(GraphSpec(features=("fc_row", "timeseries_stats")), N)
+    with pytest.raises(ConfigError, match="no 'timeseries_stats'"):
+        GraphMAE(GraphSpec(), N, 3)
     with pytest.raises(UnknownNameError, match="mask_scheme"):
         model_of(mask_scheme="roi")
     model = model_of()
@@ -253,8 +258,14 @@ def test_errors():
         model.loss(fc[..., :5, :5], None, torch.Generator())
     with pytest.raises(ConfigError, match="torch.Generator"):
         model.loss(fc, None, 0)
+    nan = fc.clone()
+    nan[0, 1, 2, 3] = nan[0, 1, 3, 2] = float("nan")
+    with pytest.raises(DataError, match="non-finite"):
+        model.loss(nan, None, torch.Generator())
     with pytest.raises(DataError, match="mask must be"):
         model.masked_forward(fc, None, torch.zeros(1, 2, N))
     with_extra = model_of(GraphSpec(features=("fc_row", "timeseries_stats")), 2)
     with pytest.raises(DataError, match="extra must be"):
         with_extra.loss(fc, None, torch.Generator())
+    with pytest.raises(DataError, match="extra has non-finite"):
+        with_extra.loss(fc, torch.full((1, 2, N, 2), float("nan")), torch.Generator())
