@@ -92,7 +92,7 @@ class GraphMAE(nn.Module):
     n_rois : int
         N, the ROIs of every graph.
     n_extra : int
-        K, extra node features per ROI (0 without ``"timeseries_stats"``).
+        K, extra node features per ROI (used when the spec has ``"timeseries_stats"``, ignored otherwise).
     hidden, n_layers, roi_embedding, readout, temporal, norm, dropout, temporal_context
         The encoder's (:class:`~neuroalign.graphs.encoder.SpatioTemporalEncoder`).
     mask_ratio : float
@@ -154,9 +154,6 @@ class GraphMAE(nn.Module):
         if spec.needs_extra and self.n_extra == 0:
             raise ConfigError("the GraphSpec uses 'timeseries_stats' but n_extra is 0", source="n_extra",
                               fix="pass the number of extra node features (time-series statistics)")
-        if self.n_extra and not spec.needs_extra:
-            raise ConfigError(f"n_extra={self.n_extra} but the GraphSpec has no 'timeseries_stats' feature",
-                              source="n_extra", fix="pass n_extra=0, or add 'timeseries_stats' to the spec's features")
         self.n_features = spec.n_features(self.n_rois, self.n_extra)
         self.mask_ratio = check_number("mask_ratio", mask_ratio, low=0.0, high=1.0, low_open=True, high_open=True)
         mask_count(self.n_rois, self.mask_ratio)
@@ -215,11 +212,12 @@ class GraphMAE(nn.Module):
         if not bool(torch.isfinite(fc).all()):
             raise DataError("fc has non-finite values", source="fc",
                             fix="drop or repair windows with NaN (too few volumes) before pretraining")
-        if self.n_extra and (not isinstance(extra, Tensor) or tuple(extra.shape) != (*fc.shape[:3], self.n_extra)):
+        if self.spec.needs_extra and (not isinstance(extra, Tensor)
+                                      or tuple(extra.shape) != (*fc.shape[:3], self.n_extra)):
             raise DataError(f"extra must be a tensor {(*fc.shape[:3], self.n_extra)}, got "
                             f"{type(extra).__name__} {tuple(getattr(extra, 'shape', ()))}", source="extra",
                             fix="pass the extra node features the model was made with")
-        if self.n_extra and not bool(torch.isfinite(extra).all()):
+        if self.spec.needs_extra and not bool(torch.isfinite(extra).all()):
             raise DataError("extra has non-finite values", source="extra",
                             fix="repair or drop the windows whose time-series statistics are NaN")
 
@@ -311,7 +309,10 @@ class GraphMAE(nn.Module):
 
     @torch.no_grad()
     def update_target(self) -> None:
-        """One EMA step of the target encoder and projector: ``θ' ← m θ' + (1 - m) θ`` (no-op without latent loss)."""
+        """One EMA step of the target encoder and projector: ``θ' ← m θ' + (1 - m) θ``.
+
+        Call it after each optimiser step; a no-op without latent prediction.
+        """
         if self.target_encoder is None:
             return
         m = self.ema_momentum

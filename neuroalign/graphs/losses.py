@@ -6,7 +6,6 @@ nodes), γ ≥ 1 down-weighting rows already reconstructed well.
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 

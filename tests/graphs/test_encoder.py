@@ -129,7 +129,8 @@ def test_temporal_context_reaches_the_temporal_model():
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 10_000), readout=st.sampled_from(READOUTS), temporal=st.sampled_from([*TEMPORAL_MODELS, None]))
+@given(seed=st.integers(0, 10_000), readout=st.sampled_from(READOUTS),
+       temporal=st.sampled_from([*TEMPORAL_MODELS, None]))
 def test_permuting_rois_permutes_node_codes(seed, readout, temporal):
     """Without ROI identity the network is permutation equivariant over ROIs (and the readout invariant); with
     it, permuting the ROI embedding along with the nodes gives the same equivariance."""

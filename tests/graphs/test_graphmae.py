@@ -249,8 +249,6 @@ def test_errors():
         GraphMAE({"edges": "top_k"}, N)
     with pytest.raises(ConfigError, match="n_extra"):
         GraphMAE(GraphSpec(features=("fc_row", "timeseries_stats")), N)
-    with pytest.raises(ConfigError, match="no 'timeseries_stats'"):
-        GraphMAE(GraphSpec(), N, 3)
     with pytest.raises(UnknownNameError, match="mask_scheme"):
         model_of(mask_scheme="roi")
     model = model_of()
