@@ -161,6 +161,11 @@ class SparseSpatioTemporalEncoder(SpatioTemporalEncoder):
             raise DataError(f"the batch must hold B * {n_windows} graphs of {n} nodes with {f} features each, got "
                             f"{graphs} graphs and x {tuple(batch.x.shape)}", source="batch",
                             fix="batch whole subjects' window graphs, in order (ConnectivityGraphs.to_batch)")
+        window = getattr(batch, "window", None)
+        if isinstance(window, Tensor) and window.numel() == graphs and not torch.equal(
+                window.cpu(), torch.arange(int(n_windows)).repeat(graphs // int(n_windows))):
+            raise DataError("the batch's graphs are not in (subject, window) order", source="batch",
+                            fix="batch each subject's windows together, in window order")
         weight = getattr(batch, "edge_weight", None)
         if weight is None and getattr(batch, "edge_attr", None) is not None:
             weight = batch.edge_attr.reshape(-1)

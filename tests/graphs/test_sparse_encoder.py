@@ -112,6 +112,30 @@ def test_to_sparse_graphmae_gives_the_same_loss_and_gradients():
                 torch.testing.assert_close(p.grad, q.grad, atol=1e-4, rtol=1e-4, msg=name)
 
 
+def test_forward_batch_on_a_connectivity_graphs_batch():
+    """The dataset's own PyG Batch (ConnectivityGraphs.to_batch) through the sparse encoder equals the dense
+    encoder on the dataset's dense tensors."""
+    import xarray as xr
+
+    from neuroalign.graphs.dataset import ConnectivityGraphs
+
+    fc = random_fc(3, 4, 7).double().numpy()
+    array = xr.DataArray(fc, dims=("subject", "window", "neuroid_a", "neuroid_b"),
+                         coords={"subject": ["a", "b", "c"], "neuroid_a": list("pqrstuv"),
+                                 "neuroid_b": list("pqrstuv")})
+    dataset = ConnectivityGraphs.from_connectivity(array)
+    torch.manual_seed(0)
+    dense = SpatioTemporalEncoder(dataset.n_features, 7, hidden=8).eval()
+    sparse = SparseSpatioTemporalEncoder.from_dense(dense)
+    x, adj = dataset.dense()
+    a, b = dense(x, adj), sparse.forward_batch(dataset.to_batch(), n_windows=dataset.n_windows)
+    torch.testing.assert_close(a.nodes, b.nodes, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(a.windows, b.windows, atol=1e-5, rtol=1e-5)
+    shuffled = Batch.from_data_list([dataset.to_pyg(0)[i] for i in (1, 0, 2, 3)])
+    with pytest.raises(DataError, match=r"window\) order"):
+        sparse.forward_batch(shuffled, n_windows=4)
+
+
 def test_forward_batch_errors():
     encoder = SparseSpatioTemporalEncoder(5, 4, hidden=8)
     x, adj = binary_graphs(2, 3, 4, 5, 0)
