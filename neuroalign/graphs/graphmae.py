@@ -31,6 +31,13 @@ between a projector + predictor of the online node codes and a projector of an
 EMA target encoder's codes of the unmasked graph, on the masked nodes by default
 (``latent_nodes="kept"``: on the visible nodes, as THUDM/GraphMAE2's code does).
 Call :meth:`GraphMAE.update_target` after each optimiser step.
+
+Masks (and views) are drawn from the generator passed to :meth:`GraphMAE.loss`
+only; dropout, when ``dropout > 0``, draws from torch's global generator.  With
+``mask_scheme="window"`` a node masked in one window is visible in the
+neighbouring ones, which share most of their volumes when windows overlap; the
+temporal model can carry that connectivity across windows.  The default
+``"subject"`` masks the same nodes in every window and closes that path too.
 """
 
 from __future__ import annotations
