@@ -70,6 +70,11 @@ class ProtocolConfig:
         Sliding window and its stride, in volumes.  STAGIN uses 50 and 3; the
         default stride of 10 keeps the full protocol within its time budget
         (36 windows of 400 volumes instead of 117, overlapping by 40 volumes).
+    features : tuple of str
+        Node features of :class:`~neuroalign.graphs.spec.GraphSpec` (default:
+        each ROI's FC row in the window; time-series statistics are computed
+        only when ``"timeseries_stats"`` is asked for).  The edges are the
+        spec's default (top 30 % of each window's positive correlations).
     hidden, n_layers, readout, temporal : encoder settings.
     mask_ratio, gamma, remask, leak_fix, mask_scheme : GraphMAE settings.
     epochs, batch_size, lr : pretraining settings.
@@ -101,6 +106,7 @@ class ProtocolConfig:
     n_volumes: int = 400
     window: int = 50
     step: int = 10
+    features: tuple[str, ...] = ("fc_row",)
     hidden: int = 32
     n_layers: int = 2
     readout: str = "mean"
@@ -122,7 +128,7 @@ class ProtocolConfig:
     inner_splits: int = 3
 
     def __post_init__(self) -> None:
-        for name in ("scenarios", "seeds", "methods", "ablations", "ablation_seeds"):
+        for name in ("scenarios", "seeds", "methods", "ablations", "ablation_seeds", "features"):
             object.__setattr__(self, name, tuple(tuple(v) if name == "ablations" else v
                                                  for v in getattr(self, name)))
         for scenario in (*self.scenarios, self.ablation_scenario):

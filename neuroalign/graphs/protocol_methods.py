@@ -104,19 +104,25 @@ def _study(scenario: str, seed: int, key: tuple) -> Study:
 
 
 @functools.lru_cache(maxsize=4)
-def _graphs(scenario: str, seed: int, key: tuple, window: int, step: int, edges: str | None) -> tuple:
+def _graphs(scenario: str, seed: int, key: tuple, window: int, step: int, edges: str | None,
+            features: tuple[str, ...]) -> tuple:
     from .dataset import ConnectivityGraphs
     from .spec import GraphSpec
 
     s = _study(scenario, seed, key)
-    spec = GraphSpec() if edges is None else GraphSpec(edges=edges)
-    return (ConnectivityGraphs.from_timeseries(s.pretrain_timeseries, window=window, step=step, spec=spec),
-            ConnectivityGraphs.from_timeseries(s.labelled_timeseries, window=window, step=step, spec=spec))
+    spec = GraphSpec(features=features) if edges is None else GraphSpec(edges=edges, features=features)
+    statistics = "timeseries_stats" in features
+    return tuple(ConnectivityGraphs.from_timeseries(ts, window=window, step=step, spec=spec, statistics=statistics)
+                 for ts in (s.pretrain_timeseries, s.labelled_timeseries))
 
 
 def graphs(config: ProtocolConfig, scenario: str, seed: int, edges: str | None = None) -> tuple:
-    """The (pretraining, labelled) :class:`~neuroalign.graphs.dataset.ConnectivityGraphs` of a study."""
-    return _graphs(scenario, int(seed), _data_key(config), config.window, config.step, edges)
+    """The (pretraining, labelled) :class:`~neuroalign.graphs.dataset.ConnectivityGraphs` of a study.
+
+    ``edges`` None: the default edge rule of :class:`~neuroalign.graphs.spec.GraphSpec`.
+    """
+    return _graphs(scenario, int(seed), _data_key(config), config.window, config.step, edges,
+                   tuple(config.features))
 
 
 def run_task(task: Task, config: ProtocolConfig) -> list[dict[str, Any]]:

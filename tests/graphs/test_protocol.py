@@ -61,7 +61,9 @@ def test_short_protocol_table(short_result):
     data = short_result.to_xarray()
     assert data["auroc"].sizes == {"scenario": 3, "method": 7, "seed": 1}
     first = auroc.iloc[0]
-    assert float(data["auroc"].sel(scenario=first.scenario, method=first.method, seed=first.seed)) == first.value
+    # (a dict: sel's own ``method`` argument would take method=...)
+    cell = data["auroc"].sel({"scenario": first.scenario, "method": first.method, "seed": first.seed})
+    assert float(cell) == first.value
     assert "validation protocol" in short_result.report()
 
 
@@ -71,7 +73,7 @@ def test_static_fc_separates_static_scenario():
     config = ProtocolConfig(scenarios=("static",), seeds=(0,), methods=("C",), n_pretrain=2, ablations=())
     result = run_validation_protocol(config, progress=False)
     value = result.table.query("metric == 'auroc'")["value"].item()
-    assert value > 0.75
+    assert value > 0.75, value
 
 
 def test_split_is_balanced_and_disjoint():
@@ -91,11 +93,16 @@ def test_task_seeds_differ_between_scenarios_and_seeds():
 
 
 def test_protocol_is_deterministic_and_independent_of_workers(short_result):
-    # the same settings in a pool of two worker processes (tasks in another order and process) give the
-    # same numbers as the serial run, bit for bit
-    parallel = run_validation_protocol(ProtocolConfig.short(), n_jobs=2, progress=False)
-    pd.testing.assert_frame_equal(parallel.table, short_result.table, check_exact=True)
-    pd.testing.assert_frame_equal(parallel.criteria, short_result.criteria)
+    # one scenario of the short protocol (every kind of task) in a pool of two worker processes (tasks in
+    # another order, in other processes) gives the numbers of the serial run, bit for bit
+    config = ProtocolConfig.short(scenarios=("dynamic-only",))
+    parallel = run_validation_protocol(config, n_jobs=2, progress=False)
+    serial = short_result.table[short_result.table["scenario"] == "dynamic-only"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(parallel.table, serial, check_exact=True)
+    # and a second serial run of a task gives the same numbers again
+    again = run_validation_protocol(config.replace(methods=("B", "C"), ablations=()), progress=False).table
+    expected = serial[serial["method"].isin(["B", "C"]) & (serial["variant"] == "default")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(again, expected, check_exact=True)
 
 
 def test_plan_covers_every_study():
