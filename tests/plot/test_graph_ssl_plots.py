@@ -199,7 +199,7 @@ def test_embedding_pca_figure_colours_groups_and_draws_trajectories(graphs, runs
     for subject in chosen:
         np.testing.assert_allclose(paths[str(subject)].get_xydata(), codes.sel(subject=subject).values)
     for subject, collection in ((chosen[0], left.collections[0]), (chosen[-1], left.collections[1])):
-        assert matplotlib.colors.same_color(paths[str(subject)].get_color(), collection.get_facecolor()[0])
+        assert matplotlib.colors.same_color(paths[str(subject)].get_color(), collection.get_facecolor()[0][:3])
     fig.savefig(io.BytesIO(), format="png")
 
 
