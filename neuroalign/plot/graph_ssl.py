@@ -66,8 +66,9 @@ def pretraining_curves_figure(runs: Any, *, parts: Sequence[str] | None = None, 
         names them ``run 0``, ``run 1`` …  Run ``k`` is drawn in colour ``Ck``
         in every panel.
     parts : sequence of str, optional
-        Columns to draw, one panel each; default ``loss`` and every other
-        column of any run.  A part missing from a run (``latent`` without
+        Columns to draw, one panel each; default ``loss``, and every part of
+        any run when the runs have two or more (with a single part the loss
+        is that part).  A part missing from a run (``latent`` without
         latent prediction) is left out of that run's lines.
     log_y : bool
         Logarithmic loss axis.
@@ -97,7 +98,7 @@ def pretraining_curves_figure(runs: Any, *, parts: Sequence[str] | None = None, 
     >>> history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.9, 0.7, 0.6], "reconstruction": [0.9, 0.7, 0.6]})
     >>> fig = pretraining_curves_figure({"seed 0": history})
     >>> [ax.get_title() for ax in fig.axes], fig.axes[0].lines[0].get_label()
-    (['loss', 'reconstruction'], 'seed 0')
+    (['loss'], 'seed 0')
     """
     named = _named(runs, "run")
     if not named:
@@ -105,7 +106,8 @@ def pretraining_curves_figure(runs: Any, *, parts: Sequence[str] | None = None, 
     histories = {name: _history_of(run, name) for name, run in named.items()}
     available = list(dict.fromkeys(c for h in histories.values() for c in h.columns if c != "epoch"))
     if parts is None:
-        parts = ["loss", *[c for c in available if c != "loss"]]
+        others = [c for c in available if c != "loss"]
+        parts = ["loss", *others] if len(others) > 1 else ["loss"]
     parts = [parts] if isinstance(parts, str) else list(parts)
     for part in parts:
         if part not in available:
@@ -193,7 +195,7 @@ def label_efficiency_figure(curves: Mapping[str, Any], *, ci_level: float = 0.95
         raise ConfigError(f"the curves have different metrics {metrics}", source="curves",
                           fix="draw AUROC and R² curves in separate figures")
     metric = next(iter(metrics.values()))
-    fig = Figure(figsize=figsize or (5.2, 3.6), layout="constrained")
+    fig = Figure(figsize=figsize or (6.8, 3.6), layout="constrained")
     ax = fig.subplots()
     sizes = set()
     for k, (name, array) in enumerate(arrays.items()):
@@ -214,7 +216,8 @@ def label_efficiency_figure(curves: Mapping[str, Any], *, ci_level: float = 0.95
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.minorticks_off()
     ax.set(xlabel="labelled subjects", ylabel=METRIC_LABELS.get(metric, f"test {metric}"))
-    ax.legend(fontsize=8, frameon=False, title=f"mean, {ci_level:.0%} CI over seeds", title_fontsize=7)
+    ax.legend(fontsize=8, frameon=False, title=f"mean, {ci_level:.0%} CI over seeds", title_fontsize=7,
+              loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 
@@ -291,7 +294,8 @@ def _axis_labels(ax, projected: xr.DataArray) -> None:
 
 
 def embedding_pca_figure(embeddings: xr.DataArray, *, color: str = "group", windows: xr.DataArray | None = None,
-                         trajectories: int | Sequence = 3, figsize: tuple[float, float] | None = None) -> Figure:
+                         trajectories: int | Sequence = 3, remove_window_mean: bool = False,
+                         figsize: tuple[float, float] | None = None) -> Figure:
     """Subjects' embeddings on their first two principal components, coloured by a label.
 
     Parameters
@@ -309,6 +313,11 @@ def embedding_pca_figure(embeddings: xr.DataArray, *, color: str = "group", wind
     trajectories : int or sequence
         Subjects drawn as trajectories: the first ``trajectories`` of each
         category (numeric colours: of the whole set), or a list of subject ids.
+    remove_window_mean : bool
+        Subtract from every window code the mean code of its window position
+        over all subjects before the windows' PCA: what every subject shares at
+        that position (e.g. a positional encoding of the window index) is
+        removed, and what is left is each subject's own course.
     figsize : (float, float), optional
 
     Returns
@@ -355,12 +364,15 @@ def embedding_pca_figure(embeddings: xr.DataArray, *, color: str = "group", wind
     _axis_labels(ax, projected)
     ax.set_title("subject embeddings", fontsize=9)
     if windows is not None:
-        _draw_trajectories(fig, axes[1], windows, color, trajectories, projected, categories if categorical else None)
+        if remove_window_mean:
+            windows = windows - windows.mean("subject")
+        _draw_trajectories(fig, axes[1], windows, color, trajectories, projected, categories if categorical else None,
+                           "minus the mean of each window position" if remove_window_mean else "")
     return fig
 
 
 def _draw_trajectories(fig: Figure, ax, windows: xr.DataArray, color: str, trajectories: Any,
-                       projected: xr.DataArray, categories: list | None) -> None:
+                       projected: xr.DataArray, categories: list | None, note: str) -> None:
     """The windows' PCA in grey, with the chosen subjects' windows joined in time order."""
     codes = embedding_pca(windows)
     subjects = list(projected["subject"].values)
@@ -389,4 +401,5 @@ def _draw_trajectories(fig: Figure, ax, windows: xr.DataArray, color: str, traje
         ax.plot(path[:, 0], path[:, 1], color=colour, lw=0.9, alpha=0.9, label=str(subject))
         ax.plot(path[0, 0], path[0, 1], "o", color=colour, ms=4, label="_start")
     _axis_labels(ax, codes)
-    ax.set_title(f"window codes (grey); {len(chosen)} subjects in time order", fontsize=9)
+    ax.set_title(f"window codes{' ' + note if note else ''} (grey);\n{len(chosen)} subjects in time order",
+                 fontsize=9)

@@ -82,6 +82,9 @@ def test_pretraining_curves_of_one_history_and_chosen_parts(runs):
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), history["loss"])
     fig = pretraining_curves_figure([history, runs["seed 1"]])
     assert list(_lines(fig.axes[0])) == ["run 0", "run 1"]
+    assert [ax.get_title() for ax in fig.axes] == ["loss"]  # the only part is the loss itself: one panel
+    fig = pretraining_curves_figure(history, parts=["loss", "reconstruction"])
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), history["reconstruction"])
 
 
 def test_pretraining_curves_errors(graphs, runs):
@@ -201,6 +204,20 @@ def test_embedding_pca_figure_colours_groups_and_draws_trajectories(graphs, runs
     for subject, collection in ((chosen[0], left.collections[0]), (chosen[-1], left.collections[1])):
         assert matplotlib.colors.same_color(paths[str(subject)].get_color(), collection.get_facecolor()[0][:3])
     fig.savefig(io.BytesIO(), format="png")
+
+
+def test_trajectories_without_the_mean_of_each_window_position(graphs, runs):
+    model = runs["seed 0"]
+    embeddings, windows = model.transform(graphs), model.transform_windows(graphs)
+    fig = embedding_pca_figure(embeddings, windows=windows, trajectories=[embeddings["subject"].values[3]],
+                               remove_window_mean=True)
+    subject = embeddings["subject"].values[3]
+    residual = windows.values - windows.values.mean(axis=0, keepdims=True)
+    reference = PCA(2, svd_solver="full").fit(residual.reshape(-1, residual.shape[-1]))
+    row = list(windows["subject"].values).index(subject)
+    np.testing.assert_allclose(_lines(fig.axes[1])[str(subject)].get_xydata(), reference.transform(residual[row]),
+                               atol=1e-10)
+    assert "minus the mean of each window position" in fig.axes[1].get_title()
 
 
 def test_embedding_pca_figure_with_a_continuous_label_has_a_colour_bar(graphs, runs):
