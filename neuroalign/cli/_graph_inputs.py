@@ -20,9 +20,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import ConfigError, DataError, FileFormatError, SchemaError
+from ..errors import ConfigError, FileFormatError, SchemaError
+from ..pipelines.graph_inputs import labels_for
 
-__all__ = ["add_input_arguments", "read_graphs", "read_label_table", "labels_for", "window_length"]
+__all__ = ["add_input_arguments", "read_graphs", "read_connectivity", "window_length"]
 
 
 def window_length(text: str) -> int | str:
@@ -77,71 +78,6 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
                         help="require sliding-window (dynamic) graphs: connectivity without windows is an error")
 
 
-def read_label_table(path: str) -> pd.DataFrame:
-    """A label table indexed by subject id (as text): a CSV/TSV file with a ``subject`` column (or BIDS's
-    ``participant_id``).
-
-    Raises
-    ------
-    FileFormatError
-        The file is missing or unreadable.
-    SchemaError
-        No subject column, no label column, or repeated subject ids.
-    """
-    source = Path(path)
-    if not source.is_file():
-        raise FileFormatError("file not found", source=str(source), fix="check the --labels path")
-    try:
-        table = pd.read_csv(source, sep="\t" if source.suffix.lower() == ".tsv" else ",",
-                            dtype={"subject": str, "participant_id": str})
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise FileFormatError(f"cannot read it as a table ({exc})", source=str(source),
-                              fix="write a CSV with a subject column and one column per label") from exc
-    key = next((name for name in ("subject", "participant_id") if name in table.columns), None)
-    if key is None or len(table.columns) < 2:
-        raise SchemaError(f"the table has columns {list(table.columns)}, it needs 'subject' (or 'participant_id') "
-                          "and at least one label", source=str(source),
-                          fix="write a header row such as 'subject,group,age'")
-    repeated = table[key][table[key].duplicated()].tolist()
-    if repeated:
-        raise SchemaError(f"subject ids repeat: {repeated[:5]}", source=str(source), fix="give each subject one row")
-    return table.set_index(key)
-
-
-def labels_for(subjects: Any, path: str) -> dict[str, np.ndarray]:
-    """Every label column of the table at ``path``, in the order of ``subjects``.
-
-    Ids are matched as text; a table id ``sub-01`` (BIDS's ``participant_id``)
-    also matches the subject ``01`` that BIDS file names give.
-
-    Raises
-    ------
-    DataError
-        Some subjects have no row in the table (their ids are named).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> from neuroalign.cli._graph_inputs import labels_for
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "participants.csv"
-    >>> _ = path.write_text("participant_id,group\\nsub-01,1\\nsub-02,0\\n")
-    >>> labels_for(["02", "01"], str(path))["group"].tolist()
-    [0, 1]
-    """
-    table = read_label_table(path)
-    rows = {str(k): i for i, k in enumerate(table.index)}
-    rows.update({str(k)[4:]: i for i, k in enumerate(table.index) if str(k).startswith("sub-")
-                 and str(k)[4:] not in rows})
-    ids = [str(s) for s in np.asarray(subjects).tolist()]
-    missing = [i for i in ids if i not in rows]
-    if missing:
-        raise DataError(f"{len(missing)} of {len(ids)} subjects have no row in the label table, e.g. {missing[:5]} "
-                        f"(the table has {[str(k) for k in table.index[:5]]}…)", source=path,
-                        fix="add a row for every subject, with the subject ids of the data")
-    positions = [rows[i] for i in ids]
-    return {str(name): table[name].to_numpy()[positions] for name in table.columns}
-
-
 def _exclude(values: list[str]) -> list[str] | None:
     names = [name.strip() for value in values for name in value.split(",") if name.strip()]
     return names or None
@@ -190,16 +126,10 @@ def _refuse_series_options(args: argparse.Namespace) -> None:
 
 
 def _read_timeseries(args: argparse.Namespace, progress: bool) -> xr.DataArray:
-    from ..loaders.timeseries_files import _stem, load_timeseries
+    from ..pipelines.graph_inputs import read_subject_timeseries
 
-    paths = args.timeseries
-    ts = load_timeseries(paths[0] if len(paths) == 1 else paths, repetition_time=args.repetition_time,
-                         exclude=_exclude(args.exclude), progress=progress)
-    if "subject" not in ts.dims:
-        if "subject" in ts.coords:  # one file, subject from its BIDS name
-            return ts.expand_dims("subject")
-        return ts.expand_dims(subject=[_stem(Path(paths[0]))])
-    return ts
+    return read_subject_timeseries(args.timeseries, repetition_time=args.repetition_time,
+                                   exclude=_exclude(args.exclude), progress=progress)
 
 
 def read_connectivity(paths: list[str], *, progress: bool = True) -> xr.DataArray:

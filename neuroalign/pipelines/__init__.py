@@ -10,10 +10,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["DemoResult", "run_demo", "run_metamer_study"]
+__all__ = ["DemoResult", "run_demo", "run_metamer_study", "run_graph_pretraining"]
 
 #: Where each public name lives, imported when it is first used.
-_LAZY = {"DemoResult": ".demo", "run_demo": ".demo", "run_metamer_study": ".metamer_study"}
+_LAZY = {"DemoResult": ".demo", "run_demo": ".demo", "run_metamer_study": ".metamer_study",
+         "run_graph_pretraining": ".graph_pretraining"}
 
 
 def __getattr__(name: str) -> Any:
