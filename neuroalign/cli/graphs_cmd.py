@@ -25,8 +25,8 @@ views and latent prediction as options) on every subject's connectivity graphs: 
 sliding-window graphs (one per window).
 
 Writes to --out: model.pt (the trained encoder and its settings, read by 'neuroalign graphs embed' and
-GraphMAEPretrainer.load), history.csv (the loss per epoch), loss.png (the loss curve) and checkpoint.pt (written
-after every epoch). A rerun of the same command resumes from the checkpoint with the same result as an
+GraphMAEPretrainer.load), history.csv (the loss per epoch), loss.png (the loss curve, when epochs were trained)
+and checkpoint.pt (written after every epoch). A rerun of the same command resumes from the checkpoint with the same result as an
 uninterrupted run (a larger --epochs continues a finished run); a checkpoint of other settings or other data is
 refused (--overwrite starts over)."""
 
@@ -210,12 +210,14 @@ def run_pretrain(args: argparse.Namespace) -> int:
     _prepare_out(out, checkpoint, args.overwrite)
     estimator.fit(dataset)
     estimator.save(out / "model.pt")
-    write_history(estimator.history_, out / "history.csv")
-    write_loss_curve(estimator.history_, out / "loss.png")
-    last = estimator.history_.iloc[-1]["loss"] if len(estimator.history_) else float("nan")
+    written = ["model.pt", write_history(estimator.history_, out / "history.csv").name]
+    curve = write_loss_curve(estimator.history_, out / "loss.png")
+    written += [] if curve is None else [curve.name]
+    trained = len(estimator.history_)
+    loss = f", final loss {estimator.history_['loss'].iloc[-1]:.4f}" if trained else " (the untrained encoder)"
     print(f"{dataset.n_subjects} subjects × {dataset.n_windows} windows × {dataset.n_rois} ROIs; "
-          f"{estimator.n_epochs_} epochs, final loss {last:.4f}")
-    print(f"wrote {out} (model.pt, history.csv, loss.png; checkpoint {checkpoint})")
+          f"{trained} epochs{loss}")
+    print(f"wrote {out} ({', '.join(written)}; checkpoint {checkpoint})")
     return 0
 
 

@@ -6,7 +6,8 @@ write the same files.  Every file is written atomically (to a temporary
 sibling, then renamed): a run killed while writing leaves no half-written file.
 
 - ``history.csv``: one row per epoch, ``epoch``, ``loss`` and the loss's parts;
-- ``loss.png``: the loss (and its parts, when there are several) against the epoch;
+- ``loss.png``: the loss (and its parts, when there are several) against the epoch (not written
+  when no epoch was trained);
 - ``<stem>.nc`` and ``<stem>.csv``: embeddings ``(subject, feature)`` or
   ``(subject, window, feature)``; the netCDF keeps every coordinate and the
   provenance (read it with :func:`neuroalign.data.load`), the CSV has one row
@@ -23,14 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-from matplotlib.figure import Figure
 
 from ..data.io import save, write_atomically
 from ..errors import SchemaError
 from ..score import Score
 
-__all__ = ["write_history", "loss_curve_figure", "write_loss_curve", "embeddings_table", "write_embeddings",
-           "write_score"]
+__all__ = ["write_history", "write_loss_curve", "embeddings_table", "write_embeddings", "write_score"]
 
 
 def _write_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -52,35 +51,16 @@ def write_history(history: pd.DataFrame, path: str | os.PathLike) -> Path:
     return _write_csv(history, path)
 
 
-def loss_curve_figure(history: pd.DataFrame, *, title: str = "pretraining") -> Figure:
-    """The loss against the epoch (with its parts when the loss has several).
+def write_loss_curve(history: pd.DataFrame, path: str | os.PathLike) -> Path | None:
+    """Write the loss curve (:func:`~neuroalign.plot.graph_ssl.pretraining_curves_figure`) as a PNG.
 
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from neuroalign.pipelines.graph_reports import loss_curve_figure
-    >>> fig = loss_curve_figure(pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.9, 0.7, 0.6]}))
-    >>> fig.axes[0].get_xlabel(), len(fig.axes[0].lines)
-    ('epoch', 1)
+    Nothing is written (None is returned) when no epoch was trained (``epochs=0``).
     """
-    fig = Figure(figsize=(5, 3.2))
-    ax = fig.subplots()
-    parts = [c for c in history.columns if c not in ("epoch", "loss")]
-    ax.plot(history["epoch"], history["loss"], marker="o", markersize=3, label="loss")
-    if len(parts) > 1:
-        for name in parts:
-            ax.plot(history["epoch"], history[name], linestyle="--", label=name)
-        ax.legend(fontsize=8)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (mean over subjects)")
-    ax.set_title(title if len(history) else f"{title}: no epochs trained")
-    fig.tight_layout()
-    return fig
+    if not len(history):
+        return None
+    from ..plot.graph_ssl import pretraining_curves_figure
 
-
-def write_loss_curve(history: pd.DataFrame, path: str | os.PathLike, *, title: str = "pretraining") -> Path:
-    """Write :func:`loss_curve_figure` as a PNG."""
-    figure = loss_curve_figure(history, title=title)
+    figure = pretraining_curves_figure(history)
     return write_atomically(path, lambda tmp: figure.savefig(tmp, format="png", dpi=120))
 
 

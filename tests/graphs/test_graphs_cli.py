@@ -236,3 +236,14 @@ def test_the_console_command_shows_progress_bars_by_default(cli, files, tmp_path
     assert result.returncode == 0, result.stderr
     assert "pretraining" in result.stderr and "epoch" in result.stderr
     assert (tmp_path / "out" / "model.pt").is_file()
+
+
+def test_zero_epochs_give_the_untrained_encoder_without_a_curve(cli, files, reference, tmp_path):
+    dataset, _ = reference
+    result = cli("graphs", "pretrain", "--timeseries", *files["paths"], *SERIES, "--labels", files["labels"],
+                 "--hidden", "8", "--epochs", "0", "--seed", "3", "--no-progress", "--out", tmp_path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "loss.png").exists() and len(pd.read_csv(tmp_path / "history.csv")) == 0
+    untrained = GraphMAEPretrainer(hidden=8, epochs=0, random_state=3, progress=False).fit(dataset)
+    np.testing.assert_array_equal(GraphMAEPretrainer.load(tmp_path / "model.pt").transform(dataset).values,
+                                  untrained.transform(dataset).values)
