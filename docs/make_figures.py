@@ -37,6 +37,7 @@ PAGE_FIGURES = {
     "compare-rdm.md": ["rdm-92-human-monkey-it.png", "rdm-92-mds.png"],
     "compare-rsa.md": ["rsa-92-images.png"],
     "extract.md": ["extract-rdm-92.png"],
+    "graphs.md": ["graphs-pretraining-curve.png", "graphs-label-efficiency.png", "graphs-embedding-pca.png"],
     "graphs-simulator.md": ["graphs-simulator-subjects.png"],
     "metamers-human-data.md": ["feather2023-experiment1.png"],
     "metamers-psychometric.md": ["hd2022-psychometric.png"],
