@@ -216,7 +216,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     trained = len(estimator.history_)
     loss = f", final loss {estimator.history_['loss'].iloc[-1]:.4f}" if trained else " (the untrained encoder)"
     print(f"{dataset.n_subjects} subjects × {dataset.n_windows} windows × {dataset.n_rois} ROIs; "
-          f"{trained} epochs{loss}")
+          f"{trained} epoch{'' if trained == 1 else 's'}{loss}")
     print(f"wrote {out} ({', '.join(written)}; checkpoint {checkpoint})")
     return 0
 

@@ -7,6 +7,11 @@ the ``cli`` fixture (``tests/cli_runner.py``).
 
 from __future__ import annotations
 
+import argparse
+import re
+import shlex
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -247,3 +252,38 @@ def test_zero_epochs_give_the_untrained_encoder_without_a_curve(cli, files, refe
     untrained = GraphMAEPretrainer(hidden=8, epochs=0, random_state=3, progress=False).fit(dataset)
     np.testing.assert_array_equal(GraphMAEPretrainer.load(tmp_path / "model.pt").transform(dataset).values,
                                   untrained.transform(dataset).values)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "graphs-cli.md"
+
+
+def _graphs_options() -> set[str]:
+    from neuroalign.cli.main import build_parser
+
+    def subparsers(parser):
+        return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+    graphs = subparsers(build_parser())["graphs"]
+    return {flag for action in subparsers(graphs).values() for a in action._actions for flag in a.option_strings}
+
+
+def test_every_option_the_docs_page_names_exists():
+    named = set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", DOCS.read_text()))
+    assert len(named) > 30 and named - _graphs_options() == set()
+
+
+def test_the_commands_of_the_docs_page_run_as_written(cli, shared_data, tmp_path, monkeypatch):
+    text = DOCS.read_text()
+    monkeypatch.chdir(tmp_path)
+    exec(re.findall(r"```python\n(.*?)```", text, re.S)[0], {})  # the page's files: 24 CSV series, participants
+    (tmp_path / "nitime").symlink_to(shared_data / "nitime")
+    commands = [shlex.split(line) for block in re.findall(r"```bash\n(.*?)```", text, re.S)
+                for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+    assert [c[:3] for c in commands] == [["neuroalign", "graphs", a] for a in ("pretrain", "embed", "probe",
+                                                                               "pretrain", "embed")]
+    for command in commands:
+        result = cli(*command[1:], "--no-progress", cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stderr)
+    assert load(tmp_path / "embeddings" / "embeddings.nc").sizes == {"subject": 24, "feature": 32}
+    assert pd.read_csv(tmp_path / "probe.csv")["metric"].tolist() == ["probe-auroc"]
+    assert load(tmp_path / "nitime-embeddings" / "window_embeddings.nc").sizes["window"] == 9
