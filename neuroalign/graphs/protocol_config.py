@@ -4,8 +4,11 @@
 :func:`neuroalign.graphs.protocol.run_validation_protocol` uses: the simulated
 study (scenarios, seeds, pool sizes, windows) and the model's hyperparameters.
 The model's hyperparameters are reasonable defaults fixed before the protocol was
-run (hidden 32, 2 layers, mask ratio 0.5, γ 2, 20 epochs); they are not tuned to
-the simulator, and the simulator keeps its own defaults.
+run (hidden 32, 2 layers, mean readout, transformer over windows, mask ratio 0.5,
+γ 2, re-masking and the leak fix on, the same nodes masked in every window, 20
+epochs of Adam at 1e-3 — twice STAGIN's 5e-4 for two thirds of its 30 epochs —
+batches of 16 subjects; fine-tuning: 20 epochs at 1e-3); they are not tuned to the
+simulator, and the simulator keeps its own defaults.
 """
 
 from __future__ import annotations
