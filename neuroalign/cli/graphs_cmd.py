@@ -26,9 +26,9 @@ sliding-window graphs (one per window).
 
 Writes to --out: model.pt (the trained encoder and its settings, read by 'neuroalign graphs embed' and
 GraphMAEPretrainer.load), history.csv (the loss per epoch), loss.png (the loss curve, when epochs were trained)
-and checkpoint.pt (written after every epoch). A rerun of the same command resumes from the checkpoint with the same result as an
-uninterrupted run (a larger --epochs continues a finished run); a checkpoint of other settings or other data is
-refused (--overwrite starts over)."""
+and checkpoint.pt (written after every epoch). A rerun of the same command resumes from the checkpoint with the
+same result as an uninterrupted run (a larger --epochs continues a finished run); a checkpoint of other settings
+or other data is refused (--overwrite starts over)."""
 
 _EMBED = """\
 Embed subjects with a pretrained encoder: per subject, the mean and standard deviation over windows of each unit of

@@ -1,4 +1,4 @@
-"""Real data through the whole graph path: ROI time series → sliding-window graphs → pretrained encoder → embeddings.
+"""Real data through the graph path: ROI time series → sliding-window graphs → pretrained encoder → embeddings.
 
 Two public recordings of ``../shared/data/nitime`` (see its README):
 
