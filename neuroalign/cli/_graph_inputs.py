@@ -67,7 +67,7 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sliding-window length: volumes (50) or with a unit ('60s'); without it, one static "
                         "graph per subject")
     series.add_argument("--step", type=window_length, help="step between windows (default one volume)")
-    series.add_argument("--kind", default="correlation",
+    series.add_argument("--kind",
                         help="connectivity measure of neuroalign.loaders.functional_connectivity.connectivity "
                         "(default correlation)")
     inputs.add_argument("--labels", metavar="FILE",
@@ -97,8 +97,9 @@ def read_graphs(args: argparse.Namespace, spec: Any = None, *, progress: bool = 
         ts = _read_timeseries(args, progress)
         labels = labels_for(ts["subject"].values, args.labels) if args.labels else None
         needs_extra = spec is not None and spec.needs_extra
-        return ConnectivityGraphs.from_timeseries(ts, window=args.window, step=args.step, kind=args.kind, spec=spec,
-                                                  labels=labels, statistics=needs_extra)
+        return ConnectivityGraphs.from_timeseries(ts, window=args.window, step=args.step,
+                                                  kind=args.kind or "correlation", spec=spec, labels=labels,
+                                                  statistics=needs_extra)
     _refuse_series_options(args)
     if args.graphs:
         if args.labels:
@@ -117,7 +118,8 @@ def read_graphs(args: argparse.Namespace, spec: Any = None, *, progress: bool = 
 
 def _refuse_series_options(args: argparse.Namespace) -> None:
     given = [flag for flag, value in (("--window", args.window), ("--step", args.step),
-                                      ("--repetition-time", args.repetition_time), ("--exclude", args.exclude))
+                                      ("--repetition-time", args.repetition_time), ("--exclude", args.exclude),
+                                      ("--kind", args.kind))
              if value]
     if given:
         raise ConfigError(f"{', '.join(given)} apply to --timeseries inputs only", source=given[0],

@@ -84,8 +84,8 @@ def embeddings_table(embeddings: xr.DataArray) -> pd.DataFrame:
     >>> embeddings_table(emb).columns.tolist()
     ['subject', 'group', 'm0', 's0']
     """
-    rows = [d for d in embeddings.dims if d != "feature"]
-    if "feature" not in embeddings.dims or rows not in (["subject"], ["subject", "window"]):
+    rows = [d for d in ("subject", "window") if d in embeddings.dims]
+    if "subject" not in rows or set(embeddings.dims) != {*rows, "feature"}:
         raise SchemaError(f"expected embeddings (subject, [window,] feature), got dims {embeddings.dims}",
                           source="embeddings", fix="pass the output of GraphMAEPretrainer.transform or "
                           "transform_windows")

@@ -12,7 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import xarray as xr
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from neuroalign.data import load
 from neuroalign.datasets.dynamic_fc import simulate_dynamic_fc
@@ -22,6 +25,7 @@ from neuroalign.graphs.pretrainer import GraphMAEPretrainer
 from neuroalign.graphs.probes import probe
 from neuroalign.pipelines import run_graph_pretraining
 from neuroalign.pipelines.graph_pretraining import GRAPH_PRETRAINING_DEFAULTS, read_graph_pretraining_config
+from neuroalign.pipelines.graph_reports import embeddings_table
 
 TINY = {"n_subjects": 16, "n_rois": 6, "n_volumes": 60, "window": 20, "step": 10, "hidden": 8, "epochs": 2,
         "batch_size": 4, "inner_splits": 2, "progress": False, "seed": 1}
@@ -134,3 +138,27 @@ def test_bad_configs_name_the_file_and_the_key(tmp_path):
         run_graph_pretraining(tmp_path / "missing.yaml")
     with pytest.raises(UnknownNameError, match="setting"):
         run_graph_pretraining(TINY, epoch=3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n_subjects=st.integers(1, 4), n_windows=st.integers(0, 3), n_features=st.integers(1, 3),
+       order=st.randoms(use_true_random=False))
+def test_embedding_tables_hold_every_value_at_its_subject_and_window(n_subjects, n_windows, n_features, order):
+    """Any (subject, [window,] feature) array, in any subject order: row r of the table is its element."""
+    ids = [f"s{i}" for i in range(n_subjects)]
+    order.shuffle(ids)
+    dims = ("subject", "window", "feature") if n_windows else ("subject", "feature")
+    shape = (n_subjects, n_windows, n_features) if n_windows else (n_subjects, n_features)
+    coords = {"subject": ids, "group": ("subject", np.arange(n_subjects) % 2),
+              "feature": [f"f{k}" for k in range(n_features)]}
+    if n_windows:
+        coords.update(window=np.arange(n_windows), window_start=("window", np.arange(n_windows) * 2.5))
+    array = xr.DataArray(np.random.default_rng(0).normal(size=shape), dims=dims, coords=coords)
+    table = embeddings_table(array.transpose(*reversed(dims)))  # the dims' order does not matter
+    assert len(table) == n_subjects * max(n_windows, 1)
+    for _, row in table.iterrows():
+        element = array.sel(subject=row["subject"], **({"window": row["window"]} if n_windows else {}))
+        np.testing.assert_array_equal(row[[f"f{k}" for k in range(n_features)]].to_numpy(float), element.values)
+        assert row["group"] == int(array["group"].sel(subject=row["subject"]))
+        if n_windows:
+            assert row["window_start"] == row["window"] * 2.5

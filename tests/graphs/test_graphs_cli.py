@@ -195,6 +195,8 @@ def test_wrong_inputs_are_one_line_with_status_2(cli, files, tmp_path):
     np.save(tmp_path / "stack.npy", np.ones((2, 3, 4, 5)))
     assert_one_line_error(cli(*pretrain, "--connectivity", tmp_path / "stack.npy", "--window", "5", cwd=tmp_path),
                           "--window")
+    assert_one_line_error(cli(*pretrain, "--connectivity", tmp_path / "stack.npy", "--kind", "covariance",
+                              cwd=tmp_path), "--kind")
     assert_one_line_error(cli(*pretrain, "--connectivity", tmp_path / "stack.npy", cwd=tmp_path), "(2, 3, 4, 5)")
     short = tmp_path / "short.csv"
     pd.read_csv(files["labels"]).iloc[:4].to_csv(short, index=False)
