@@ -81,15 +81,17 @@ class SubjectModel(nn.Module):
     head's outputs ``[B, outputs]``.
     """
 
-    def __init__(self, encoder: nn.Module, spec: Any, n_outputs: int):
+    def __init__(self, encoder: nn.Module, spec: Any, n_outputs: int, reference: torch.Tensor | None = None):
         super().__init__()
         self.encoder = encoder
         self.spec = spec
         self.head = nn.Linear(2 * encoder.hidden_size, n_outputs)
+        n_rois = encoder.n_rois
+        self.register_buffer("reference", torch.zeros(n_rois, n_rois) if reference is None else reference.clone())
 
     def windows(self, fc: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
-        """The encoder's window codes ``[B, W, H]``."""
-        x, adj = self.spec.build(fc, extra)
+        """The encoder's window codes ``[B, W, H]`` (graphs built from ``fc - reference``)."""
+        x, adj = self.spec.build(fc - self.reference.to(fc.dtype), extra)
         return self.encoder(x, adj).windows
 
     def embed(self, fc: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
@@ -116,6 +118,10 @@ class GraphFineTuner(BaseEstimator):
     hidden, n_layers, readout, temporal
         The encoder trained from scratch (as :class:`GraphMAEPretrainer`);
         ignored with ``pretrained``, whose encoder keeps its architecture.
+    centre : bool
+        From scratch: build graphs from each window's deviation from the training subjects' mean
+        connectivity, as :class:`GraphMAEPretrainer` does (default).  With ``pretrained``, the
+        pretrainer's own reference is used and this is ignored.
     epochs : int
         Passes over the training subjects.
     batch_size : int
@@ -170,8 +176,9 @@ class GraphFineTuner(BaseEstimator):
 
     def __init__(self, pretrained: Any = None, *, task: str = "classification", freeze_encoder: bool = False,
                  hidden: int = 64, n_layers: int = 2, readout: str = "mean", temporal: str = "transformer",
-                 epochs: int = 30, batch_size: int = 16, lr: float = 5e-4, weight_decay: float = 0.0,
-                 random_state: int | None = 0, progress: bool = True, threads: int | None = None):
+                 centre: bool = True, epochs: int = 30, batch_size: int = 16, lr: float = 5e-4,
+                 weight_decay: float = 0.0, random_state: int | None = 0, progress: bool = True,
+                 threads: int | None = None):
         self.pretrained = pretrained
         self.task = task
         self.freeze_encoder = freeze_encoder
@@ -179,6 +186,7 @@ class GraphFineTuner(BaseEstimator):
         self.n_layers = n_layers
         self.readout = readout
         self.temporal = temporal
+        self.centre = centre
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -191,6 +199,7 @@ class GraphFineTuner(BaseEstimator):
     def _check_params(self) -> None:
         check_choice("task", self.task, TASKS)
         check_bool("freeze_encoder", self.freeze_encoder)
+        check_bool("centre", self.centre)
         check_int("epochs", self.epochs, minimum=0)
         check_int("batch_size", self.batch_size, minimum=1)
         check_number("lr", self.lr, low=0, low_open=True)
@@ -230,12 +239,12 @@ class GraphFineTuner(BaseEstimator):
         seed = resolve_seed(self.random_state)
         seeds = stream_seeds(seed, _STREAMS)
         with threads_for(self.threads):
-            encoder, spec, rois, n_extra = self._encoder(dataset, seed)
+            encoder, spec, rois, n_extra, reference = self._encoder(dataset, seed)
             _check_compatible(dataset, spec, rois, n_extra, "the pretrained encoder's")
             encoder.requires_grad_(not self.freeze_encoder)
             n_outputs = len(self.classes_) if self.task == "classification" else 1
             with forked_rng(seeds["head"]):
-                network = SubjectModel(encoder, spec, n_outputs)
+                network = SubjectModel(encoder, spec, n_outputs, reference)
             with forked_rng(seeds["global"]):
                 rows = self._train(network, dataset, y, seeded_generator(seeds["shuffle"]))
         network.eval()
@@ -244,7 +253,8 @@ class GraphFineTuner(BaseEstimator):
         self.spec_, self.rois_, self.n_extra_, self.random_state_ = spec, np.asarray(rois), n_extra, seed
         return self
 
-    def _encoder(self, dataset: ConnectivityGraphs, seed: int) -> tuple[nn.Module, Any, np.ndarray, int]:
+    def _encoder(self, dataset: ConnectivityGraphs,
+                 seed: int) -> tuple[nn.Module, Any, np.ndarray, int, torch.Tensor | None]:
         from .pretrainer import GraphMAEPretrainer
 
         if self.pretrained is not None:
@@ -254,11 +264,12 @@ class GraphFineTuner(BaseEstimator):
                                   f"{type(source).__name__}", source="pretrained",
                                   fix="pass GraphMAEPretrainer(...).fit(dataset), or None to train from scratch")
             encoder = copy.deepcopy(source.encoder_)  # check_fitted inside; the pretrainer is never changed
-            return encoder, source.spec_, np.asarray(source.rois_), int(source.n_extra_)
+            reference = getattr(getattr(source, "model_", None), "reference", None)
+            return encoder, source.spec_, np.asarray(source.rois_), int(source.n_extra_), reference
         scratch = GraphMAEPretrainer(hidden=self.hidden, n_layers=self.n_layers, readout=self.readout,
-                                     temporal=self.temporal, epochs=0, random_state=seed, progress=False,
-                                     threads=self.threads).fit(dataset)
-        return scratch.encoder_, dataset.spec, np.asarray(dataset.rois), dataset.n_extra
+                                     temporal=self.temporal, centre=self.centre, epochs=0, random_state=seed,
+                                     progress=False, threads=self.threads).fit(dataset)
+        return scratch.encoder_, dataset.spec, np.asarray(dataset.rois), dataset.n_extra, scratch.model_.reference
 
     def _train(self, network: SubjectModel, dataset: ConnectivityGraphs, y: torch.Tensor,
                generator: torch.Generator) -> list[dict[str, float]]:

@@ -2,6 +2,13 @@
 
 One training step of :meth:`GraphMAE.loss` on connectivity ``fc [B, W, N, N]``:
 
+0. subtract the model's ``reference`` connectivity (a buffer ``[N, N]``, zero
+   unless set with :meth:`GraphMAE.set_reference`; :class:`GraphMAEPretrainer`
+   sets it to the mean connectivity of the subjects it is fitted on).  Node
+   features, edges and targets are then built from each window's deviation
+   from the population's connectivity: the part every subject shares (most of
+   an FC row's cosine similarity) is no longer what the decoder reconstructs,
+   as MAE's normalised-pixel targets do for images;
 1. draw a node mask ``[B, W, N]`` from the given :class:`torch.Generator`
    (:func:`~neuroalign.graphs.masking.draw_node_mask`, ``mask_scheme``);
 2. build the encoder's input.  With ``leak_fix=True`` (default) it is
@@ -58,7 +65,7 @@ from .masking import (MASK_SCHEMES, apply_mask_token, check_generator, context_a
                       mask_count)
 from .spec import GraphSpec
 
-__all__ = ["GraphMAE", "MaskedForward", "LATENT_NODES"]
+__all__ = ["GraphMAE", "MaskedForward", "LATENT_NODES", "mean_connectivity"]
 
 #: Which nodes the latent prediction of GraphMAE2 is scored on.
 LATENT_NODES = ("masked", "kept")
@@ -197,6 +204,23 @@ class GraphMAE(nn.Module):
             self.target_projector = copy.deepcopy(self.projector).requires_grad_(False)
         else:
             self.projector = self.predictor = self.target_encoder = self.target_projector = None
+        self.register_buffer("reference", torch.zeros(self.n_rois, self.n_rois))
+
+    def set_reference(self, reference: Tensor) -> None:
+        """Set the connectivity ``[N, N]`` subtracted from every window before graphs are built."""
+        if not isinstance(reference, Tensor) or tuple(reference.shape) != (self.n_rois, self.n_rois) \
+                or not bool(torch.isfinite(reference).all()):
+            raise DataError(f"the reference must be a finite tensor [{self.n_rois}, {self.n_rois}], got "
+                            f"{type(reference).__name__} {tuple(getattr(reference, 'shape', ()))}",
+                            source="reference", fix="pass mean_connectivity(fc) of the training subjects")
+        if not torch.equal(reference, reference.transpose(0, 1)):
+            raise DataError("the reference connectivity is not symmetric", source="reference",
+                            fix="pass the mean of symmetric connectivity matrices (mean_connectivity)")
+        self.reference.copy_(reference)
+
+    def centred(self, fc: Tensor) -> Tensor:
+        """``fc`` minus the reference connectivity (every window's deviation from it)."""
+        return fc - self.reference.to(fc.dtype)
 
     def config(self) -> dict[str, Any]:
         """Every constructor argument but ``spec`` (JSON-able): ``GraphMAE(spec, **model.config())`` rebuilds it."""
@@ -241,6 +265,7 @@ class GraphMAE(nn.Module):
         it is used (``leak_fix=False`` or latent prediction), None otherwise.
         """
         self._check(fc, extra)
+        fc = self.centred(fc)
         if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != fc.shape[:3]:
             raise DataError(f"mask must be a bool tensor {tuple(fc.shape[:3])}", source="mask",
                             fix="draw it with GraphMAE.draw_mask")
@@ -335,5 +360,27 @@ class GraphMAE(nn.Module):
         Call it under ``torch.no_grad()`` and ``model.eval()`` for embeddings.
         """
         self._check(fc, extra)
-        x, adj = self.spec.build(fc, extra)
+        x, adj = self.spec.build(self.centred(fc), extra)
         return self.encoder(x, adj)
+
+
+def mean_connectivity(fc: Tensor) -> Tensor:
+    """The mean of connectivity ``[..., N, N]`` over every leading dim, summed in float64.
+
+    Exactly symmetric when every matrix is (each entry is summed on its own,
+    in the same order as its mirror).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroalign.graphs.graphmae import mean_connectivity
+    >>> fc = torch.tensor([[[1.0, 0.2], [0.2, 1.0]], [[1.0, 0.4], [0.4, 1.0]]])
+    >>> mean_connectivity(fc)
+    tensor([[1.0000, 0.3000],
+            [0.3000, 1.0000]])
+    """
+    if not isinstance(fc, Tensor) or fc.ndim < 2 or fc.shape[-1] != fc.shape[-2]:
+        raise DataError(f"fc must be a tensor [..., N, N], got {type(fc).__name__} {tuple(getattr(fc, 'shape', ()))}",
+                        source="fc", fix="pass the connectivity of a ConnectivityGraphs (dataset.fc)")
+    flat = fc.reshape(-1, *fc.shape[-2:]).to(torch.float64)
+    return flat.mean(0).to(fc.dtype)

@@ -33,7 +33,7 @@ from .dataset import ConnectivityGraphs
 from .embedding_arrays import STATISTICS, subject_embedding_array, window_code_array
 from .estimator_base import (check_bool, check_fitted, check_int, check_number, check_path, check_threads,
                              epoch_bar, forked_rng, resolve_seed, seeded_generator, stream_seeds, threads_for)
-from .graphmae import GraphMAE
+from .graphmae import GraphMAE, mean_connectivity
 from .spec import GraphSpec
 
 __all__ = ["GraphMAEPretrainer"]
@@ -62,6 +62,13 @@ class GraphMAEPretrainer(BaseEstimator):
     mask_ratio, gamma, mask_scheme, remask, leak_fix, n_views, latent_weight, ema_momentum
         The pretraining objective (see :class:`~neuroalign.graphs.graphmae.GraphMAE`); with
         ``latent_weight > 0`` the EMA target encoder is updated after every step.
+    centre : bool
+        Subtract the mean connectivity of the fitted subjects (over subjects and windows, kept in the
+        model as ``model_.reference`` and used again by ``transform`` and fine-tuning) from every window
+        before its graph is built (default).  The connectivity every subject shares dominates the cosine
+        similarity of FC rows; without centring the decoder mostly learns to reproduce it and the encoder
+        learns little about what varies between windows and subjects.  ``False`` builds graphs from the
+        raw connectivity.
     epochs : int
         Passes over the subjects; 0 gives the untrained encoder initialised from ``random_state``.
     batch_size : int
@@ -128,7 +135,7 @@ class GraphMAEPretrainer(BaseEstimator):
     def __init__(self, *, hidden: int = 64, n_layers: int = 2, readout: str = "mean", temporal: str = "transformer",
                  mask_ratio: float = 0.5, gamma: float = 2.0, mask_scheme: str = "subject", remask: bool = True,
                  leak_fix: bool = True, n_views: int = 1, latent_weight: float = 0.0, ema_momentum: float = 0.996,
-                 epochs: int = 30, batch_size: int = 16, lr: float = 5e-4, weight_decay: float = 0.0,
+                 centre: bool = True, epochs: int = 30, batch_size: int = 16, lr: float = 5e-4, weight_decay: float = 0.0,
                  random_state: int | None = 0, progress: bool = True, checkpoint: str | os.PathLike | None = None,
                  threads: int | None = None):
         self.hidden = hidden
@@ -143,6 +150,7 @@ class GraphMAEPretrainer(BaseEstimator):
         self.n_views = n_views
         self.latent_weight = latent_weight
         self.ema_momentum = ema_momentum
+        self.centre = centre
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -165,6 +173,7 @@ class GraphMAEPretrainer(BaseEstimator):
         check_number("weight_decay", self.weight_decay, low=0)
         check_number("latent_weight", self.latent_weight, low=0)
         check_bool("progress", self.progress)
+        check_bool("centre", self.centre)
         check_path("checkpoint", self.checkpoint)
         check_threads(self.threads)
         if self.random_state is not None:
@@ -203,6 +212,8 @@ class GraphMAEPretrainer(BaseEstimator):
         seeds = stream_seeds(seed, _STREAMS)
         with threads_for(self.threads), forked_rng(seeds["init"]):
             model = self._build(dataset.spec, dataset.n_rois, identity["n_extra"])
+            if self.centre:
+                model.set_reference(mean_connectivity(dataset.fc))
             torch.manual_seed(seeds["global"])  # layers that draw from torch's global generator (dropout)
             optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=float(self.lr),
                                          weight_decay=float(self.weight_decay))

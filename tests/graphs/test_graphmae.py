@@ -267,3 +267,31 @@ def test_errors():
         with_extra.loss(fc, None, torch.Generator())
     with pytest.raises(DataError, match="extra has non-finite"):
         with_extra.loss(fc, torch.full((1, 2, N, 2), float("nan")), torch.Generator())
+
+
+def test_reference_is_subtracted_before_graphs_are_built():
+    """set_reference: encode(fc) equals the encoder on spec.build(fc - reference); loss_for_mask sees the
+    centred FC (its targets are built from it); bad references are named errors."""
+    from neuroalign.graphs.graphmae import mean_connectivity
+
+    torch.manual_seed(0)
+    a = torch.randn(3, 2, 6, 30)
+    fc = torch.nn.functional.normalize(a - a.mean(-1, keepdim=True), dim=-1)
+    fc = fc @ fc.transpose(-1, -2)
+    fc = torch.triu(fc, 1) + torch.triu(fc, 1).transpose(-1, -2) + torch.eye(6)
+    model = GraphMAE(GraphSpec(), n_rois=6, hidden=8).eval()
+    reference = mean_connectivity(fc)
+    torch.testing.assert_close(reference, fc.double().mean((0, 1)).float())
+    assert torch.equal(reference, reference.T)
+    model.set_reference(reference)
+    with torch.no_grad():
+        x, adj = GraphSpec().build(fc - reference)
+        torch.testing.assert_close(model.encode(fc).windows, model.encoder(x, adj).windows)
+        mask = model.draw_mask(fc, torch.Generator().manual_seed(0))
+        target = model.masked_input(fc, None, mask)[2]
+        torch.testing.assert_close(target, GraphSpec().build(fc - reference)[0])
+    assert "reference" in model.state_dict()
+    with pytest.raises(DataError, match="symmetric"):
+        model.set_reference(torch.triu(reference))
+    with pytest.raises(DataError, match="reference"):
+        model.set_reference(torch.zeros(5, 5))

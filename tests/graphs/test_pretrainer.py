@@ -89,13 +89,15 @@ def test_fit_returns_self_with_fitted_attributes(dataset):
 
 
 def test_the_loop_draws_as_documented(dataset):
-    """One step of one full batch rebuilt by hand: init from the "init" stream, order from "shuffle", masks
-    from "mask", Adam with lr; the recorded loss and the weights after the step match."""
+    """One step of one full batch rebuilt by hand: init from the "init" stream, the reference = the mean FC of
+    the dataset, order from "shuffle", masks from "mask", Adam with lr; the recorded loss and the weights after
+    the step match."""
     params = {**SMALL, "epochs": 1, "batch_size": 100, "random_state": 5}
     fitted = GraphMAEPretrainer(**params).fit(dataset)
     seeds = stream_seeds(5, ("init", "shuffle", "mask", "global"))
     with forked_rng(seeds["init"]):
         model = GraphMAE(dataset.spec, 6, 0, hidden=8, n_layers=1)
+    model.set_reference(dataset.fc.double().mean((0, 1)).float())
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     order = torch.randperm(8, generator=seeded_generator(seeds["shuffle"]))
     loss, _ = model.loss(dataset.fc[order], None, seeded_generator(seeds["mask"]))
@@ -139,9 +141,27 @@ def test_epochs_zero_is_the_untrained_encoder_of_random_state(dataset):
     assert len(a.history_) == 0 and a.n_epochs_ == 0
     with forked_rng(stream_seeds(2, ("init",))["init"]):
         reference = GraphMAE(dataset.spec, 6, 0, hidden=8, n_layers=1)
+    reference.set_reference(dataset.fc.double().mean((0, 1)).float())
     for name, value in reference.state_dict().items():
         assert torch.equal(a.model_.state_dict()[name], value), name
     assert a.transform(dataset).sizes == {"subject": 8, "feature": 16}
+
+
+def test_centre_subtracts_the_mean_connectivity_of_the_fitted_subjects(dataset):
+    """centre=True: the model's reference is the mean FC over subjects and windows (float64 sum), exactly
+    symmetric, and transform encodes fc - reference; centre=False keeps a zero reference."""
+    centred = GraphMAEPretrainer(**{**SMALL, "epochs": 1}).fit(dataset)
+    expected = torch.from_numpy(dataset.fc.numpy().astype(np.float64).mean((0, 1))).float()
+    torch.testing.assert_close(centred.model_.reference, expected, rtol=0, atol=1e-7)
+    assert torch.equal(centred.model_.reference, centred.model_.reference.T)
+    model = centred.model_
+    with torch.no_grad():
+        x, adj = dataset.spec.build(dataset.fc - model.reference, None)
+        windows = model.encoder(x, adj).windows
+    np.testing.assert_allclose(centred.transform_windows(dataset).values, windows.numpy(), rtol=1e-6, atol=1e-6)
+    raw = GraphMAEPretrainer(**{**SMALL, "epochs": 1}, centre=False).fit(dataset)
+    assert not raw.model_.reference.any()
+    assert not np.allclose(raw.transform(dataset).values, centred.transform(dataset).values)
 
 
 # ---------------------------------------------------------------- checkpoints and resume
