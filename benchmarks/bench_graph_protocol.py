@@ -10,29 +10,26 @@ every row of the tidy table, and each criterion with its numbers.
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/bench_graph_protocol.py [--n-jobs 2] [--short] [--csv table.csv]
 
-Measured 2026-11-27 on the 2-core CPU machine while other jobs ran (load average 2.6-3.1), ``--n-jobs 2``,
-one torch thread per process: 508.9 s for the 72 tasks (within the 600 s budget; one task at a time takes about
-15 s for pretraining + probes + fine-tuning (A, B, F), 11 s for G, 10 s per ablation, 2.4 s for E, 0.6 s for C
-and D).  AUROC, mean ± std over 5 seeds (ablations: 2 seeds):
+Measured 2026-12-06 on the 2-core CPU machine, ``--n-jobs 2``, one torch thread per process: 242.8 s for the
+74 tasks (within the 600 s budget).  AUROC on 200 test subjects, mean ± std over 5 seeds (ablations: 2 seeds):
 
 ==============  =============  =============  =============
 method          dynamic-only   static         null
 ==============  =============  =============  =============
-A pretrained    0.502 ± 0.015  0.692 ± 0.092  0.516 ± 0.065
-B untrained     0.560 ± 0.026  0.739 ± 0.056  0.502 ± 0.033
+A pretrained    0.777 ± 0.066  0.811 ± 0.030  0.512 ± 0.028
+B untrained     0.590 ± 0.054  0.742 ± 0.052  0.498 ± 0.031
 C static FC     0.503 ± 0.030  0.956 ± 0.017  0.520 ± 0.053
 D FC variab.    0.801 ± 0.043  0.697 ± 0.011  0.509 ± 0.049
-E scratch       0.586 ± 0.073  0.865 ± 0.033  0.494 ± 0.046
-F fine-tuned    0.561 ± 0.067  0.829 ± 0.059  0.480 ± 0.030
-G edge-free     0.463 ± 0.035  0.733 ± 0.066  0.508 ± 0.040
+E scratch       0.579 ± 0.095  0.855 ± 0.033  0.488 ± 0.034
+F fine-tuned    0.754 ± 0.054  0.853 ± 0.073  0.507 ± 0.062
+G edge-free     0.768 ± 0.068  0.854 ± 0.043  0.482 ± 0.047
 ==============  =============  =============  =============
 
-Ablations of A on "dynamic-only" (seeds 0, 1): mask ratio 0.25: 0.561, 0.75: 0.468; γ 1: 0.524, γ 3: 0.542;
-no re-mask: 0.574; no leak fix: 0.490.  R² of the dwell probability: A −0.110, C −0.057, D 0.184 on
-"dynamic-only".  Criteria: the null criterion holds for every method; the three others fail: A − B ≥ 0.05 in
-0 of 5 seeds (A − B from −0.107 to −0.014), mean A − C = −0.001 (needs ≥ 0.10), static A − C = −0.264 (needs
-|·| ≤ 0.05).  With these settings the pretrained encoder's embeddings do not carry the dwell-time difference
-that the windowed-FC variability (D) picks up.
+Ablations of A on "dynamic-only" (seeds 0, 1): mask ratio 0.25: 0.806, 0.75: 0.810; γ 1: 0.795, γ 3: 0.811;
+no re-mask: 0.844; no leak fix: 0.509; no centring: 0.503.  R² of the dwell probability on "dynamic-only":
+A 0.215, C −0.057, D 0.184.  Criteria: A − B ≥ 0.05 in 4 of 5 seeds (+0.287, +0.260, +0.198, +0.036, +0.157):
+met; mean A − C on "dynamic-only" +0.274: met; null: every method within 0.5 ± 0.08: met; "static":
+mean A − C = −0.145 (needs |·| ≤ 0.05): NOT met.
 """
 
 from __future__ import annotations

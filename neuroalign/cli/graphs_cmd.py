@@ -100,6 +100,9 @@ def _register_pretrain(actions: argparse._SubParsersAction) -> None:
     objective.add_argument("--no-leak-fix", action="store_true",
                            help="leave the masked nodes' columns in the other nodes' FC rows (an ablation: the "
                            "model can copy them back)")
+    objective.add_argument("--no-centre", action="store_true",
+                           help="build graphs from the raw connectivity instead of each window's deviation from "
+                           "the training subjects' mean connectivity (an ablation)")
     objective.add_argument("--views", type=positive_int, default=1, help="GraphMAE2 re-masked views (default 1)")
     objective.add_argument("--latent-weight", type=non_negative_float, default=0.0,
                            help="weight of GraphMAE2's latent prediction against an EMA target encoder (default 0)")
@@ -204,7 +207,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     estimator = GraphMAEPretrainer(
         hidden=args.hidden, n_layers=args.layers, readout=args.readout, temporal=args.temporal,
         mask_ratio=args.mask_ratio, gamma=args.gamma, mask_scheme=args.mask_scheme, remask=not args.no_remask,
-        leak_fix=not args.no_leak_fix, n_views=args.views, latent_weight=args.latent_weight, epochs=args.epochs,
+        leak_fix=not args.no_leak_fix, centre=not args.no_centre, n_views=args.views, latent_weight=args.latent_weight, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, random_state=args.seed,
         progress=progress, checkpoint=checkpoint, threads=args.threads)
     _prepare_out(out, checkpoint, args.overwrite)

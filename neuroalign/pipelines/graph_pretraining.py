@@ -72,6 +72,7 @@ GRAPH_PRETRAINING_DEFAULTS: dict[str, Any] = {
     "mask_scheme": "subject",
     "remask": True,
     "leak_fix": True,
+    "centre": True,
     "n_views": 1,
     "latent_weight": 0.0,
     "epochs": 20,
@@ -231,7 +232,8 @@ def _run(settings: dict[str, Any]) -> GraphPretrainingResult:
     pretrainer = GraphMAEPretrainer(
         hidden=settings["hidden"], n_layers=settings["n_layers"], mask_ratio=settings["mask_ratio"],
         gamma=settings["gamma"], mask_scheme=settings["mask_scheme"], remask=settings["remask"],
-        leak_fix=settings["leak_fix"], n_views=settings["n_views"], latent_weight=settings["latent_weight"],
+        leak_fix=settings["leak_fix"], centre=settings["centre"], n_views=settings["n_views"],
+        latent_weight=settings["latent_weight"],
         epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
         random_state=settings["seed"], progress=settings["progress"], checkpoint=out / "checkpoint.pt",
         threads=settings["threads"])

@@ -4,6 +4,9 @@ Every module lists its public names in ``__all__``; all are importable from here
 """
 
 from .cka import *  # noqa: F401,F403
+from .dynamic_fc import *  # noqa: F401,F403
+from .graph_ssl import *  # noqa: F401,F403
+from .graph_ssl_table import *  # noqa: F401,F403
 from .human_recognition import *  # noqa: F401,F403
 from .layer_profile import *  # noqa: F401,F403
 from .metamer_grid import *  # noqa: F401,F403
