@@ -232,7 +232,7 @@ def _run(args: argparse.Namespace, out: Path, device: Any, seeds: list[int]) -> 
 
 
 def _n_null(n_null: int | None, n: int, criterion: Any) -> int:
-    from ..metamers.activation_match import null_size_needed
+    from ..metamers.activation_matching import null_size_needed
 
     pairs = n * (n - 1)
     if pairs < 1:

@@ -13,8 +13,7 @@ Names are imported on first use, so ``import neuroalign.graphs`` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 #: Where each public name lives, imported when it is first used.
 _LAZY: dict[str, str] = {
@@ -41,8 +40,8 @@ _LAZY: dict[str, str] = {
     "GraphMAEPretrainer": ".pretrainer",
     "GraphFineTuner": ".finetune",
     "probe": ".probes",
-    "label_efficiency": ".label_efficiency",
-    "label_efficiency_score": ".label_efficiency",
+    "label_efficiency": ".label_curves",
+    "label_efficiency_score": ".label_curves",
     "static_fc_features": ".fc_features",
     "window_variability_features": ".fc_features",
     "run_validation_protocol": ".protocol",
@@ -53,13 +52,4 @@ _LAZY: dict[str, str] = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -6,8 +6,7 @@ Names are imported on first use, so ``import neuroalign.metamers`` stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 #: Where each public name lives, imported when it is first used.
 _LAZY: dict[str, str] = {
@@ -26,10 +25,10 @@ _LAZY: dict[str, str] = {
     "range_penalty": ".objectives",
     "LOSSES": ".objectives",
     "PENALTIES": ".objectives",
-    "activation_match": ".activation_match",
-    "null_distribution": ".activation_match",
-    "null_thresholds": ".activation_match",
-    "null_size_needed": ".activation_match",
+    "activation_match": ".activation_matching",
+    "null_distribution": ".activation_matching",
+    "null_thresholds": ".activation_matching",
+    "null_size_needed": ".activation_matching",
     "metamer_validity": ".validity",
     "activations_at": ".validity",
     "recognisability": ".recognition",
@@ -58,13 +57,4 @@ _LAZY: dict[str, str] = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -24,7 +24,7 @@ import xarray as xr
 from ..data.io import write_atomically
 from ..errors import ConfigError
 from ..score import Score
-from .activation_match import CRITERION_MEASURES, MEASURES
+from .activation_matching import CRITERION_MEASURES, MEASURES
 
 __all__ = ["VALIDITY_COLUMNS", "validity_table", "recognisability_table", "recognisability_figure", "write_csv",
            "write_json", "write_figure", "write_image_png"]

@@ -10,7 +10,7 @@ A metamer generated at one layer of a model is *valid* when
    than two different natural images match: Spearman, Pearson and SNR (dB)
    each exceed the maximum (or a chosen quantile) of a null distribution of
    random pairs of distinct natural images at that layer
-   (:mod:`neuroalign.metamers.activation_match`).
+   (:mod:`neuroalign.metamers.activation_matching`).
 
 :func:`metamer_validity` returns one row per natural image, keyed by its
 ``stimulus_id``, with length-1 ``layer`` and ``seed`` dims so that results of
@@ -50,7 +50,7 @@ from ..data.schema import PRESENTATION, STIMULUS_ID
 from ..errors import AlignmentError, ConfigError, DataError
 from ..extract.fingerprint import model_hash
 from ..extract.layers import LayerSpec
-from .activation_match import CRITERION_MEASURES, MEASURES, activation_match, null_distribution, null_thresholds
+from .activation_matching import CRITERION_MEASURES, MEASURES, activation_match, null_distribution, null_thresholds
 from .classify import as_images, evaluating, predict_labels
 from .layer_forward import LayerForward
 
@@ -154,7 +154,7 @@ def metamer_validity(
         Seed of the null's pair draw.
     constant : {"raise", "zero"}
         Constant activations: raise, or score their correlations as 0
-        (:func:`~neuroalign.metamers.activation_match.activation_match`).
+        (:func:`~neuroalign.metamers.activation_matching.activation_match`).
     batch_size : int
         Images per forward pass.
     progress : bool

@@ -7,8 +7,7 @@ reading and checking a configuration (:mod:`.config`) stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_exports
 
 __all__ = ["DemoResult", "run_demo", "run_metamer_study", "run_graph_pretraining"]
 
@@ -17,13 +16,4 @@ _LAZY = {"DemoResult": ".demo", "run_demo": ".demo", "run_metamer_study": ".meta
          "run_graph_pretraining": ".graph_pretraining"}
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

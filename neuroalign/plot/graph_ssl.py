@@ -3,7 +3,7 @@
 Every figure is drawn on a :class:`matplotlib.figure.Figure` of its own;
 nothing touches pyplot's global state.  The inputs are what
 :mod:`neuroalign.graphs` returns: a pretrainer's ``history_``, the curves of
-:func:`~neuroalign.graphs.label_efficiency.label_efficiency` and the
+:func:`~neuroalign.graphs.label_curves.label_efficiency` and the
 embeddings of ``transform`` / ``transform_windows``.  The validation
 protocol's table and figure are in :mod:`neuroalign.plot.graph_ssl_table`.
 """
@@ -141,7 +141,7 @@ def label_efficiency_figure(curves: Mapping[str, Any], *, ci_level: float = 0.95
     """Test AUROC (or R²) against the number of labelled subjects, one line per method, CIs over seeds.
 
     Each method's line is the mean over seeds, its band the t interval of
-    :func:`~neuroalign.graphs.label_efficiency.label_efficiency_score` (the
+    :func:`~neuroalign.graphs.label_curves.label_efficiency_score` (the
     test set is fixed, so the band covers the draw of the labelled subjects
     and the method's own randomness).  A dashed line marks chance (AUROC 0.5,
     R² 0).
@@ -150,8 +150,8 @@ def label_efficiency_figure(curves: Mapping[str, Any], *, ci_level: float = 0.95
     ----------
     curves : mapping of str to xarray.DataArray or Score
         Method name → the ``(n_labelled, seed)`` result of
-        :func:`~neuroalign.graphs.label_efficiency.label_efficiency` (or
-        its :func:`~neuroalign.graphs.label_efficiency.label_efficiency_score`),
+        :func:`~neuroalign.graphs.label_curves.label_efficiency` (or
+        its :func:`~neuroalign.graphs.label_curves.label_efficiency_score`),
         all of one metric, at least two seeds each.  Method ``k`` is drawn in
         colour ``Ck``.
     ci_level : float
@@ -184,7 +184,7 @@ def label_efficiency_figure(curves: Mapping[str, Any], *, ci_level: float = 0.95
     >>> ax.get_ylabel(), ax.lines[0].get_label(), ax.lines[0].get_ydata().round(2).tolist()
     ('test AUROC', 'A', [0.65, 0.85])
     """
-    from ..graphs.label_efficiency import label_efficiency_score
+    from ..graphs.label_curves import label_efficiency_score
 
     if not isinstance(curves, Mapping) or not curves:
         raise ConfigError("curves must be a non-empty mapping of method name to curve", source="curves",

@@ -10,7 +10,7 @@ from sklearn.metrics import roc_auc_score
 from neuroalign.errors import AlignmentError, ConfigError, DataError, UnknownNameError
 from neuroalign.graphs.dataset import ConnectivityGraphs
 from neuroalign.graphs.finetune import GraphFineTuner, subject_embedding
-from neuroalign.graphs.label_efficiency import label_efficiency
+from neuroalign.graphs.label_curves import label_efficiency
 from neuroalign.graphs.pretrainer import GraphMAEPretrainer
 
 ROIS = list("abcdef")
@@ -140,7 +140,7 @@ def test_label_efficiency_with_a_finetuner_factory_on_graphs():
     # the point at 12 equals fitting the same fine-tuner by hand on the drawn subjects
     pool = np.sort(data.subjects[data.subjects < "sub-20"])
     group = np.arange(20) % 2
-    from neuroalign.graphs.label_efficiency import balanced_draws
+    from neuroalign.graphs.label_curves import balanced_draws
     labelled = pool[balanced_draws(group, [12], seed=0)[0]]
     rows = np.flatnonzero(np.isin(data.subjects, labelled))
     test_rows = np.flatnonzero(np.isin(data.subjects, test))

@@ -10,7 +10,7 @@ from scipy import stats
 from torch import nn
 
 from neuroalign.errors import AlignmentError, ConfigError, DataError, UnknownNameError
-from neuroalign.metamers.activation_match import null_distribution
+from neuroalign.metamers.activation_matching import null_distribution
 from neuroalign.metamers.validity import activations_at, metamer_validity
 
 N = 8

@@ -21,7 +21,7 @@ from sklearn.decomposition import PCA
 from neuroalign.datasets.dynamic_fc import simulate_dynamic_fc
 from neuroalign.errors import ConfigError, DataError, SchemaError, UnknownNameError
 from neuroalign.graphs.dataset import ConnectivityGraphs
-from neuroalign.graphs.label_efficiency import label_efficiency, label_efficiency_score
+from neuroalign.graphs.label_curves import label_efficiency, label_efficiency_score
 from neuroalign.graphs.pretrainer import GraphMAEPretrainer
 from neuroalign.plot.graph_ssl import (embedding_pca, embedding_pca_figure, label_efficiency_figure,
                                        pretraining_curves_figure)

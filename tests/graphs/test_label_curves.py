@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from neuroalign.errors import ConfigError, DataError
-from neuroalign.graphs.label_efficiency import (SIZES, balanced_draws, label_efficiency,
+from neuroalign.graphs.label_curves import (SIZES, balanced_draws, label_efficiency,
                                                 label_efficiency_score)
 
 GRID = [0.1, 1.0, 10.0]

@@ -69,7 +69,7 @@ def balanced_draws(codes: np.ndarray, sizes: Sequence[int], seed: int, *, balanc
     Examples
     --------
     >>> import numpy as np
-    >>> from neuroalign.graphs.label_efficiency import balanced_draws
+    >>> from neuroalign.graphs.label_curves import balanced_draws
     >>> codes = np.array([0] * 10 + [1] * 30)
     >>> small, large = balanced_draws(codes, [4, 10], seed=0)
     >>> np.bincount(codes[small]).tolist(), np.bincount(codes[large]).tolist(), bool(np.isin(small, large).all())
@@ -168,7 +168,7 @@ def label_efficiency(
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> from neuroalign.graphs.label_efficiency import label_efficiency
+    >>> from neuroalign.graphs.label_curves import label_efficiency
     >>> rng = np.random.default_rng(0)
     >>> group = np.arange(120) % 2
     >>> emb = xr.DataArray(rng.normal(size=(120, 3)) + 2 * group[:, None], dims=("subject", "feature"),
@@ -309,7 +309,7 @@ def label_efficiency_score(curve: xr.DataArray, *, ci_level: float = 0.95) -> Sc
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> from neuroalign.graphs.label_efficiency import label_efficiency_score
+    >>> from neuroalign.graphs.label_curves import label_efficiency_score
     >>> curve = xr.DataArray([[0.6, 0.7], [0.8, 0.9]], dims=("n_labelled", "seed"),
     ...                      coords={"n_labelled": [10, 20], "seed": [0, 1]}, name="auroc")
     >>> label_efficiency_score(curve).values.values.round(2).tolist()

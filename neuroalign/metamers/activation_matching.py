@@ -97,7 +97,7 @@ def activation_match(metamer_acts: Any, target_acts: Any, *, constant: Literal["
     Examples
     --------
     >>> import numpy as np
-    >>> from neuroalign.metamers.activation_match import activation_match
+    >>> from neuroalign.metamers.activation_matching import activation_match
     >>> t = np.array([[1.0, 2.0, 3.0, 4.0]])
     >>> match = activation_match(t + [[0.1, -0.1, 0.1, -0.1]], t)
     >>> round(float(match["pearson"][0]), 4), round(float(match["snr_db"][0]), 3)
@@ -159,7 +159,7 @@ def null_distribution(activations: Any, n_null: int = 1000, *, random_state: int
     Examples
     --------
     >>> import numpy as np
-    >>> from neuroalign.metamers.activation_match import null_distribution
+    >>> from neuroalign.metamers.activation_matching import null_distribution
     >>> acts = np.random.default_rng(0).normal(size=(6, 50))
     >>> null = null_distribution(acts, n_null=20, random_state=0)
     >>> null.sizes["null_pair"], bool((null["first"] != null["second"]).all())
@@ -204,7 +204,7 @@ def null_size_needed(criterion: str | float) -> int:
 
     Examples
     --------
-    >>> from neuroalign.metamers.activation_match import null_size_needed
+    >>> from neuroalign.metamers.activation_matching import null_size_needed
     >>> null_size_needed("max"), null_size_needed(0.99)
     (1, 100)
     """
@@ -234,7 +234,7 @@ def null_thresholds(null: xr.Dataset, criterion: str | float = "max",
     Examples
     --------
     >>> import numpy as np
-    >>> from neuroalign.metamers.activation_match import null_distribution, null_thresholds
+    >>> from neuroalign.metamers.activation_matching import null_distribution, null_thresholds
     >>> null = null_distribution(np.random.default_rng(0).normal(size=(5, 30)), n_null=20)
     >>> bool(null_thresholds(null)["pearson"] == null["pearson"].max())
     True

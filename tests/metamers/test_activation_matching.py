@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from neuroalign.errors import AlignmentError, ConfigError, DataError
-from neuroalign.metamers.activation_match import (
+from neuroalign.metamers.activation_matching import (
     MEASURES,
     activation_match,
     null_distribution,
