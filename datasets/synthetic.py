@@ -34,7 +34,7 @@ from neuroalign.errors import ConfigError, UnknownNameError
 from neuroalign.extract import StimulusSet, extract
 from neuroalign.models import REFERENCE_LAYERS, ReferenceNet
 
-__all__ = ["SyntheticStudy", "make_stimuli", "make_synthetic_study", "STIMULUS_FAMILIES"]
+__all__ = ["SyntheticStudy", "make_stimuli", "make_synthetic_study", "mix_into_voxels", "STIMULUS_FAMILIES"]
 
 STIMULUS_FAMILIES = ("grating", "plaid", "blobs", "texture")
 IMAGE_SIZE = 32
@@ -102,6 +102,28 @@ def _grating(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarr
     return np.sin(2 * np.pi * freq * (x * np.cos(theta) + y * np.sin(theta)) + phase)
 
 
+def mix_into_voxels(features: np.ndarray, n_voxels: int, rng: np.random.Generator) -> np.ndarray:
+    """Mix a layer's ``(stimulus, unit)`` activations into ``n_voxels`` voxels.
+
+    Each stimulus's pattern a = a_c + m·1 (m: its mean over the F units).  Voxels get
+    a zero-mean Gaussian mixing of a_c plus sqrt(F)·m shared by all voxels (a global
+    signal).  Then inner products between voxel patterns match those of the layer
+    (Johnson-Lindenstrauss), so CKA sees the layer's geometry, and correlations
+    across voxels match those across units, so correlation-distance RDMs do too.
+    One ``(F, n_voxels)`` standard normal draw from ``rng``; the result is not scaled.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroalign.datasets.synthetic import mix_into_voxels
+    >>> mix_into_voxels(np.ones((3, 5)), 4, np.random.default_rng(0)).shape
+    (3, 4)
+    """
+    n_units = features.shape[1]
+    unit_mean = features.mean(axis=1, keepdims=True)
+    return (features - unit_mean) @ rng.normal(size=(n_units, n_voxels)) + np.sqrt(n_units) * unit_mean
+
+
 def make_synthetic_study(
     seed: int = 0,
     *,
@@ -143,19 +165,9 @@ def make_synthetic_study(
     network = ReferenceNet(seed=seed)
     stimuli = make_stimuli(n_stimuli, rng)
     features = extract(network, stimuli, [planted_layer], progress=False)[planted_layer].values.astype(float)
-    # Each stimulus's pattern a = a_c + m·1 (m: its mean over the F units).  Voxels get
-    # a zero-mean Gaussian mixing of a_c plus sqrt(F)·m shared by all voxels (a global
-    # signal).  Then inner products between voxel patterns match those of the layer
-    # (Johnson-Lindenstrauss), so CKA sees the layer's geometry, and correlations
-    # across voxels match those across units, so correlation-distance RDMs do too.
-    n_units = features.shape[1]
-    unit_mean = features.mean(axis=1, keepdims=True)
-    centred = features - unit_mean
-
     subjects, blocks = [], []
     for s in range(n_subjects):
-        mixing = rng.normal(size=(n_units, n_voxels))
-        blocks.append(centred @ mixing + np.sqrt(n_units) * unit_mean)
+        blocks.append(mix_into_voxels(features, n_voxels, rng))
         subjects += [f"sub-{s + 1:02d}"] * n_voxels
     signal = np.concatenate(blocks, axis=1)  # (stimulus, all voxels)
     signal /= np.sqrt(signal.var(axis=0).mean())  # mean signal variance across stimuli: 1
