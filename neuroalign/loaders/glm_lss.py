@@ -1,0 +1,295 @@
+"""LSS beta series in closed form: one GLM per trial without refitting.
+
+Every LSS model of a run (see :mod:`neuroalign.loaders.lss_designs`) shares its
+nuisance columns N and differs in a few columns A_t (the trial's regressor and
+the other trials').  By the Frisch–Waugh–Lovell theorem the trial's estimate is
+``(B_t' B_t)^-1 B_t' Z`` with ``Z = M_N Y`` and ``B_t = M_N A_t`` (``M_N`` the
+projection off the span of N), its residual sum of squares
+``|Z|^2 - b_t' B_t' Z``: N is projected out once, then each trial costs a
+k x k solve batched over voxels.
+
+Noise models, both exactly nilearn's ``run_glm`` (``FirstLevelModel``):
+
+- ``"ols"``: the closed form above.
+- ``"ar1"`` (nilearn's default): per model and voxel, the lag-1 Yule–Walker
+  coefficient of that model's OLS residuals (mean of all residuals removed),
+  truncated to ``bins`` levels, then the model refitted on AR(1)-whitened data.
+  The residual moments need only inner products of Z and B_t with their
+  one-volume shifts, and the whitened fit ``W = I - rho L`` is quadratic in rho,
+  so every whitened Gram matrix comes from three precomputed ones: the refit is
+  closed form too, one k x k solve per (trial, AR level) batched over voxels.
+
+t statistics follow nilearn: ``beta / sqrt(var)`` with
+``var = [(X'X)^-1]_00 * RSS / (n - p)``, p the model's column count.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError, UnknownNameError
+from .lss_designs import LSSBlocks, lss_blocks
+
+__all__ = ["LSSResult", "lss_patterns", "NOISE_MODELS"]
+
+log = logging.getLogger(__name__)
+
+NOISE_MODELS = ("ols", "ar1")
+_TINY = 1e-50  # nilearn's floor on the contrast variance
+
+
+@dataclass(frozen=True)
+class LSSResult:
+    """LSS estimates of one run: ``betas``, ``t`` and ``variance`` are (trials, voxels)."""
+
+    betas: np.ndarray
+    t: np.ndarray
+    variance: np.ndarray
+    dof: int
+    trial_names: list[str]
+    noise_model: str
+    ar_coef: np.ndarray | None = None
+    design_columns: dict[str, list[str]] = field(default_factory=dict)
+
+    def values(self, statistic: str = "beta") -> np.ndarray:
+        """The betas (``"beta"``) or t statistics (``"t"``)."""
+        if statistic not in ("beta", "t"):
+            raise UnknownNameError(statistic, ("beta", "t"), what="statistic", source="statistic")
+        return self.betas if statistic == "beta" else self.t
+
+
+def _masked_data(data: Any, mask_img: Any) -> np.ndarray:
+    """(time, voxel) data: an array as given, or a 4D image masked as FirstLevelModel masks it."""
+    if isinstance(data, np.ndarray):
+        if data.ndim != 2:
+            raise DataError(f"data must be a (time, voxel) array or a 4D image, got shape {data.shape}",
+                            source="data", fix="mask the run first, or pass the 4D NIfTI image with mask_img")
+        return data
+    from nilearn.maskers import NiftiMasker
+
+    from .fmri import load_image
+
+    img = load_image(data, name="data", ndim=4)
+    if mask_img is None:
+        raise ConfigError("a 4D image needs a mask", source="mask_img",
+                          fix="pass mask_img (see neuroalign.loaders.voxels.select_voxels)")
+    mask = load_image(mask_img, name="mask_img", ndim=3) if isinstance(mask_img, (str, os.PathLike)) else mask_img
+    return NiftiMasker(mask_img=mask, standardize=None).fit().transform(img)
+
+
+def _scaled(y: np.ndarray, signal_scaling: Any) -> np.ndarray:
+    if signal_scaling is False:
+        return y
+    if signal_scaling != 0:
+        raise ConfigError(f"signal_scaling={signal_scaling!r} is not supported for LSS", source="signal_scaling",
+                          fix="use 0 (nilearn's default, percent signal change) or False")
+    from nilearn.glm.first_level import mean_scaling
+
+    return mean_scaling(y, 0)[0]
+
+
+def lss_patterns(data: Any, events: pd.DataFrame, design_kwargs: Mapping[str, Any], *, variant: str = "lss-1",
+                 confounds: Any = None, noise_model: str = "ols", mask_img: Any = None, signal_scaling: Any = 0,
+                 bins: int = 100) -> LSSResult:
+    """LSS beta series of one run, equal to nilearn's loop of one ``FirstLevelModel`` per trial.
+
+    Parameters
+    ----------
+    data : numpy.ndarray or 4D NIfTI image/path
+        One run: a (time, voxel) array of masked data (before scaling), or a 4D
+        image with ``mask_img``.
+    events : pandas.DataFrame
+        The run's trials (``onset``, ``duration``, optional ``trial_type`` and
+        ``modulation``); one estimate per row, in row order.
+    design_kwargs : mapping
+        ``FirstLevelModel`` design settings: ``t_r`` (required),
+        ``slice_time_ref``, ``hrf_model``, ``drift_model``, ``high_pass``,
+        ``drift_order``, ``min_onset`` (nilearn's defaults otherwise).
+    variant : {"lss-1", "lss-n"}
+        Other trials as one regressor, or one regressor per trial type.
+    confounds : DataFrame or array, optional
+        (time, confound) regressors added to every model.
+    noise_model : {"ols", "ar1"}
+        Both in closed form, both nilearn's numbers.
+    mask_img : NIfTI image or path, optional
+        The voxels, when ``data`` is an image.
+    signal_scaling : {0, False}
+        0 (nilearn's default): percent signal change per voxel.
+    bins : int
+        AR(1) levels (nilearn's ``run_glm`` default 100).
+
+    Returns
+    -------
+    LSSResult
+        ``betas``, ``t``, ``variance`` (trials, voxels), ``dof``, ``trial_names``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> ev = pd.DataFrame({"onset": np.arange(6) * 12.0 + 4, "duration": 1.0})
+    >>> res = lss_patterns(100 + rng.normal(size=(50, 3)), ev, {"t_r": 2.0})
+    >>> res.betas.shape
+    (6, 3)
+    """
+    if noise_model not in NOISE_MODELS:
+        raise UnknownNameError(noise_model, NOISE_MODELS, what="noise model", source="noise_model")
+    if not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ConfigError(f"bins must be a positive integer, got {bins!r}", source="bins", fix="use bins=100")
+    y = _masked_data(data, mask_img)
+    if not np.all(np.isfinite(y)):
+        raise DataError("the data hold NaN or infinite values", source="data", fix="mask out the bad voxels")
+    y = np.asarray(_scaled(y, signal_scaling), dtype=np.float64)
+    n = y.shape[0]
+    if confounds is not None and len(confounds) != n:
+        raise DataError(f"confounds have {len(confounds)} rows for a run of {n} volumes", source="confounds",
+                        fix="give one confound row per volume")
+    blocks = lss_blocks(events, n, design_kwargs, variant=variant, confounds=confounds)
+    dof = n - blocks.n_columns
+    if dof < 1:
+        raise DataError(f"each LSS model has {blocks.n_columns} columns for {n} volumes: no residual degrees "
+                        "of freedom", source="data", fix="use longer runs, fewer confounds or a lower drift order")
+    n_trials, n_vox = len(blocks.trial_names), y.shape[1]
+    betas, var = np.empty((n_trials, n_vox)), np.empty((n_trials, n_vox))
+    ar = np.empty((n_trials, n_vox)) if noise_model == "ar1" else None
+    for key, (nuisance, members) in blocks.groups.items():
+        q, z = _project(nuisance, y, blocks.nuisance_names[key])
+        b_cols = blocks.varying[members]
+        b_cols = b_cols - np.einsum("nq,tqk->tnk", q, np.einsum("nq,tnk->tqk", q, b_cols))
+        _check_rank(b_cols, blocks.varying[members], [blocks.trial_names[i] for i in members])
+        moments = _Moments(z, b_cols)
+        if noise_model == "ols":
+            b, v = _ols(moments, dof)
+        else:
+            b, v, rho = _ar1(moments, q, z, dof, bins)
+            ar[members] = rho
+        betas[members], var[members] = b, v
+    t = betas / np.sqrt(np.maximum(var, _TINY))
+    return LSSResult(betas, t, var, dof, blocks.trial_names, noise_model, ar, blocks.nuisance_names)
+
+
+def _project(nuisance: np.ndarray, y: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """An orthonormal basis of the shared columns, and the data projected off it."""
+    norms = np.linalg.norm(nuisance, axis=0)
+    if np.any(norms == 0):
+        raise DataError(f"design columns {[names[i] for i in np.flatnonzero(norms == 0)]} are all zero",
+                        source="design", fix="drop these confounds")
+    u, s, vt = np.linalg.svd(nuisance / norms, full_matrices=False)
+    tol = s.max() * max(nuisance.shape) * np.finfo(float).eps
+    if s.min() <= tol:
+        null = np.abs(vt[-1])
+        cols = [names[i] for i in np.flatnonzero(null > 0.1 * null.max())]
+        raise DataError(f"the design matrix is rank-deficient: columns {cols} are collinear", source="design",
+                        fix="drop one of the collinear confounds (fMRIPrep's cosine regressors duplicate "
+                            "nilearn's drift: use drift_model=None with them)")
+    return u, y - u @ (u.T @ y)
+
+
+def _check_rank(b_cols: np.ndarray, raw: np.ndarray, names: list[str]) -> None:
+    scale = np.linalg.norm(raw, axis=1).max(axis=1)
+    s = np.linalg.svd(b_cols, compute_uv=False)
+    bad = np.flatnonzero(s[:, -1] <= scale * max(b_cols.shape[1:]) * np.finfo(float).eps * 1e3)
+    if bad.size:
+        raise DataError(f"the LSS design of trial {names[bad[0]]} is rank-deficient: its regressor is collinear "
+                        "with the other trials' or the drift/confound columns", source="events",
+                        fix="check for duplicate trials (same onset) or trials outside the run")
+
+
+class _Moments:
+    """Inner products of Z (n, V) and the projected varying columns B (T, n, k) with their lag-1 shifts."""
+
+    def __init__(self, z: np.ndarray, b: np.ndarray):
+        self.z, self.b, self.n = z, b, z.shape[0]
+        t, n, k = b.shape
+        flat = b.transpose(1, 0, 2).reshape(n, t * k)
+        self.bz0 = (flat.T @ z).reshape(t, k, -1)                        # B'Z
+        self.bz_f = (flat[:-1].T @ z[1:]).reshape(t, k, -1)             # sum_t b_t z_{t+1}
+        self.bz_b = (flat[1:].T @ z[:-1]).reshape(t, k, -1)             # sum_t b_{t+1} z_t
+        self.bb0 = np.einsum("tni,tnj->tij", b, b)
+        self.zz0 = np.einsum("nv,nv->v", z, z)
+
+
+def _solve_small(s: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of (..., k, k) and its product with h (..., k, V)."""
+    inv = np.linalg.inv(s)
+    return inv, inv @ h
+
+
+def _ols(m: _Moments, dof: int) -> tuple[np.ndarray, np.ndarray]:
+    inv, b = _solve_small(m.bb0, m.bz0)
+    rss = m.zz0[None] - np.einsum("tkv,tkv->tv", b, m.bz0)
+    return b[:, 0], inv[:, 0, 0, None] * (rss / dof)
+
+
+def _ar1(m: _Moments, q: np.ndarray, z: np.ndarray, dof: int, bins: int):
+    n = m.n
+    inv, b = _solve_small(m.bb0, m.bz0)
+    # OLS residuals e = z - B b of each model: their sums, ends, lag-0 and lag-1 products.
+    rss = m.zz0[None] - np.einsum("tkv,tkv->tv", b, m.bz0)
+    z_lag = np.einsum("nv,nv->v", z[:-1], z[1:])
+    b_lag = np.einsum("tni,tnj->tij", m.b[:, :-1], m.b[:, 1:])
+    r1 = (z_lag[None] - np.einsum("tkv,tkv->tv", b, m.bz_f) - np.einsum("tkv,tkv->tv", b, m.bz_b)
+          + np.einsum("tiv,tij,tjv->tv", b, b_lag, b))
+    e_sum = z.sum(0)[None] - np.einsum("tk,tkv->tv", m.b.sum(1), b)
+    e_first = z[0][None] - np.einsum("tk,tkv->tv", m.b[:, 0], b)
+    e_last = z[-1][None] - np.einsum("tk,tkv->tv", m.b[:, -1], b)
+    c = e_sum.sum(1, keepdims=True) / (n * z.shape[1])  # nilearn removes the mean of all residuals
+    r0 = rss - 2 * c * e_sum + n * c**2
+    r1 = r1 - c * (2 * e_sum - e_first - e_last) + (n - 1) * c**2
+    if np.any(r0 <= 0):
+        raise DataError("some voxels have no residual variance: their AR(1) coefficient is undefined",
+                        source="data", fix="mask out constant voxels (see neuroalign.loaders.voxels.select_voxels)")
+    rho = (r1 / ((n - 1) * n)) / (r0 / (n * n))
+    rho = (rho * bins).astype(int) * 1.0 / bins
+    return (*_whitened_fit(m, q, z, rho, dof), rho)
+
+
+def _lag_terms(a: np.ndarray, c: np.ndarray, batch: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(W a)'(W c) = g0 - rho g1 + rho^2 g2 for W = I - rho L (L the one-volume delay)."""
+    g0 = np.einsum(batch, a, c)
+    g1 = np.einsum(batch, a[..., 1:, :], c[..., :-1, :]) + np.einsum(batch, a[..., :-1, :], c[..., 1:, :])
+    g2 = np.einsum(batch, a[..., :-1, :], c[..., :-1, :])
+    return g0, g1, g2
+
+
+def _whitened_fit(m: _Moments, q: np.ndarray, z: np.ndarray, rho: np.ndarray, dof: int):
+    """Refit every (trial, voxel) on data whitened with its binned AR(1) coefficient, in closed form."""
+    b = m.b
+    qq = _lag_terms(q, q, "ni,nj->ij")
+    bq = _lag_terms(b, q[None], "tni,tnj->tij")
+    bb = _lag_terms(b, b, "tni,tnj->tij")
+    qz = _lag_terms(q, z, "ni,nv->iv")
+    zz = (m.zz0, 2 * np.einsum("nv,nv->v", z[1:], z[:-1]), np.einsum("nv,nv->v", z[:-1], z[:-1]))
+    bz = (m.bz0, m.bz_f + m.bz_b, None)
+    flat = b.transpose(1, 0, 2).reshape(b.shape[1], -1)
+    bz2 = (flat[:-1].T @ z[:-1]).reshape(b.shape[0], b.shape[2], -1)
+    betas, var = np.empty(rho.shape), np.empty(rho.shape)
+
+    def at(terms, r):
+        return terms[0] - r * terms[1] + r * r * terms[2]
+
+    for level in np.unique(rho):
+        gqq_inv = np.linalg.inv(at(qq, level))
+        trials, voxels = np.nonzero(rho == level)
+        for t in np.unique(trials):
+            vox = voxels[trials == t]
+            gbq = at((bq[0][t], bq[1][t], bq[2][t]), level)
+            sc = at((bb[0][t], bb[1][t], bb[2][t]), level) - gbq @ gqq_inv @ gbq.T
+            nq = at((qz[0][:, vox], qz[1][:, vox], qz[2][:, vox]), level)
+            nb = at((bz[0][t][:, vox], bz[1][t][:, vox], bz2[t][:, vox]), level)
+            pnq = gqq_inv @ nq
+            h = nb - gbq @ pnq
+            sc_inv = np.linalg.inv(sc)
+            beta = sc_inv @ h
+            wzz = at((zz[0][vox], zz[1][vox], zz[2][vox]), level)
+            rss = wzz - np.einsum("qv,qv->v", nq, pnq) - np.einsum("kv,kv->v", h, beta)
+            betas[t, vox] = beta[0]
+            var[t, vox] = sc_inv[0, 0] * rss / dof
+    return betas, var

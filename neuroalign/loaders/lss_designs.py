@@ -1,0 +1,260 @@
+"""Least-squares-separate (LSS) designs: the per-trial models of a beta series.
+
+One LSS model per trial (Mumford et al. 2012; nilearn's beta-series example):
+the trial's own regressor, the other trials as nuisance regressors, then the
+drift and confound regressors, all built by nilearn's
+``make_first_level_design_matrix`` with the settings ``FirstLevelModel`` uses.
+
+- ``"lss-1"``: one regressor for all other trials (label ``other_trials``).
+- ``"lss-n"``: one regressor per trial type (the trial's own type without the
+  trial), as in nilearn's documented loop.
+
+The models share every column except the trial's own and its type's (or the
+other-trials) regressor.  :func:`lss_blocks` returns them in that split form,
+which ``glm_lss`` solves in closed form; :func:`lss_design_matrix` returns one
+model as the full design matrix nilearn would fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError, DataError, DependencyError, UnknownNameError
+
+__all__ = ["LSS_VARIANTS", "DESIGN_KEYS", "lss_events", "lss_design_matrix", "lss_blocks", "LSSBlocks"]
+
+LSS_VARIANTS = ("lss-1", "lss-n")
+#: ``FirstLevelModel`` parameters that shape the design matrix, with nilearn's defaults.
+DESIGN_KEYS = {"t_r": None, "slice_time_ref": 0.0, "hrf_model": "glover", "drift_model": "cosine",
+               "high_pass": 0.01, "drift_order": 1, "min_onset": -24}
+OTHER = "other_trials"
+_SEP = "__"
+
+
+def _make_design():
+    try:
+        from nilearn.glm.first_level import make_first_level_design_matrix
+    except ImportError as exc:
+        raise DependencyError("nilearn is needed to build GLM design matrices", source="nilearn",
+                              fix="pip install 'neuroalign[fmri]' (or pip install 'nilearn>=0.10')") from exc
+    return make_first_level_design_matrix
+
+
+def _settings(design_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+    kwargs = dict(design_kwargs or {})
+    unknown = sorted(set(kwargs) - set(DESIGN_KEYS))
+    if unknown:
+        raise UnknownNameError(unknown[0], DESIGN_KEYS, what="design setting", source="design_kwargs")
+    settings = {**DESIGN_KEYS, **kwargs}
+    t_r = settings["t_r"]
+    if t_r is None or not np.isfinite(float(t_r)) or float(t_r) <= 0:
+        raise ConfigError(f"t_r must be a positive repetition time in seconds, got {t_r!r}",
+                          source="design_kwargs['t_r']", fix="pass design_kwargs={'t_r': 2.0, ...}")
+    hrf = settings["hrf_model"]
+    if not isinstance(hrf, str) or hrf.startswith("fir") or hrf is None:
+        raise ConfigError(f"LSS needs a canonical HRF model, got hrf_model={hrf!r}",
+                          source="design_kwargs['hrf_model']",
+                          fix="use 'glover' or 'spm' (optionally '+ derivative' / '+ derivative + dispersion')")
+    return settings
+
+
+def frame_times(n_scans: int, t_r: float, slice_time_ref: float = 0.0) -> np.ndarray:
+    """Acquisition times of the volumes, as ``FirstLevelModel`` computes them."""
+    return np.linspace(slice_time_ref * t_r, (n_scans - 1 + slice_time_ref) * t_r, n_scans)
+
+
+def _design(events: pd.DataFrame | None, n_scans: int, settings: Mapping[str, Any], *,
+            drift: bool, confounds: Any = None) -> pd.DataFrame:
+    make = _make_design()
+    add_regs, names = None, None
+    if confounds is not None:
+        if isinstance(confounds, pd.DataFrame):
+            add_regs, names = confounds.to_numpy(), confounds.columns.tolist()
+        else:
+            add_regs = np.asarray(confounds, dtype=float)
+            names = [f"confound_{i}" for i in range(add_regs.shape[1])]
+    return make(frame_times(n_scans, settings["t_r"], settings["slice_time_ref"]), events,
+                hrf_model=settings["hrf_model"], drift_model=settings["drift_model"] if drift else None,
+                high_pass=settings["high_pass"], drift_order=settings["drift_order"],
+                add_regs=add_regs, add_reg_names=names, min_onset=settings["min_onset"])
+
+
+def _check_events(events: pd.DataFrame, variant: str) -> pd.DataFrame:
+    if variant not in LSS_VARIANTS:
+        raise UnknownNameError(variant, LSS_VARIANTS, what="LSS variant", source="variant")
+    if not isinstance(events, pd.DataFrame):
+        raise DataError(f"events must be a pandas DataFrame, got {type(events).__name__}", source="events",
+                        fix="read the table with neuroalign.loaders.events.read_events")
+    missing = [c for c in ("onset", "duration") if c not in events.columns]
+    if missing:
+        raise DataError(f"the events table has no {' or '.join(missing)} column", source="events",
+                        fix="give every trial an onset and a duration in seconds (BIDS events.tsv)")
+    events = events.reset_index(drop=True).copy()
+    if "trial_type" not in events.columns:
+        events["trial_type"] = "trial"
+    events["trial_type"] = events["trial_type"].astype(str)
+    if len(events) < 2:
+        raise DataError(f"LSS needs at least two trials, the events table has {len(events)}", source="events",
+                        fix="use an events table with several trials (or LSA)")
+    if variant == "lss-n":
+        counts = events["trial_type"].value_counts()
+        single = sorted(counts.index[counts == 1])
+        if single:
+            raise DataError(f"trial type(s) {single} occur once: LSS-N models the other trials of the same type "
+                            "as one regressor, which would be empty", source="events['trial_type']",
+                            fix="use variant='lss-1', or merge the single trials into a shared trial_type")
+    bad = [t for t in events["trial_type"].unique() if _SEP in t or t == OTHER]
+    if bad:
+        raise DataError(f"trial type(s) {bad} use the reserved name {OTHER!r} or separator {_SEP!r}",
+                        source="events['trial_type']", fix="rename these trial types")
+    return events
+
+
+def lss_events(events: pd.DataFrame, trial: int, variant: str = "lss-1") -> tuple[pd.DataFrame, str]:
+    """The events of trial ``trial``'s LSS model, and the name of its regressor.
+
+    The trial is relabelled ``"<trial_type>__<trial>"``; with ``"lss-1"`` every
+    other trial is relabelled ``"other_trials"``, with ``"lss-n"`` the others keep
+    their trial type (nilearn's beta-series example).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"onset": [0.0, 10.0, 20.0], "duration": 1.0, "trial_type": ["a", "b", "a"]})
+    >>> lss_events(ev, 1)[0]["trial_type"].tolist()
+    ['other_trials', 'b__001', 'other_trials']
+    """
+    events = _check_events(events, variant)
+    if not 0 <= trial < len(events):
+        raise DataError(f"trial {trial} is outside the {len(events)} trials", source="trial",
+                        fix=f"pass 0 <= trial < {len(events)}")
+    name = f"{events.loc[trial, 'trial_type']}{_SEP}{trial:03d}"
+    out = events.copy()
+    if variant == "lss-1":
+        out["trial_type"] = OTHER
+    out.loc[trial, "trial_type"] = name
+    return out, name
+
+
+def lss_design_matrix(events: pd.DataFrame, n_scans: int, design_kwargs: Mapping[str, Any], trial: int, *,
+                      variant: str = "lss-1", confounds: Any = None) -> pd.DataFrame:
+    """The full design matrix of one trial's LSS model, as nilearn builds it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"onset": [4.0, 30.0, 60.0], "duration": 1.0, "trial_type": "a"})
+    >>> dm = lss_design_matrix(ev, 50, {"t_r": 2.0}, 0)
+    >>> dm.columns[:2].tolist()
+    ['a__000', 'other_trials']
+    """
+    settings = _settings(design_kwargs)
+    trial_events, _ = lss_events(events, trial, variant)
+    return _design(trial_events, n_scans, settings, drift=True, confounds=confounds)
+
+
+@dataclass(frozen=True)
+class LSSBlocks:
+    """The LSS models of one run, split into shared and per-trial columns.
+
+    ``groups`` maps a group key to ``(nuisance, trials)``: ``nuisance`` (n_scans, q)
+    holds the columns every model of the group shares (drift, confounds and, for
+    LSS-N, the other trial types); ``trials`` lists the trial indices of the group.
+    ``varying[t]`` (n_scans, 2 k) holds trial ``t``'s own k columns (main regressor
+    first, then HRF derivatives) and the k columns of the other trials (LSS-1) or of
+    its type without it (LSS-N).  ``n_columns`` is the column count of every model.
+    """
+
+    groups: dict[str, tuple[np.ndarray, list[int]]]
+    varying: np.ndarray
+    nuisance_names: dict[str, list[str]]
+    trial_names: list[str]
+    n_columns: int
+    k: int
+
+
+def lss_blocks(events: pd.DataFrame, n_scans: int, design_kwargs: Mapping[str, Any], *,
+               variant: str = "lss-1", confounds: Any = None) -> LSSBlocks:
+    """Every trial's LSS model of one run, as shared and varying columns.
+
+    The columns are nilearn's: each trial's own regressor is built by
+    ``make_first_level_design_matrix`` from that trial alone, the shared ones
+    from the whole table.  For HRFs without derivatives the other-trials
+    regressor is the whole-condition regressor minus the trial's (the
+    convolution is linear); with derivatives (orthogonalised per regressor by
+    nilearn) it is built from the other trials' events, one call per trial.
+    """
+    settings = _settings(design_kwargs)
+    events = _check_events(events, variant)
+    n_trials = len(events)
+    types = events["trial_type"].to_numpy()
+    names = [f"{t}{_SEP}{i:03d}" for i, t in enumerate(types)]
+
+    single = events.copy()
+    single["trial_type"] = names
+    own_dm = _design(single, n_scans, settings, drift=False)
+    k = _columns_per_regressor(own_dm, names[0])
+    own = np.stack([own_dm[_cols(names[i], k, own_dm)].to_numpy() for i in range(n_trials)])
+
+    nuis = _design(None, n_scans, settings, drift=True, confounds=confounds)
+    derivatives = k > 1
+    if variant == "lss-1":
+        whole = events.copy()
+        whole["trial_type"] = OTHER
+        others = _other_columns(whole, own, range(n_trials), n_scans, settings, k, derivatives, OTHER)
+        groups = {OTHER: (nuis.to_numpy(), list(range(n_trials)))}
+        nuisance_names = {OTHER: nuis.columns.tolist()}
+        n_columns = 2 * k + nuis.shape[1]
+    else:
+        cond_dm = _design(events, n_scans, settings, drift=False)
+        others = np.empty_like(own)
+        groups, nuisance_names = {}, {}
+        conditions = sorted(set(types))
+        for c in conditions:
+            members = [i for i in range(n_trials) if types[i] == c]
+            sub = events.loc[types == c].copy()
+            others[members] = _other_columns(sub, own, members, n_scans, settings, k, derivatives, c)
+            shared_cols = [col for d in conditions if d != c for col in _cols(d, k, cond_dm)]
+            shared = pd.concat([cond_dm[shared_cols], nuis], axis=1)
+            groups[c] = (shared.to_numpy(), members)
+            nuisance_names[c] = shared.columns.tolist()
+        n_columns = 2 * k + k * (len(conditions) - 1) + nuis.shape[1]
+    for i in range(n_trials):
+        if not np.any(own[i][:, 0]):
+            raise DataError(f"trial {i} (onset {events.loc[i, 'onset']} s) has an all-zero regressor: it falls "
+                            f"outside the run of {n_scans} volumes (or before min_onset)", source="events",
+                            fix="drop the trials outside the run, or check the run's events file and t_r")
+    varying = np.concatenate([own, others], axis=2)
+    return LSSBlocks(groups, varying, nuisance_names, names, n_columns, k)
+
+
+def _columns_per_regressor(dm: pd.DataFrame, name: str) -> int:
+    return 1 + sum(f"{name}_{suffix}" in dm.columns for suffix in ("derivative", "dispersion"))
+
+
+def _cols(name: str, k: int, dm: pd.DataFrame) -> list[str]:
+    cols = [name, f"{name}_derivative", f"{name}_dispersion"][:k]
+    return [c for c in cols if c in dm.columns] if k == 1 else cols
+
+
+def _other_columns(sub: pd.DataFrame, own: np.ndarray, members: Any, n_scans: int, settings: Mapping[str, Any],
+                   k: int, derivatives: bool, label: str) -> np.ndarray:
+    """The columns of each member's other trials (of ``sub``), for every member."""
+    members = list(members)
+    if not derivatives:
+        whole = sub.copy()
+        whole["trial_type"] = label
+        total = _design(whole, n_scans, settings, drift=False)[[label]].to_numpy()
+        return np.stack([total - own[i] for i in members])
+    out = []
+    for i in members:
+        rest = sub.drop(index=i).copy()
+        rest["trial_type"] = label
+        dm = _design(rest, n_scans, settings, drift=False)
+        out.append(dm[_cols(label, k, dm)].to_numpy())
+    return np.stack(out)
