@@ -109,9 +109,10 @@ def test_plan_covers_every_study():
     config = ProtocolConfig()
     tasks = plan_tasks(config)
     kinds = pd.Series([t.kind for t in tasks]).value_counts().to_dict()
-    assert kinds == {"ssl": 15, "edge_free": 15, "supervised": 15, "fc": 15, "ablation": 12}
+    assert kinds == {"ssl": 15, "edge_free": 15, "supervised": 15, "fc": 15, "ablation": 14}
     assert {t.variant for t in tasks if t.kind == "ablation"} == {
-        "mask_ratio=0.25", "mask_ratio=0.75", "gamma=1.0", "gamma=3.0", "remask=False", "leak_fix=False"}
+        "mask_ratio=0.25", "mask_ratio=0.75", "gamma=1.0", "gamma=3.0", "remask=False", "leak_fix=False",
+        "centre=False"}
 
 
 def _table(values: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
