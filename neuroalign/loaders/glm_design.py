@@ -1,0 +1,138 @@
+"""First-level design matrices of task runs (built by nilearn), with a check for collinear columns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, DependencyError
+
+__all__ = ["frame_times", "lsa_design", "check_full_rank"]
+
+
+def frame_times(n_volumes: int, t_r: float, slice_time_ref: float = 0.0) -> np.ndarray:
+    """Acquisition times (s) of a run's volumes, exactly as nilearn's ``FirstLevelModel`` computes them.
+
+    Examples
+    --------
+    >>> from neuroalign.loaders.glm_design import frame_times
+    >>> frame_times(3, 2.0, slice_time_ref=0.5).tolist()
+    [1.0, 3.0, 5.0]
+    """
+    start, end = slice_time_ref * t_r, (n_volumes - 1 + slice_time_ref) * t_r
+    return np.linspace(start, end, n_volumes)
+
+
+def _make_design(times: np.ndarray, events: pd.DataFrame, confounds: np.ndarray | None,
+                 confound_names: Sequence[str] | None, options: dict[str, Any]) -> pd.DataFrame:
+    try:
+        from nilearn.glm.first_level import make_first_level_design_matrix
+    except ImportError as exc:
+        raise DependencyError("nilearn is needed to build GLM design matrices", source="nilearn",
+                              fix="pip install 'neuroalign[fmri]' (or pip install 'nilearn>=0.10')") from exc
+    return make_first_level_design_matrix(times, events, add_regs=confounds, add_reg_names=confound_names,
+                                          **options)
+
+
+def lsa_design(events: pd.DataFrame, times: np.ndarray, *, per: str = "trial", confounds: np.ndarray | None = None,
+               confound_names: Sequence[str] | None = None, **options: Any) -> tuple[pd.DataFrame, list[str]]:
+    """A least-squares-all design: one regressor per trial (or per stimulus), drift and confounds.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        As :func:`~neuroalign.loaders.events.read_events` returns it.
+    times : array
+        The volumes' acquisition times (:func:`frame_times`).
+    per : {"trial", "stimulus"}
+        One regressor per row of ``events``, or one per ``stimulus_id``.
+    confounds, confound_names
+        Extra regressors (volumes × k) and their names.
+    **options
+        ``hrf_model``, ``drift_model``, ``high_pass``, ``drift_order``,
+        ``fir_delays``, ``min_onset``, ``oversampling`` of nilearn's
+        ``make_first_level_design_matrix`` (its defaults when absent).
+
+    Returns
+    -------
+    (design, columns)
+        nilearn's design matrix, and the name of the regressor of each trial
+        (``per="trial"``, in row order) or of each stimulus (in order of first
+        appearance).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from neuroalign.loaders.glm_design import frame_times, lsa_design
+    >>> events = pd.DataFrame({"onset": [0.0, 10.0, 20.0], "duration": 1.0, "trial_type": "x",
+    ...                        "stimulus_id": ["a", "b", "a"]})
+    >>> design, columns = lsa_design(events, frame_times(20, 2.0), per="stimulus")
+    >>> columns, design.shape
+    (['stim_0000', 'stim_0001'], (20, 3))
+    """
+    if per == "trial":
+        columns = [f"trial_{k:04d}" for k in range(len(events))]
+        names = columns
+    else:
+        stimuli = list(dict.fromkeys(events["stimulus_id"]))
+        columns = [f"stim_{k:04d}" for k in range(len(stimuli))]
+        lookup = dict(zip(stimuli, columns))
+        names = [lookup[s] for s in events["stimulus_id"]]
+    table = pd.DataFrame({"onset": events["onset"].to_numpy(float), "duration": events["duration"].to_numpy(float),
+                          "trial_type": names})
+    if "modulation" in events.columns:
+        table["modulation"] = events["modulation"].to_numpy(float)
+    return _make_design(times, table, confounds, confound_names, options), columns
+
+
+def check_full_rank(design: pd.DataFrame, *, source: str = "design", describe: dict[str, str] | None = None) -> None:
+    """Raise a :class:`DataError` naming the collinear columns when a design matrix is rank-deficient.
+
+    The rank and the dependent columns come from a QR decomposition with
+    column pivoting of the design with unit-norm columns; each dependent
+    column is named with the columns it is a combination of.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from neuroalign.loaders.glm_design import check_full_rank
+    >>> x = np.arange(6.0)
+    >>> check_full_rank(pd.DataFrame({"a": x, "b": 2 * x, "constant": 1.0}))
+    Traceback (most recent call last):
+    ...
+    neuroalign.errors.DataError: design: the design matrix is rank-deficient (rank 2 of 3 columns): columns ['a', 'b'] are linearly dependent. Fix: ...
+    """
+    from scipy.linalg import qr
+
+    describe = describe or {}
+    values = design.to_numpy(dtype=float)
+    names = [str(c) for c in design.columns]
+    norms = np.linalg.norm(values, axis=0)
+    zero = [names[i] for i in np.flatnonzero(norms == 0)]
+    if zero:
+        raise DataError(f"the design matrix has all-zero column(s) {[describe.get(n, n) for n in zero][:10]}",
+                        source=source, fix="drop trials or confounds that do not vary within the run (e.g. an "
+                        "event with modulation 0, or a constant confound)")
+    scaled = values / norms
+    _, r, piv = qr(scaled, mode="economic", pivoting=True)
+    diag = np.abs(np.diag(r))
+    tol = max(scaled.shape) * np.finfo(float).eps * diag[0] * 1e3
+    rank = int(np.sum(diag > tol))
+    if rank == len(names):
+        return
+    independent = np.sort(piv[:rank])
+    parts = []
+    for column in piv[rank:][:5]:
+        coef, *_ = np.linalg.lstsq(scaled[:, independent], scaled[:, column], rcond=None)
+        group = sorted([i for i, c in zip(independent, coef) if abs(c) > 1e-6] + [int(column)])
+        text = str([describe.get(names[i], names[i]) for i in group[:8]])
+        if text not in parts:
+            parts.append(text)
+    raise DataError(f"the design matrix is rank-deficient (rank {rank} of {len(names)} columns): columns "
+                    + "; ".join(parts) + " are linearly dependent", source=source,
+                    fix="remove the duplicated or collinear regressors: trials at the same onset, a confound "
+                    "that repeats another or a drift term, or more regressors than volumes (use per='stimulus' "
+                    "or the LSS estimator for many trials)")
