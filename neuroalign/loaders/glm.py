@@ -28,7 +28,7 @@ from .bids import parse_bids_entities
 from .confounds import load_confounds
 from .events import check_events_in_run, read_events
 from .fmri import _same_grid, _tr_from_header, load_image
-from .glm_design import check_full_rank, frame_times, lsa_design
+from .glm_design import check_full_rank, condition_design, frame_times, lsa_design
 from .timeseries_files import _repetition_time
 from .voxels import select_voxels, voxel_coords
 
@@ -133,6 +133,30 @@ def _fit_run(img, mask_img, design: pd.DataFrame, options: dict[str, Any]):
         variance[:, where] = np.diag(result.cov)[:, None] * np.atleast_1d(result.dispersion)[None, :]
         dofs.add(int(result.df_residuals))
     return Y, theta, variance, dofs.pop()
+
+
+def _lss_run(img, mask_img, table, times, estimator, statistic, regressors, confound_names, design_options,
+             fit_options, tr, slice_time_ref, name):
+    """LSS estimates of one run (closed form, :mod:`neuroalign.loaders.glm_lss`), and the residuals, design
+    and dof of the run's condition GLM (one regressor per trial type, the shared nuisance columns)."""
+    from .glm_lss import lss_patterns
+
+    if fit_options["standardize"] or fit_options["noise_model"] not in ("ols", "ar1") \
+            or design_options["fir_delays"] is not None:
+        raise ConfigError("LSS supports noise_model 'ols'/'ar1', standardize=False and no FIR delays",
+                          source="estimator", fix="use estimator='lsa' for these settings")
+    confounds = None if regressors is None else pd.DataFrame(regressors, columns=confound_names)
+    columns = ["onset", "duration", "trial_type"] + (["modulation"] if "modulation" in table.columns else [])
+    settings = {k: v for k, v in design_options.items() if k != "fir_delays"}
+    result = lss_patterns(img, table[columns], dict(settings, t_r=tr, slice_time_ref=slice_time_ref),
+                          variant=estimator, confounds=confounds, noise_model=fit_options["noise_model"],
+                          mask_img=mask_img, signal_scaling=fit_options["signal_scaling"])
+    design = condition_design(table[columns], times, confounds=regressors, confound_names=confound_names,
+                              **design_options)
+    check_full_rank(design, source=f"condition design of {name}")
+    Y, theta, _, _ = _fit_run(img, mask_img, design, fit_options)
+    values = result.betas if statistic == "beta" else result.t
+    return values, Y - design.to_numpy(float) @ theta, design, result.dof
 
 
 def estimate_patterns(
@@ -282,11 +306,9 @@ standardize, signal_scaling
             values = theta[where] if statistic == "beta" else theta[where] / np.sqrt(variance[where])
             residual = Y - design.to_numpy(float) @ theta
         else:
-            from .glm_lss import lss_patterns
-
-            values, residual, design, dof = lss_patterns(
-                img, mask_img, table, times, variant=estimator, statistic=statistic, confounds=regressors,
-                confound_names=confound_names, design_options=design_options, fit_options=fit_options)
+            values, residual, design, dof = _lss_run(img, mask_img, table, times, estimator, statistic,
+                                                     regressors, confound_names, design_options, fit_options,
+                                                     tr, slice_time_ref, name)
             trials = table
         designs[run_id], dofs[run_id] = design, int(dof)
         blocks.append(np.asarray(values, dtype=float))

@@ -220,3 +220,31 @@ def test_betas_invariant_to_data_scale_and_event_row_order(tmp_path_factory, sca
     other = estimate_patterns(scaled, ev.iloc[list(order)], t_r=TR, progress=False).patterns
     np.testing.assert_allclose(other.values, base.values, atol=1e-8)
     assert other.stimulus_id.values.tolist() == base.stimulus_id.values.tolist()
+
+
+@pytest.mark.parametrize("variant", ["lss-1", "lss-n"])
+def test_lss_front_door_equals_nilearns_per_trial_loop(study, variant):
+    """estimator='lss-1'/'lss-n' through estimate_patterns equals nilearn's documented LSS loop (one
+    FirstLevelModel per trial: the trial, the other trials as one regressor or one per trial type)."""
+    pytest.importorskip("neuroalign.loaders.glm_lss")
+    runs, events, confounds, mask = study
+    result = estimate_patterns(runs[0], events[0], confounds=confounds[0], mask=mask, estimator=variant,
+                               stimulus_column="stim_file", progress=False)
+    ev = pd.read_csv(events[0], sep="\t").sort_values("onset", kind="stable").reset_index(drop=True)
+    add = pd.read_csv(confounds[0], sep="\t")[["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z", "csf"]]
+    times = np.arange(60) * TR
+    expected = []
+    for i in range(len(ev)):
+        types = ev["trial_type"].to_numpy(object).copy()
+        types = np.where(np.arange(len(ev)) == i, "target", "other" if variant == "lss-1" else types)
+        design = make_first_level_design_matrix(times, ev[["onset", "duration"]].assign(trial_type=types),
+                                                add_regs=add)
+        model = FirstLevelModel(mask_img=mask, minimize_memory=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(runs[0], design_matrices=[design])
+            expected.append(apply_mask(model.compute_contrast("target", output_type="effect_size"), mask))
+    np.testing.assert_allclose(result.patterns.values, np.stack(expected), rtol=0, atol=1e-8)
+    assert result.patterns.attrs["estimator"] == variant
+    assert result.residuals.sizes["time"] == 60 and result.dof[1] > 0
+    assert result.design_matrices[1].columns[:2].tolist() == ["a", "b"]
