@@ -50,11 +50,13 @@ def _check_residuals(residuals: xr.DataArray) -> xr.DataArray:
     if not isinstance(residuals, xr.DataArray) or TIME not in residuals.dims:
         raise SchemaError("the residuals must be a DataArray with a 'time' dim", source="residuals",
                           fix="pass the GLM residuals as one (time, neuroid) array with a 'run' coord on time")
-    # the time coordinate may restart in every run, so it is not checked for order
-    validate(residuals.rename({TIME: "volume"}), dims=("volume", NEUROID), name="residuals", check_values=False)
+    # the neuroid coordinates (a time coordinate may restart in every run, so it is not checked for order)
+    validate(residuals.isel({TIME: 0}, drop=True), dims=(NEUROID,), name="residuals", check_values=False)
     if residuals.ndim != 2:
         raise SchemaError(f"residuals must have dims (time, neuroid), got {residuals.dims}", source="residuals",
                           fix="pass the GLM residuals as one (time, neuroid) array with a 'run' coord on time")
+    if residuals.sizes[TIME] == 0:
+        raise DataError("the residuals have no volumes", source="residuals", fix="pass the residuals of a GLM fit")
     if RUN not in residuals.coords or residuals[RUN].dims != (TIME,):
         raise SchemaError("the residuals have no 'run' coordinate on 'time'", source="residuals",
                           fix="assign one: residuals.assign_coords(run=('time', run_of_each_volume))")
