@@ -28,7 +28,7 @@ from .bids import parse_bids_entities
 from .confounds import load_confounds
 from .events import check_events_in_run, read_events
 from .fmri import _same_grid, _tr_from_header, load_image
-from .glm_design import check_full_rank, condition_design, frame_times, lsa_design
+from .glm_design import check_full_rank, frame_times, lsa_design
 from .timeseries_files import _repetition_time
 from .voxels import select_voxels, voxel_coords
 
@@ -81,7 +81,9 @@ def _read_runs(runs: Any, t_r: float | None):
         name = str(run) if isinstance(run, (str, os.PathLike)) else f"run {index}"
         img = load_image(run, name=name, ndim=4)
         path = Path(run) if isinstance(run, (str, os.PathLike)) else None
-        tr = _repetition_time(path, t_r, _tr_from_header(img))
+        # an in-memory image's header TR is often nibabel's default 1.0: t_r wins without a warning
+        tr = _repetition_time(path, t_r, _tr_from_header(img)) if path is not None or t_r is None \
+            else _repetition_time(None, t_r)
         if tr is None:
             raise ConfigError("the repetition time is unknown (no JSON sidecar, no header TR)", source=name,
                               fix="pass t_r=<seconds>")
@@ -136,27 +138,15 @@ def _fit_run(img, mask_img, design: pd.DataFrame, options: dict[str, Any]):
 
 
 def _lss_run(img, mask_img, table, times, estimator, statistic, regressors, confound_names, design_options,
-             fit_options, tr, slice_time_ref, name):
-    """LSS estimates of one run (closed form, :mod:`neuroalign.loaders.glm_lss`), and the residuals, design
-    and dof of the run's condition GLM (one regressor per trial type, the shared nuisance columns)."""
+             fit_options):
+    """LSS estimates of one run (closed form, :func:`neuroalign.loaders.glm_lss.lss_patterns`), with the
+    residuals, design and dof of the run's condition GLM (one regressor per trial type)."""
     from .glm_lss import lss_patterns
 
-    if fit_options["standardize"] or fit_options["noise_model"] not in ("ols", "ar1") \
-            or design_options["fir_delays"] is not None:
-        raise ConfigError("LSS supports noise_model 'ols'/'ar1', standardize=False and no FIR delays",
-                          source="estimator", fix="use estimator='lsa' for these settings")
-    confounds = None if regressors is None else pd.DataFrame(regressors, columns=confound_names)
     columns = ["onset", "duration", "trial_type"] + (["modulation"] if "modulation" in table.columns else [])
-    settings = {k: v for k, v in design_options.items() if k != "fir_delays"}
-    result = lss_patterns(img, table[columns], dict(settings, t_r=tr, slice_time_ref=slice_time_ref),
-                          variant=estimator, confounds=confounds, noise_model=fit_options["noise_model"],
-                          mask_img=mask_img, signal_scaling=fit_options["signal_scaling"])
-    design = condition_design(table[columns], times, confounds=regressors, confound_names=confound_names,
-                              **design_options)
-    check_full_rank(design, source=f"condition design of {name}")
-    Y, theta, _, _ = _fit_run(img, mask_img, design, fit_options)
-    values = result.betas if statistic == "beta" else result.t
-    return values, Y - design.to_numpy(float) @ theta, design, result.dof
+    return lss_patterns(img, mask_img, table[columns], times, variant=estimator, statistic=statistic,
+                        confounds=regressors, confound_names=confound_names, design_options=design_options,
+                        fit_options=fit_options)
 
 
 def estimate_patterns(
@@ -307,8 +297,7 @@ standardize, signal_scaling
             residual = Y - design.to_numpy(float) @ theta
         else:
             values, residual, design, dof = _lss_run(img, mask_img, table, times, estimator, statistic,
-                                                     regressors, confound_names, design_options, fit_options,
-                                                     tr, slice_time_ref, name)
+                                                     regressors, confound_names, design_options, fit_options)
             trials = table
         designs[run_id], dofs[run_id] = design, int(dof)
         blocks.append(np.asarray(values, dtype=float))

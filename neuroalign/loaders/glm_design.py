@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..errors import DataError, DependencyError
 
-__all__ = ["frame_times", "lsa_design", "condition_design", "check_full_rank"]
+__all__ = ["frame_times", "lsa_design", "check_full_rank"]
 
 
 def frame_times(n_volumes: int, t_r: float, slice_time_ref: float = 0.0) -> np.ndarray:
@@ -86,22 +86,6 @@ def lsa_design(events: pd.DataFrame, times: np.ndarray, *, per: str = "trial", c
     if "modulation" in events.columns:
         table["modulation"] = events["modulation"].to_numpy(float)
     return _make_design(times, table, confounds, confound_names, options), columns
-
-
-def condition_design(events: pd.DataFrame, times: np.ndarray, *, confounds: np.ndarray | None = None,
-                     confound_names: Sequence[str] | None = None, **options: Any) -> pd.DataFrame:
-    """nilearn's design with one regressor per ``trial_type`` (the classic condition GLM), drift and confounds.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from neuroalign.loaders.glm_design import condition_design, frame_times
-    >>> events = pd.DataFrame({"onset": [0.0, 10.0, 20.0], "duration": 1.0, "trial_type": ["x", "y", "x"]})
-    >>> condition_design(events, frame_times(20, 2.0)).columns.tolist()
-    ['x', 'y', 'constant']
-    """
-    columns = ["onset", "duration", "trial_type"] + (["modulation"] if "modulation" in events.columns else [])
-    return _make_design(times, events[columns], confounds, confound_names, options)
 
 
 def check_full_rank(design: pd.DataFrame, *, source: str = "design", describe: dict[str, str] | None = None) -> None:
