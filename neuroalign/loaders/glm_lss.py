@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError, UnknownNameError
-from .lss_designs import LSSBlocks, lss_blocks
+from .lss_designs import condition_design_matrix, lss_blocks
 
-__all__ = ["LSSResult", "lss_patterns", "NOISE_MODELS"]
+__all__ = ["LSSResult", "lss_estimates", "lss_patterns", "NOISE_MODELS"]
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,15 @@ class LSSResult:
         return self.betas if statistic == "beta" else self.t
 
 
-def _masked_data(data: Any, mask_img: Any) -> np.ndarray:
+def _masked_data(data: Any, mask_img: Any, standardize: Any) -> np.ndarray:
     """(time, voxel) data: an array as given, or a 4D image masked as FirstLevelModel masks it."""
     if isinstance(data, np.ndarray):
         if data.ndim != 2:
             raise DataError(f"data must be a (time, voxel) array or a 4D image, got shape {data.shape}",
                             source="data", fix="mask the run first, or pass the 4D NIfTI image with mask_img")
+        if standardize:
+            raise ConfigError("standardize applies to images (nilearn's masker standardises them)",
+                              source="standardize", fix="pass the 4D image with mask_img, or standardize=False")
         return data
     from nilearn.maskers import NiftiMasker
 
@@ -81,7 +84,8 @@ def _masked_data(data: Any, mask_img: Any) -> np.ndarray:
         raise ConfigError("a 4D image needs a mask", source="mask_img",
                           fix="pass mask_img (see neuroalign.loaders.voxels.select_voxels)")
     mask = load_image(mask_img, name="mask_img", ndim=3) if isinstance(mask_img, (str, os.PathLike)) else mask_img
-    return NiftiMasker(mask_img=mask, standardize=None).fit().transform(img)
+    method = "zscore_sample" if standardize is True else (standardize or None)
+    return NiftiMasker(mask_img=mask, standardize=method).fit().transform(img)
 
 
 def _scaled(y: np.ndarray, signal_scaling: Any) -> np.ndarray:
@@ -95,63 +99,88 @@ def _scaled(y: np.ndarray, signal_scaling: Any) -> np.ndarray:
     return mean_scaling(y, 0)[0]
 
 
-def lss_patterns(data: Any, events: pd.DataFrame, design_kwargs: Mapping[str, Any], *, variant: str = "lss-1",
-                 confounds: Any = None, noise_model: str = "ols", mask_img: Any = None, signal_scaling: Any = 0,
-                 bins: int = 100) -> LSSResult:
+def _prepared(data: Any, mask_img: Any, signal_scaling: Any, standardize: Any) -> np.ndarray:
+    """The data FirstLevelModel fits: masked, then mean-scaled (or standardised by the masker), float64."""
+    if signal_scaling is not False:
+        standardize = False  # nilearn: signal_scaling overrides standardize
+    y = _masked_data(data, mask_img, standardize)
+    if not np.all(np.isfinite(y)):
+        raise DataError("the data hold NaN or infinite values", source="data", fix="mask out the bad voxels")
+    constant = np.flatnonzero(np.ptp(y, axis=0) == 0)
+    if constant.size:
+        raise DataError(f"{constant.size} voxel(s) are constant over the run (first: column {constant[0]}): their "
+                        "estimates and t statistics would be rounding noise", source="data",
+                        fix="mask out constant voxels (see neuroalign.loaders.voxels.select_voxels)")
+    return np.asarray(_scaled(y, signal_scaling), dtype=np.float64)
+
+
+def lss_estimates(data: Any, events: pd.DataFrame, design_kwargs: Mapping[str, Any], *, variant: str = "lss-1",
+                  confounds: Any = None, confound_names: Any = None, noise_model: str = "ols", mask_img: Any = None,
+                  signal_scaling: Any = 0, standardize: Any = False, bins: int = 100) -> LSSResult:
     """LSS beta series of one run, equal to nilearn's loop of one ``FirstLevelModel`` per trial.
 
     Parameters
     ----------
     data : numpy.ndarray or 4D NIfTI image/path
         One run: a (time, voxel) array of masked data (before scaling), or a 4D
-        image with ``mask_img``.
+        image with ``mask_img`` (masked as ``FirstLevelModel`` masks it).
     events : pandas.DataFrame
         The run's trials (``onset``, ``duration``, optional ``trial_type`` and
         ``modulation``); one estimate per row, in row order.
     design_kwargs : mapping
-        ``FirstLevelModel`` design settings: ``t_r`` (required),
+        ``FirstLevelModel`` design settings: ``t_r`` (or ``frame_times``),
         ``slice_time_ref``, ``hrf_model``, ``drift_model``, ``high_pass``,
         ``drift_order``, ``min_onset`` (nilearn's defaults otherwise).
     variant : {"lss-1", "lss-n"}
         Other trials as one regressor, or one regressor per trial type.
     confounds : DataFrame or array, optional
-        (time, confound) regressors added to every model.
+        (time, confound) regressors added to every model (``confound_names``
+        names the columns of an array).
     noise_model : {"ols", "ar1"}
         Both in closed form, both nilearn's numbers.
     mask_img : NIfTI image or path, optional
         The voxels, when ``data`` is an image.
-    signal_scaling : {0, False}
-        0 (nilearn's default): percent signal change per voxel.
+    signal_scaling, standardize
+        As ``FirstLevelModel``: 0 (nilearn's default) scales each voxel to percent
+        signal change; with ``signal_scaling=False``, ``standardize`` z-scores
+        images in nilearn's masker.
     bins : int
         AR(1) levels (nilearn's ``run_glm`` default 100).
 
     Returns
     -------
     LSSResult
-        ``betas``, ``t``, ``variance`` (trials, voxels), ``dof``, ``trial_names``.
+        ``betas``, ``t``, ``variance`` (trials, voxels), ``dof``, ``trial_names``,
+        and for ``"ar1"`` the binned AR coefficients ``ar_coef`` (trials, voxels).
+
+    Raises
+    ------
+    DataError
+        LSS-N with a trial type that occurs once, a rank-deficient model (the
+        collinear columns named), trials outside the run, constant voxels (ar1).
+    ConfigError, UnknownNameError
+        Unknown variant or noise model, FIR HRFs, a missing ``t_r``.
 
     Examples
     --------
     >>> import numpy as np, pandas as pd
     >>> rng = np.random.default_rng(0)
     >>> ev = pd.DataFrame({"onset": np.arange(6) * 12.0 + 4, "duration": 1.0})
-    >>> res = lss_patterns(100 + rng.normal(size=(50, 3)), ev, {"t_r": 2.0})
-    >>> res.betas.shape
-    (6, 3)
+    >>> res = lss_estimates(100 + rng.normal(size=(50, 3)), ev, {"t_r": 2.0})
+    >>> res.betas.shape, res.dof
+    ((6, 3), 45)
     """
     if noise_model not in NOISE_MODELS:
         raise UnknownNameError(noise_model, NOISE_MODELS, what="noise model", source="noise_model")
     if not isinstance(bins, (int, np.integer)) or bins < 1:
         raise ConfigError(f"bins must be a positive integer, got {bins!r}", source="bins", fix="use bins=100")
-    y = _masked_data(data, mask_img)
-    if not np.all(np.isfinite(y)):
-        raise DataError("the data hold NaN or infinite values", source="data", fix="mask out the bad voxels")
-    y = np.asarray(_scaled(y, signal_scaling), dtype=np.float64)
+    y = _prepared(data, mask_img, signal_scaling, standardize)
     n = y.shape[0]
     if confounds is not None and len(confounds) != n:
         raise DataError(f"confounds have {len(confounds)} rows for a run of {n} volumes", source="confounds",
                         fix="give one confound row per volume")
-    blocks = lss_blocks(events, n, design_kwargs, variant=variant, confounds=confounds)
+    blocks = lss_blocks(events, n, design_kwargs, variant=variant, confounds=confounds,
+                        confound_names=confound_names)
     dof = n - blocks.n_columns
     if dof < 1:
         raise DataError(f"each LSS model has {blocks.n_columns} columns for {n} volumes: no residual degrees "
@@ -173,6 +202,81 @@ def lss_patterns(data: Any, events: pd.DataFrame, design_kwargs: Mapping[str, An
         betas[members], var[members] = b, v
     t = betas / np.sqrt(np.maximum(var, _TINY))
     return LSSResult(betas, t, var, dof, blocks.trial_names, noise_model, ar, blocks.nuisance_names)
+
+
+def lss_patterns(img: Any, mask_img: Any, events: pd.DataFrame, times: np.ndarray, *, variant: str = "lss-1",
+                 statistic: str = "beta", confounds: Any = None, confound_names: Any = None,
+                 design_options: Mapping[str, Any] | None = None, fit_options: Mapping[str, Any] | None = None):
+    """One run's LSS patterns for :func:`~neuroalign.loaders.glm.estimate_patterns`.
+
+    Parameters
+    ----------
+    img, mask_img
+        The 4D run and the mask of the voxels.
+    events : pandas.DataFrame
+        The run's trials, one pattern per row.
+    times : array
+        The volumes' acquisition times (``frame_times``).
+    variant, statistic
+        ``"lss-1"``/``"lss-n"``; ``"beta"``/``"t"``.
+    confounds, confound_names
+        (time, k) regressors and their names.
+    design_options, fit_options
+        nilearn's design settings (``hrf_model``, ``drift_model``, ``high_pass``,
+        ``drift_order``, ``fir_delays``, ``min_onset``) and fit settings
+        (``noise_model``, ``standardize``, ``signal_scaling``).
+
+    Returns
+    -------
+    values : ndarray (trials, voxels)
+        Betas or t statistics, equal to nilearn's per-trial loop.
+    residuals : ndarray (time, voxels)
+        Residuals of the run's standard model (one regressor per trial type,
+        drift, confounds), fitted by nilearn with the same noise model: the
+        noise estimate for noise normalisation (the LSS models each have their own).
+    design : pandas.DataFrame
+        That standard model's design matrix.
+    dof : int
+        Residual degrees of freedom of every LSS model.
+
+    Examples
+    --------
+    >>> import nibabel as nib, numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> run = nib.Nifti1Image(100 + rng.normal(size=(2, 1, 1, 50)), np.eye(4))
+    >>> mask = nib.Nifti1Image(np.ones((2, 1, 1), np.uint8), np.eye(4))
+    >>> ev = pd.DataFrame({"onset": np.arange(6) * 12.0 + 4, "duration": 1.0})
+    >>> values, residuals, design, dof = lss_patterns(run, mask, ev, np.arange(50) * 2.0,
+    ...                                               fit_options={"noise_model": "ols"})
+    >>> values.shape, residuals.shape, dof
+    ((6, 2), (50, 2), 45)
+    """
+    fit = {"noise_model": "ar1", "standardize": False, "signal_scaling": 0, **dict(fit_options or {})}
+    unknown = sorted(set(fit) - {"noise_model", "standardize", "signal_scaling"})
+    if unknown:
+        raise UnknownNameError(unknown[0], ("noise_model", "standardize", "signal_scaling"), what="fit option",
+                               source="fit_options")
+    design_kwargs = {**dict(design_options or {}), "frame_times": np.asarray(times, dtype=float)}
+    y = _prepared(img, mask_img, fit["signal_scaling"], fit["standardize"])
+    result = lss_estimates(y, events, design_kwargs, variant=variant, confounds=confounds,
+                           confound_names=confound_names, noise_model=fit["noise_model"], signal_scaling=False)
+    design = condition_design_matrix(events, y.shape[0], design_kwargs, confounds=confounds,
+                                     confound_names=confound_names)
+    residuals = _standard_residuals(y, design, fit["noise_model"])
+    return result.values(statistic), residuals, design, result.dof
+
+
+def _standard_residuals(y: np.ndarray, design: pd.DataFrame, noise_model: str) -> np.ndarray:
+    """Residuals ``Y - X theta`` of nilearn's ``run_glm`` fit of one design (theta per AR bin for ar1)."""
+    from nilearn.glm.first_level import run_glm
+
+    x = design.to_numpy(float)
+    labels, results = run_glm(y, x, noise_model=noise_model)
+    residuals = np.empty_like(y)
+    for label, fitted in results.items():
+        where = labels == label
+        residuals[:, where] = y[:, where] - x @ fitted.theta
+    return residuals
 
 
 def _project(nuisance: np.ndarray, y: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -247,49 +351,77 @@ def _ar1(m: _Moments, q: np.ndarray, z: np.ndarray, dof: int, bins: int):
         raise DataError("some voxels have no residual variance: their AR(1) coefficient is undefined",
                         source="data", fix="mask out constant voxels (see neuroalign.loaders.voxels.select_voxels)")
     rho = (r1 / ((n - 1) * n)) / (r0 / (n * n))
-    rho = (rho * bins).astype(int) * 1.0 / bins
-    return (*_whitened_fit(m, q, z, rho, dof), rho)
+    level = (rho * bins).astype(int)  # nilearn's binning: truncation to 1/bins
+    return (*_whitened_fit(m, q, z, level, bins, dof), level * 1.0 / bins)
 
 
-def _lag_terms(a: np.ndarray, c: np.ndarray, batch: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(W a)'(W c) = g0 - rho g1 + rho^2 g2 for W = I - rho L (L the one-volume delay)."""
-    g0 = np.einsum(batch, a, c)
-    g1 = np.einsum(batch, a[..., 1:, :], c[..., :-1, :]) + np.einsum(batch, a[..., :-1, :], c[..., 1:, :])
-    g2 = np.einsum(batch, a[..., :-1, :], c[..., :-1, :])
+def _lag_terms(a: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(W a)'(W c) = g0 - rho g1 + rho^2 g2 for W = I - rho L (L the one-volume delay), over the last two axes."""
+    at = np.swapaxes(a, -1, -2)
+    g0 = at @ c
+    g1 = at[..., 1:] @ c[..., :-1, :] + at[..., :-1] @ c[..., 1:, :]
+    g2 = at[..., :-1] @ c[..., :-1, :]
     return g0, g1, g2
 
 
-def _whitened_fit(m: _Moments, q: np.ndarray, z: np.ndarray, rho: np.ndarray, dof: int):
-    """Refit every (trial, voxel) on data whitened with its binned AR(1) coefficient, in closed form."""
-    b = m.b
-    qq = _lag_terms(q, q, "ni,nj->ij")
-    bq = _lag_terms(b, q[None], "tni,tnj->tij")
-    bb = _lag_terms(b, b, "tni,tnj->tij")
-    qz = _lag_terms(q, z, "ni,nv->iv")
+def _at(terms, r):
+    """A quadratic in rho, evaluated (r broadcasts against the terms)."""
+    return terms[0] - r * terms[1] + r * r * terms[2]
+
+
+def _whitened_fit(m: _Moments, q: np.ndarray, z: np.ndarray, level: np.ndarray, bins: int, dof: int):
+    """Refit every (trial, voxel) on data whitened with its binned AR(1) coefficient, in closed form.
+
+    ``level`` (trials, voxels) holds the coefficients in units of 1/bins.  With
+    ``F = W Q`` (W = I - rho L) and ``G = W B``: the trial's estimate is
+    ``S^-1 (G' W z - G'F (F'F)^-1 F' W z)``, ``S = G'G - G'F (F'F)^-1 F'G``, and
+    the whitened residual sum of squares ``|W z|^2 - z'W'F (F'F)^-1 F'W z - h' beta``.
+    Every product is a quadratic in rho of three precomputed ones.
+    """
+    n_vox = z.shape[1]
+    low = int(level.min())
+    index = level - low
+    levels = (np.arange(int(index.max()) + 1) + low) * 1.0 / bins
+    rho = level * 1.0 / bins
+    lv = levels[:, None, None]
+    ff_inv = np.linalg.inv(_at(_lag_terms(q, q), lv))                      # (L, q, q)
+    bq = _lag_terms(m.b, q[None])                                           # 3 x (T, k, q)
+    gf = _at(tuple(x[:, None] for x in bq), lv[None])                       # (T, L, k, q)
+    gg = _at(tuple(x[:, None] for x in _lag_terms(m.b, m.b)), lv[None])     # (T, L, k, k)
+    s_inv = np.linalg.inv(gg - gf @ ff_inv[None] @ np.swapaxes(gf, -1, -2))
+    qz = _lag_terms(q, z)                                                   # 3 x (q, V)
+    flat = m.b.transpose(1, 0, 2).reshape(m.b.shape[1], -1)
+    bz = (m.bz0, m.bz_f + m.bz_b, (flat[:-1].T @ z[:-1]).reshape(m.b.shape[0], m.b.shape[2], -1))
     zz = (m.zz0, 2 * np.einsum("nv,nv->v", z[1:], z[:-1]), np.einsum("nv,nv->v", z[:-1], z[:-1]))
-    bz = (m.bz0, m.bz_f + m.bz_b, None)
-    flat = b.transpose(1, 0, 2).reshape(b.shape[1], -1)
-    bz2 = (flat[:-1].T @ z[:-1]).reshape(b.shape[0], b.shape[2], -1)
+
+    # F'Wz and its (F'F)^-1 product depend on the voxel and the level only: once per (level, voxel) pair.
+    present = np.zeros(levels.size * n_vox, bool)
+    present[(index * n_vox + np.arange(n_vox)).ravel()] = True
+    keys = np.flatnonzero(present)
+    lookup = np.zeros(present.size, np.intp)
+    lookup[keys] = np.arange(keys.size)
+    key_level, key_vox = np.divmod(keys, n_vox)
+    pfz = np.empty((keys.size, q.shape[1]))
+    fpf = np.empty(keys.size)
+    bounds = np.searchsorted(key_level, np.arange(levels.size + 1))
+    for lev in range(levels.size):
+        sl = slice(bounds[lev], bounds[lev + 1])
+        vox = key_vox[sl]
+        fz = _at((qz[0][:, vox], qz[1][:, vox], qz[2][:, vox]), levels[lev]).T
+        pfz[sl] = fz @ ff_inv[lev]
+        fpf[sl] = np.einsum("uq,uq->u", fz, pfz[sl])
+
     betas, var = np.empty(rho.shape), np.empty(rho.shape)
-
-    def at(terms, r):
-        return terms[0] - r * terms[1] + r * r * terms[2]
-
-    for level in np.unique(rho):
-        gqq_inv = np.linalg.inv(at(qq, level))
-        trials, voxels = np.nonzero(rho == level)
-        for t in np.unique(trials):
-            vox = voxels[trials == t]
-            gbq = at((bq[0][t], bq[1][t], bq[2][t]), level)
-            sc = at((bb[0][t], bb[1][t], bb[2][t]), level) - gbq @ gqq_inv @ gbq.T
-            nq = at((qz[0][:, vox], qz[1][:, vox], qz[2][:, vox]), level)
-            nb = at((bz[0][t][:, vox], bz[1][t][:, vox], bz2[t][:, vox]), level)
-            pnq = gqq_inv @ nq
-            h = nb - gbq @ pnq
-            sc_inv = np.linalg.inv(sc)
-            beta = sc_inv @ h
-            wzz = at((zz[0][vox], zz[1][vox], zz[2][vox]), level)
-            rss = wzz - np.einsum("qv,qv->v", nq, pnq) - np.einsum("kv,kv->v", h, beta)
-            betas[t, vox] = beta[0]
-            var[t, vox] = sc_inv[0, 0] * rss / dof
+    voxels = np.arange(n_vox)
+    for t in range(rho.shape[0]):
+        r, lev = rho[t], index[t]
+        u = lookup[lev * n_vox + voxels]
+        p = pfz[u]                                                          # (V, q)
+        gfp = _at(tuple((p @ x[t].T).T for x in bq), r)                     # (k, V)
+        h = _at((bz[0][t], bz[1][t], bz[2][t]), r) - gfp                    # (k, V)
+        si = s_inv[t, lev]                                                  # (V, k, k)
+        beta = np.einsum("vij,jv->iv", si, h)
+        rss = _at(zz, r) - fpf[u] - np.einsum("kv,kv->v", h, beta)
+        betas[t] = beta[0]
+        var[t] = si[:, 0, 0] * rss / dof
     return betas, var

@@ -26,12 +26,13 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError, DependencyError, UnknownNameError
 
-__all__ = ["LSS_VARIANTS", "DESIGN_KEYS", "lss_events", "lss_design_matrix", "lss_blocks", "LSSBlocks"]
+__all__ = ["LSS_VARIANTS", "DESIGN_KEYS", "lss_events", "lss_design_matrix", "condition_design_matrix", "lss_blocks",
+           "LSSBlocks", "frame_times"]
 
 LSS_VARIANTS = ("lss-1", "lss-n")
 #: ``FirstLevelModel`` parameters that shape the design matrix, with nilearn's defaults.
 DESIGN_KEYS = {"t_r": None, "slice_time_ref": 0.0, "hrf_model": "glover", "drift_model": "cosine",
-               "high_pass": 0.01, "drift_order": 1, "min_onset": -24}
+               "high_pass": 0.01, "drift_order": 1, "min_onset": -24, "oversampling": 50}
 OTHER = "other_trials"
 _SEP = "__"
 
@@ -45,18 +46,31 @@ def _make_design():
     return make_first_level_design_matrix
 
 
-def _settings(design_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
+def _settings(design_kwargs: Mapping[str, Any] | None, n_scans: int) -> dict[str, Any]:
+    """Design settings with nilearn's defaults, and ``frame_times`` (given, or from ``t_r``/``slice_time_ref``)."""
     kwargs = dict(design_kwargs or {})
-    unknown = sorted(set(kwargs) - set(DESIGN_KEYS))
+    unknown = sorted(set(kwargs) - set(DESIGN_KEYS) - {"frame_times", "fir_delays"})
     if unknown:
-        raise UnknownNameError(unknown[0], DESIGN_KEYS, what="design setting", source="design_kwargs")
+        raise UnknownNameError(unknown[0], [*DESIGN_KEYS, "frame_times"], what="design setting",
+                               source="design_kwargs")
+    if kwargs.pop("fir_delays", None) is not None:
+        raise ConfigError("LSS needs a canonical HRF model, not an FIR basis", source="fir_delays",
+                          fix="use estimator='lsa' for FIR models, or hrf_model='glover'/'spm'")
     settings = {**DESIGN_KEYS, **kwargs}
-    t_r = settings["t_r"]
-    if t_r is None or not np.isfinite(float(t_r)) or float(t_r) <= 0:
-        raise ConfigError(f"t_r must be a positive repetition time in seconds, got {t_r!r}",
-                          source="design_kwargs['t_r']", fix="pass design_kwargs={'t_r': 2.0, ...}")
+    if settings.get("frame_times") is not None:
+        times = np.asarray(settings["frame_times"], dtype=float)
+        if times.shape != (n_scans,):
+            raise DataError(f"{times.size} frame times for {n_scans} volumes", source="design_kwargs['frame_times']",
+                            fix="give one acquisition time per volume")
+    else:
+        t_r = settings["t_r"]
+        if t_r is None or not np.isfinite(float(t_r)) or float(t_r) <= 0:
+            raise ConfigError(f"t_r must be a positive repetition time in seconds, got {t_r!r}",
+                              source="design_kwargs['t_r']", fix="pass design_kwargs={'t_r': 2.0, ...}")
+        times = frame_times(n_scans, float(t_r), float(settings["slice_time_ref"]))
+    settings["frame_times"] = times
     hrf = settings["hrf_model"]
-    if not isinstance(hrf, str) or hrf.startswith("fir") or hrf is None:
+    if hrf is not None and (not isinstance(hrf, str) or hrf.startswith("fir")):
         raise ConfigError(f"LSS needs a canonical HRF model, got hrf_model={hrf!r}",
                           source="design_kwargs['hrf_model']",
                           fix="use 'glover' or 'spm' (optionally '+ derivative' / '+ derivative + dispersion')")
@@ -69,7 +83,7 @@ def frame_times(n_scans: int, t_r: float, slice_time_ref: float = 0.0) -> np.nda
 
 
 def _design(events: pd.DataFrame | None, n_scans: int, settings: Mapping[str, Any], *,
-            drift: bool, confounds: Any = None) -> pd.DataFrame:
+            drift: bool, confounds: Any = None, confound_names: Any = None) -> pd.DataFrame:
     make = _make_design()
     add_regs, names = None, None
     if confounds is not None:
@@ -77,11 +91,13 @@ def _design(events: pd.DataFrame | None, n_scans: int, settings: Mapping[str, An
             add_regs, names = confounds.to_numpy(), confounds.columns.tolist()
         else:
             add_regs = np.asarray(confounds, dtype=float)
-            names = [f"confound_{i}" for i in range(add_regs.shape[1])]
-    return make(frame_times(n_scans, settings["t_r"], settings["slice_time_ref"]), events,
+            names = list(confound_names) if confound_names is not None else \
+                [f"confound_{i}" for i in range(add_regs.shape[1])]
+    return make(settings["frame_times"], events,
                 hrf_model=settings["hrf_model"], drift_model=settings["drift_model"] if drift else None,
                 high_pass=settings["high_pass"], drift_order=settings["drift_order"],
-                add_regs=add_regs, add_reg_names=names, min_onset=settings["min_onset"])
+                add_regs=add_regs, add_reg_names=names, min_onset=settings["min_onset"],
+                oversampling=settings["oversampling"])
 
 
 def _check_events(events: pd.DataFrame, variant: str) -> pd.DataFrame:
@@ -94,6 +110,7 @@ def _check_events(events: pd.DataFrame, variant: str) -> pd.DataFrame:
     if missing:
         raise DataError(f"the events table has no {' or '.join(missing)} column", source="events",
                         fix="give every trial an onset and a duration in seconds (BIDS events.tsv)")
+    events = events[[c for c in ("onset", "duration", "trial_type", "modulation") if c in events.columns]]
     events = events.reset_index(drop=True).copy()
     if "trial_type" not in events.columns:
         events["trial_type"] = "trial"
@@ -142,7 +159,7 @@ def lss_events(events: pd.DataFrame, trial: int, variant: str = "lss-1") -> tupl
 
 
 def lss_design_matrix(events: pd.DataFrame, n_scans: int, design_kwargs: Mapping[str, Any], trial: int, *,
-                      variant: str = "lss-1", confounds: Any = None) -> pd.DataFrame:
+                      variant: str = "lss-1", confounds: Any = None, confound_names: Any = None) -> pd.DataFrame:
     """The full design matrix of one trial's LSS model, as nilearn builds it.
 
     Examples
@@ -153,9 +170,28 @@ def lss_design_matrix(events: pd.DataFrame, n_scans: int, design_kwargs: Mapping
     >>> dm.columns[:2].tolist()
     ['a__000', 'other_trials']
     """
-    settings = _settings(design_kwargs)
+    settings = _settings(design_kwargs, n_scans)
     trial_events, _ = lss_events(events, trial, variant)
-    return _design(trial_events, n_scans, settings, drift=True, confounds=confounds)
+    return _design(trial_events, n_scans, settings, drift=True, confounds=confounds, confound_names=confound_names)
+
+
+def condition_design_matrix(events: pd.DataFrame, n_scans: int, design_kwargs: Mapping[str, Any], *,
+                            confounds: Any = None, confound_names: Any = None) -> pd.DataFrame:
+    """The standard design of a run: one regressor per trial type, drift and confounds.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"onset": [4.0, 30.0, 60.0], "duration": 1.0, "trial_type": ["a", "b", "a"]})
+    >>> condition_design_matrix(ev, 50, {"t_r": 2.0}).columns[:2].tolist()
+    ['a', 'b']
+    """
+    settings = _settings(design_kwargs, n_scans)
+    events = events.reset_index(drop=True)
+    if "trial_type" not in events.columns:
+        events = events.assign(trial_type="trial")
+    return _design(events.assign(trial_type=events["trial_type"].astype(str)), n_scans, settings, drift=True,
+                   confounds=confounds, confound_names=confound_names)
 
 
 @dataclass(frozen=True)
@@ -179,7 +215,7 @@ class LSSBlocks:
 
 
 def lss_blocks(events: pd.DataFrame, n_scans: int, design_kwargs: Mapping[str, Any], *,
-               variant: str = "lss-1", confounds: Any = None) -> LSSBlocks:
+               variant: str = "lss-1", confounds: Any = None, confound_names: Any = None) -> LSSBlocks:
     """Every trial's LSS model of one run, as shared and varying columns.
 
     The columns are nilearn's: each trial's own regressor is built by
@@ -189,7 +225,7 @@ def lss_blocks(events: pd.DataFrame, n_scans: int, design_kwargs: Mapping[str, A
     convolution is linear); with derivatives (orthogonalised per regressor by
     nilearn) it is built from the other trials' events, one call per trial.
     """
-    settings = _settings(design_kwargs)
+    settings = _settings(design_kwargs, n_scans)
     events = _check_events(events, variant)
     n_trials = len(events)
     types = events["trial_type"].to_numpy()
@@ -201,7 +237,7 @@ def lss_blocks(events: pd.DataFrame, n_scans: int, design_kwargs: Mapping[str, A
     k = _columns_per_regressor(own_dm, names[0])
     own = np.stack([own_dm[_cols(names[i], k, own_dm)].to_numpy() for i in range(n_trials)])
 
-    nuis = _design(None, n_scans, settings, drift=True, confounds=confounds)
+    nuis = _design(None, n_scans, settings, drift=True, confounds=confounds, confound_names=confound_names)
     derivatives = k > 1
     if variant == "lss-1":
         whole = events.copy()
