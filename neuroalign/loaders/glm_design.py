@@ -103,7 +103,8 @@ def check_full_rank(design: pd.DataFrame, *, source: str = "design", describe: d
     >>> check_full_rank(pd.DataFrame({"a": x, "b": 2 * x, "constant": 1.0}))
     Traceback (most recent call last):
     ...
-    neuroalign.errors.DataError: design: the design matrix is rank-deficient (rank 2 of 3 columns): columns ['a', 'b'] are linearly dependent. Fix: ...
+    neuroalign.errors.DataError: design: the design matrix is rank-deficient (rank 2 of 3 columns): columns ['a', 'b']
+    are linearly dependent. Fix: ...
     """
     from scipy.linalg import qr
 
