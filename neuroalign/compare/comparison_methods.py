@@ -104,7 +104,7 @@ def _wcross(a: np.ndarray, b: np.ndarray, w: np.ndarray, paired: bool) -> np.nda
     """Σ_p w_rp a_…p b_…p, crossed (R, A, B) or paired (R, A)."""
     if paired:
         return _wsum(a * b, w)
-    if a.shape[0] == 1 and b.shape[0] == 1:
+    if a.shape[0] == 1 and b.shape[0] == 1 and w.shape[0] > 1:  # one weight row: one matrix product below
         products = (a[0][:, None, :] * b[0][None, :, :]).reshape(-1, a.shape[-1])
         return (products @ w.T).T.reshape(w.shape[0], a.shape[1], b.shape[1])
     return np.matmul(a * w[:, None, :], np.swapaxes(b, -1, -2))

@@ -37,7 +37,8 @@ from .searchlight_spheres import VOXEL_COORDS, SearchlightSpheres
 
 __all__ = ["searchlight_compare", "searchlight_rdms"]
 
-_BUDGET = 2**20  # floats per stacked working array (8 MB): small enough to stay in cache-friendly chunks
+_BUDGET = 2**21  # floats per chunk of stacked spheres (16 MB)
+_COMPARE_BUDGET = 2**22  # floats of the (spheres, models, pairs) products of one compare_rdms call (32 MB)
 
 
 def _positions(patterns: xr.DataArray, spheres: SearchlightSpheres) -> np.ndarray:
@@ -237,7 +238,7 @@ def searchlight_rdms(
     kwargs = {"prior_lambda": prior_lambda, "prior_weight": prior_weight} if spec.prior else {}
     rows, cols = np.triu_indices(n, k=1)
     out = np.empty((spheres.n_spheres, rows.size))
-    per_sphere = int(np.prod(per_voxel.shape[1:])) + n * n
+    per_voxel_size = int(np.prod(per_voxel.shape[1:]))
 
     def run(task: tuple[np.ndarray, np.ndarray]) -> None:
         spheres_rows, index = task
@@ -251,7 +252,7 @@ def searchlight_rdms(
 
     tasks = []
     for sphere_rows, index in spheres.groups():
-        step = max(1, _BUDGET // (per_sphere * index.shape[1]))
+        step = max(1, _BUDGET // (per_voxel_size * index.shape[1] + n * n))
         tasks += [(sphere_rows[s:s + step], index[s:s + step]) for s in range(0, len(sphere_rows), step)]
     with single_threaded_blas(), tqdm(total=len(tasks), desc="searchlight RDMs", disable=not progress) as bar:
         def task_done(task):
@@ -344,7 +345,7 @@ def searchlight_compare(
     n_spheres = sphere_rdms.sizes[NEUROID]
     n_models = int(np.prod([s for d, s in getattr(model_rdms, "sizes", {}).items() if d != PAIR])) or 1
     others = int(np.prod([s for d, s in sphere_rdms.sizes.items() if d not in (NEUROID, PAIR)]))
-    step = max(1, _BUDGET // (sphere_rdms.sizes[PAIR] * n_models * others))
+    step = max(1, _COMPARE_BUDGET // (sphere_rdms.sizes[PAIR] * n_models * others))
     parts = []
     for start in tqdm(range(0, n_spheres, step), desc="searchlight comparisons", disable=not progress):
         chunk = sphere_rdms.isel({NEUROID: slice(start, start + step)})

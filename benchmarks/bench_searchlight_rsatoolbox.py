@@ -1,0 +1,138 @@
+"""Benchmark: searchlight RSA over a 20,000-voxel mask, radius 3 voxels, 60 stimuli, neuroalign vs rsatoolbox.
+
+Ours: :func:`neuroalign.compare.searchlight_spheres.searchlight_spheres`,
+:func:`neuroalign.compare.searchlight.searchlight_rdms` (correlation RDMs, one
+per sphere, in batched products per sphere size) and
+:func:`neuroalign.compare.searchlight.searchlight_compare` (Pearson r with 3
+model RDMs), the full public calls (validation, labels, provenance).
+Reference (rsatoolbox 0.3): ``get_volume_searchlight(mask, 3, 0.0,
+truncate_at_boundary=True)`` (every mask voxel a centre, spheres cut at the
+mask, as ours), ``get_searchlight_RDMs(..., method="correlation")`` and
+``evaluate_models_searchlight(rdms, models, eval_fixed, method="corr")``.
+
+The mask is a ball of 20,000-odd voxels in a 40³ grid; 60 stimuli × 2 runs of
+random patterns (rsatoolbox averages the runs per stimulus, as we do).
+rsatoolbox's RDM and evaluation steps loop in Python over spheres, about
+100 s for all 20,000: by default they run on a random subset of ``--subset``
+spheres and their time is extrapolated linearly to all spheres (the loops do
+the same work per sphere); ``--subset 0`` runs them on every sphere.  The
+values are checked on the spheres rsatoolbox ran: centres and neighbours
+identical, RDMs and evaluations equal to 1e-10.
+
+Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/bench_searchlight_rsatoolbox.py [--subset 2000] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+
+import numpy as np
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+from neuroalign.compare import as_rdm  # noqa: E402
+from neuroalign.compare.searchlight import searchlight_compare, searchlight_rdms  # noqa: E402
+from neuroalign.compare.searchlight_spheres import searchlight_spheres  # noqa: E402
+from neuroalign.data import create_assembly  # noqa: E402
+
+GRID, RADIUS, N_STIMULI, N_RUNS, N_MODELS = (40, 40, 40), 3, 60, 2, 3
+
+
+def make_data(seed: int):
+    rng = np.random.default_rng(seed)
+    mask = ((np.indices(GRID) - 19.5) ** 2).sum(axis=0) < 16.85**2
+    ijk = np.argwhere(mask)
+    stimuli = [f"s{i:02d}" for i in range(N_STIMULI)]
+    signal = rng.normal(size=(N_STIMULI, len(ijk)))
+    values = np.concatenate([signal + rng.normal(size=signal.shape) for _ in range(N_RUNS)])
+    patterns = create_assembly(values, stimulus_id=stimuli * N_RUNS,
+                               neuroid={"voxel_i": ijk[:, 0], "voxel_j": ijk[:, 1], "voxel_k": ijk[:, 2]},
+                               presentation={"run": np.repeat(np.arange(N_RUNS), N_STIMULI)},
+                               attrs={"grid_shape": list(GRID), "affine": [float(v) for v in np.eye(4).ravel()]})
+    n_pairs = N_STIMULI * (N_STIMULI - 1) // 2
+    models = as_rdm(rng.random((N_MODELS, n_pairs)), stimuli, form="vector", dims=["model"])
+    return mask, patterns, models.assign_coords(model=[f"m{i}" for i in range(N_MODELS)])
+
+
+class _Clock:
+    """Wall and process CPU seconds of each step (CPU time counts every thread; the machine may be shared)."""
+
+    def __init__(self, scale: float = 1.0):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.scale = scale
+
+    def run(self, step: str, function, *args, **kwargs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = function(*args, **kwargs)
+        self.wall[step] = (time.perf_counter() - wall) * (self.scale if step != "spheres" else 1.0)
+        self.cpu[step] = (time.process_time() - cpu) * (self.scale if step != "spheres" else 1.0)
+        return result
+
+
+def ours(mask, patterns, models):
+    clock = _Clock()
+    spheres = clock.run("spheres", searchlight_spheres, mask, RADIUS, threshold=0.0)
+    rdms = clock.run("RDMs", searchlight_rdms, patterns, spheres, "correlation")
+    scores = clock.run("evaluation", searchlight_compare, rdms, models, "corr")
+    return clock, spheres, rdms, scores
+
+
+def theirs(mask, patterns, models, subset, rng):
+    from rsatoolbox.inference import eval_fixed
+    from rsatoolbox.model import ModelFixed
+    from rsatoolbox.rdm import RDMs
+    from rsatoolbox.util.searchlight import evaluate_models_searchlight, get_searchlight_RDMs, get_volume_searchlight
+
+    n_voxels = int(mask.sum())
+    chosen = np.arange(n_voxels) if subset <= 0 or subset >= n_voxels else np.sort(
+        rng.choice(n_voxels, subset, replace=False))
+    clock = _Clock(scale=n_voxels / len(chosen))
+    centres, neighbours = clock.run("spheres", get_volume_searchlight, mask, RADIUS, 0.0, truncate_at_boundary=True)
+    data = np.zeros((patterns.sizes["presentation"], mask.size))
+    data[:, np.ravel_multi_index(np.nonzero(mask), mask.shape)] = patterns.values
+    rdms = clock.run("RDMs", get_searchlight_RDMs, data, centres[chosen], [neighbours[i] for i in chosen],
+                     patterns.stimulus_id.values, method="correlation", verbose=False)
+    fixed = [ModelFixed(str(name), RDMs(models.sel(model=name).values[None])) for name in models.model.values]
+    results = clock.run("evaluation", evaluate_models_searchlight, rdms, fixed, eval_fixed, method="corr")
+    evaluations = np.array([r.evaluations[0, :, 0] for r in results])
+    return clock, centres, neighbours, chosen, rdms.dissimilarities, evaluations
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subset", type=int, default=2000, help="spheres rsatoolbox runs on (0: all)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of ours (the best is kept)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.getLogger("rsatoolbox").setLevel(logging.ERROR)
+    mask, patterns, models = make_data(args.seed)
+    runs = [ours(mask, patterns, models) for _ in range(args.repeats + 1)][1:]  # the first warms up
+    mine, spheres, rdms, scores = min(runs, key=lambda run: sum(run[0].wall.values()))
+    theirs_clock, centres, neighbours, chosen, their_rdms, their_scores = theirs(
+        mask, patterns, models, args.subset, np.random.default_rng(args.seed))
+    our_centres, our_neighbours = spheres.to_rsatoolbox()
+    same_spheres = np.array_equal(our_centres, centres) and all(
+        np.array_equal(a, np.sort(b)) for a, b in zip(our_neighbours, neighbours))
+    rdm_diff = float(np.abs(rdms.values[chosen] - their_rdms).max())
+    score_diff = float(np.abs(scores.values[chosen] - their_scores).max())
+    print(f"mask {int(mask.sum())} voxels, {spheres.n_spheres} spheres of radius {RADIUS} voxels "
+          f"({int(spheres.sizes.min())}-{int(spheres.sizes.max())} voxels), {N_STIMULI} stimuli x {N_RUNS} runs, "
+          f"{N_MODELS} models; rsatoolbox's RDM and evaluation loops timed on {len(chosen)} spheres"
+          + (" and extrapolated to all" if len(chosen) < len(centres) else ""))
+    print(f"ours: best of {args.repeats} runs; wall seconds (process CPU seconds, all threads)")
+    for step in ("spheres", "RDMs", "evaluation", "total"):
+        wall = [sum(c.wall.values()) if step == "total" else c.wall[step] for c in (mine, theirs_clock)]
+        cpu = [sum(c.cpu.values()) if step == "total" else c.cpu[step] for c in (mine, theirs_clock)]
+        print(f"  {step:<11} ours {wall[0]:7.3f} s ({cpu[0]:7.3f})   rsatoolbox {wall[1]:8.3f} s ({cpu[1]:8.3f})   "
+              f"{wall[1] / wall[0]:6.1f}x wall, {cpu[1] / cpu[0]:6.1f}x CPU")
+    print(f"identical spheres: {same_spheres}; largest difference: RDMs {rdm_diff:.2e}, evaluations {score_diff:.2e}")
+    if not same_spheres or rdm_diff > 1e-10 or score_diff > 1e-10:
+        raise SystemExit("the values differ")
+
+
+if __name__ == "__main__":
+    main()
