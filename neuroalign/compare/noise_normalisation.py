@@ -250,7 +250,8 @@ def noise_normalise(patterns: xr.DataArray, residuals: xr.DataArray, method: str
         ``"univariate"``: divide each voxel's betas by its residual standard
         deviation, sqrt(Σ r² / dof) of the run-centred residuals.
         ``"multivariate"``: multiply the patterns by Σ^-½ (symmetric inverse
-        square root) of the residual covariance Σ.
+        square root) of the residual covariance Σ: a voxels × voxels matrix
+        per run, so for ROIs and spheres rather than whole-brain masks.
     covariance : str or float, optional
         Estimator of Σ for ``"multivariate"`` (see :func:`residual_covariance`;
         default ``"shrinkage_diag"``); not taken by ``"univariate"``.

@@ -11,7 +11,9 @@ metadata.  rsatoolbox's dissimilarity vectors are scipy's ``squareform``
 order, which is our ``np.triu_indices(n, 1)`` order, so the values are
 passed unchanged.  What rsatoolbox has no place for (the batch dims' names
 and sizes, scalar coordinates, the array's name) travels in the
-descriptor ``"_neuroalign_layout"``, so both round trips are lossless.
+descriptor ``"_neuroalign_layout"``, so both round trips are lossless (attrs
+that are lists or dicts go through JSON: numbers, strings, lists and dicts
+come back equal, tuples and arrays as lists).
 """
 
 from __future__ import annotations
