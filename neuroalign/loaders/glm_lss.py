@@ -188,20 +188,28 @@ def lss_estimates(data: Any, events: pd.DataFrame, design_kwargs: Mapping[str, A
     n_trials, n_vox = len(blocks.trial_names), y.shape[1]
     betas, var = np.empty((n_trials, n_vox)), np.empty((n_trials, n_vox))
     ar = np.empty((n_trials, n_vox)) if noise_model == "ar1" else None
-    for key, (nuisance, members) in blocks.groups.items():
-        q, z = _project(nuisance, y, blocks.nuisance_names[key])
-        b_cols = blocks.varying[members]
-        b_cols = b_cols - np.einsum("nq,tqk->tnk", q, np.einsum("nq,tnk->tqk", q, b_cols))
-        _check_rank(b_cols, blocks.varying[members], [blocks.trial_names[i] for i in members])
-        moments = _Moments(z, b_cols)
+    q0 = _basis(blocks.common, blocks.common_names)
+    z0 = y - q0 @ (q0.T @ y)  # the shared drift and confounds projected out once
+    zz0 = np.einsum("nv,nv->v", z0, z0)
+    for key, (extra, members) in blocks.groups.items():
+        # the group's further shared columns (LSS-N: the other trial types), projected off the common ones
+        u = _basis(extra - q0 @ (q0.T @ extra), blocks.extra_names[key], raw=extra, rest=blocks.common_names)
+        a = blocks.varying[members]
+        for basis in (q0, u):
+            a = a - np.einsum("nq,tqk->tnk", basis, np.einsum("nq,tnk->tqk", basis, a))
+        _check_rank(a, blocks.varying[members], [blocks.trial_names[i] for i in members])
         if noise_model == "ols":
-            b, v = _ols(moments, dof)
+            # B'Z_g = B'Z_0 as B is orthogonal to u;  |Z_g|^2 = |Z_0|^2 - |u'Z_0|^2
+            uz = u.T @ z0
+            b, v = _ols(a, _cross(a, z0), zz0 - np.einsum("qv,qv->v", uz, uz), dof)
         else:
-            b, v, rho = _ar1(moments, q, z, dof, bins)
+            z = z0 - u @ (u.T @ z0) if u.shape[1] else z0
+            b, v, rho = _ar1(_Moments(z, a), np.hstack([q0, u]), z, dof, bins)
             ar[members] = rho
         betas[members], var[members] = b, v
     t = betas / np.sqrt(np.maximum(var, _TINY))
-    return LSSResult(betas, t, var, dof, blocks.trial_names, noise_model, ar, blocks.nuisance_names)
+    columns = {key: [*names, *blocks.common_names] for key, names in blocks.extra_names.items()}
+    return LSSResult(betas, t, var, dof, blocks.trial_names, noise_model, ar, columns)
 
 
 def lss_patterns(img: Any, mask_img: Any, events: pd.DataFrame, times: np.ndarray, *, variant: str = "lss-1",
@@ -279,21 +287,36 @@ def _standard_residuals(y: np.ndarray, design: pd.DataFrame, noise_model: str) -
     return residuals
 
 
-def _project(nuisance: np.ndarray, y: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """An orthonormal basis of the shared columns, and the data projected off it."""
-    norms = np.linalg.norm(nuisance, axis=0)
+def _basis(columns: np.ndarray, names: list[str], *, raw: np.ndarray | None = None,
+           rest: list[str] | None = None) -> np.ndarray:
+    """An orthonormal basis of ``columns``; a named DataError when they are collinear.
+
+    ``raw`` (default ``columns``) gives the scale of each column before it was
+    projected off the columns named ``rest`` (then named as possible partners).
+    """
+    if columns.shape[1] == 0:
+        return columns
+    raw = columns if raw is None else raw
+    norms = np.linalg.norm(raw, axis=0)
     if np.any(norms == 0):
         raise DataError(f"design columns {[names[i] for i in np.flatnonzero(norms == 0)]} are all zero",
-                        source="design", fix="drop these confounds")
-    u, s, vt = np.linalg.svd(nuisance / norms, full_matrices=False)
-    tol = s.max() * max(nuisance.shape) * np.finfo(float).eps
-    if s.min() <= tol:
+                        source="design", fix="drop these columns (confounds without variation?)")
+    u, s, vt = np.linalg.svd(columns / norms, full_matrices=False)
+    if s.min() <= max(columns.shape) * np.finfo(float).eps * 1e3:
         null = np.abs(vt[-1])
         cols = [names[i] for i in np.flatnonzero(null > 0.1 * null.max())]
+        if rest:
+            cols += [f"(and the drift/confound columns {rest})"]
         raise DataError(f"the design matrix is rank-deficient: columns {cols} are collinear", source="design",
                         fix="drop one of the collinear confounds (fMRIPrep's cosine regressors duplicate "
                             "nilearn's drift: use drift_model=None with them)")
-    return u, y - u @ (u.T @ y)
+    return u
+
+
+def _cross(b: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """B_t' Z for every trial t: (T, k, V), one matrix product."""
+    t, n, k = b.shape
+    return (b.transpose(1, 0, 2).reshape(n, t * k).T @ z).reshape(t, k, -1)
 
 
 def _check_rank(b_cols: np.ndarray, raw: np.ndarray, names: list[str]) -> None:
@@ -311,30 +334,24 @@ class _Moments:
 
     def __init__(self, z: np.ndarray, b: np.ndarray):
         self.z, self.b, self.n = z, b, z.shape[0]
-        t, n, k = b.shape
-        flat = b.transpose(1, 0, 2).reshape(n, t * k)
-        self.bz0 = (flat.T @ z).reshape(t, k, -1)                        # B'Z
-        self.bz_f = (flat[:-1].T @ z[1:]).reshape(t, k, -1)             # sum_t b_t z_{t+1}
-        self.bz_b = (flat[1:].T @ z[:-1]).reshape(t, k, -1)             # sum_t b_{t+1} z_t
+        self.bz0 = _cross(b, z)                                          # B'Z
+        self.bz_f = _cross(b[:, :-1], z[1:])                             # sum_t b_t z_{t+1}
+        self.bz_b = _cross(b[:, 1:], z[:-1])                             # sum_t b_{t+1} z_t
         self.bb0 = np.einsum("tni,tnj->tij", b, b)
         self.zz0 = np.einsum("nv,nv->v", z, z)
 
 
-def _solve_small(s: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of (..., k, k) and its product with h (..., k, V)."""
-    inv = np.linalg.inv(s)
-    return inv, inv @ h
-
-
-def _ols(m: _Moments, dof: int) -> tuple[np.ndarray, np.ndarray]:
-    inv, b = _solve_small(m.bb0, m.bz0)
-    rss = m.zz0[None] - np.einsum("tkv,tkv->tv", b, m.bz0)
-    return b[:, 0], inv[:, 0, 0, None] * (rss / dof)
+def _ols(b: np.ndarray, bz: np.ndarray, zz: np.ndarray, dof: int) -> tuple[np.ndarray, np.ndarray]:
+    """Betas and variances of the trial's column: (B'B)^-1 B'Z, [(B'B)^-1]_00 * RSS / dof."""
+    inv = np.linalg.inv(np.einsum("tni,tnj->tij", b, b))
+    beta = inv @ bz
+    rss = zz[None] - np.einsum("tkv,tkv->tv", beta, bz)
+    return beta[:, 0], inv[:, 0, 0, None] * (rss / dof)
 
 
 def _ar1(m: _Moments, q: np.ndarray, z: np.ndarray, dof: int, bins: int):
     n = m.n
-    inv, b = _solve_small(m.bb0, m.bz0)
+    b = np.linalg.inv(m.bb0) @ m.bz0
     # OLS residuals e = z - B b of each model: their sums, ends, lag-0 and lag-1 products.
     rss = m.zz0[None] - np.einsum("tkv,tkv->tv", b, m.bz0)
     z_lag = np.einsum("nv,nv->v", z[:-1], z[1:])

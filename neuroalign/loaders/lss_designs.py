@@ -198,17 +198,21 @@ def condition_design_matrix(events: pd.DataFrame, n_scans: int, design_kwargs: M
 class LSSBlocks:
     """The LSS models of one run, split into shared and per-trial columns.
 
-    ``groups`` maps a group key to ``(nuisance, trials)``: ``nuisance`` (n_scans, q)
-    holds the columns every model of the group shares (drift, confounds and, for
-    LSS-N, the other trial types); ``trials`` lists the trial indices of the group.
+    ``common`` (n_scans, q0) holds the columns every model shares (drift and
+    confounds, named ``common_names``).  ``groups`` maps a group key to
+    ``(extra, trials)``: ``extra`` (n_scans, q) holds the further columns every model
+    of the group shares (for LSS-N, the other trial types; none for LSS-1, named
+    ``extra_names[key]``); ``trials`` lists the trial indices of the group.
     ``varying[t]`` (n_scans, 2 k) holds trial ``t``'s own k columns (main regressor
     first, then HRF derivatives) and the k columns of the other trials (LSS-1) or of
     its type without it (LSS-N).  ``n_columns`` is the column count of every model.
     """
 
+    common: np.ndarray
+    common_names: list[str]
     groups: dict[str, tuple[np.ndarray, list[int]]]
     varying: np.ndarray
-    nuisance_names: dict[str, list[str]]
+    extra_names: dict[str, list[str]]
     trial_names: list[str]
     n_columns: int
     k: int
@@ -243,22 +247,21 @@ def lss_blocks(events: pd.DataFrame, n_scans: int, design_kwargs: Mapping[str, A
         whole = events.copy()
         whole["trial_type"] = OTHER
         others = _other_columns(whole, own, range(n_trials), n_scans, settings, k, derivatives, OTHER)
-        groups = {OTHER: (nuis.to_numpy(), list(range(n_trials)))}
-        nuisance_names = {OTHER: nuis.columns.tolist()}
+        groups = {OTHER: (np.empty((n_scans, 0)), list(range(n_trials)))}
+        extra_names: dict[str, list[str]] = {OTHER: []}
         n_columns = 2 * k + nuis.shape[1]
     else:
         cond_dm = _design(events, n_scans, settings, drift=False)
         others = np.empty_like(own)
-        groups, nuisance_names = {}, {}
+        groups, extra_names = {}, {}
         conditions = sorted(set(types))
         for c in conditions:
             members = [i for i in range(n_trials) if types[i] == c]
             sub = events.loc[types == c].copy()
             others[members] = _other_columns(sub, own, members, n_scans, settings, k, derivatives, c)
             shared_cols = [col for d in conditions if d != c for col in _cols(d, k, cond_dm)]
-            shared = pd.concat([cond_dm[shared_cols], nuis], axis=1)
-            groups[c] = (shared.to_numpy(), members)
-            nuisance_names[c] = shared.columns.tolist()
+            groups[c] = (cond_dm[shared_cols].to_numpy(), members)
+            extra_names[c] = shared_cols
         n_columns = 2 * k + k * (len(conditions) - 1) + nuis.shape[1]
     for i in range(n_trials):
         if not np.any(own[i][:, 0]):
@@ -266,7 +269,7 @@ def lss_blocks(events: pd.DataFrame, n_scans: int, design_kwargs: Mapping[str, A
                             f"outside the run of {n_scans} volumes (or before min_onset)", source="events",
                             fix="drop the trials outside the run, or check the run's events file and t_r")
     varying = np.concatenate([own, others], axis=2)
-    return LSSBlocks(groups, varying, nuisance_names, names, n_columns, k)
+    return LSSBlocks(nuis.to_numpy(), nuis.columns.tolist(), groups, varying, extra_names, names, n_columns, k)
 
 
 def _columns_per_regressor(dm: pd.DataFrame, name: str) -> int:

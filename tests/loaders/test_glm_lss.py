@@ -116,8 +116,9 @@ def test_blocks_are_nilearns_per_trial_designs(variant):
         other = "other_trials" if variant == "lss-1" else events.loc[trial, "trial_type"]
         np.testing.assert_allclose(blocks.varying[trial], full[[name, other]].to_numpy(), rtol=0, atol=1e-12)
         key = next(k for k, (_, members) in blocks.groups.items() if trial in members)
-        shared = full[blocks.nuisance_names[key]].to_numpy()
-        np.testing.assert_array_equal(blocks.groups[key][0], shared)
+        np.testing.assert_array_equal(blocks.groups[key][0], full[blocks.extra_names[key]].to_numpy())
+        np.testing.assert_array_equal(blocks.common, full[blocks.common_names].to_numpy())
+        assert sorted([name, other, *blocks.extra_names[key], *blocks.common_names]) == sorted(full.columns)
         assert full.shape[1] == blocks.n_columns
 
 
