@@ -245,7 +245,8 @@ def lss_patterns(img: Any, mask_img: Any, events: pd.DataFrame, times: np.ndarra
     design : pandas.DataFrame
         That standard model's design matrix.
     dof : int
-        Residual degrees of freedom of every LSS model.
+        That standard model's residual degrees of freedom (the LSS models' own
+        are in :func:`lss_estimates`'s ``dof``).
 
     Examples
     --------
@@ -257,7 +258,7 @@ def lss_patterns(img: Any, mask_img: Any, events: pd.DataFrame, times: np.ndarra
     >>> values, residuals, design, dof = lss_patterns(run, mask, ev, np.arange(50) * 2.0,
     ...                                               fit_options={"noise_model": "ols"})
     >>> values.shape, residuals.shape, dof
-    ((6, 2), (50, 2), 45)
+    ((6, 2), (50, 2), 46)
     """
     fit = {"noise_model": "ar1", "standardize": False, "signal_scaling": 0, **dict(fit_options or {})}
     unknown = sorted(set(fit) - {"noise_model", "standardize", "signal_scaling"})
@@ -270,12 +271,13 @@ def lss_patterns(img: Any, mask_img: Any, events: pd.DataFrame, times: np.ndarra
                            confound_names=confound_names, noise_model=fit["noise_model"], signal_scaling=False)
     design = condition_design_matrix(events, y.shape[0], design_kwargs, confounds=confounds,
                                      confound_names=confound_names)
-    residuals = _standard_residuals(y, design, fit["noise_model"])
-    return result.values(statistic), residuals, design, result.dof
+    residuals, dof = _standard_residuals(y, design, fit["noise_model"])
+    return result.values(statistic), residuals, design, dof
 
 
-def _standard_residuals(y: np.ndarray, design: pd.DataFrame, noise_model: str) -> np.ndarray:
-    """Residuals ``Y - X theta`` of nilearn's ``run_glm`` fit of one design (theta per AR bin for ar1)."""
+def _standard_residuals(y: np.ndarray, design: pd.DataFrame, noise_model: str) -> tuple[np.ndarray, int]:
+    """Residuals ``Y - X theta`` of nilearn's ``run_glm`` fit of one design (theta per AR bin for ar1), and
+    its residual degrees of freedom."""
     from nilearn.glm.first_level import run_glm
 
     x = design.to_numpy(float)
@@ -284,7 +286,8 @@ def _standard_residuals(y: np.ndarray, design: pd.DataFrame, noise_model: str) -
     for label, fitted in results.items():
         where = labels == label
         residuals[:, where] = y[:, where] - x @ fitted.theta
-    return residuals
+        dof = int(fitted.df_residuals)
+    return residuals, dof
 
 
 def _basis(columns: np.ndarray, names: list[str], *, raw: np.ndarray | None = None,

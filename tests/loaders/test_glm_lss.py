@@ -152,7 +152,7 @@ def test_run_adapter_for_estimate_patterns():
     ours = lss_estimates(img, events, {"t_r": T_R}, variant="lss-n", confounds=confounds.to_numpy(),
                          noise_model="ar1", mask_img=mask)
     np.testing.assert_array_equal(values, ours.t)
-    assert dof == ours.dof and design.columns.tolist()[:2] == ["c0", "c1"]
+    assert design.columns.tolist()[:2] == ["c0", "c1"] and dof == img.shape[3] - design.shape[1]
     # residuals Y - X theta of nilearn's own fit of the standard model (one regressor per trial type)
     glm = nilearn_fl.FirstLevelModel(t_r=T_R, mask_img=mask, minimize_memory=False)
     with warnings.catch_warnings():
@@ -250,3 +250,15 @@ def test_bad_settings_are_named():
         lss_estimates(y, events.drop(columns="onset"), {"t_r": T_R})
     with pytest.raises(DataError, match="constant"):
         lss_estimates(np.c_[y[:, 0], np.ones(40)], events, {"t_r": T_R}, noise_model="ar1")
+
+
+def test_estimate_patterns_with_lss_equals_nilearn_loop():
+    from neuroalign.loaders.glm import estimate_patterns
+
+    rng = np.random.default_rng(8)
+    events = _events(rng, n_trials=6, n_types=2)
+    img, mask, _ = _run(rng, events)
+    result = estimate_patterns(img, events, mask=mask, t_r=T_R, estimator="lss-n", statistic="t", progress=False)
+    _, ref_t, _ = _nilearn_lss(img, mask, events, "lss-n", "ar1")
+    np.testing.assert_allclose(result.patterns.values, ref_t, rtol=0, atol=1e-8)
+    assert result.patterns.attrs["estimator"] == "lss-n"
