@@ -113,6 +113,23 @@ def _whole_brain(images, names) -> np.ndarray:
     return keep
 
 
+def _check_selected(images, names, selected: np.ndarray) -> None:
+    """Selected voxels must be finite and vary in every run (nilearn would turn NaN into 0, silently)."""
+    for img, name in zip(images, names):
+        data = np.asarray(img.dataobj)[selected]
+        bad = ~np.isfinite(data).all(axis=1)
+        if bad.any():
+            raise DataError(f"{int(bad.sum())} selected voxel(s) have NaN or inf values", source=name,
+                            fix="leave them out of the mask (e.g. mask & np.isfinite(data).all(-1)), or repair the "
+                            "run")
+        flat = ~(data.std(axis=1) > 0)
+        if flat.any():
+            raise DataError(f"{int(flat.sum())} selected voxel(s) are constant over the run: they have no response "
+                            "to estimate", source=name,
+                            fix="leave them out of the mask (voxels outside the brain), or pass no mask to use "
+                            "every voxel that varies in every run")
+
+
 def _fit_run(img, mask_img, design: pd.DataFrame, options: dict[str, Any]):
     """nilearn's first-level fit of one run: (scaled data Y, betas theta, variances of betas, dof)."""
     from nilearn.glm.first_level import FirstLevelModel
@@ -257,6 +274,8 @@ standardize, signal_scaling
     selected, regions = select_voxels(images[0], mask=mask, atlas=atlas, region=region, labels=labels)
     if selected is None:
         selected = _whole_brain(images, names)
+    else:
+        _check_selected(images, names, selected)
     import nibabel as nib
 
     mask_img = nib.Nifti1Image(selected.astype(np.uint8), images[0].affine)

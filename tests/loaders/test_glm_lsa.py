@@ -17,14 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuroalign.data import validate
-from neuroalign.errors import AlignmentError, DataError, SchemaError, UnknownNameError
+from neuroalign.errors import AlignmentError, ConfigError, DataError, SchemaError, UnknownNameError
 from neuroalign.loaders.glm import GLMResult, estimate_patterns
 
 nilearn_glm = pytest.importorskip("nilearn.glm.first_level")
 from nilearn.glm.first_level import FirstLevelModel, make_first_level_design_matrix  # noqa: E402
 from nilearn.masking import apply_mask  # noqa: E402
 
-NITIME = "/work/shared/data/nitime/fmri1.nii.gz"
 AFFINE = np.array([[-3.0, 0, 0, 90], [0, 3.0, 0, -126], [0, 0, 3.0, -72], [0, 0, 0, 1]])
 TR = 2.0
 
@@ -148,21 +147,22 @@ def test_per_stimulus_and_spm_hrf_with_derivative_equal_nilearn(study):
     assert result.patterns.trial.values.tolist() == [0, 1, 2, 3]
 
 
-def test_nitime_run_with_made_up_events_equals_nilearn(tmp_path):
+def test_nitime_run_with_made_up_events_equals_nilearn(tmp_path, shared_data):
     tr = 1.35
+    nitime = str(shared_data / "nitime" / "fmri1.nii.gz")
     ev = make_events(tmp_path / "events.tsv", [1.0, 9.5, 18.0, 27.0, 36.0, 45.0], list("abcabc"))
-    img = nib.load(NITIME)
+    img = nib.load(nitime)
     data = np.asarray(img.dataobj)
     mask = (data.std(axis=3) > 0) & (data.mean(axis=3) > np.percentile(data.mean(axis=3), 60))
     mask_path = tmp_path / "mask.nii.gz"
     nib.save(nib.Nifti1Image(mask.astype(np.uint8), img.affine), mask_path)
     for statistic in ("beta", "t"):
-        result = estimate_patterns(NITIME, ev, mask=mask_path, t_r=tr, statistic=statistic, progress=False)
-        expected, _, _ = nilearn_reference(NITIME, ev, tr, mask_path, statistic=statistic)
+        result = estimate_patterns(nitime, ev, mask=mask_path, t_r=tr, statistic=statistic, progress=False)
+        expected, _, _ = nilearn_reference(nitime, ev, tr, mask_path, statistic=statistic)
         assert result.patterns.shape == (6, mask.sum())
         np.testing.assert_allclose(result.patterns.values, expected, rtol=0, atol=1e-8)
     # whole brain: every voxel with non-zero variance
-    whole = estimate_patterns(NITIME, ev, t_r=tr, progress=False)
+    whole = estimate_patterns(nitime, ev, t_r=tr, progress=False)
     assert whole.patterns.sizes["neuroid"] == int((data.std(axis=3) > 0).sum())
 
 
@@ -203,6 +203,16 @@ def test_errors_name_the_file_and_the_fix(study, tmp_path):
         estimate_patterns(runs[0], twins, mask=mask, stimulus_column="stim_file", progress=False)
     with pytest.raises(UnknownNameError):
         estimate_patterns(runs[0], events[0], estimator="lsq", progress=False)
+    with pytest.raises(ConfigError, match="one pattern per trial"):
+        estimate_patterns(runs[0], events[0], estimator="lss-1", per="stimulus", progress=False)
+    img = nib.load(runs[0])
+    data = np.asarray(img.dataobj, dtype=float)
+    data[2, 1, 1, 7] = np.nan
+    with pytest.raises(DataError, match="1 selected voxel.* NaN"):  # nilearn would make it 0
+        estimate_patterns(nib.Nifti1Image(data, AFFINE), events[0], mask=mask, t_r=TR, progress=False)
+    data[2, 1, 1] = 5.0
+    with pytest.raises(DataError, match="1 selected voxel.* constant"):
+        estimate_patterns(nib.Nifti1Image(data, AFFINE), events[0], mask=mask, t_r=TR, progress=False)
 
 
 @settings(max_examples=6, deadline=None)
