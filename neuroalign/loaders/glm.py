@@ -100,6 +100,15 @@ def _read_runs(runs: Any, t_r: float | None):
     return images, names, paths, trs[0]
 
 
+def _check_pairing(run_entities: dict, event_entities: dict, name: str, ev_source: str) -> None:
+    """A BIDS events file must name the same subject, session, task and run as its image."""
+    for key in ("subject", "session", "task", "run"):
+        if key in run_entities and key in event_entities and run_entities[key] != event_entities[key]:
+            raise AlignmentError(f"the events file is for {key} {event_entities[key]!r}, the run is {key} "
+                                 f"{run_entities[key]!r}", source=f"{ev_source} vs {name}",
+                                 fix="pass the events files in the order of the runs (one per run)")
+
+
 def _whole_brain(images, names) -> np.ndarray:
     """Voxels with finite values and non-zero variance in every run."""
     keep = None
@@ -295,6 +304,8 @@ standardize, signal_scaling
         n_volumes = img.shape[3]
         ev_source = str(event_items[index]) if isinstance(event_items[index], (str, os.PathLike)) \
             else f"events of {name}"
+        if isinstance(event_items[index], (str, os.PathLike)) and entities:
+            _check_pairing(entities, parse_bids_entities(event_items[index]), name, ev_source)
         table = read_events(event_items[index], stimulus_column=stimulus_column, source=ev_source)
         check_events_in_run(table, n_volumes, tr, source=ev_source)
         regressors, _ = load_confounds(confound_items[index], n_volumes, columns=confound_columns,

@@ -203,6 +203,8 @@ def test_errors_name_the_file_and_the_fix(study, tmp_path):
         estimate_patterns(runs[0], twins, mask=mask, stimulus_column="stim_file", progress=False)
     with pytest.raises(UnknownNameError):
         estimate_patterns(runs[0], events[0], estimator="lsq", progress=False)
+    with pytest.raises(AlignmentError, match="events file is for run 2, the run is run 1"):
+        estimate_patterns(runs, events[::-1], mask=mask, progress=False)
     with pytest.raises(ConfigError, match="one pattern per trial"):
         estimate_patterns(runs[0], events[0], estimator="lss-1", per="stimulus", progress=False)
     img = nib.load(runs[0])
