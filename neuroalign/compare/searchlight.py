@@ -37,8 +37,8 @@ from .searchlight_spheres import VOXEL_COORDS, SearchlightSpheres
 
 __all__ = ["searchlight_compare", "searchlight_rdms"]
 
-_BUDGET = 2**21  # floats per chunk of stacked spheres (16 MB)
-_COMPARE_BUDGET = 2**22  # floats of the (spheres, models, pairs) products of one compare_rdms call (32 MB)
+_BUDGET = 2**17  # floats per chunk of stacked spheres (1 MB: cache-resident, measured fastest)
+_COMPARE_BUDGET = 2**20  # floats of the sphere RDMs of one compare_rdms call (8 MB, measured fastest)
 
 
 def _positions(patterns: xr.DataArray, spheres: SearchlightSpheres) -> np.ndarray:
@@ -237,6 +237,7 @@ def searchlight_rdms(
                                                                        cv_descriptor)
     kwargs = {"prior_lambda": prior_lambda, "prior_weight": prior_weight} if spec.prior else {}
     rows, cols = np.triu_indices(n, k=1)
+    upper = rows * n + cols
     out = np.empty((spheres.n_spheres, rows.size))
     per_voxel_size = int(np.prod(per_voxel.shape[1:]))
 
@@ -248,7 +249,7 @@ def searchlight_rdms(
             centres = spheres.voxels[spheres.centres[spheres_rows]]
             raise DataError(f"{err.problem} (in one of the spheres centred at voxels {centres[:3].tolist()}...)",
                             source=err.source or "patterns", fix=err.fix) from err
-        out[spheres_rows] = square[:, rows, cols]
+        out[spheres_rows] = square.reshape(len(square), n * n)[:, upper]
 
     tasks = []
     for sphere_rows, index in spheres.groups():
@@ -343,9 +344,8 @@ def searchlight_compare(
         raise SchemaError("sphere_rdms must have dims neuroid and pair", source="sphere_rdms",
                           fix="pass the output of searchlight_rdms")
     n_spheres = sphere_rdms.sizes[NEUROID]
-    n_models = int(np.prod([s for d, s in getattr(model_rdms, "sizes", {}).items() if d != PAIR])) or 1
     others = int(np.prod([s for d, s in sphere_rdms.sizes.items() if d not in (NEUROID, PAIR)]))
-    step = max(1, _COMPARE_BUDGET // (sphere_rdms.sizes[PAIR] * n_models * others))
+    step = max(1, _COMPARE_BUDGET // (sphere_rdms.sizes[PAIR] * others))
     parts = []
     for start in tqdm(range(0, n_spheres, step), desc="searchlight comparisons", disable=not progress):
         chunk = sphere_rdms.isel({NEUROID: slice(start, start + step)})
