@@ -315,4 +315,4 @@ def from_rsatoolbox_rdms(rdms: Any, *, stimulus_descriptor: str = STIMULUS_ID, d
     coords.update(layout["scalar_coords"])
     array = xr.DataArray(np.array(vectors).reshape(shape + (n_pairs,)), dims=(*batch, PAIR), coords=coords,
                          attrs=attrs, name=layout["name"])
-    return array.transpose(*layout["order"])
+    return array.transpose(*layout["order"], transpose_coords=False)  # the coords have their own dim order
