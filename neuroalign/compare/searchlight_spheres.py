@@ -31,7 +31,7 @@ __all__ = ["SearchlightSpheres", "searchlight_spheres"]
 VOXEL_COORDS = ("voxel_i", "voxel_j", "voxel_k")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SearchlightSpheres:
     """Searchlight spheres over the voxels of a mask (from :func:`searchlight_spheres`).
 

@@ -273,6 +273,33 @@ def test_map_to_nifti_in_mask_space():
     assert to_nifti(out.sel(model="m1")).shape == GRID
 
 
+def test_map_over_layers_from_compute_rdm():
+    mask = _mask()
+    patterns = _patterns(mask)
+    spheres = searchlight_spheres(mask, 2, threshold=0.5)
+    rng = np.random.default_rng(7)
+    stimuli = [f"s{i:02d}" for i in range(6)][::-1]  # another order: matched by id
+    layers = {name: create_assembly(rng.normal(size=(6, 5)), stimulus_id=stimuli) for name in ("conv1", "fc")}
+    layer_rdms = compute_rdm(layers, "correlation")
+    rdms = searchlight_rdms(patterns, spheres)
+    out = searchlight_compare(rdms, layer_rdms, "spearman")
+    assert out.dims == ("neuroid", "layer") and out.layer.values.tolist() == ["conv1", "fc"]
+    row = 17
+    expected = compute_rdm(patterns.isel(neuroid=spheres.neighbour_lists()[row]), "correlation")
+    from neuroalign.compare import compare_rdms
+
+    np.testing.assert_allclose(out.values[row], compare_rdms(expected, layer_rdms, "spearman").values, atol=1e-12)
+
+
+def test_subjects_with_other_stimuli_are_refused():
+    mask = _mask()
+    spheres = searchlight_spheres(mask, 2, threshold=0.5)
+    other = _patterns(mask, seed=1)
+    other = other.assign_coords(stimulus_id=("presentation", [f"t{i:02d}" for i in range(6)] * 2))
+    with pytest.raises(AlignmentError, match="sub1"):
+        searchlight_rdms({"sub0": _patterns(mask), "sub1": other}, spheres)
+
+
 @settings(max_examples=15, deadline=None)
 @given(st.permutations(list(range(6))), st.sampled_from(["corr", "spearman", "tau-b"]))
 def test_map_unchanged_by_consistent_stimulus_permutation(order, method):
