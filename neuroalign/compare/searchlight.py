@@ -56,7 +56,12 @@ def _positions(patterns: xr.DataArray, spheres: SearchlightSpheres) -> np.ndarra
         raise AlignmentError("the patterns' affine is not the spheres' affine", source="spheres",
                              fix="make the spheres from a mask on the patterns' grid (or from the patterns)")
     ijk = np.stack([np.asarray(patterns[c].values, dtype=np.int64) for c in VOXEL_COORDS], axis=1)
-    flat = pd.Index(np.ravel_multi_index(tuple(ijk.T), spheres.grid_shape, mode="clip"))
+    outside = np.any((ijk < 0) | (ijk >= np.array(spheres.grid_shape)), axis=1)
+    if outside.any():
+        raise AlignmentError(f"{int(outside.sum())} voxels of the patterns lie outside the spheres' grid "
+                             f"{spheres.grid_shape} (e.g. voxel {tuple(ijk[outside][0].tolist())})", source="spheres",
+                             fix="make the spheres from a mask on the patterns' grid (or from the patterns)")
+    flat = pd.Index(np.ravel_multi_index(tuple(ijk.T), spheres.grid_shape))
     if not flat.is_unique:
         raise DataError("the patterns list a voxel twice", source="patterns", fix="drop duplicated voxels")
     wanted = np.ravel_multi_index(tuple(spheres.voxels.T), spheres.grid_shape)

@@ -202,6 +202,9 @@ def test_sphere_rdms_errors():
         searchlight_rdms(patterns.isel(neuroid=slice(1, None)), spheres)
     with pytest.raises(AlignmentError, match="grid"):
         searchlight_rdms(patterns.assign_attrs(grid_shape=[10, 10, 11]), spheres)
+    shifted = patterns.drop_attrs().assign_coords(voxel_i=patterns.voxel_i + 1)
+    with pytest.raises(AlignmentError, match="outside"):
+        searchlight_rdms(shifted, spheres)
     with pytest.raises(SchemaError, match="voxel"):
         searchlight_rdms(patterns.drop_vars("voxel_k"), spheres)
     with pytest.raises(ConfigError, match="noise"):
