@@ -2,7 +2,8 @@
 
 End to end through the public GLM (:func:`neuroalign.loaders.glm.estimate_patterns`): the LSA betas
 estimate the stored true patterns in their units, and RSA of each ReferenceNet layer ranks the planted
-layer first in the planted region and finds nothing in its mirror.
+layer first in the planted region and finds nothing in its mirror; a searchlight map of the planted
+layer (:mod:`neuroalign.compare.searchlight`) peaks inside the planted region.
 
 The planted signal is checked against an independent reconstruction: nilearn's
 ``make_first_level_design_matrix`` (the design a nilearn GLM fits) built from
@@ -21,8 +22,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nilearn.glm.first_level import make_first_level_design_matrix
 from nilearn.signal import clean
+from scipy.ndimage import distance_transform_edt
 
-from neuroalign.compare import rsa
+from neuroalign.compare import compute_rdm, rsa
+from neuroalign.compare.searchlight import searchlight_compare, searchlight_rdms
+from neuroalign.compare.searchlight_spheres import searchlight_spheres
 from neuroalign.data import validate
 from neuroalign.datasets import task_fmri
 from neuroalign.datasets.task_fmri import DESIGNS, make_events, make_task_fmri_study
@@ -286,3 +290,16 @@ def test_rsa_on_glm_patterns_ranks_the_planted_layer_first_in_the_planted_region
     assert scores["planted"].idxmax() == slow.planted_layer == "block3"
     assert scores["planted"]["block3"] > 0.5
     assert scores["mirror"].abs().max() < 0.15  # noise and drift only: no layer explains it
+
+
+def test_searchlight_map_of_the_planted_layer_peaks_in_the_planted_region(slow):
+    patterns = _lsa(slow, slow.brain_mask)
+    rdms = searchlight_rdms(patterns, searchlight_spheres(slow.brain_mask, radius=2))
+    model = compute_rdm(extract(slow.network, slow.stimuli, [slow.planted_layer], progress=False))
+    values = searchlight_compare(rdms, model).squeeze().values
+    ijk = tuple(np.stack([rdms[c].values for c in ("voxel_i", "voxel_j", "voxel_k")]))
+    in_roi = slow.roi[ijk]
+    far = distance_transform_edt(~slow.roi)[ijk] > 2  # spheres (radius 2) that hold no planted voxel
+    assert in_roi[np.argmax(values)] and in_roi.sum() > 10 and far.sum() > 100
+    assert values[in_roi].mean() > 0.3
+    assert abs(values[far].mean()) < 0.05 and values[far].max() < values.max() / 2
