@@ -106,12 +106,7 @@ def _prepare(values, codes, uniques, method, data, noise, cv_descriptor):
         residuals, dof = rm.residuals_of(values, codes, n)
         noise_kind, noise_values = noise, (residuals.T, dof)
     else:
-        diagonal = np.asarray(noise, dtype=float)
-        if diagonal.shape != (values.shape[-1],) or not np.all(np.isfinite(diagonal)) or np.any(diagonal <= 0):
-            raise ConfigError(f"noise must be None, an estimator name or a positive diagonal precision with one "
-                              f"value per neuroid ({values.shape[-1]}), got shape {diagonal.shape}", source="noise",
-                              fix="pass noise='shrinkage_diag' (estimated per sphere) or 1 / residual variances")
-        noise_kind, noise_values = "diagonal precision", diagonal
+        noise_kind, noise_values = "diagonal precision", noise  # validated and put in the voxels' order by the caller
     return spec, per_voxel, counts, noise_kind, noise_values, extra
 
 
@@ -123,8 +118,11 @@ def _sphere_rdms(index, spec, per_voxel, counts, noise_kind, noise_values, optio
     kwargs = dict(options)
     if noise_kind in rm.NOISE_ESTIMATORS:
         residuals, dof = noise_values
-        kwargs.update(precision=rm.precision_from_residuals(_stack(residuals, index), dof, noise_kind,
-                                                            source="noise"), diagonal=False)
+        residuals = _stack(residuals, index)
+        if remove_mean:  # the residuals of demeaned presentations are the residuals demeaned (linear)
+            residuals = residuals - residuals.mean(axis=-1, keepdims=True)
+        kwargs.update(precision=rm.precision_from_residuals(residuals, dof, noise_kind, source="noise"),
+                      diagonal=False)
     elif noise_values is not None:
         kwargs.update(precision=noise_values[index], diagonal=True)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -229,6 +227,14 @@ def searchlight_rdms(
         raise SchemaError(f"patterns must have dims (presentation, neuroid) only, got {patterns.dims}",
                           source="patterns", fix="select one element of the extra dims first")
     positions = _positions(patterns, spheres)
+    if noise is not None and not isinstance(noise, str):
+        diagonal = np.asarray(noise, dtype=float)
+        if diagonal.shape != (patterns.sizes[NEUROID],) or not np.all(np.isfinite(diagonal)) or np.any(diagonal <= 0):
+            raise ConfigError(f"noise must be None, an estimator name or a positive diagonal precision with one "
+                              f"value per neuroid ({patterns.sizes[NEUROID]}), got shape {diagonal.shape}",
+                              source="noise",
+                              fix="pass noise='shrinkage_diag' (estimated per sphere) or 1 / residual variances")
+        noise = diagonal[positions]
     values = np.asarray(patterns.transpose(PRESENTATION, NEUROID).values, dtype=float)[:, positions]
     codes, uniques = pd.factorize(pd.Index(patterns[STIMULUS_ID].values), sort=False)
     n = len(uniques)
@@ -241,6 +247,7 @@ def searchlight_rdms(
     spec, per_voxel, counts, noise_kind, noise_values, extra = _prepare(values, codes, uniques, method, patterns, noise,
                                                                        cv_descriptor)
     kwargs = {"prior_lambda": prior_lambda, "prior_weight": prior_weight} if spec.prior else {}
+    demean = remove_mean and method not in ("correlation", "poisson", "poisson_cv")  # as compute_rdm
     rows, cols = np.triu_indices(n, k=1)
     upper = rows * n + cols
     out = np.empty((spheres.n_spheres, rows.size))
@@ -249,7 +256,7 @@ def searchlight_rdms(
     def run(task: tuple[np.ndarray, np.ndarray]) -> None:
         spheres_rows, index = task
         try:
-            square = _sphere_rdms(index, spec, per_voxel, counts, noise_kind, noise_values, kwargs, remove_mean)
+            square = _sphere_rdms(index, spec, per_voxel, counts, noise_kind, noise_values, kwargs, demean)
         except DataError as err:
             centres = spheres.voxels[spheres.centres[spheres_rows]]
             raise DataError(f"{err.problem} (in one of the spheres centred at voxels {centres[:3].tolist()}...)",

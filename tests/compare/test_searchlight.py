@@ -170,7 +170,9 @@ def test_sphere_rdms_crossnobis_with_runs_equal_rsatoolbox():
 @pytest.mark.parametrize(("method", "kwargs"), [("euclidean", {}), ("cosine", {}), ("poisson", {}),
                                                 ("mahalanobis", {"noise": "shrinkage_diag"}),
                                                 ("crossnobis", {"noise": "shrinkage_eye"}),
-                                                ("sqeuclidean", {"remove_mean": True})])
+                                                ("sqeuclidean", {"remove_mean": True}),
+                                                ("crossnobis", {"noise": "shrinkage_diag", "remove_mean": True}),
+                                                ("poisson", {"remove_mean": True})])
 def test_sphere_rdms_equal_compute_rdm_of_each_sphere(method, kwargs):
     mask = _mask(2)
     patterns = _patterns(mask, n_runs=3)
@@ -186,7 +188,7 @@ def test_sphere_rdms_equal_compute_rdm_of_each_sphere(method, kwargs):
 
 def test_sphere_rdms_diagonal_noise_is_scaled_patterns():
     mask = _mask()
-    patterns = _patterns(mask)
+    patterns = _patterns(mask).isel(neuroid=np.random.default_rng(4).permutation(int(mask.sum())))  # any order
     spheres = searchlight_spheres(mask, 2, threshold=0.5)
     variance = np.random.default_rng(3).uniform(0.5, 2.0, patterns.sizes["neuroid"])
     whitened = searchlight_rdms(patterns / np.sqrt(variance), spheres, "sqeuclidean")
