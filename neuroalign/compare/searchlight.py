@@ -358,20 +358,21 @@ def searchlight_compare(
     n_spheres = sphere_rdms.sizes[NEUROID]
     others = int(np.prod([s for d, s in sphere_rdms.sizes.items() if d not in (NEUROID, PAIR)]))
     step = max(1, _COMPARE_BUDGET // (sphere_rdms.sizes[PAIR] * others))
-    parts = []
+    if ceiling and subject not in sphere_rdms.dims:
+        raise DataError(f"a noise ceiling across subjects needs a {subject!r} dim in sphere_rdms", source="ceiling",
+                        fix="pass a mapping of subjects to searchlight_rdms, or ceiling=False")
+    parts, bounds = [], []
     for start in tqdm(range(0, n_spheres, step), desc="searchlight comparisons", disable=not progress):
         chunk = sphere_rdms.isel({NEUROID: slice(start, start + step)})
         parts.append(compare_rdms(chunk, model_rdms, method, on_degenerate=on_degenerate))
+        if ceiling:
+            bounds.append(_noise_ceiling(chunk, method, subject=subject).transpose(NEUROID, "bound").values)
     out = xr.concat(parts, dim=NEUROID, coords="minimal", compat="override", combine_attrs="override")
     lead = [subject] if subject in out.dims else []
     out = out.transpose(*lead, NEUROID, ...)
     if ceiling:
-        if subject not in sphere_rdms.dims:
-            raise DataError(f"a noise ceiling across subjects needs a {subject!r} dim in sphere_rdms", source="ceiling",
-                            fix="pass a mapping of subjects to searchlight_rdms, or ceiling=False")
-        bounds = _noise_ceiling(sphere_rdms, method, subject=subject).transpose(NEUROID, "bound")
-        out = out.assign_coords(ceiling_lower=(NEUROID, bounds.sel(bound="lower").values),
-                                ceiling_upper=(NEUROID, bounds.sel(bound="upper").values))
+        lower, upper = np.concatenate(bounds).T  # bound = ["lower", "upper"]
+        out = out.assign_coords(ceiling_lower=(NEUROID, lower), ceiling_upper=(NEUROID, upper))
     attrs = {key: sphere_rdms.attrs[key] for key in ("affine", "grid_shape", "radius", "units", "threshold")
              if key in sphere_rdms.attrs}
     attrs.update({"method": method, "rdm_method": sphere_rdms.attrs.get("method"), "ceiling": ceiling})

@@ -244,8 +244,12 @@ def test_map_equals_evaluate_models_searchlight(method):
     np.testing.assert_allclose(ours.values, expected, rtol=0, atol=1e-10)
 
 
-def test_map_noise_ceiling_equals_rsatoolbox():
+def test_map_noise_ceiling_equals_rsatoolbox(monkeypatch):
     from rsatoolbox.inference import boot_noise_ceiling
+
+    import neuroalign.compare.searchlight as searchlight_module
+
+    monkeypatch.setattr(searchlight_module, "_COMPARE_BUDGET", 15 * 3 * 100)  # chunks of 100 spheres
 
     mask = _mask()
     subjects = {f"sub{i}": _patterns(mask, seed=i) for i in range(3)}
