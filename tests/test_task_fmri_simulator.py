@@ -26,7 +26,7 @@ from scipy.ndimage import distance_transform_edt
 
 from neuroalign.compare import compute_rdm, rsa
 from neuroalign.compare.searchlight import searchlight_compare, searchlight_rdms
-from neuroalign.compare.searchlight_spheres import searchlight_spheres
+from neuroalign.compare.searchlight_grid import searchlight_spheres
 from neuroalign.data import validate
 from neuroalign.datasets import task_fmri
 from neuroalign.datasets.task_fmri import DESIGNS, make_events, make_task_fmri_study

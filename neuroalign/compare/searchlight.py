@@ -1,7 +1,7 @@
 """Searchlight RSA: an RDM per sphere in batched products, compared with model or layer RDMs.
 
 :func:`searchlight_rdms` computes the RDM of every sphere of
-:func:`~neuroalign.compare.searchlight_spheres.searchlight_spheres` with the
+:func:`~neuroalign.compare.searchlight_grid.searchlight_spheres` with the
 measures of :func:`~neuroalign.compare.compute_rdm` (same definitions, same
 numbers as ``compute_rdm`` of each sphere's voxels): spheres of equal size are
 stacked, and each stack goes through the measure as one batched product.
@@ -33,7 +33,7 @@ from .comparison_methods import single_threaded_blas
 from .noise_ceiling import noise_ceiling as _noise_ceiling
 from .rdm import _SMALLEST, _SQUARED, PAIR, RDM_METHODS, _pair_coords, _stimulus_metadata
 from .rdm_comparison import compare_rdms
-from .searchlight_spheres import VOXEL_COORDS, SearchlightSpheres
+from .searchlight_grid import VOXEL_COORDS, SearchlightSpheres
 
 __all__ = ["searchlight_compare", "searchlight_rdms"]
 
@@ -156,7 +156,7 @@ def searchlight_rdms(
         neuroid coords; a mapping (subject → patterns on one grid, the same
         stimuli) adds a ``subject`` dim.
     spheres : SearchlightSpheres
-        From :func:`~neuroalign.compare.searchlight_spheres.searchlight_spheres`; every
+        From :func:`~neuroalign.compare.searchlight_grid.searchlight_spheres`; every
         voxel of its mask must be in the patterns.
     method : str
         An RDM method of :data:`~neuroalign.compare.RDM_METHODS` (e.g.
@@ -196,7 +196,7 @@ def searchlight_rdms(
     --------
     >>> import numpy as np
     >>> from neuroalign.data import create_assembly
-    >>> from neuroalign.compare.searchlight_spheres import searchlight_spheres
+    >>> from neuroalign.compare.searchlight_grid import searchlight_spheres
     >>> from neuroalign.compare.searchlight import searchlight_rdms
     >>> ijk = np.argwhere(np.ones((4, 4, 4), bool))
     >>> x = create_assembly(np.random.default_rng(0).normal(size=(5, 64)), stimulus_id=list("abcde"),
@@ -342,7 +342,7 @@ def searchlight_compare(
     >>> import numpy as np
     >>> from neuroalign.data import create_assembly
     >>> from neuroalign.compare import as_rdm
-    >>> from neuroalign.compare.searchlight_spheres import searchlight_spheres
+    >>> from neuroalign.compare.searchlight_grid import searchlight_spheres
     >>> from neuroalign.compare.searchlight import searchlight_compare, searchlight_rdms
     >>> ijk = np.argwhere(np.ones((4, 4, 4), bool))
     >>> x = create_assembly(np.random.default_rng(0).normal(size=(5, 64)), stimulus_id=list("abcde"),

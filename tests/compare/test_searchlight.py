@@ -18,7 +18,7 @@ from scipy.spatial.distance import cdist
 
 from neuroalign.compare import as_rdm, compute_rdm
 from neuroalign.compare.searchlight import searchlight_compare, searchlight_rdms
-from neuroalign.compare.searchlight_spheres import searchlight_spheres
+from neuroalign.compare.searchlight_grid import searchlight_spheres
 from neuroalign.data import create_assembly
 from neuroalign.errors import AlignmentError, ConfigError, DataError, SchemaError
 from neuroalign.loaders.voxels import to_nifti

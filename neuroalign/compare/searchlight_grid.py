@@ -185,7 +185,7 @@ def searchlight_spheres(
     Examples
     --------
     >>> import numpy as np
-    >>> from neuroalign.compare.searchlight_spheres import searchlight_spheres
+    >>> from neuroalign.compare.searchlight_grid import searchlight_spheres
     >>> spheres = searchlight_spheres(np.ones((5, 5, 5), bool), radius=2)
     >>> spheres.n_spheres, int(spheres.sizes.max())
     (125, 27)
