@@ -25,9 +25,12 @@ Measured on the shared 2-core CPU machine (6 December 2026, rsatoolbox 0.3.2), w
 kept busy (load average 3-7 on 2 cores, so the timings vary by 2x from run to run):
 ``--subset 2000``, each step the best of 3 runs of each side (load 3.3-3.6): spheres 0.08 s vs
 2.3 s (30x), RDMs 1.36 s vs 26.5 s extrapolated (19.5x), evaluation 0.56 s vs 13.0 s
-extrapolated (23x), total 2.0 s vs 41.8 s: 20.9x wall (19.9x CPU).  ``--subset 0`` (rsatoolbox
-on all 19,952 spheres, nothing extrapolated) while tests ran beside it (load ~5): total 5.6 s
-vs 76.2 s, 13.5x wall, 16.4x CPU.  Largest differences: RDMs 6.7e-16, evaluations 2.2e-16;
+extrapolated (23x), total 2.0 s vs 41.8 s: 20.9x wall (19.9x CPU).  ``--subset 0 --repeats 1``
+(rsatoolbox on all 19,952 spheres, nothing extrapolated; load 3.5): spheres 0.07 s vs 3.6 s,
+RDMs 1.22 s vs 31.2 s, evaluation 0.56 s vs 17.7 s, total 1.85 s vs 52.5 s: 28.3x wall,
+18.7x CPU (rsatoolbox's wall time exceeds its CPU time on the busy machine); the same command
+while our own tests ran beside it (load ~5): 13.5x wall, 16.4x CPU.  Largest differences: RDMs
+6.7e-16, evaluations 2.2e-16;
 identical centres and neighbours.  Ours is about 1.0 s of CPU for the 19,952 correlation RDMs
 (0.3 s of it the batched matrix products; the rest the per-sphere centring and scaling of
 compute_rdm's correlation) and 0.5 s for the comparisons.
