@@ -147,7 +147,9 @@ def searchlight_rdms(
     """The RDM of every searchlight sphere, in vector form over ``(neuroid, pair)``.
 
     Each sphere's RDM equals ``compute_rdm(patterns.isel(neuroid=sphere), method, ...)``;
-    spheres of one size are stacked and computed in batched products.
+    spheres of one size are stacked and computed in batched products.  Stimuli
+    keep the order of their first presentation (rsatoolbox sorts them; the
+    pair coords say which is which).
 
     Parameters
     ----------
