@@ -30,7 +30,8 @@ extrapolated (23x), total 2.0 s vs 41.8 s: 20.9x wall (19.9x CPU).  ``--subset 0
 RDMs 1.22 s vs 31.2 s, evaluation 0.56 s vs 17.7 s, total 1.85 s vs 52.5 s: 28.3x wall,
 18.7x CPU (rsatoolbox's wall time exceeds its CPU time on the busy machine); the same command
 while our own tests ran beside it (load ~5): 13.5x wall, 16.4x CPU.  Largest differences: RDMs
-6.7e-16, evaluations 2.2e-16;
+6.7e-16, evaluations 2.2e-16; ``--subset 1000 --repeats 1`` at a quieter moment (wall = CPU): 1.59 s
+vs 34.5 s, 21.8x (RDMs 20.3x, evaluation 23.7x, spheres 31.8x);
 identical centres and neighbours.  Ours is about 1.0 s of CPU for the 19,952 correlation RDMs
 (0.3 s of it the batched matrix products; the rest the per-sphere centring and scaling of
 compute_rdm's correlation) and 0.5 s for the comparisons.
