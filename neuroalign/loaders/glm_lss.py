@@ -65,15 +65,12 @@ class LSSResult:
         return self.betas if statistic == "beta" else self.t
 
 
-def _masked_data(data: Any, mask_img: Any, standardize: Any) -> np.ndarray:
+def _masked_data(data: Any, mask_img: Any) -> np.ndarray:
     """(time, voxel) data: an array as given, or a 4D image masked as FirstLevelModel masks it."""
     if isinstance(data, np.ndarray):
         if data.ndim != 2:
             raise DataError(f"data must be a (time, voxel) array or a 4D image, got shape {data.shape}",
                             source="data", fix="mask the run first, or pass the 4D NIfTI image with mask_img")
-        if standardize:
-            raise ConfigError("standardize applies to images (nilearn's masker standardises them)",
-                              source="standardize", fix="pass the 4D image with mask_img, or standardize=False")
         return data
     from nilearn.maskers import NiftiMasker
 
@@ -84,8 +81,7 @@ def _masked_data(data: Any, mask_img: Any, standardize: Any) -> np.ndarray:
         raise ConfigError("a 4D image needs a mask", source="mask_img",
                           fix="pass mask_img (see neuroalign.loaders.voxels.select_voxels)")
     mask = load_image(mask_img, name="mask_img", ndim=3) if isinstance(mask_img, (str, os.PathLike)) else mask_img
-    method = "zscore_sample" if standardize is True else (standardize or None)
-    return NiftiMasker(mask_img=mask, standardize=method).fit().transform(img)
+    return NiftiMasker(mask_img=mask, standardize=None).fit().transform(img)
 
 
 def _scaled(y: np.ndarray, signal_scaling: Any) -> np.ndarray:
@@ -101,9 +97,12 @@ def _scaled(y: np.ndarray, signal_scaling: Any) -> np.ndarray:
 
 def _prepared(data: Any, mask_img: Any, signal_scaling: Any, standardize: Any) -> np.ndarray:
     """The data FirstLevelModel fits: masked, then mean-scaled (or standardised by the masker), float64."""
-    if signal_scaling is not False:
-        standardize = False  # nilearn: signal_scaling overrides standardize
-    y = _masked_data(data, mask_img, standardize)
+    if standardize:
+        # nilearn 0.14's FirstLevelModel never applies it (signal_scaling=False == 0 also resets it)
+        raise ConfigError("standardize is not supported for LSS: nilearn's FirstLevelModel does not apply it, "
+                          "so no reference defines its numbers", source="standardize",
+                          fix="use standardize=False, with signal_scaling=0 (percent signal change) or False")
+    y = _masked_data(data, mask_img)
     if not np.all(np.isfinite(y)):
         raise DataError("the data hold NaN or infinite values", source="data", fix="mask out the bad voxels")
     constant = np.flatnonzero(np.ptp(y, axis=0) == 0)
@@ -140,10 +139,11 @@ def lss_estimates(data: Any, events: pd.DataFrame, design_kwargs: Mapping[str, A
         Both in closed form, both nilearn's numbers.
     mask_img : NIfTI image or path, optional
         The voxels, when ``data`` is an image.
-    signal_scaling, standardize
+    signal_scaling : {0, False}
         As ``FirstLevelModel``: 0 (nilearn's default) scales each voxel to percent
-        signal change; with ``signal_scaling=False``, ``standardize`` z-scores
-        images in nilearn's masker.
+        signal change.
+    standardize : False
+        Refused when true: nilearn's ``FirstLevelModel`` (0.14) never applies it.
     bins : int
         AR(1) levels (nilearn's ``run_glm`` default 100).
 

@@ -130,6 +130,17 @@ def test_lss_events_follow_nilearns_example():
     assert lss_1["trial_type"].tolist() == ["a__000", "other_trials", "other_trials", "other_trials"]
 
 
+def test_equals_nilearn_without_signal_scaling():
+    rng = np.random.default_rng(9)
+    events = _events(rng, n_trials=6)
+    img, mask, _ = _run(rng, events)
+    ours = lss_estimates(img, events, {"t_r": T_R}, variant="lss-1", noise_model="ar1", mask_img=mask,
+                         signal_scaling=False)
+    ref_b, ref_t, _ = _nilearn_lss(img, mask, events, "lss-1", "ar1", signal_scaling=False)
+    np.testing.assert_allclose(ours.betas, ref_b, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(ours.t, ref_t, rtol=0, atol=1e-8)
+
+
 def test_array_input_equals_image_input():
     rng = np.random.default_rng(6)
     events = _events(rng, n_trials=6)
@@ -248,6 +259,8 @@ def test_bad_settings_are_named():
         lss_estimates(y, events, {"t_r": T_R, "fir_delays": [0, 1]})
     with pytest.raises(DataError, match="no onset"):
         lss_estimates(y, events.drop(columns="onset"), {"t_r": T_R})
+    with pytest.raises(ConfigError, match="standardize"):
+        lss_estimates(y, events, {"t_r": T_R}, signal_scaling=False, standardize=True)
     with pytest.raises(DataError, match="constant"):
         lss_estimates(np.c_[y[:, 0], np.ones(40)], events, {"t_r": T_R}, noise_model="ar1")
 
