@@ -4,23 +4,10 @@ Every LSS model of a run (see :mod:`neuroalign.loaders.lss_designs`) shares its
 nuisance columns N and differs in a few columns A_t (the trial's regressor and
 the other trials').  By the Frisch–Waugh–Lovell theorem the trial's estimate is
 ``(B_t' B_t)^-1 B_t' Z`` with ``Z = M_N Y`` and ``B_t = M_N A_t`` (``M_N`` the
-projection off the span of N), its residual sum of squares
-``|Z|^2 - b_t' B_t' Z``: N is projected out once, then each trial costs a
-k x k solve batched over voxels.
-
-Noise models, both exactly nilearn's ``run_glm`` (``FirstLevelModel``):
-
-- ``"ols"``: the closed form above.
-- ``"ar1"`` (nilearn's default): per model and voxel, the lag-1 Yule–Walker
-  coefficient of that model's OLS residuals (mean of all residuals removed),
-  truncated to ``bins`` levels, then the model refitted on AR(1)-whitened data.
-  The residual moments need only inner products of Z and B_t with their
-  one-volume shifts, and the whitened fit ``W = I - rho L`` is quadratic in rho,
-  so every whitened Gram matrix comes from three precomputed ones: the refit is
-  closed form too, one k x k solve per (trial, AR level) batched over voxels.
-
-t statistics follow nilearn: ``beta / sqrt(var)`` with
-``var = [(X'X)^-1]_00 * RSS / (n - p)``, p the model's column count.
+projection off the span of N): N is projected out once, then each trial costs a
+k x k solve batched over voxels (:mod:`neuroalign.loaders.lss_solvers`).  Both
+nilearn noise models (``"ols"``, ``"ar1"``, nilearn's default) have this closed
+form, with nilearn's numbers (its per-trial ``FirstLevelModel`` loop).
 """
 
 from __future__ import annotations
@@ -36,6 +23,7 @@ import pandas as pd
 
 from ..errors import ConfigError, DataError, UnknownNameError
 from .lss_designs import condition_design_matrix, lss_blocks
+from .lss_solvers import Moments, ar1_fit, cross, ols_fit
 
 __all__ = ["LSSResult", "lss_estimates", "lss_patterns", "NOISE_MODELS"]
 
@@ -186,6 +174,8 @@ def lss_estimates(data: Any, events: pd.DataFrame, design_kwargs: Mapping[str, A
         raise DataError(f"each LSS model has {blocks.n_columns} columns for {n} volumes: no residual degrees "
                         "of freedom", source="data", fix="use longer runs, fewer confounds or a lower drift order")
     n_trials, n_vox = len(blocks.trial_names), y.shape[1]
+    log.debug("LSS (%s, %s): %d trials x %d voxels, %d columns per model", variant, noise_model, n_trials, n_vox,
+              blocks.n_columns)
     betas, var = np.empty((n_trials, n_vox)), np.empty((n_trials, n_vox))
     ar = np.empty((n_trials, n_vox)) if noise_model == "ar1" else None
     q0 = _basis(blocks.common, blocks.common_names)
@@ -201,10 +191,10 @@ def lss_estimates(data: Any, events: pd.DataFrame, design_kwargs: Mapping[str, A
         if noise_model == "ols":
             # B'Z_g = B'Z_0 as B is orthogonal to u;  |Z_g|^2 = |Z_0|^2 - |u'Z_0|^2
             uz = u.T @ z0
-            b, v = _ols(a, _cross(a, z0), zz0 - np.einsum("qv,qv->v", uz, uz), dof)
+            b, v = ols_fit(a, cross(a, z0), zz0 - np.einsum("qv,qv->v", uz, uz), dof)
         else:
             z = z0 - u @ (u.T @ z0) if u.shape[1] else z0
-            b, v, rho = _ar1(_Moments(z, a), np.hstack([q0, u]), z, dof, bins)
+            b, v, rho = ar1_fit(Moments(z, a), np.hstack([q0, u]), z, dof, bins)
             ar[members] = rho
         betas[members], var[members] = b, v
     t = betas / np.sqrt(np.maximum(var, _TINY))
@@ -316,12 +306,6 @@ def _basis(columns: np.ndarray, names: list[str], *, raw: np.ndarray | None = No
     return u
 
 
-def _cross(b: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """B_t' Z for every trial t: (T, k, V), one matrix product."""
-    t, n, k = b.shape
-    return (b.transpose(1, 0, 2).reshape(n, t * k).T @ z).reshape(t, k, -1)
-
-
 def _check_rank(b_cols: np.ndarray, raw: np.ndarray, names: list[str]) -> None:
     scale = np.linalg.norm(raw, axis=1).max(axis=1)
     s = np.linalg.svd(b_cols, compute_uv=False)
@@ -330,118 +314,3 @@ def _check_rank(b_cols: np.ndarray, raw: np.ndarray, names: list[str]) -> None:
         raise DataError(f"the LSS design of trial {names[bad[0]]} is rank-deficient: its regressor is collinear "
                         "with the other trials' or the drift/confound columns", source="events",
                         fix="check for duplicate trials (same onset) or trials outside the run")
-
-
-class _Moments:
-    """Inner products of Z (n, V) and the projected varying columns B (T, n, k) with their lag-1 shifts."""
-
-    def __init__(self, z: np.ndarray, b: np.ndarray):
-        self.z, self.b, self.n = z, b, z.shape[0]
-        self.bz0 = _cross(b, z)                                          # B'Z
-        self.bz_f = _cross(b[:, :-1], z[1:])                             # sum_t b_t z_{t+1}
-        self.bz_b = _cross(b[:, 1:], z[:-1])                             # sum_t b_{t+1} z_t
-        self.bb0 = np.einsum("tni,tnj->tij", b, b)
-        self.zz0 = np.einsum("nv,nv->v", z, z)
-
-
-def _ols(b: np.ndarray, bz: np.ndarray, zz: np.ndarray, dof: int) -> tuple[np.ndarray, np.ndarray]:
-    """Betas and variances of the trial's column: (B'B)^-1 B'Z, [(B'B)^-1]_00 * RSS / dof."""
-    inv = np.linalg.inv(np.einsum("tni,tnj->tij", b, b))
-    beta = inv @ bz
-    rss = zz[None] - np.einsum("tkv,tkv->tv", beta, bz)
-    return beta[:, 0], inv[:, 0, 0, None] * (rss / dof)
-
-
-def _ar1(m: _Moments, q: np.ndarray, z: np.ndarray, dof: int, bins: int):
-    n = m.n
-    b = np.linalg.inv(m.bb0) @ m.bz0
-    # OLS residuals e = z - B b of each model: their sums, ends, lag-0 and lag-1 products.
-    rss = m.zz0[None] - np.einsum("tkv,tkv->tv", b, m.bz0)
-    z_lag = np.einsum("nv,nv->v", z[:-1], z[1:])
-    b_lag = np.einsum("tni,tnj->tij", m.b[:, :-1], m.b[:, 1:])
-    r1 = (z_lag[None] - np.einsum("tkv,tkv->tv", b, m.bz_f) - np.einsum("tkv,tkv->tv", b, m.bz_b)
-          + np.einsum("tiv,tij,tjv->tv", b, b_lag, b))
-    e_sum = z.sum(0)[None] - np.einsum("tk,tkv->tv", m.b.sum(1), b)
-    e_first = z[0][None] - np.einsum("tk,tkv->tv", m.b[:, 0], b)
-    e_last = z[-1][None] - np.einsum("tk,tkv->tv", m.b[:, -1], b)
-    c = e_sum.sum(1, keepdims=True) / (n * z.shape[1])  # nilearn removes the mean of all residuals
-    r0 = rss - 2 * c * e_sum + n * c**2
-    r1 = r1 - c * (2 * e_sum - e_first - e_last) + (n - 1) * c**2
-    if np.any(r0 <= 0):
-        raise DataError("some voxels have no residual variance: their AR(1) coefficient is undefined",
-                        source="data", fix="mask out constant voxels (see neuroalign.loaders.voxels.select_voxels)")
-    rho = (r1 / ((n - 1) * n)) / (r0 / (n * n))
-    level = (rho * bins).astype(int)  # nilearn's binning: truncation to 1/bins
-    return (*_whitened_fit(m, q, z, level, bins, dof), level * 1.0 / bins)
-
-
-def _lag_terms(a: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(W a)'(W c) = g0 - rho g1 + rho^2 g2 for W = I - rho L (L the one-volume delay), over the last two axes."""
-    at = np.swapaxes(a, -1, -2)
-    g0 = at @ c
-    g1 = at[..., 1:] @ c[..., :-1, :] + at[..., :-1] @ c[..., 1:, :]
-    g2 = at[..., :-1] @ c[..., :-1, :]
-    return g0, g1, g2
-
-
-def _at(terms, r):
-    """A quadratic in rho, evaluated (r broadcasts against the terms)."""
-    return terms[0] - r * terms[1] + r * r * terms[2]
-
-
-def _whitened_fit(m: _Moments, q: np.ndarray, z: np.ndarray, level: np.ndarray, bins: int, dof: int):
-    """Refit every (trial, voxel) on data whitened with its binned AR(1) coefficient, in closed form.
-
-    ``level`` (trials, voxels) holds the coefficients in units of 1/bins.  With
-    ``F = W Q`` (W = I - rho L) and ``G = W B``: the trial's estimate is
-    ``S^-1 (G' W z - G'F (F'F)^-1 F' W z)``, ``S = G'G - G'F (F'F)^-1 F'G``, and
-    the whitened residual sum of squares ``|W z|^2 - z'W'F (F'F)^-1 F'W z - h' beta``.
-    Every product is a quadratic in rho of three precomputed ones.
-    """
-    n_vox = z.shape[1]
-    low = int(level.min())
-    index = level - low
-    levels = (np.arange(int(index.max()) + 1) + low) * 1.0 / bins
-    rho = level * 1.0 / bins
-    lv = levels[:, None, None]
-    ff_inv = np.linalg.inv(_at(_lag_terms(q, q), lv))                      # (L, q, q)
-    bq = _lag_terms(m.b, q[None])                                           # 3 x (T, k, q)
-    gf = _at(tuple(x[:, None] for x in bq), lv[None])                       # (T, L, k, q)
-    gg = _at(tuple(x[:, None] for x in _lag_terms(m.b, m.b)), lv[None])     # (T, L, k, k)
-    s_inv = np.linalg.inv(gg - gf @ ff_inv[None] @ np.swapaxes(gf, -1, -2))
-    qz = _lag_terms(q, z)                                                   # 3 x (q, V)
-    flat = m.b.transpose(1, 0, 2).reshape(m.b.shape[1], -1)
-    bz = (m.bz0, m.bz_f + m.bz_b, (flat[:-1].T @ z[:-1]).reshape(m.b.shape[0], m.b.shape[2], -1))
-    zz = (m.zz0, 2 * np.einsum("nv,nv->v", z[1:], z[:-1]), np.einsum("nv,nv->v", z[:-1], z[:-1]))
-
-    # F'Wz and its (F'F)^-1 product depend on the voxel and the level only: once per (level, voxel) pair.
-    present = np.zeros(levels.size * n_vox, bool)
-    present[(index * n_vox + np.arange(n_vox)).ravel()] = True
-    keys = np.flatnonzero(present)
-    lookup = np.zeros(present.size, np.intp)
-    lookup[keys] = np.arange(keys.size)
-    key_level, key_vox = np.divmod(keys, n_vox)
-    pfz = np.empty((keys.size, q.shape[1]))
-    fpf = np.empty(keys.size)
-    bounds = np.searchsorted(key_level, np.arange(levels.size + 1))
-    for lev in range(levels.size):
-        sl = slice(bounds[lev], bounds[lev + 1])
-        vox = key_vox[sl]
-        fz = _at((qz[0][:, vox], qz[1][:, vox], qz[2][:, vox]), levels[lev]).T
-        pfz[sl] = fz @ ff_inv[lev]
-        fpf[sl] = np.einsum("uq,uq->u", fz, pfz[sl])
-
-    betas, var = np.empty(rho.shape), np.empty(rho.shape)
-    voxels = np.arange(n_vox)
-    for t in range(rho.shape[0]):
-        r, lev = rho[t], index[t]
-        u = lookup[lev * n_vox + voxels]
-        p = pfz[u]                                                          # (V, q)
-        gfp = _at(tuple((p @ x[t].T).T for x in bq), r)                     # (k, V)
-        h = _at((bz[0][t], bz[1][t], bz[2][t]), r) - gfp                    # (k, V)
-        si = s_inv[t, lev]                                                  # (V, k, k)
-        beta = np.einsum("vij,jv->iv", si, h)
-        rss = _at(zz, r) - fpf[u] - np.einsum("kv,kv->v", h, beta)
-        betas[t] = beta[0]
-        var[t] = si[:, 0, 0] * rss / dof
-    return betas, var
