@@ -313,4 +313,5 @@ def _check_rank(b_cols: np.ndarray, raw: np.ndarray, names: list[str]) -> None:
     if bad.size:
         raise DataError(f"the LSS design of trial {names[bad[0]]} is rank-deficient: its regressor is collinear "
                         "with the other trials' or the drift/confound columns", source="events",
-                        fix="check for duplicate trials (same onset) or trials outside the run")
+                        fix="check for duplicate trials (same onset) and for trials outside or at the very "
+                            "end of the run")

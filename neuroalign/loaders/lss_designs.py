@@ -231,6 +231,12 @@ def lss_blocks(events: pd.DataFrame, n_scans: int, design_kwargs: Mapping[str, A
     """
     settings = _settings(design_kwargs, n_scans)
     events = _check_events(events, variant)
+    times = settings["frame_times"]
+    outside = np.flatnonzero((events["onset"] > times[-1]) | (events["onset"] < times[0] + settings["min_onset"]))
+    if outside.size:
+        raise DataError(f"trial(s) {outside.tolist()} (onsets {events['onset'].iloc[outside].tolist()} s) fall outside "
+                        f"the run ({times[0]:g}-{times[-1]:g} s, min_onset {settings['min_onset']} s)",
+                        source="events", fix="drop the trials outside the run, or check the run's events file and t_r")
     n_trials = len(events)
     types = events["trial_type"].to_numpy()
     names = [f"{t}{_SEP}{i:03d}" for i, t in enumerate(types)]

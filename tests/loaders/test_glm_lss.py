@@ -91,11 +91,16 @@ def test_equals_nilearn_loop_on_nifti_files(tmp_path, variant, noise_model):
         np.testing.assert_array_equal(ours.ar_coef, ref_ar)  # the same AR(1) bin for every model and voxel
 
 
-def test_equals_nilearn_with_derivatives_slice_time_and_float64():
+@pytest.mark.parametrize("settings_", [
+    dict(hrf_model="spm + derivative", slice_time_ref=0.5, high_pass=0.02),
+    dict(hrf_model="glover + derivative + dispersion", drift_model="polynomial", drift_order=2),
+    dict(hrf_model=None, drift_model=None),
+])
+def test_equals_nilearn_with_other_hrf_drift_slice_time_and_float64(settings_):
     rng = np.random.default_rng(4)
-    events = _events(rng, n_trials=8, n_types=2)
+    events = _events(rng, n_trials=8, n_types=2, span=170.0)
     img, mask, _ = _run(rng, events, dtype=np.float64)
-    settings_ = dict(hrf_model="spm + derivative", slice_time_ref=0.5, high_pass=0.02, drift_order=1)
+    events["duration"] = 4.0
     for variant, noise_model in [("lss-1", "ar1"), ("lss-n", "ols")]:
         ours = lss_estimates(img, events, {"t_r": T_R, **settings_}, variant=variant, noise_model=noise_model,
                              mask_img=mask)
