@@ -39,6 +39,7 @@ PAGE_FIGURES = {
     "extract.md": ["extract-rdm-92.png"],
     "graphs.md": ["graphs-pretraining-curve.png", "graphs-label-efficiency.png", "graphs-embedding-pca.png"],
     "graphs-simulator.md": ["graphs-simulator-subjects.png"],
+    "loaders-fmri-patterns.md": ["fmri-patterns-layer-profile.png", "fmri-patterns-searchlight.png"],
     "metamers-human-data.md": ["feather2023-experiment1.png"],
     "metamers-psychometric.md": ["hd2022-psychometric.png"],
     "metamers.md": ["metamers-mnist-grid.png", "metamers-mnist-recognisability.png"],
