@@ -23,8 +23,9 @@ Run:  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python benchmarks/bench_lss_nilea
       [--noise-models ols,ar1] [--nilearn-trials 60] [--repeats 3] [--seed 0]
 
 Measured 2026-12-06 on the shared 2-core CPU machine (nilearn 0.14.1, numpy 2.4.6), the command
-above with the defaults (LSS-N, all 60 of nilearn's fits run): ols 0.92 s vs 46.4 s, 50.3x; ar1
-1.83 s vs 63.0 s, 34.5x; largest differences 1.5e-13 (betas), 6.6e-14 (t).  With --variant lss-1
+above with the defaults (LSS-N, all 60 of nilearn's fits run): ols 0.58 s vs 33.4 s, 57.6x; ar1
+1.25 s vs 62.9 s, 50.5x (39.2x against our slowest call); largest differences 1.5e-13 (betas),
+6.6e-14 (t).  An earlier run of the same command: ols 50.3x, ar1 34.5x.  With --variant lss-1
 --nilearn-trials 10 (extrapolated): ols 0.53 s vs 31.0 s, 58.3x; ar1 1.10 s vs 61.4 s, 55.8x.  On a
 busier machine (load ~6) an earlier run gave ols 23.6x (a cold first call, 5.3 s) and ar1 45.8x.
 """
