@@ -20,3 +20,9 @@ from .spikes import *  # noqa: F401,F403
 from .triplets import *  # noqa: F401,F403
 from .timeseries_files import *  # noqa: F401,F403
 from .connectivity_files import *  # noqa: F401,F403
+from .events import *  # noqa: F401,F403
+from .voxels import *  # noqa: F401,F403
+from .glm import *  # noqa: F401,F403
+from .glm_design import *  # noqa: F401,F403
+from .glm_lss import *  # noqa: F401,F403
+from .lss_designs import *  # noqa: F401,F403

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..errors import DataError, DependencyError
 
-__all__ = ["frame_times", "lsa_design", "check_full_rank"]
+__all__ = ["frame_times", "lsa_design", "check_full_rank", "nilearn_design_maker"]
 
 
 def frame_times(n_volumes: int, t_r: float, slice_time_ref: float = 0.0) -> np.ndarray:
@@ -26,15 +26,19 @@ def frame_times(n_volumes: int, t_r: float, slice_time_ref: float = 0.0) -> np.n
     return np.linspace(start, end, n_volumes)
 
 
-def _make_design(times: np.ndarray, events: pd.DataFrame, confounds: np.ndarray | None,
-                 confound_names: Sequence[str] | None, options: dict[str, Any]) -> pd.DataFrame:
+def nilearn_design_maker():
+    """nilearn's ``make_first_level_design_matrix``; DependencyError with the pip command when nilearn is missing."""
     try:
         from nilearn.glm.first_level import make_first_level_design_matrix
     except ImportError as exc:
         raise DependencyError("nilearn is needed to build GLM design matrices", source="nilearn",
                               fix="pip install 'neuroalign[fmri]' (or pip install 'nilearn>=0.10')") from exc
-    return make_first_level_design_matrix(times, events, add_regs=confounds, add_reg_names=confound_names,
-                                          **options)
+    return make_first_level_design_matrix
+
+
+def _make_design(times: np.ndarray, events: pd.DataFrame, confounds: np.ndarray | None,
+                 confound_names: Sequence[str] | None, options: dict[str, Any]) -> pd.DataFrame:
+    return nilearn_design_maker()(times, events, add_regs=confounds, add_reg_names=confound_names, **options)
 
 
 def lsa_design(events: pd.DataFrame, times: np.ndarray, *, per: str = "trial", confounds: np.ndarray | None = None,

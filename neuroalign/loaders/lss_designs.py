@@ -24,10 +24,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ConfigError, DataError, DependencyError, UnknownNameError
+from ..errors import ConfigError, DataError, UnknownNameError
+from .glm_design import frame_times, nilearn_design_maker
 
 __all__ = ["LSS_VARIANTS", "DESIGN_KEYS", "lss_events", "lss_design_matrix", "condition_design_matrix", "lss_blocks",
-           "LSSBlocks", "frame_times"]
+           "LSSBlocks"]
 
 LSS_VARIANTS = ("lss-1", "lss-n")
 #: ``FirstLevelModel`` parameters that shape the design matrix, with nilearn's defaults.
@@ -35,15 +36,6 @@ DESIGN_KEYS = {"t_r": None, "slice_time_ref": 0.0, "hrf_model": "glover", "drift
                "high_pass": 0.01, "drift_order": 1, "min_onset": -24, "oversampling": 50}
 OTHER = "other_trials"
 _SEP = "__"
-
-
-def _make_design():
-    try:
-        from nilearn.glm.first_level import make_first_level_design_matrix
-    except ImportError as exc:
-        raise DependencyError("nilearn is needed to build GLM design matrices", source="nilearn",
-                              fix="pip install 'neuroalign[fmri]' (or pip install 'nilearn>=0.10')") from exc
-    return make_first_level_design_matrix
 
 
 def _settings(design_kwargs: Mapping[str, Any] | None, n_scans: int) -> dict[str, Any]:
@@ -77,14 +69,9 @@ def _settings(design_kwargs: Mapping[str, Any] | None, n_scans: int) -> dict[str
     return settings
 
 
-def frame_times(n_scans: int, t_r: float, slice_time_ref: float = 0.0) -> np.ndarray:
-    """Acquisition times of the volumes, as ``FirstLevelModel`` computes them."""
-    return np.linspace(slice_time_ref * t_r, (n_scans - 1 + slice_time_ref) * t_r, n_scans)
-
-
 def _design(events: pd.DataFrame | None, n_scans: int, settings: Mapping[str, Any], *,
             drift: bool, confounds: Any = None, confound_names: Any = None) -> pd.DataFrame:
-    make = _make_design()
+    make = nilearn_design_maker()
     add_regs, names = None, None
     if confounds is not None:
         if isinstance(confounds, pd.DataFrame):

@@ -3,6 +3,7 @@
 Every module lists its public names in ``__all__``; all are importable from here.
 """
 
+from .brain_maps import *  # noqa: F401,F403
 from .cka import *  # noqa: F401,F403
 from .dynamic_fc import *  # noqa: F401,F403
 from .graph_ssl import *  # noqa: F401,F403
