@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import re
 
+from ..errors import NeuroalignError
 from ._args import number
 
 
@@ -40,7 +42,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     model.add_argument("--hrf-model", default="glover", help="glover, spm, 'spm + derivative', … (default glover)")
     model.add_argument("--drift-model", default="cosine", help="cosine, polynomial or none (default cosine)")
     model.add_argument("--high-pass", type=number, default=0.01, help="Hz (default 0.01)")
-    model.add_argument("--noise-model", default="ar1", help="ar1 or ols (default ar1)")
+    model.add_argument("--noise-model", choices=("ar1", "ols"), default="ar1", help="default ar1")
     model.add_argument("--slice-time-ref", type=number, default=0.0, help="0 to 1 (default 0)")
     out = parser.add_argument_group("output")
     out.add_argument("--out", required=True, help="output file (.nc or .zarr)")
@@ -48,20 +50,53 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run_glm)
 
 
+#: estimate_patterns' arguments set by this command's flags (named by their flag in errors)
+_FLAGS = ("runs", "events", "confounds", "confound_columns", "mask", "atlas", "region", "labels", "estimator", "per",
+          "statistic", "stimulus_column", "t_r", "hrf_model", "drift_model", "high_pass", "noise_model",
+          "slice_time_ref")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _as_cli_error(error: NeuroalignError) -> NeuroalignError:
+    """The same error with estimate_patterns' argument names written as this command's flags."""
+    names = "|".join(sorted(_FLAGS, key=len, reverse=True))
+
+    def flags(text: str | None) -> str | None:
+        if text is None:
+            return None
+        text = re.sub(rf"\b({names})='([^']*)'", lambda m: f"{_flag(m[1])} {m[2]}", text)
+        return re.sub(rf"\b({names})=", lambda m: _flag(m[1]) + " ", text)
+
+    out = type(error).__new__(type(error))
+    out.__dict__.update(error.__dict__)
+    NeuroalignError.__init__(out, flags(error.problem), fix=flags(error.fix),
+                             source=_flag(error.source) if error.source in _FLAGS else error.source)
+    return out
+
+
 def run_glm(args: argparse.Namespace) -> int:
+    from .._paths import check_writable
     from ..data import save
     from ..loaders.glm import estimate_patterns
 
+    check_writable(args.out, source="--out", folder=str(args.out).rstrip("/").endswith(".zarr"))
     region = args.region
     if region is not None:
         region = [int(r) if r.isdigit() else r for r in region]
         region = region[0] if len(region) == 1 else region
-    result = estimate_patterns(
-        args.runs, args.events, confounds=args.confounds, confound_columns=args.confound_columns, mask=args.mask,
-        atlas=args.atlas, region=region, labels=args.labels, estimator=args.estimator, per=args.per,
-        statistic=args.statistic, stimulus_column=args.stimulus_column, t_r=args.t_r, hrf_model=args.hrf_model,
-        drift_model=None if args.drift_model.lower() == "none" else args.drift_model, high_pass=args.high_pass,
-        noise_model=args.noise_model, slice_time_ref=args.slice_time_ref, progress=not args.no_progress)
+    try:
+        result = estimate_patterns(
+            args.runs, args.events, confounds=args.confounds, confound_columns=args.confound_columns,
+            mask=args.mask, atlas=args.atlas, region=region, labels=args.labels, estimator=args.estimator,
+            per=args.per, statistic=args.statistic, stimulus_column=args.stimulus_column, t_r=args.t_r,
+            hrf_model=args.hrf_model, drift_model=None if args.drift_model.lower() == "none" else args.drift_model,
+            high_pass=args.high_pass, noise_model=args.noise_model, slice_time_ref=args.slice_time_ref,
+            progress=not args.no_progress)
+    except NeuroalignError as error:
+        raise _as_cli_error(error) from error
     path = save(result.patterns, args.out, groups={"residuals": result.residuals})
     p = result.patterns
     print(f"{path}: {p.sizes['presentation']} patterns ({args.estimator}, {args.statistic}) × "

@@ -109,6 +109,27 @@ def _check_pairing(run_entities: dict, event_entities: dict, name: str, ev_sourc
                                  fix="pass the events files in the order of the runs (one per run)")
 
 
+def _run_ids(paths, names) -> tuple[list[dict], list[int]]:
+    """BIDS entities of every run file, and the runs' ``run`` labels.
+
+    The label is the BIDS ``run`` entity when every run has one and no two
+    share it; otherwise (runs of several sessions both numbered run-1, images
+    without file names) the runs are numbered 0, 1, ... in the order given.
+    """
+    resolved = [None if p is None else os.path.realpath(p) for p in paths]
+    for index, path in enumerate(resolved):
+        if path is not None and path in resolved[:index]:
+            raise ConfigError("the run is given twice", source=names[index], fix="pass each run once")
+    entities = [parse_bids_entities(p) if p is not None else {} for p in paths]
+    numbers = [e.get("run") for e in entities]
+    if all(isinstance(n, int) for n in numbers) and len(set(numbers)) == len(numbers):
+        return entities, [int(n) for n in numbers]
+    if any(n is not None for n in numbers):
+        log.info("runs labelled 0..%d in the order given: their BIDS run numbers %s are missing or repeated "
+                 "(e.g. one run-1 per session; the session coord tells them apart)", len(paths) - 1, numbers)
+    return entities, list(range(len(paths)))
+
+
 def _whole_brain(images, names) -> np.ndarray:
     """Voxels with finite values and non-zero variance in every run."""
     keep = None
@@ -232,8 +253,12 @@ def estimate_patterns(
     t_r : float, optional
         Repetition time (s); default: the BIDS sidecar, else the NIfTI header.
     hrf_model, drift_model, high_pass, drift_order, fir_delays, min_onset, noise_model, slice_time_ref, \
-standardize, signal_scaling
+signal_scaling
         nilearn's ``FirstLevelModel`` parameters, with its defaults.
+    standardize : False
+        Refused when true, by every estimator: nilearn's ``FirstLevelModel``
+        (0.14) never applies it (its ``signal_scaling`` resets it), so it would
+        change nothing.
     progress : bool
         Show a progress bar over runs.
 
@@ -274,6 +299,11 @@ standardize, signal_scaling
         raise UnknownNameError(per, ("trial", "stimulus"), what="per")
     if statistic not in ("beta", "t"):
         raise UnknownNameError(statistic, ("beta", "t"), what="statistic")
+    if standardize:
+        raise ConfigError("standardize=True is not supported: nilearn's FirstLevelModel never applies it (its "
+                          "signal_scaling resets it), so the patterns would not be standardised", source="standardize",
+                          fix="use standardize=False, with signal_scaling=0 (percent signal change) or False; "
+                          "z-score the patterns afterwards if needed")
     if estimator != "lsa" and per != "trial":
         raise ConfigError(f"estimator={estimator!r} estimates one pattern per trial", source="per",
                           fix="use per='trial' with LSS, or estimator='lsa' for per='stimulus'")
@@ -295,12 +325,10 @@ standardize, signal_scaling
     rows, blocks, residual_blocks, designs, dofs, time_rows = [], [], [], {}, {}, []
     from tqdm.auto import tqdm
 
+    run_entities, run_ids = _run_ids(paths, names)
     for index in tqdm(range(len(images)), desc="GLM runs", disable=not progress):
         img, name, path = images[index], names[index], paths[index]
-        entities = parse_bids_entities(path) if path is not None else {}
-        run_id = int(entities["run"]) if isinstance(entities.get("run"), int) else index
-        if run_id in designs:
-            raise ConfigError(f"run {run_id} is given twice", source=name, fix="pass each run once")
+        entities, run_id = run_entities[index], run_ids[index]
         n_volumes = img.shape[3]
         ev_source = str(event_items[index]) if isinstance(event_items[index], (str, os.PathLike)) \
             else f"events of {name}"

@@ -1,0 +1,79 @@
+"""Regressions found in review of the task-fMRI GLM (issue 13): options and run labels."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from neuroalign.errors import ConfigError
+from neuroalign.loaders.glm import estimate_patterns
+from ..cli_runner import assert_one_line_error
+
+pytest.importorskip("nilearn")
+
+AFFINE = np.diag([3.0, 3.0, 3.0, 1.0])
+
+
+def _run(path, seed, n=40):
+    rng = np.random.default_rng(seed)
+    img = nib.Nifti1Image((100 + rng.normal(size=(2, 2, 2, n))).astype(np.float32), AFFINE)
+    img.header.set_zooms((3.0, 3.0, 3.0, 2.0))
+    nib.save(img, path)
+    return path
+
+
+def _events(path, stimuli=("s1", "s2", "s3")):
+    pd.DataFrame({"onset": [4.0, 24.0, 44.0][:len(stimuli)], "duration": 1.0, "trial_type": "x",
+                  "stim": list(stimuli)}).to_csv(path, sep="\t", index=False)
+    return path
+
+
+@pytest.mark.parametrize("estimator", ["lsa", "lss-1"])
+def test_standardize_is_refused_by_every_estimator(tmp_path, estimator):
+    # nilearn 0.14's FirstLevelModel never applies standardize (signal_scaling resets it), so LSA used to
+    # return the unstandardised betas silently while LSS refused it
+    run, events = _run(tmp_path / "run.nii.gz", 0), _events(tmp_path / "events.tsv")
+    with pytest.raises(ConfigError, match="standardize"):
+        estimate_patterns(run, events, t_r=2.0, estimator=estimator, standardize=True, progress=False)
+
+
+def test_runs_of_two_sessions_with_the_same_run_number(tmp_path):
+    # BIDS run numbers restart in every session: ses-1_run-1 and ses-2_run-1 are two runs (was "run 1 is given
+    # twice"); the run coord then numbers the runs in the order given
+    runs = [_run(tmp_path / f"sub-01_ses-{s}_task-x_run-1_bold.nii.gz", s) for s in (1, 2)]
+    events = [_events(tmp_path / f"sub-01_ses-{s}_task-x_run-1_events.tsv") for s in (1, 2)]
+    result = estimate_patterns(runs, events, stimulus_column="stim", noise_model="ols", progress=False)
+    p = result.patterns
+    assert p.run.values.tolist() == [0] * 3 + [1] * 3
+    assert p.session.values.tolist() == ["1"] * 3 + ["2"] * 3
+    assert p.repetition.values.tolist() == [0] * 3 + [1] * 3
+    assert sorted(result.design_matrices) == sorted(result.dof) == [0, 1]
+    assert result.residuals.run.values.tolist() == [0] * 40 + [1] * 40
+    single = estimate_patterns(runs[1], events[1], stimulus_column="stim", noise_model="ols", progress=False)
+    np.testing.assert_allclose(p.values[3:], single.patterns.values, atol=1e-12)
+
+
+def test_the_same_run_twice_is_refused(tmp_path):
+    run, events = _run(tmp_path / "sub-01_task-x_run-1_bold.nii.gz", 0), _events(tmp_path / "events.tsv")
+    with pytest.raises(ConfigError, match="twice"):
+        estimate_patterns([run, run], [events, events], stimulus_column="stim", progress=False)
+
+
+def test_glm_command_errors_name_cli_flags(cli, tmp_path):
+    run, events = _run(tmp_path / "run.nii.gz", 0), _events(tmp_path / "events.tsv")
+    result = cli("glm", "--runs", run, "--events", events, "--stimulus-column", "stimulus", "--out", "p.nc",
+                 "--no-progress", cwd=tmp_path)
+    assert_one_line_error(result, "--stimulus-column")
+    assert "stimulus_column=" not in result.stderr
+
+
+def test_glm_command_checks_the_noise_model_and_output_before_fitting(cli, tmp_path):
+    run, events = _run(tmp_path / "run.nii.gz", 0), _events(tmp_path / "events.tsv")
+    result = cli("glm", "--runs", run, "--events", events, "--noise-model", "ar2", "--out", "p.nc",
+                 "--no-progress", cwd=tmp_path)
+    assert result.returncode != 0 and "ar2" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "taken").write_text("a file, not a folder")
+    result = cli("glm", "--runs", run, "--events", events, "--out", "taken/p.nc", "--no-progress", cwd=tmp_path)
+    assert_one_line_error(result, "--out")
