@@ -77,3 +77,15 @@ def test_glm_command_checks_the_noise_model_and_output_before_fitting(cli, tmp_p
     (tmp_path / "taken").write_text("a file, not a folder")
     result = cli("glm", "--runs", run, "--events", events, "--out", "taken/p.nc", "--no-progress", cwd=tmp_path)
     assert_one_line_error(result, "--out")
+
+
+@pytest.mark.parametrize("t_r", [-1.0, 0.0, float("nan")])
+def test_a_bad_t_r_is_named_as_the_argument(tmp_path, t_r, cli):
+    # the error named 'repetition_time', an argument of another loader
+    run, events = _run(tmp_path / "run.nii.gz", 0), _events(tmp_path / "events.tsv")
+    with pytest.raises(ConfigError, match="t_r") as error:
+        estimate_patterns(run, events, t_r=t_r, stimulus_column="stim", progress=False)
+    assert error.value.source == "t_r" and "repetition_time" not in str(error.value)
+    result = cli("glm", "--runs", run, "--events", events, "--t-r", str(t_r), "--out", "p.nc", "--no-progress",
+                 cwd=tmp_path)
+    assert result.returncode != 0 and "--t-r" in result.stderr and "repetition_time" not in result.stderr
