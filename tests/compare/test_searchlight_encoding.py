@@ -156,9 +156,8 @@ def test_errors_name_the_problem():
         searchlight_encoding(patterns.isel(neuroid=slice(1, None)), features, spheres)
 
 
-@pytest.mark.slow
-def test_synthetic_study_map_peaks_in_planted_roi(tmp_path):
-    """Files -> GLM patterns -> searchlight encoding with the planted layer's features: the peak is in the ROI."""
+def _planted_study_map(out_dir, **study_args):
+    """Files -> GLM patterns -> searchlight encoding with the planted layer's features."""
     import nibabel as nib
 
     from neuroalign.datasets.task_fmri import make_task_fmri_study
@@ -166,18 +165,30 @@ def test_synthetic_study_map_peaks_in_planted_roi(tmp_path):
     from neuroalign.loaders.glm import estimate_patterns
 
     start = time.perf_counter()
-    study = make_task_fmri_study(tmp_path / "study", design="slow", seed=0)
+    study = make_task_fmri_study(out_dir, design="slow", seed=0, **study_args)
     patterns = estimate_patterns(list(study.bold), list(study.events), mask=study.brain_mask,
                                  progress=False).patterns
     features = extract(study.network, study.stimuli, [study.planted_layer], progress=False)[study.planted_layer]
     spheres = searchlight_spheres(study.brain_mask, radius=2, threshold=0.5)
     scores = searchlight_encoding(patterns, features, spheres, n_splits=5, random_state=0)
     roi = nib.load(study.roi_mask).get_fdata() > 0
-    ijk = tuple(scores[c].values for c in ("voxel_i", "voxel_j", "voxel_k"))
+    inside = roi[tuple(scores[c].values for c in ("voxel_i", "voxel_j", "voxel_k"))]
     peak = int(np.argmax(scores.values))
-    inside = roi[ijk]
     print(f"spheres {spheres.n_spheres}, peak r {scores.values[peak]:.3f} in ROI {bool(inside[peak])}, "
           f"mean r in ROI {scores.values[inside].mean():.3f} outside {scores.values[~inside].mean():.3f}, "
           f"{time.perf_counter() - start:.1f} s")
+    return scores, inside, peak
+
+
+def test_small_synthetic_study_map_peaks_in_planted_roi(tmp_path):
+    scores, inside, peak = _planted_study_map(tmp_path / "study", n_stimuli=24, n_runs=2)
     assert inside[peak]
     assert scores.values[inside].mean() > scores.values[~inside].mean() + 0.1
+
+
+@pytest.mark.slow
+def test_synthetic_study_map_peaks_in_planted_roi(tmp_path):
+    """The full study (40 stimuli x 4 runs)."""
+    scores, inside, peak = _planted_study_map(tmp_path / "study")
+    assert inside[peak]
+    assert scores.values[inside].mean() > scores.values[~inside].mean() + 0.2
