@@ -141,7 +141,7 @@ def run_searchlight(args: argparse.Namespace) -> int:
     write_atomically(out / "peaks.csv", lambda tmp: table.to_csv(tmp, index=False))
     print(f"{spheres.n_spheres} spheres (radius {args.radius:g} {args.units}) over {in_mask.sizes['neuroid']} "
           f"voxels, {patterns.sizes['presentation']} patterns; {len(rows)} map(s) in {out}")
-    print(table[["model", "peak", "voxel_i", "voxel_j", "voxel_k", "x", "y", "z"]].to_string(index=False))
+    print(table[["model", "peak", "voxel_i", "voxel_j", "voxel_k", "x", "y", "z"]].round(4).to_string(index=False))
     return 0
 
 
@@ -168,6 +168,6 @@ def run_rsa_roi(args: argparse.Namespace) -> int:
     best = table.loc[table["score"].idxmax()]
     print(f"{region.sizes['neuroid']} voxels, {patterns.sizes['presentation']} patterns; scores.csv and "
           f"layer_profile.png in {out}")
-    print(table.to_string(index=False))
+    print(table.drop(columns="metric", errors="ignore").round(4).to_string(index=False))
     print(f"best: {best['layer']} ({best['score']:.4f})")
     return 0
