@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from ..data.align import align, average_repetitions
 from ..data.provenance import provenance
 from ..data.schema import NEUROID, PRESENTATION, STIMULUS_ID, validate
-from ..errors import ConfigError, DataError, SchemaError, UnknownNameError
+from ..errors import AlignmentError, ConfigError, DataError, SchemaError, UnknownNameError
 from .cv_splits import resolve_cv
 from .encoding import _pearson_columns
 from .ridge import DEFAULT_ALPHAS, RidgeEncoder
@@ -168,7 +168,12 @@ def searchlight_encoding(
     alpha_grid = np.atleast_1d(np.asarray(alphas, dtype=float)).ravel()  # RidgeEncoder checks the values
     positions = _positions(patterns, spheres)
     brain = average_repetitions(patterns.isel({NEUROID: positions}), name="patterns")
-    brain, model = align(brain, features, names=("patterns", "features"))
+    try:
+        brain, model = align(brain, features, names=("patterns", "features"))
+    except AlignmentError as error:
+        raise AlignmentError(error.problem, source="patterns/features",
+                             fix="pass features of exactly the stimuli of the patterns (select the shared "
+                                 "stimulus_ids in both, or fix the ids)") from None
     order = np.argsort(brain[STIMULUS_ID].values.astype(str), kind="stable")
     brain, model = brain.isel({PRESENTATION: order}), model.isel({PRESENTATION: order})
     y = np.asarray(brain.transpose(PRESENTATION, NEUROID).values, dtype=float)

@@ -138,8 +138,9 @@ def test_errors_name_the_problem():
     patterns, features = _data()
     spheres = _spheres(1.5)
     renamed = features.assign_coords(stimulus_id=("presentation", [f"x{i}" for i in range(N_STIMULI)]))
-    with pytest.raises(AlignmentError, match="x0|s0"):
+    with pytest.raises(AlignmentError, match="only in features") as mismatch:
         searchlight_encoding(patterns, renamed, spheres)
+    assert "'x0'" in str(mismatch.value) and mismatch.value.source == "patterns/features"
     with pytest.raises(UnknownNameError):
         searchlight_encoding(patterns, features, spheres, scoring="spearman")
     with pytest.raises(ConfigError, match="mapping"):
