@@ -23,5 +23,6 @@ from .rdm_methods import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .searchlight_grid import *  # noqa: F401,F403
 from .searchlight import *  # noqa: F401,F403
+from .searchlight_encoding import *  # noqa: F401,F403
 from .noise_normalisation import *  # noqa: F401,F403
 from .rsatoolbox_interop import *  # noqa: F401,F403
