@@ -80,15 +80,15 @@ def test_study_files_to_planted_layer_and_region_through_the_cli(cli, tmp_path):
 
 @pytest.fixture
 def small(tmp_path):
-    """A patterns file of 4 stimuli × 2 repetitions on a 4×4×4 grid, its mask and model RDMs."""
+    """A patterns file of 10 stimuli × 2 repetitions on a 4×4×4 grid, its mask and model RDMs."""
     rng = np.random.default_rng(0)
     affine = np.diag([2.0, 2.0, 2.0, 1.0])
     ijk = np.argwhere(np.ones((4, 4, 4), bool))
-    ids = [f"s{i}" for i in range(4)] * 2
+    ids = [f"s{i}" for i in range(10)] * 2
     xyz = nib.affines.apply_affine(affine, ijk)
     patterns = create_assembly(
-        rng.normal(size=(8, len(ijk))), stimulus_id=ids, neuroid_id=[f"v{i}_{j}_{k}" for i, j, k in ijk],
-        presentation={"run": [1] * 4 + [2] * 4},
+        rng.normal(size=(20, len(ijk))), stimulus_id=ids, neuroid_id=[f"v{i}_{j}_{k}" for i, j, k in ijk],
+        presentation={"run": [1] * 10 + [2] * 10},
         neuroid={"voxel_i": ijk[:, 0], "voxel_j": ijk[:, 1], "voxel_k": ijk[:, 2], "x": xyz[:, 0],
                  "y": xyz[:, 1], "z": xyz[:, 2]},
         attrs={"affine": affine.ravel().tolist(), "grid_shape": [4, 4, 4]})
@@ -103,7 +103,7 @@ def small(tmp_path):
 def test_searchlight_and_rsa_roi_errors_are_one_line(cli, small):
     result = cli("searchlight", "--patterns", "patterns.nc", "--mask", "mask.nii.gz", "--model-rdms",
                  "other_ids.nc", "--out", "sl", "--no-progress", cwd=small)
-    assert_one_line_error(result, "4 stimuli of the patterns are not in the RDMs", "'s0', 's1', 's2'", "'img0'")
+    assert_one_line_error(result, "10 stimuli of the patterns are not in the RDMs", "'s0', 's1', 's2'", "'img0'")
     result = cli("rsa-roi", "--patterns", "patterns.nc", "--roi", "other_grid.nii.gz", "--model-rdms",
                  "other_ids.nc", "--out", "rsa", cwd=small)
     assert_one_line_error(result, "--roi", "not the patterns' grid (4, 4, 4)", "resample")
@@ -127,3 +127,51 @@ def test_help_lists_the_options(capsys):
             main([command, "--help"])
         assert exit.value.code == 0
         assert option in capsys.readouterr().out
+
+
+def test_one_model_rdm_in_voxels_or_mm_equals_the_api(cli, small):
+    patterns = load(small / "patterns.nc")
+    ids = [f"s{i}" for i in np.random.default_rng(2).permutation(10)]  # another order: matched by id
+    features = create_assembly(np.random.default_rng(1).normal(size=(10, 6)), stimulus_id=ids)
+    model = compute_rdm(features).rename("my model")
+    save(model, small / "one.nc")
+    maps = {}
+    for units, radius in (("voxels", 2), ("mm", 4)):  # 2 mm voxels: the same spheres
+        result = cli("searchlight", "--patterns", "patterns.nc", "--mask", "mask.nii.gz", "--model-rdms", "one.nc",
+                     "--radius", radius, "--units", units, "--out", units, "--no-progress", cwd=small)
+        assert result.returncode == 0, result.stderr
+        assert pd.read_csv(small / units / "peaks.csv")["model"].tolist() == ["my model"]
+        maps[units] = nib.load(small / units / "searchlight_my_model.nii.gz").get_fdata()
+    np.testing.assert_array_equal(maps["voxels"], maps["mm"])
+    reference = searchlight_compare(searchlight_rdms(patterns, searchlight_spheres(small / "mask.nii.gz", 2,
+                                                                                   threshold=0.5)), model)
+    ijk = tuple(reference[c].values for c in ("voxel_i", "voxel_j", "voxel_k"))
+    np.testing.assert_allclose(maps["voxels"][ijk], reference.values, atol=1e-6)
+
+
+def test_rsa_roi_of_part_of_the_grid_equals_the_api(cli, small):
+    roi = np.zeros((4, 4, 4), np.uint8)
+    roi[:2] = 1
+    nib.save(nib.Nifti1Image(roi, np.diag([2.0, 2.0, 2.0, 1.0])), small / "roi.nii.gz")
+    ids = [f"s{i}" for i in np.random.default_rng(2).permutation(10)]  # another order: matched by id
+    features = create_assembly(np.random.default_rng(1).normal(size=(10, 6)), stimulus_id=ids)
+    save(compute_rdm({"a": features, "b": np.exp(features)}), small / "ab.nc")
+    result = cli("rsa-roi", "--patterns", "patterns.nc", "--roi", "roi.nii.gz", "--model-rdms", "ab.nc",
+                 "--n-bootstrap", 50, "--seed", 3, "--ceiling", "none", "--out", "rsa", cwd=small)
+    assert result.returncode == 0, result.stderr
+    patterns = load(small / "patterns.nc")
+    region = patterns.isel(neuroid=np.flatnonzero(patterns["voxel_i"].values < 2))
+    region = region.assign_coords(subject=("neuroid", ["sub-01"] * region.sizes["neuroid"]))
+    expected = rsa(load(small / "ab.nc"), region, ceiling=None, n_bootstrap=50, seed=3).to_dataframe()
+    scores = pd.read_csv(small / "rsa" / "scores.csv")
+    assert scores["layer"].tolist() == ["a", "b"] and "ceiling" not in scores
+    for column in ("score", "ci_low", "ci_high"):
+        np.testing.assert_allclose(scores[column], expected[column], rtol=1e-12, err_msg=column)
+    # a searchlight mask with voxels the GLM did not estimate
+    save(patterns.isel(neuroid=slice(0, 32)), small / "half.nc")
+    result = cli("searchlight", "--patterns", "half.nc", "--mask", "mask.nii.gz", "--model-rdms", "ab.nc",
+                 "--out", "sl", "--no-progress", cwd=small)
+    assert_one_line_error(result, "--mask", "32 of the mask's 64 voxels have no pattern")
+    result = cli("rsa-roi", "--patterns", "half.nc", "--roi", "roi.nii.gz", "--model-rdms", "ab.nc",
+                 "--out", "rsa2", cwd=small)
+    assert result.returncode == 0, result.stderr  # the ROI's voxels all have patterns (i < 2)
