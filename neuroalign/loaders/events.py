@@ -106,28 +106,33 @@ def read_events(events: Any, *, stimulus_column: str = "trial_type", source: str
     return table[first + [c for c in table.columns if c not in first]]
 
 
-def check_events_in_run(events: pd.DataFrame, n_volumes: int, t_r: float, *, source: str = "events") -> None:
-    """Raise a :class:`DataError` when a trial starts before the run or at/after its end.
+def check_events_in_run(events: pd.DataFrame, n_volumes: int, t_r: float, *, slice_time_ref: float = 0.0,
+                        source: str = "events") -> None:
+    """Raise a :class:`DataError` when a trial starts before the run or after its last volume.
 
-    The run spans ``[0, n_volumes * t_r)`` seconds from the first volume's
-    acquisition.  A trial may last beyond the end; its onset may not.
+    The run's volumes are acquired at ``(k + slice_time_ref) * t_r`` seconds
+    (``k = 0 .. n_volumes - 1``, as nilearn's ``FirstLevelModel`` times them).
+    A trial starting after the last volume leaves no trace in the data (its
+    regressor is zero), so its onset must lie in ``[0, last volume's time]``;
+    it may last beyond the end.
 
     Examples
     --------
     >>> import pandas as pd
     >>> from neuroalign.loaders.events import check_events_in_run
-    >>> check_events_in_run(pd.DataFrame({"onset": [0.0, 99.0]}), 50, 2.0)   # 100 s run: fine
-    >>> check_events_in_run(pd.DataFrame({"onset": [0.0, 120.0]}), 50, 2.0)
+    >>> check_events_in_run(pd.DataFrame({"onset": [0.0, 97.0]}), 50, 2.0)   # last volume at 98 s: fine
+    >>> check_events_in_run(pd.DataFrame({"onset": [0.0, 99.0]}), 50, 2.0)
     Traceback (most recent call last):
     ...
-    neuroalign.errors.DataError: events: 1 trial(s) start outside the run [0, 100) s (onsets [120.0]). Fix: ...
+    neuroalign.errors.DataError: events: 1 trial(s) start outside the run [0, 98] s (onsets [99.0]). Fix: ...
     """
-    end = n_volumes * t_r
+    last = (n_volumes - 1 + slice_time_ref) * t_r
     onsets = events["onset"].to_numpy(dtype=float)
-    outside = (onsets < 0) | (onsets >= end)
+    outside = (onsets < 0) | (onsets > last)
     if outside.any():
-        raise DataError(f"{int(outside.sum())} trial(s) start outside the run [0, {end:g}) s (onsets "
+        raise DataError(f"{int(outside.sum())} trial(s) start outside the run [0, {last:g}] s (onsets "
                         f"{onsets[outside].tolist()[:10]})", source=source,
                         fix=f"check that this events file belongs to this run ({n_volumes} volumes × TR "
-                        f"{t_r:g} s) and that onsets are seconds from the first volume (not milliseconds, not "
-                        "minus dummy scans); pass the right t_r if the header's TR is wrong")
+                        f"{t_r:g} s, the last acquired at {last:g} s) and that onsets are seconds from the first "
+                        "volume (not milliseconds, not minus dummy scans); drop trials that start after the last "
+                        "volume; pass the right t_r if the header's TR is wrong")

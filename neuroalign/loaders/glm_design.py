@@ -116,11 +116,12 @@ def check_full_rank(design: pd.DataFrame, *, source: str = "design", describe: d
     values = design.to_numpy(dtype=float)
     names = [str(c) for c in design.columns]
     norms = np.linalg.norm(values, axis=0)
-    zero = [names[i] for i in np.flatnonzero(norms == 0)]
+    # a trial at the last volume's time gives a column of rounding noise (~1e-15): zero too
+    zero = [names[i] for i in np.flatnonzero(norms <= 1e-10 * norms.max())]
     if zero:
         raise DataError(f"the design matrix has all-zero column(s) {[describe.get(n, n) for n in zero][:10]}",
                         source=source, fix="drop trials or confounds that do not vary within the run (e.g. an "
-                        "event with modulation 0, or a constant confound)")
+                        "event with modulation 0, a trial at the very end of the run, or a constant confound)")
     scaled = values / norms
     _, r, piv = qr(scaled, mode="economic", pivoting=True)
     diag = np.abs(np.diag(r))

@@ -69,11 +69,12 @@ def test_na_onset_negative_duration_and_empty_tables(tmp_path):
 
 
 def test_events_outside_the_run():
-    table = pd.DataFrame({"onset": [-1.0, 5.0, 100.0]})
-    with pytest.raises(DataError, match=r"2 trial\(s\) start outside the run \[0, 100\) s") as info:
+    table = pd.DataFrame({"onset": [-1.0, 5.0, 98.5]})
+    with pytest.raises(DataError, match=r"2 trial\(s\) start outside the run \[0, 98\] s") as info:
         check_events_in_run(table, 50, 2.0, source="run-1_events.tsv")
     assert info.value.source == "run-1_events.tsv" and "milliseconds" in info.value.fix
-    check_events_in_run(pd.DataFrame({"onset": [0.0, 99.9]}), 50, 2.0)
+    check_events_in_run(pd.DataFrame({"onset": [0.0, 98.0]}), 50, 2.0)
+    check_events_in_run(pd.DataFrame({"onset": [0.0, 98.5]}), 50, 2.0, slice_time_ref=0.5)  # last volume at 99 s
 
 
 @settings(max_examples=30, deadline=None)

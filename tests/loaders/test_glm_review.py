@@ -89,3 +89,19 @@ def test_a_bad_t_r_is_named_as_the_argument(tmp_path, t_r, cli):
     result = cli("glm", "--runs", run, "--events", events, "--t-r", str(t_r), "--out", "p.nc", "--no-progress",
                  cwd=tmp_path)
     assert result.returncode != 0 and "--t-r" in result.stderr and "repetition_time" not in result.stderr
+
+
+@pytest.mark.parametrize("onset", [98.0, 99.0, 99.9])
+@pytest.mark.parametrize("estimator", ["lsa", "lss-1"])
+def test_a_trial_at_or_after_the_last_volume_is_refused(tmp_path, onset, estimator):
+    # 50 volumes x 2 s: the last volume is acquired at 98 s, so these trials have a zero regressor (~1e-15 after
+    # nilearn's oversampling). LSA used to return beta 0 for them silently (nilearn's pinv drops the column)
+    # and report one more residual dof; LSS refused them
+    import nibabel as nib_
+
+    from neuroalign.errors import DataError
+
+    run = nib_.Nifti1Image(100 + np.random.default_rng(0).normal(size=(2, 2, 2, 50)), AFFINE)
+    events = pd.DataFrame({"onset": [4.0, 24.0, onset], "duration": 1.0, "trial_type": ["a", "b", "a"]})
+    with pytest.raises(DataError, match="outside the run|all-zero (column|regressor)"):
+        estimate_patterns(run, events, t_r=2.0, estimator=estimator, noise_model="ols", progress=False)
