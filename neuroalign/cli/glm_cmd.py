@@ -70,11 +70,10 @@ def _as_cli_error(error: NeuroalignError) -> NeuroalignError:
         text = re.sub(rf"\b({names})='([^']*)'", lambda m: f"{_flag(m[1])} {m[2]}", text)
         return re.sub(rf"\b({names})=", lambda m: _flag(m[1]) + " ", text)
 
-    out = type(error).__new__(type(error))
-    out.__dict__.update(error.__dict__)
-    NeuroalignError.__init__(out, flags(error.problem), fix=flags(error.fix),
-                             source=_flag(error.source) if error.source in _FLAGS else error.source)
-    return out
+    from ..loaders.glm import restated
+
+    return restated(error, problem=flags(error.problem), fix=flags(error.fix),
+                    source=_flag(error.source) if error.source in _FLAGS else error.source)
 
 
 def run_glm(args: argparse.Namespace) -> int:

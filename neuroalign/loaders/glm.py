@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import pandas as pd
 import xarray as xr
 
 from ..data import hash_array, provenance, validate
-from ..errors import AlignmentError, ConfigError, DataError, UnknownNameError
+from ..errors import AlignmentError, ConfigError, DataError, NeuroalignError, UnknownNameError
 from .bids import parse_bids_entities
 from .confounds import load_confounds
 from .events import check_events_in_run, read_events
@@ -190,15 +191,32 @@ def _fit_run(img, mask_img, design: pd.DataFrame, options: dict[str, Any]):
 
 
 def _lss_run(img, mask_img, table, times, estimator, statistic, regressors, confound_names, design_options,
-             fit_options):
+             fit_options, name, ev_source):
     """LSS estimates of one run (closed form, :func:`neuroalign.loaders.glm_lss.lss_patterns`), with the
     residuals, design and dof of the run's condition GLM (one regressor per trial type)."""
     from .glm_lss import lss_patterns
 
     columns = ["onset", "duration", "trial_type"] + (["modulation"] if "modulation" in table.columns else [])
-    return lss_patterns(img, mask_img, table[columns], times, variant=estimator, statistic=statistic,
-                        confounds=regressors, confound_names=confound_names, design_options=design_options,
-                        fit_options=fit_options)
+    try:
+        return lss_patterns(img, mask_img, table[columns], times, variant=estimator, statistic=statistic,
+                            confounds=regressors, confound_names=confound_names, design_options=design_options,
+                            fit_options=fit_options)
+    except NeuroalignError as error:  # name the run, and estimate_patterns' arguments
+        source = re.sub(r"^design_kwargs\['(\w+)'\]$", r"\1", error.source or "")
+        if source in ("", "events", "data", "design", "events['trial_type']"):
+            source = f"{source or 'LSS model'} of {name} ({ev_source})"
+        raise restated(error, source=source, fix=(error.fix or "").replace("variant=", "estimator=") or None) \
+            from error
+
+
+def restated(error: NeuroalignError, *, problem: str | None = None, source: str | None = None,
+             fix: str | None = None) -> NeuroalignError:
+    """A copy of ``error`` (same class and attributes) with another problem, source or fix."""
+    out = type(error).__new__(type(error))
+    out.__dict__.update(error.__dict__)
+    NeuroalignError.__init__(out, error.problem if problem is None else problem,
+                             source=error.source if source is None else source, fix=error.fix if fix is None else fix)
+    return out
 
 
 def estimate_patterns(
@@ -360,7 +378,8 @@ signal_scaling
             residual = Y - design.to_numpy(float) @ theta
         else:
             values, residual, design, dof = _lss_run(img, mask_img, table, times, estimator, statistic,
-                                                     regressors, confound_names, design_options, fit_options)
+                                                     regressors, confound_names, design_options, fit_options, name,
+                                                     ev_source)
             trials = table
         designs[run_id], dofs[run_id] = design, int(dof)
         blocks.append(np.asarray(values, dtype=float))

@@ -105,3 +105,19 @@ def test_a_trial_at_or_after_the_last_volume_is_refused(tmp_path, onset, estimat
     events = pd.DataFrame({"onset": [4.0, 24.0, onset], "duration": 1.0, "trial_type": ["a", "b", "a"]})
     with pytest.raises(DataError, match="outside the run|all-zero (column|regressor)"):
         estimate_patterns(run, events, t_r=2.0, estimator=estimator, noise_model="ols", progress=False)
+
+
+def test_lss_errors_name_the_run_and_estimate_patterns_arguments(tmp_path, cli):
+    # LSS errors used to name "events['trial_type']" and variant= (an argument of lss_estimates), not the file
+    runs = [_run(tmp_path / f"sub-01_task-x_run-{r}_bold.nii.gz", r) for r in (1, 2)]
+    events = [_events(tmp_path / f"sub-01_task-x_run-{r}_events.tsv") for r in (1, 2)]
+    pd.DataFrame({"onset": [4.0, 24.0, 44.0], "duration": 1.0, "trial_type": ["x", "x", "y"],
+                  "stim": ["s1", "s2", "s3"]}).to_csv(events[1], sep="\t", index=False)
+    from neuroalign.errors import DataError
+
+    with pytest.raises(DataError, match="occur once") as error:
+        estimate_patterns(runs, events, estimator="lss-n", stimulus_column="stim", noise_model="ols", progress=False)
+    assert str(events[1]) in error.value.source and "estimator='lss-1'" in error.value.fix
+    result = cli("glm", "--runs", *runs, "--events", *events, "--estimator", "lss-n", "--stimulus-column", "stim",
+                 "--out", "p.nc", "--no-progress", cwd=tmp_path)
+    assert_one_line_error(result, "run-2_events.tsv", "--estimator lss-1")
