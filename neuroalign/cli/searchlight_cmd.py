@@ -8,11 +8,6 @@ from pathlib import Path
 
 from ._args import number, positive_int
 
-_RDM_METHODS = ("correlation", "sqeuclidean", "euclidean", "cosine", "mahalanobis", "crossnobis", "poisson",
-                "poisson_cv")
-_COMPARISONS = ("corr", "pearson", "spearman", "cosine", "rho-a", "tau-a", "tau-b", "kendall", "corr_cov",
-                "cosine_cov", "bures")
-
 
 def _model_inputs(parser: argparse.ArgumentParser) -> None:
     models = parser.add_argument_group("models (one of)")
@@ -45,8 +40,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="smallest fraction of a sphere's voxels inside the mask for its centre to be kept "
                          "(default 0.5)")
     method = parser.add_argument_group("method")
-    method.add_argument("--rdm-method", choices=_RDM_METHODS, default="correlation", help="default correlation")
-    method.add_argument("--compare-method", choices=_COMPARISONS, default="corr", help="default corr")
+    method.add_argument("--rdm-method", default="correlation",
+                        help="an RDM method of neuroalign.compare.RDM_METHODS (default correlation)")
+    method.add_argument("--compare-method", default="corr",
+                        help="a comparison of neuroalign.compare.RDM_COMPARISONS (default corr)")
     out = parser.add_argument_group("output")
     out.add_argument("--out", required=True, help="output folder")
     out.add_argument("--bg-img", help="background image of the figures (default: the MNI152 template)")
@@ -67,8 +64,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     inputs.add_argument("--roi", required=True, help="NIfTI mask of the region, on the patterns' grid")
     _model_inputs(roi)
     method = roi.add_argument_group("method")
-    method.add_argument("--rdm-method", choices=_RDM_METHODS, default="correlation", help="default correlation")
-    method.add_argument("--compare-method", choices=_COMPARISONS, default="corr", help="default corr")
+    method.add_argument("--rdm-method", default="correlation",
+                        help="an RDM method of neuroalign.compare.RDM_METHODS (default correlation)")
+    method.add_argument("--compare-method", default="corr",
+                        help="a comparison of neuroalign.compare.RDM_COMPARISONS (default corr)")
     method.add_argument("--ceiling", choices=("split-half", "none"), default="split-half",
                         help="split-half noise ceiling over repetitions, or none (default split-half)")
     method.add_argument("--n-bootstrap", type=positive_int, default=1000, help="stimulus resamples (default 1000)")
@@ -81,8 +80,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def _inputs(args: argparse.Namespace, region: str, source: str):
     from .._paths import check_writable
+    from ..compare import RDM_COMPARISONS, RDM_METHODS
+    from ..errors import UnknownNameError
     from ._pattern_inputs import check_stimuli, load_mask_on_grid, load_model_rdms, load_patterns
 
+    if args.rdm_method not in RDM_METHODS:
+        raise UnknownNameError(args.rdm_method, RDM_METHODS, what="RDM method", source="--rdm-method")
+    if args.compare_method not in RDM_COMPARISONS:
+        raise UnknownNameError(args.compare_method, RDM_COMPARISONS, what="comparison method",
+                               source="--compare-method")
     out = check_writable(args.out, source="--out", folder=True)
     patterns = load_patterns(args.patterns)
     mask, _ = load_mask_on_grid(region, patterns, source=source)

@@ -116,6 +116,9 @@ def test_searchlight_and_rsa_roi_errors_are_one_line(cli, small):
     result = cli("searchlight", "--patterns", "patterns.nc", "--mask", "mask.nii.gz", "--model-rdms",
                  "patterns.nc", "--out", "sl", cwd=small)
     assert_one_line_error(result, "not vector-form RDMs")
+    result = cli("searchlight", "--patterns", "patterns.nc", "--mask", "mask.nii.gz", "--model-rdms",
+                 "other_ids.nc", "--rdm-method", "corelation", "--out", "sl", cwd=small)
+    assert_one_line_error(result, "--rdm-method", "'correlation'")
     assert not (small / "sl").exists() and not (small / "rsa").exists()
 
 
