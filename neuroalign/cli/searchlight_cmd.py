@@ -134,6 +134,7 @@ def run_searchlight(args: argparse.Namespace) -> int:
     for i, label in enumerate(labels):
         brain_map = maps.isel({dim: i}, drop=True).rename(f"{args.compare_method} with {label}")
         stem = f"searchlight_{_file_name(label)}"
+        stem += f"_{i}" if stem in {row["map"][:-len(".nii.gz")] for row in rows} else ""  # labels alike once cleaned
         save_nifti(brain_map, out / f"{stem}.nii.gz")
         values = brain_map.values
         peak = int(np.nanargmax(values))

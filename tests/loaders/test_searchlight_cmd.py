@@ -150,6 +150,13 @@ def test_one_model_rdm_in_voxels_or_mm_equals_the_api(cli, small):
                                                                                    threshold=0.5)), model)
     ijk = tuple(reference[c].values for c in ("voxel_i", "voxel_j", "voxel_k"))
     np.testing.assert_allclose(maps["voxels"][ijk], reference.values, atol=1e-6)
+    # labels that are one file name once cleaned get distinct files
+    save(compute_rdm({"a b": features, "a/b": np.exp(features)}), small / "alike.nc")
+    result = cli("searchlight", "--patterns", "patterns.nc", "--mask", "mask.nii.gz", "--model-rdms", "alike.nc",
+                 "--out", "alike", "--no-progress", cwd=small)
+    assert result.returncode == 0, result.stderr
+    assert pd.read_csv(small / "alike" / "peaks.csv")["map"].tolist() == ["searchlight_a_b.nii.gz",
+                                                                          "searchlight_a_b_1.nii.gz"]
 
 
 def test_rsa_roi_of_part_of_the_grid_equals_the_api(cli, small):
