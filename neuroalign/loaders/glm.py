@@ -29,7 +29,7 @@ from .bids import parse_bids_entities
 from .confounds import load_confounds
 from .events import check_events_in_run, read_events
 from .fmri import _same_grid, _tr_from_header, load_image
-from .glm_design import check_full_rank, frame_times, lsa_design
+from .glm_design import check_full_rank, check_glm_options, frame_times, lsa_design
 from .timeseries_files import _repetition_time
 from .voxels import select_voxels, voxel_coords
 
@@ -330,6 +330,8 @@ signal_scaling
     if estimator != "lsa" and per != "trial":
         raise ConfigError(f"estimator={estimator!r} estimates one pattern per trial", source="per",
                           fix="use per='trial' with LSS, or estimator='lsa' for per='stimulus'")
+    check_glm_options(hrf_model=hrf_model, drift_model=drift_model, high_pass=high_pass, noise_model=noise_model,
+                      signal_scaling=signal_scaling, slice_time_ref=slice_time_ref)
     images, names, paths, tr = _read_runs(runs, t_r)
     event_items = _as_list(events, len(images), "events")
     confound_items = _as_list(confounds, len(images), "confounds") if confounds is not None else [None] * len(images)

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, DependencyError
+from ..errors import ConfigError, DataError, DependencyError, UnknownNameError
 
-__all__ = ["frame_times", "lsa_design", "check_full_rank", "nilearn_design_maker"]
+__all__ = ["frame_times", "lsa_design", "check_full_rank", "nilearn_design_maker", "check_glm_options"]
+
+#: nilearn's HRF model names (``make_first_level_design_matrix``); None is no convolution.
+HRF_MODELS = ("glover", "glover + derivative", "glover + derivative + dispersion", "spm", "spm + derivative",
+              "spm + derivative + dispersion", "fir")
+DRIFT_MODELS = ("cosine", "polynomial")
 
 
 def frame_times(n_volumes: int, t_r: float, slice_time_ref: float = 0.0) -> np.ndarray:
@@ -142,3 +148,43 @@ def check_full_rank(design: pd.DataFrame, *, source: str = "design", describe: d
                     fix="remove the duplicated or collinear regressors: trials at the same onset, a confound "
                     "that repeats another or a drift term, or more regressors than volumes (use per='stimulus' "
                     "or the LSS estimator for many trials)")
+
+
+def check_glm_options(*, hrf_model: Any = "glover", drift_model: Any = "cosine", high_pass: Any = 0.01,
+                      noise_model: Any = "ar1", signal_scaling: Any = 0, slice_time_ref: Any = 0.0) -> None:
+    """Raise a named error for a GLM setting nilearn would refuse with a bare exception (or misapply).
+
+    ``hrf_model`` is one of nilearn's names (or None, or a callable);
+    ``drift_model`` ``"cosine"``, ``"polynomial"`` or None; ``high_pass`` a
+    positive frequency (Hz); ``noise_model`` ``"ols"`` or ``"ar<p>"``;
+    ``signal_scaling`` 0 (percent signal change per voxel) or False;
+    ``slice_time_ref`` in [0, 1].
+
+    Examples
+    --------
+    >>> from neuroalign.loaders.glm_design import check_glm_options
+    >>> check_glm_options(hrf_model="spm + derivative", drift_model=None)
+    >>> check_glm_options(hrf_model="glovr")
+    Traceback (most recent call last):
+    ...
+    neuroalign.errors.UnknownNameError: hrf_model: unknown HRF model 'glovr'. Fix: did you mean 'glover'? ...
+    """
+    if hrf_model is not None and not callable(hrf_model) and hrf_model not in HRF_MODELS:
+        raise UnknownNameError(str(hrf_model), HRF_MODELS, what="HRF model", source="hrf_model")
+    if drift_model is not None and drift_model not in DRIFT_MODELS:
+        raise UnknownNameError(str(drift_model), DRIFT_MODELS, what="drift model", source="drift_model")
+    if isinstance(high_pass, bool) or not isinstance(high_pass, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(high_pass) or high_pass <= 0:
+        raise ConfigError(f"high_pass={high_pass!r} is not a positive frequency", source="high_pass",
+                          fix="pass high_pass=<Hz>, e.g. 0.01 (nilearn's default, a 100 s cutoff)")
+    if not (isinstance(noise_model, str) and re.fullmatch(r"ols|ar[1-9]\d*", noise_model)):
+        raise UnknownNameError(str(noise_model), ("ar1", "ols"), what="noise model", source="noise_model")
+    if signal_scaling is not False and (isinstance(signal_scaling, bool)
+                                        or not isinstance(signal_scaling, (int, np.integer)) or signal_scaling != 0):
+        raise ConfigError(f"signal_scaling={signal_scaling!r} is not supported", source="signal_scaling",
+                          fix="use signal_scaling=0 (nilearn's default: percent signal change per voxel) or False "
+                          "(no scaling)")
+    if isinstance(slice_time_ref, bool) or not isinstance(slice_time_ref, (int, float, np.integer, np.floating)) \
+            or not 0 <= slice_time_ref <= 1:
+        raise ConfigError(f"slice_time_ref={slice_time_ref!r} is not in [0, 1]", source="slice_time_ref",
+                          fix="pass the reference slice's time as a fraction of the TR (0: the first slice)")

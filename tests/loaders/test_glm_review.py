@@ -121,3 +121,23 @@ def test_lss_errors_name_the_run_and_estimate_patterns_arguments(tmp_path, cli):
     result = cli("glm", "--runs", *runs, "--events", *events, "--estimator", "lss-n", "--stimulus-column", "stim",
                  "--out", "p.nc", "--no-progress", cwd=tmp_path)
     assert_one_line_error(result, "run-2_events.tsv", "--estimator lss-1")
+
+
+@pytest.mark.parametrize("option, value, error", [
+    ("hrf_model", "glovr", "glover"), ("drift_model", "cosin", "cosine"), ("high_pass", -1.0, "high_pass"),
+    ("signal_scaling", 1, "signal_scaling"), ("slice_time_ref", 2.0, "slice_time_ref")])
+def test_bad_glm_options_are_named_errors(tmp_path, option, value, error):
+    # nilearn raised a bare ValueError / NotImplementedError for these (the CLI's "unexpected error", exit 3)
+    from neuroalign.errors import NeuroalignError
+
+    run, events = _run(tmp_path / "run.nii.gz", 0), _events(tmp_path / "events.tsv")
+    with pytest.raises(NeuroalignError, match=error) as info:
+        estimate_patterns(run, events, stimulus_column="stim", progress=False, **{option: value})
+    assert info.value.source == option
+
+
+def test_glm_command_bad_hrf_model_is_a_one_line_error(cli, tmp_path):
+    run, events = _run(tmp_path / "run.nii.gz", 0), _events(tmp_path / "events.tsv")
+    result = cli("glm", "--runs", run, "--events", events, "--hrf-model", "glovr", "--out", "p.nc", "--no-progress",
+                 cwd=tmp_path)
+    assert_one_line_error(result, "--hrf-model", "glover")
