@@ -352,7 +352,7 @@ signal_scaling
 
     run_entities, run_ids = _run_ids(paths, names)
     for index in tqdm(range(len(images)), desc="GLM runs", disable=not progress):
-        img, name, path = images[index], names[index], paths[index]
+        img, name = images[index], names[index]
         entities, run_id = run_entities[index], run_ids[index]
         n_volumes = img.shape[3]
         ev_source = str(event_items[index]) if isinstance(event_items[index], (str, os.PathLike)) \
