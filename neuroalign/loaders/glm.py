@@ -30,7 +30,7 @@ from .confounds import load_confounds
 from .events import check_events_in_run, read_events
 from .fmri import _same_grid, _tr_from_header, load_image
 from .glm_design import check_full_rank, check_glm_options, frame_times, lsa_design
-from .timeseries_files import _repetition_time
+from .timeseries_files import _positive_seconds, _repetition_time
 from .voxels import select_voxels, voxel_coords
 
 __all__ = ["estimate_patterns", "GLMResult"]
@@ -74,11 +74,8 @@ def _as_list(value: Any, n: int | None, argument: str) -> list[Any]:
 
 def _read_runs(runs: Any, t_r: float | None):
     """Load every run; check one grid and one TR for all.  Returns (images, names, paths, t_r)."""
-    if t_r is not None and (isinstance(t_r, bool) or not isinstance(t_r, (int, float, np.integer, np.floating))
-                            or not np.isfinite(t_r) or t_r <= 0):
-        raise ConfigError(f"t_r={t_r!r} is not a positive number of seconds", source="t_r",
-                          fix="pass t_r=<the repetition time in seconds>, or leave it out to read the JSON sidecar "
-                          "or the NIfTI header")
+    _positive_seconds(t_r, "t_r", "t_r", "pass t_r=<the repetition time in seconds>, or leave it out to read the "
+                      "JSON sidecar or the NIfTI header")
     items = _as_list(runs, None, "runs")
     if not items:
         raise ConfigError("no runs given", source="runs", fix="pass one or more 4D NIfTI runs")
