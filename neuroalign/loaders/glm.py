@@ -51,11 +51,14 @@ class GLMResult:
     residuals : xarray.DataArray
         ``(time, neuroid)``: data minus fitted values of every run, in the
         units of the fit (nilearn's signal scaling: percent signal change by
-        default); ``run`` and ``volume`` coords on ``time``.
+        default); ``run`` and ``volume`` coords on ``time``.  LSA: of the
+        fitted design; LSS (one model per trial): of the run's standard model,
+        one regressor per trial type plus drift and confounds.
     design_matrices : dict
-        run → the nilearn design matrix (pandas DataFrame) of that run.
+        run → the nilearn design matrix (pandas DataFrame) of that run (LSS:
+        the standard model's).
     dof : dict
-        run → residual degrees of freedom of its GLM.
+        run → residual degrees of freedom of the model of ``residuals``.
     """
 
     patterns: xr.DataArray
