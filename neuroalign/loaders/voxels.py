@@ -219,7 +219,13 @@ def to_nifti(values: xr.DataArray, affine: Any = None, grid_shape: Sequence[int]
     if len(others) > 1:
         raise SchemaError(f"values have dims {values.dims}; at most one dim besides 'neuroid'", source="values",
                           fix="select or stack the other dims first (e.g. values.isel(...))")
-    ijk = np.stack([np.asarray(values[c].values, dtype=int) for c in ("voxel_i", "voxel_j", "voxel_k")], axis=1)
+    raw = np.stack([np.asarray(values[c].values) for c in ("voxel_i", "voxel_j", "voxel_k")], axis=1)
+    if raw.dtype.kind not in "iu" and not (raw.dtype.kind == "f" and np.all(np.isfinite(raw))
+                                           and np.all(raw == np.round(raw))):
+        raise SchemaError("the voxel_i/voxel_j/voxel_k coordinates are not whole numbers", source="values",
+                          fix="keep the integer voxel indices of the mask (voxel_coords), not averaged or "
+                          "interpolated ones")
+    ijk = raw.astype(int)
     if (ijk < 0).any() or (ijk >= np.array(grid_shape)).any():
         raise DataError(f"voxel indices lie outside the grid {grid_shape}", source="values",
                         fix="pass the grid_shape/affine of the image the voxels come from")

@@ -141,3 +141,18 @@ def test_glm_command_bad_hrf_model_is_a_one_line_error(cli, tmp_path):
     result = cli("glm", "--runs", run, "--events", events, "--hrf-model", "glovr", "--out", "p.nc", "--no-progress",
                  cwd=tmp_path)
     assert_one_line_error(result, "--hrf-model", "glover")
+
+
+def test_to_nifti_refuses_fractional_voxel_indices():
+    # voxel_i = 1.7 was truncated to voxel 1 silently
+    import xarray as xr
+
+    from neuroalign.errors import SchemaError
+    from neuroalign.loaders.voxels import to_nifti
+
+    coords = {"voxel_i": ("neuroid", [0.0, 1.7]), "voxel_j": ("neuroid", [0, 0]), "voxel_k": ("neuroid", [0, 0])}
+    with pytest.raises(SchemaError, match="whole numbers"):
+        to_nifti(xr.DataArray([1.0, 2.0], dims="neuroid", coords=coords), np.eye(4), (2, 1, 1))
+    coords["voxel_i"] = ("neuroid", [0.0, 1.0])  # whole floats are fine
+    image = to_nifti(xr.DataArray([1.0, 2.0], dims="neuroid", coords=coords), np.eye(4), (2, 1, 1))
+    assert image.get_fdata().ravel().tolist() == [1.0, 2.0]
