@@ -327,6 +327,10 @@ signal_scaling
                           "signal_scaling resets it), so the patterns would not be standardised", source="standardize",
                           fix="use standardize=False, with signal_scaling=0 (percent signal change) or False; "
                           "z-score the patterns afterwards if needed")
+    if estimator != "lsa" and noise_model not in ("ols", "ar1"):
+        raise ConfigError(f"noise_model={noise_model!r} is not available with estimator={estimator!r}: LSS is solved "
+                          "in closed form for the 'ols' and 'ar1' noise models", source="noise_model",
+                          fix="use noise_model='ar1' (nilearn's default) or 'ols', or estimator='lsa' for AR(p > 1)")
     if estimator != "lsa" and per != "trial":
         raise ConfigError(f"estimator={estimator!r} estimates one pattern per trial", source="per",
                           fix="use per='trial' with LSS, or estimator='lsa' for per='stimulus'")

@@ -156,3 +156,13 @@ def test_to_nifti_refuses_fractional_voxel_indices():
     coords["voxel_i"] = ("neuroid", [0.0, 1.0])  # whole floats are fine
     image = to_nifti(xr.DataArray([1.0, 2.0], dims="neuroid", coords=coords), np.eye(4), (2, 1, 1))
     assert image.get_fdata().ravel().tolist() == [1.0, 2.0]
+
+
+def test_ar2_is_lsa_only_and_says_so(tmp_path):
+    # LSA fits nilearn's AR(2); LSS refused it as an unknown noise model without saying that LSA takes it
+    run, events = _run(tmp_path / "run.nii.gz", 0), _events(tmp_path / "events.tsv")
+    lsa = estimate_patterns(run, events, stimulus_column="stim", noise_model="ar2", progress=False)
+    assert lsa.patterns.sizes["presentation"] == 3
+    with pytest.raises(ConfigError, match="closed form") as info:
+        estimate_patterns(run, events, stimulus_column="stim", noise_model="ar2", estimator="lss-1", progress=False)
+    assert "estimator='lsa'" in info.value.fix
