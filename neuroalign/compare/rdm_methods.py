@@ -87,9 +87,16 @@ def euclidean(means: np.ndarray) -> np.ndarray:
     return np.sqrt(np.clip(squared, 0.0, None))
 
 
-def correlation(means: np.ndarray) -> np.ndarray:
-    """1 − Pearson r between patterns (rsatoolbox ``"correlation"``, scipy ``"correlation"``)."""
-    means = unit_scale(means, axis=-1)  # each pattern; exact
+def centred_unit(means: np.ndarray, scale: bool = True) -> np.ndarray:
+    """Each pattern (last axis) minus its mean, divided by its norm: Pearson r is their product.
+
+    ``scale=False`` skips the exact power-of-two rescaling of each pattern
+    (:func:`unit_scale`), which only guards the sums of squares against
+    overflow and underflow; the result is the same to the last bit when the
+    caller has checked that the values are far from both.
+    """
+    if scale:
+        means = unit_scale(means, axis=-1)  # each pattern; exact
     centered = means - means.mean(axis=-1, keepdims=True)
     norms = np.linalg.norm(centered, axis=-1, keepdims=True)
     if np.any(norms == 0):
@@ -97,7 +104,13 @@ def correlation(means: np.ndarray) -> np.ndarray:
             "a stimulus evokes the same value in every neuroid, so its correlation distance is undefined",
             source="data", fix="drop constant patterns or use method='euclidean'",
         )
-    unit = centered / norms
+    centered /= norms
+    return centered
+
+
+def correlation(means: np.ndarray) -> np.ndarray:
+    """1 − Pearson r between patterns (rsatoolbox ``"correlation"``, scipy ``"correlation"``)."""
+    unit = centred_unit(means)
     distance = 1.0 - unit @ _swap(unit)
     n = distance.shape[-1]
     distance[..., np.arange(n), np.arange(n)] = 0.0

@@ -39,6 +39,24 @@ __all__ = ["searchlight_compare", "searchlight_rdms"]
 
 _BUDGET = 2**17  # floats per chunk of stacked spheres (1 MB: cache-resident, measured fastest)
 _COMPARE_BUDGET = 2**20  # floats of the sphere RDMs of one compare_rdms call (8 MB, measured fastest)
+_MODERATE = 2.0**180  # nonzero |values| in [1/_MODERATE, _MODERATE]: no sphere's sums of squares over- or underflow
+_MAX_SIZE = 2**20  # voxels per sphere within which that bound holds
+
+
+def _moderate(values: np.ndarray, largest_sphere: int) -> bool:
+    """Whether correlation may skip its per-pattern power-of-two rescaling with the same result to the last bit.
+
+    Rescaling by a power of two commutes with every correctly rounded step
+    (sums, the mean, squares, the square root, the division by the norm) as
+    long as no intermediate overflows or becomes subnormal, with or without
+    the rescaling; finite values whose nonzero magnitudes lie within
+    2^±180 keep every intermediate of a sphere of up to 2^20 voxels normal.
+    """
+    if largest_sphere > _MAX_SIZE or not np.all(np.isfinite(values)):
+        return False
+    magnitudes = np.abs(values)
+    nonzero = magnitudes[magnitudes > 0]
+    return nonzero.size == 0 or (float(nonzero.min()) >= 1 / _MODERATE and float(nonzero.max()) <= _MODERATE)
 
 
 def _positions(patterns: xr.DataArray, spheres: SearchlightSpheres) -> np.ndarray:
@@ -255,9 +273,24 @@ def searchlight_rdms(
     out = np.empty((spheres.n_spheres, rows.size))
     per_voxel_size = int(np.prod(per_voxel.shape[1:]))
 
+    # correlation in one pass per chunk: the gathered patterns laid out (stimulus, sphere, voxel), each
+    # sphere's rows centred and scaled to unit norm, their products, and only the upper triangle of 1 - r
+    # (the same numbers as rm.correlation, whose diagonal is not kept)
+    by_stimulus = (np.ascontiguousarray(per_voxel.T) if method == "correlation"
+                   and _moderate(per_voxel, int(spheres.sizes.max(initial=0))) else None)
+
+    def correlation_rows(index: np.ndarray) -> np.ndarray:
+        unit = np.swapaxes(rm.centred_unit(by_stimulus[:, index], scale=False), 0, 1)  # (c, n, size)
+        products = unit @ np.swapaxes(unit, -1, -2)
+        return 1.0 - products.reshape(len(products), n * n)[:, upper]
+
     def run(task: tuple[np.ndarray, np.ndarray]) -> None:
         spheres_rows, index = task
         try:
+            if by_stimulus is not None:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    out[spheres_rows] = correlation_rows(index)
+                return
             square = _sphere_rdms(index, spec, per_voxel, counts, noise_kind, noise_values, kwargs, demean)
         except DataError as err:
             centres = spheres.voxels[spheres.centres[spheres_rows]]
