@@ -21,20 +21,27 @@ identical, RDMs and evaluations equal to 1e-10.
 
 Run:  OPENBLAS_NUM_THREADS=1 python benchmarks/bench_searchlight_rsatoolbox.py [--subset 2000] [--repeats 3]
 
-Measured on the shared 2-core CPU machine (6 December 2026, rsatoolbox 0.3.2), which other jobs
-kept busy (load average 3-7 on 2 cores, so the timings vary by 2x from run to run):
-``--subset 2000``, each step the best of 3 runs of each side (load 3.3-3.6): spheres 0.08 s vs
-2.3 s (30x), RDMs 1.36 s vs 26.5 s extrapolated (19.5x), evaluation 0.56 s vs 13.0 s
-extrapolated (23x), total 2.0 s vs 41.8 s: 20.9x wall (19.9x CPU).  ``--subset 0 --repeats 1``
-(rsatoolbox on all 19,952 spheres, nothing extrapolated; load 3.5): spheres 0.07 s vs 3.6 s,
-RDMs 1.22 s vs 31.2 s, evaluation 0.56 s vs 17.7 s, total 1.85 s vs 52.5 s: 28.3x wall,
-18.7x CPU (rsatoolbox's wall time exceeds its CPU time on the busy machine); the same command
-while our own tests ran beside it (load ~5): 13.5x wall, 16.4x CPU.  Largest differences: RDMs
-6.7e-16, evaluations 2.2e-16; ``--subset 1000 --repeats 1`` at a quieter moment (wall = CPU): 1.59 s
-vs 34.5 s, 21.8x (RDMs 20.3x, evaluation 23.7x, spheres 31.8x);
-identical centres and neighbours.  Ours is about 1.0 s of CPU for the 19,952 correlation RDMs
-(0.3 s of it the batched matrix products; the rest the per-sphere centring and scaling of
-compute_rdm's correlation) and 0.5 s for the comparisons.
+Measured on the shared 2-core CPU machine (6 December 2026, rsatoolbox 0.3.2), one process per
+command, each side in the same process; CPU seconds count both of our threads.  At a quiet moment
+(load average 0.6-1.0), ``--subset 2000 --repeats 3``, two runs: spheres 0.06 s vs 1.8-1.9 s (30x),
+RDMs 0.58 s wall (0.98-0.99 s CPU) vs 20.0-20.7 s extrapolated (34-36x wall, 20.4-20.9x CPU),
+evaluation 0.43-0.45 s vs 10.6-10.7 s (24-25x), total 1.08-1.09 s vs 32.5-33.2 s: 30.2-30.5x wall,
+22.0-22.1x CPU; the code before the one-pass correlation (commit 0287a4a), alternated with it in
+the same minutes: RDMs 0.73-0.92 s wall (1.11-1.23 s CPU), total 23.7-26.9x wall, 19.1-20.8x CPU.
+``--subset 0`` (rsatoolbox on all 19,952 spheres, nothing extrapolated; load 0.0-0.8):
+``--repeats 1`` 1.85 s vs 47.5 s, 25.7x wall, 19.2x CPU (a single run of ours pays the first
+touch of fresh memory: its evaluation took 0.82 s, 0.43 s in the runs above); ``--repeats 2``
+(load 0.3-0.8): 1.24 s vs 34.7 s, 28.1x wall, 20.2x CPU; the code before, ``--repeats 1``: 1.33 s
+vs 35.4 s, 26.6x wall, 19.5x CPU.  Our CPU seconds include the overhead of running the RDM chunks
+on 2 threads (about 1.0-1.1 s of CPU for 0.6-0.65 s of wall), so the CPU ratio (19-22x) is below
+the wall ratio (26-30x).  Earlier, on the busy machine (load 3-7), the code before gave 13.5-28.3x
+wall and 16-20x CPU: the wall ratio depends on the load, the CPU ratio less so.  Largest differences: RDMs 6.7e-16,
+evaluations 2.2e-16; identical centres and neighbours; our correlation RDMs are bit-identical to
+those before the one-pass path.  Where ours spends its time (one thread): about 0.8 s for the
+19,952 correlation RDMs (0.28 s the batched matrix products, 0.12 s gathering the spheres'
+patterns, 0.2 s centring and scaling them, 0.06 s keeping the upper triangles, the rest the first
+touch of the 282 MB output and the setup) and 0.45 s for the comparisons (0.18 s the kernels; the
+rest compare_rdms' labelling, stimulus matching and provenance per chunk of 592 spheres).
 """
 
 from __future__ import annotations
