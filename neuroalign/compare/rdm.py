@@ -233,16 +233,11 @@ def _compute_single(data: xr.DataArray, method: str, *, noise, cv_descriptor, pr
     if spec.prior:
         kwargs.update(prior_lambda=prior_lambda, prior_weight=prior_weight)
     if spec.cross_validated:
-        descriptor = rm.cv_descriptor_of(data, cv_descriptor)
-        fold, fold_labels = pd.factorize(pd.Index(data[descriptor].values), sort=True)
-        if len(fold_labels) < 2:
-            raise DataError(f"cross-validation needs at least 2 values of {descriptor!r}, got 1", source="data",
-                            fix="pass presentations from several runs/sessions")
-        sums, counts = rm.fold_sums(values, codes, fold, n, len(fold_labels), np.asarray(fold_labels),
-                                    np.asarray(uniques))
+        sums, counts, descriptor, n_folds = rm.fold_sums_of(data, cv_descriptor, values, codes, n, uniques,
+                                                            source="data")
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite results raise below
             square = spec.function(sums, counts, **kwargs)
-        attrs.update(cv_descriptor=descriptor, n_folds=len(fold_labels))
+        attrs.update(cv_descriptor=descriptor, n_folds=n_folds)
     else:
         with np.errstate(over="ignore", invalid="ignore"):  # non-finite results raise below
             square = spec.function(rm.condition_means(values, codes, n), **kwargs)

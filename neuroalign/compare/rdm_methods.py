@@ -13,6 +13,7 @@ numbers agree; ``docs/compare-rdm.md`` lists every formula.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from scipy.sparse import csr_matrix
 
@@ -404,6 +405,21 @@ def cv_descriptor_of(data: xr.DataArray, descriptor: str | None) -> str:
         f"(available: {available})", source="cv_descriptor",
         fix="add a 'run' coordinate to presentation, or pass cv_descriptor='<coordinate name>'",
     )
+
+
+def fold_sums_of(data: xr.DataArray, cv_descriptor: str | None, values: np.ndarray, codes: np.ndarray, n: int,
+                 uniques, *, source: str) -> tuple[np.ndarray, np.ndarray, str, int]:
+    """:func:`fold_sums` over the folds named by the ``cv_descriptor`` coordinate of ``data``.
+
+    Returns ``(sums, counts, descriptor, n_folds)``; fewer than two folds is a DataError naming ``source``.
+    """
+    descriptor = cv_descriptor_of(data, cv_descriptor)
+    fold, labels = pd.factorize(pd.Index(data[descriptor].values), sort=True)
+    if len(labels) < 2:
+        raise DataError(f"cross-validation needs at least 2 values of {descriptor!r}, got 1", source=source,
+                        fix="pass presentations from several runs/sessions")
+    sums, counts = fold_sums(values, codes, fold, n, len(labels), np.asarray(labels), np.asarray(uniques))
+    return sums, counts, descriptor, len(labels)
 
 
 def resolve_noise(noise, data: xr.DataArray, values: np.ndarray, codes: np.ndarray, n: int):

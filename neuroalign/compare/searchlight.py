@@ -101,15 +101,10 @@ def _prepare(values, codes, uniques, method, data, noise, cv_descriptor):
     """Per-voxel inputs (voxels first) and the function mapping gathered inputs to square RDMs."""
     spec, n = RDM_METHODS[method], len(uniques)
     if spec.cross_validated:
-        descriptor = rm.cv_descriptor_of(data, cv_descriptor)
-        fold, labels = pd.factorize(pd.Index(data[descriptor].values), sort=True)
-        if len(labels) < 2:
-            raise DataError(f"cross-validation needs at least 2 values of {descriptor!r}, got 1", source="patterns",
-                            fix="pass presentations from several runs/sessions")
-        sums, counts = rm.fold_sums(values, codes, fold, n, len(labels), np.asarray(labels),
-                                    np.asarray(uniques))
+        sums, counts, descriptor, n_folds = rm.fold_sums_of(data, cv_descriptor, values, codes, n, uniques,
+                                                            source="patterns")
         per_voxel = np.moveaxis(sums, -1, 0)  # (V, n, k)
-        extra = {"cv_descriptor": descriptor, "n_folds": len(labels)}
+        extra = {"cv_descriptor": descriptor, "n_folds": n_folds}
     else:
         per_voxel = rm.condition_means(values, codes, n).T  # (V, n)
         counts, extra = None, {}
