@@ -9,6 +9,16 @@ from pathlib import Path
 from ._args import number, positive_int
 
 
+def _method_arguments(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The RDM and comparison methods of both commands; returns the group for more method options."""
+    method = parser.add_argument_group("method")
+    method.add_argument("--rdm-method", default="correlation",
+                        help="an RDM method of neuroalign.compare.RDM_METHODS (default correlation)")
+    method.add_argument("--compare-method", default="corr",
+                        help="a comparison of neuroalign.compare.RDM_COMPARISONS (default corr)")
+    return method
+
+
 def _model_inputs(parser: argparse.ArgumentParser) -> None:
     models = parser.add_argument_group("models (one of)")
     which = models.add_mutually_exclusive_group(required=True)
@@ -39,11 +49,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     spheres.add_argument("--threshold", type=number, default=0.5,
                          help="smallest fraction of a sphere's voxels inside the mask for its centre to be kept "
                          "(default 0.5)")
-    method = parser.add_argument_group("method")
-    method.add_argument("--rdm-method", default="correlation",
-                        help="an RDM method of neuroalign.compare.RDM_METHODS (default correlation)")
-    method.add_argument("--compare-method", default="corr",
-                        help="a comparison of neuroalign.compare.RDM_COMPARISONS (default corr)")
+    _method_arguments(parser)
     out = parser.add_argument_group("output")
     out.add_argument("--out", required=True, help="output folder")
     out.add_argument("--bg-img", help="background image of the figures (default: the MNI152 template)")
@@ -63,11 +69,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     inputs.add_argument("--patterns", required=True, help="patterns file of 'neuroalign glm'")
     inputs.add_argument("--roi", required=True, help="NIfTI mask of the region, on the patterns' grid")
     _model_inputs(roi)
-    method = roi.add_argument_group("method")
-    method.add_argument("--rdm-method", default="correlation",
-                        help="an RDM method of neuroalign.compare.RDM_METHODS (default correlation)")
-    method.add_argument("--compare-method", default="corr",
-                        help="a comparison of neuroalign.compare.RDM_COMPARISONS (default corr)")
+    method = _method_arguments(roi)
     method.add_argument("--ceiling", choices=("split-half", "none"), default="split-half",
                         help="split-half noise ceiling over repetitions, or none (default split-half)")
     method.add_argument("--n-bootstrap", type=positive_int, default=1000, help="stimulus resamples (default 1000)")
