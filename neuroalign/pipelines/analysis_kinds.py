@@ -1,0 +1,113 @@
+"""The analyses a study config can run: one registry, each kind with its parameters' schema.
+
+A study's ``analyses:`` entries name a ``kind`` from :data:`ANALYSIS_KINDS`;
+its ``params`` are checked against the kind's pydantic model (unknown keys
+and wrong types are errors naming the key), and its step function is imported
+only when the analysis runs, so reading and checking a config stays fast.
+
+Examples
+--------
+>>> from neuroalign.pipelines.analysis_kinds import ANALYSIS_KINDS, analysis_kind
+>>> sorted(ANALYSIS_KINDS)[:3]
+['cka', 'commit_layer', 'encoding']
+>>> analysis_kind("rsa").params().n_bootstrap
+1000
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import UnknownNameError
+
+__all__ = ["AnalysisKind", "ANALYSIS_KINDS", "analysis_kind"]
+
+
+class _Params(BaseModel):
+    """Parameters shared by every analysis: an unknown key is an error, ``seed`` defaults to the study's."""
+
+    model_config = ConfigDict(extra="forbid")
+    seed: Optional[int] = Field(None, ge=0, description="seed of the resampling (default: the study's seed)")
+
+
+class RsaParams(_Params):
+    rdm_method: str = "correlation"
+    comparison: str = "corr"
+    ceiling: Optional[Literal["split-half"]] = "split-half"
+    n_bootstrap: int = Field(1000, ge=2)
+    n_splits: int = Field(10, ge=1)
+
+
+class CkaParams(_Params):
+    ceiling: Optional[Literal["split-half"]] = "split-half"
+    n_bootstrap: int = Field(1000, ge=2)
+    n_splits: int = Field(10, ge=1)
+
+
+class EncodingParams(_Params):
+    regression: Literal["ridge", "pls", "linear"] = "ridge"
+    cv: int = Field(10, ge=2)
+    aggregate: Literal["median", "mean"] = "median"
+    ceiling: bool = True
+    n_ceiling_splits: int = Field(10, ge=1)
+
+
+class CommitLayerParams(_Params):
+    metric: Literal["rsa", "cka"] = "rsa"
+    n_splits: int = Field(10, ge=1)
+    test_size: float = Field(0.5, gt=0, lt=1)
+    rdm_method: str = "correlation"
+    comparison: str = "corr"
+
+
+class RsaModelsParams(_Params):
+    rdm_method: str = "correlation"
+    method: str = "corr"
+    bootstrap: Optional[Literal["stimulus", "subject", "both"]] = "stimulus"
+    n_bootstrap: int = Field(1000, ge=2)
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    pairwise_test: Optional[Literal["t-test", "bootstrap"]] = "t-test"
+    correction: Optional[Literal["fdr", "bonferroni"]] = "fdr"
+    alpha: float = Field(0.05, gt=0, lt=1)
+
+
+@dataclass(frozen=True)
+class AnalysisKind:
+    """One kind of analysis: its parameters, what it needs from the study, and the function that runs it."""
+
+    name: str
+    params: type[BaseModel]
+    requires: tuple[str, ...]
+    per_layer: bool
+    step: str
+    description: str
+
+
+ANALYSIS_KINDS: dict[str, AnalysisKind] = {
+    kind.name: kind for kind in (
+        AnalysisKind("rsa", RsaParams, ("model", "stimuli", "brain"), True, "neuroalign.pipelines.steps_scores:rsa_layer",
+                     "RDM of each layer vs the brain's RDMs (compare.rsa): bootstrap CI, split-half ceiling"),
+        AnalysisKind("cka", CkaParams, ("model", "stimuli", "brain"), True, "neuroalign.pipelines.steps_scores:cka_layer",
+                     "linear CKA of each layer vs the brain's patterns (compare.cka_sweep): bootstrap CI, ceiling"),
+        AnalysisKind("encoding", EncodingParams, ("model", "stimuli", "brain"), True,
+                     "neuroalign.pipelines.steps_scores:encoding_layer",
+                     "cross-validated neural predictivity of each layer (compare.encoding_score), ceiled"),
+        AnalysisKind("commit_layer", CommitLayerParams, ("model", "stimuli", "brain"), False,
+                     "neuroalign.pipelines.steps_scores:commit",
+                     "the layer chosen on half of the stimuli, scored on the other half (compare.commit_layer)"),
+        AnalysisKind("rsa_models", RsaModelsParams, ("brain",), False, "neuroalign.pipelines.steps_scores:rsa_models",
+                     "fixed model RDMs and/or a model's layer RDMs vs the data RDMs (compare.evaluate_models): "
+                     "noise ceiling, bootstrap, pairwise tests"),
+    )
+}
+
+
+def analysis_kind(name: str, *, source: str | None = None) -> AnalysisKind:
+    """The registered kind ``name``; an unknown name raises with the close matches."""
+    try:
+        return ANALYSIS_KINDS[name]
+    except (KeyError, TypeError):
+        raise UnknownNameError(str(name), ANALYSIS_KINDS, what="analysis kind", source=source) from None
