@@ -29,6 +29,8 @@ __all__ = [
     "DependencyError",
     "ExtractionError",
     "ScoreError",
+    "StoreError",
+    "SchedulerError",
 ]
 
 
@@ -123,3 +125,11 @@ class ExtractionError(NeuroalignError, RuntimeError):
 
 class ScoreError(NeuroalignError, ValueError):
     """A score cannot be computed or ceiled meaningfully (it would be NaN)."""
+
+
+class StoreError(NeuroalignError, OSError):
+    """A results store cannot be used: written by another version of neuroalign, or not a store."""
+
+
+class SchedulerError(NeuroalignError, RuntimeError):
+    """A Dask scheduler cannot run a study: unreachable, or its workers cannot import what the study needs."""

@@ -1,0 +1,115 @@
+"""Writing a study's results folder from its finished tasks.
+
+Layout (what :func:`.report.write_report` reads)::
+
+    <dir>/study.yaml                       the resolved config
+    <dir>/provenance.json                  versions, input fingerprints, scheduler, times, task counts
+    <dir>/results/<analysis>/score.nc      the analysis' Score
+    <dir>/results/<analysis>/meta.json     its kind, inputs, parameters and x dim
+    <dir>/results/<analysis>/pairwise.nc   pairwise model tests, where the kind makes them
+    <dir>/results/<analysis>/rdms.nc       RDMs to show, where the kind makes them
+
+Each analysis folder is copied from the store and moved into place in one
+step, so a crash never leaves a folder with half its files.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ..data.io import write_atomically
+from ..data.provenance import package_version
+from ..score import Score
+from .plan import Plan
+from .store import ResultsStore
+
+__all__ = ["write_results", "ARTIFACTS"]
+
+#: The files of a scoring task that belong in the results folder.
+ARTIFACTS = ("score.nc", "pairwise.nc", "rdms.nc", "figures")
+
+_PACKAGES = ("numpy", "scipy", "scikit-learn", "xarray", "torch", "torch-geometric", "dask", "distributed",
+             "nilearn", "pandas")
+
+
+def write_results(out: Path, study: Any, plan: Plan, store: ResultsStore, info: dict) -> dict[str, Score]:
+    """Copy every analysis' result into ``out/results``, write ``study.yaml`` and ``provenance.json``; return the scores."""
+    from .study_files import resolved_yaml, study_hash
+
+    out.mkdir(parents=True, exist_ok=True)
+    scores = {}
+    for index, analysis in enumerate(study.analyses):
+        key = plan.finals[analysis.name]
+        folder = store.folder(key)
+        meta = _meta(study, analysis, key)
+        write_atomically(out / "results" / analysis.name, lambda tmp: _copy(folder, tmp, meta))
+        scores[analysis.name] = Score.load(out / "results" / analysis.name / "score.nc")
+    write_atomically(out / "study.yaml", lambda tmp: tmp.write_text(resolved_yaml(study)))
+    record = {
+        "neuroalign": package_version(),
+        "python": platform.python_version(),
+        "packages": _versions(),
+        "config_file": info.get("config_file"),
+        "config_hash": study_hash(study),
+        "inputs": plan.inputs,
+        "results": {name: key for name, key in plan.finals.items()},
+        "scheduler": info.get("scheduler"),
+        "started": _iso(info["started"]),
+        "finished": _iso(info["finished"]),
+        "tasks": {"computed": info["computed"], "reused": info["reused"]},
+    }
+    write_atomically(out / "provenance.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
+    return scores
+
+
+def _copy(folder: Path, tmp: Path, meta: dict) -> None:
+    tmp.mkdir(parents=True)
+    for name in ARTIFACTS:
+        source = folder / name
+        if source.is_dir():
+            shutil.copytree(source, tmp / name)
+        elif source.exists():
+            shutil.copy2(source, tmp / name)
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _meta(study: Any, analysis: Any, key: str) -> dict:
+    params = analysis.params.model_dump(mode="json")
+    if params.get("seed") is None:
+        params["seed"] = int(study.seed)
+    meta = {"name": analysis.name, "kind": analysis.kind, "title": _title(analysis), "model": analysis.model,
+            "brain": analysis.brain, "stimuli": analysis.stimuli, "candidates": list(analysis.candidates or []),
+            "params": params, "x_dim": "model" if analysis.kind == "rsa_models" else "layer", "key": key}
+    brain = study.data.get(analysis.brain) if analysis.brain else None
+    if brain is not None and getattr(brain, "loader", None) == "synthetic_brain":
+        meta["planted_layer"] = (brain.args or {}).get("planted_layer", "block3")
+    return meta
+
+
+def _title(analysis: Any) -> str:
+    parts = [analysis.kind]
+    if analysis.model:
+        parts.append(f"{analysis.model} on {analysis.stimuli}")
+    if analysis.brain:
+        parts.append(f"vs {analysis.brain}")
+    return " ".join(parts)
+
+
+def _versions() -> dict[str, str]:
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(seconds))

@@ -1,0 +1,188 @@
+"""Dask schedulers for studies: threads, processes, synchronous, a local cluster or an existing one.
+
+``open_runner(scheduler, workers)`` gives an object whose ``run(tasks, ...)``
+executes the tasks in dependency order on the chosen scheduler and calls
+back as each finishes (for progress bars).  The local schedulers
+(``"threads"``, ``"processes"``, ``"synchronous"``) run a Dask graph through
+``dask.threaded.get`` / ``dask.multiprocessing.get`` / ``dask.get``;
+``"tcp://HOST:PORT"`` connects to a running ``dask scheduler`` and
+``workers=N`` (with no address) starts a ``dask.distributed.LocalCluster`` of N
+one-thread worker processes.  On a distributed scheduler a worker that dies
+mid-task is replaced and its tasks rerun (Dask's own rescheduling); every task
+is idempotent (:func:`.execution.execute_task`), so the results do not change.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DependencyError, SchedulerError, UnknownNameError
+from .execution import execute_task, limit_threads
+from .plan import Task
+
+__all__ = ["LOCAL_SCHEDULERS", "LOCAL_CLUSTER", "open_runner", "check_scheduler"]
+
+#: The schedulers that run in this process or its children (``workers`` sets their pool size).
+LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
+#: A ``dask.distributed.LocalCluster`` of ``workers`` one-thread worker processes (default 2).
+LOCAL_CLUSTER = "local-cluster"
+
+#: Seconds to wait for an existing scheduler before giving up.
+CONNECT_TIMEOUT = 10
+
+
+def check_scheduler(scheduler: str, workers: int | None, *, source: str = "--scheduler") -> None:
+    """Refuse an unknown scheduler name or a worker count below 1 before any work starts."""
+    if scheduler not in LOCAL_SCHEDULERS and not scheduler.startswith(("tcp://", "tls://", "ws://", "wss://")) \
+            and scheduler != LOCAL_CLUSTER:
+        raise UnknownNameError(scheduler, [*LOCAL_SCHEDULERS, LOCAL_CLUSTER, "tcp://HOST:PORT"], what="scheduler",
+                               source=source)
+    if workers is not None and workers < 1:
+        raise ConfigError(f"the number of workers must be at least 1, got {workers}", source="--workers",
+                          fix="pass e.g. --workers 2")
+
+
+class _LocalRunner:
+    def __init__(self, scheduler: str, workers: int | None):
+        self.scheduler, self.workers = scheduler, workers
+        self.description = scheduler if workers is None else f"{scheduler} ({workers} workers)"
+
+    def check(self, modules: Sequence[str]) -> None:
+        _check_imports_here(modules, where="this machine")
+
+    def run(self, tasks: Mapping[str, Task], store: str, done: Callable[[Task], None]) -> None:
+        from dask.callbacks import Callback
+
+        graph = _graph(tasks, store, threads=1 if self.scheduler == "processes" else None)
+        names = {_dask_key(key): task for key, task in tasks.items()}
+
+        class Progress(Callback):
+            def _posttask(self, key, result, dsk, state, worker_id):  # noqa: D401 - dask's hook
+                if key in names:
+                    done(names[key])
+
+        from dask.base import get_scheduler
+
+        get = get_scheduler(scheduler=self.scheduler)
+        options = {"num_workers": self.workers} if self.workers and self.scheduler != "synchronous" else {}
+        in_process = self.scheduler != "processes"
+        with Progress(), (_limited(1) if in_process else contextlib.nullcontext()):
+            get(graph, list(graph), **options)
+
+
+class _DistributedRunner:
+    def __init__(self, client: Any, description: str):
+        self.client, self.description = client, description
+
+    def check(self, modules: Sequence[str]) -> None:
+        results = self.client.run(_import_problems, list(modules))
+        for worker, problems in sorted(results.items()):
+            if problems:
+                raise SchedulerError(f"worker {worker} cannot import {problems[0]}", source=self.description,
+                                     fix="install the package (or put the module on PYTHONPATH) in the workers' "
+                                     "environment, the same as the driver's")
+
+    def run(self, tasks: Mapping[str, Task], store: str, done: Callable[[Task], None]) -> None:
+        from distributed import as_completed
+
+        futures: dict[str, Any] = {}
+        for key, task in tasks.items():
+            upstream = [futures[k] if k in futures else k for k in task.dependencies]
+            futures[key] = self.client.submit(execute_task, json.dumps(task.to_json()), store, 1, *upstream,
+                                              key=_dask_key(key), pure=False)
+        by_future = {future.key: tasks[key] for key, future in futures.items()}
+        for future in as_completed(list(futures.values())):
+            future.result()  # raises the task's error here, in the driver
+            done(by_future[future.key])
+
+
+def _graph(tasks: Mapping[str, Task], store: str, threads: int | None) -> dict:
+    """A Dask graph of the tasks; inputs already in the store are passed as plain keys."""
+    graph = {}
+    for key, task in tasks.items():
+        upstream = [_dask_key(k) if k in tasks else k for k in task.dependencies]
+        graph[_dask_key(key)] = (execute_task, json.dumps(task.to_json()), store, threads, *upstream)
+    return graph
+
+
+def _dask_key(key: str) -> str:
+    return f"neuroalign-task-{key}"
+
+
+@contextlib.contextmanager
+def _limited(threads: int) -> Iterator[None]:
+    """One BLAS/torch thread per task while tasks run in this process's threads; restored afterwards."""
+    import threadpoolctl
+    import torch
+
+    before = torch.get_num_threads()
+    with threadpoolctl.threadpool_limits(threads):
+        torch.set_num_threads(threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def open_runner(scheduler: str = "threads", workers: int | None = None) -> Iterator[Any]:
+    """A runner for ``scheduler`` (see the module docstring), closed (cluster stopped) on exit."""
+    check_scheduler(scheduler, workers)
+    if scheduler in LOCAL_SCHEDULERS:
+        yield _LocalRunner(scheduler, workers)
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise DependencyError("a Dask cluster needs the 'distributed' package", source="--scheduler",
+                              fix="pip install 'neuroalign[distributed]'") from None
+    if scheduler == LOCAL_CLUSTER:
+        with LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None,
+                          silence_logs=40) as cluster, Client(cluster) as client:
+            yield _DistributedRunner(client, f"local cluster ({workers or 2} worker processes)")
+        return
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerError(f"cannot reach the Dask scheduler ({type(exc).__name__}: {exc})", source=scheduler,
+                             fix="start it with 'dask scheduler' (and workers with 'dask worker ADDRESS'), or "
+                             "check the address and port") from None
+    with client:
+        if not client.scheduler_info().get("workers"):
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT * 3)
+        yield _DistributedRunner(client, f"cluster at {scheduler}")
+
+
+def _import_problems(modules: Sequence[str]) -> list[str]:
+    """The modules (or factory files) this process cannot import or find; runs on each worker."""
+    problems = []
+    for module in modules:
+        if module.endswith(".py") or os.sep in module:
+            if not Path(module).is_file():
+                problems.append(f"the model file {module} (not found)")
+        elif importlib.util.find_spec(module.split(".")[0]) is None:
+            problems.append(f"the module {module!r}")
+        else:
+            try:
+                importlib.import_module(module)
+            except Exception as exc:  # noqa: BLE001 - any import failure is reported with its cause
+                problems.append(f"the module {module!r} ({type(exc).__name__}: {exc})")
+    return problems
+
+
+def _check_imports_here(modules: Sequence[str], where: str) -> None:
+    problems = _import_problems(modules)
+    if problems:
+        raise SchedulerError(f"{where} cannot import {problems[0]}", source="models",
+                             fix="install the package or put the module on PYTHONPATH")
+
+
+def limit_worker_threads(threads: int = 1) -> None:
+    """For a ``dask worker --preload``: one BLAS/torch thread per worker thread."""
+    limit_threads(threads)
