@@ -133,7 +133,7 @@ class _Planner:
             params = {"model": model_spec, "model_name": model, "stimuli": stimulus_spec}
             self._activations[model, stimuli] = self.add(
                 "activations", f"activations:{model}@{stimuli}", "neuroalign.pipelines.steps_data:extract_activations",
-                params, {}, fingerprint, f"{self.source} (models.{model})")
+                params, {}, fingerprint, f"{self.source} (models.{model} on stimuli.{stimuli})")
         return self._activations[model, stimuli]
 
     def analysis(self, index: int, analysis: Any) -> str:
