@@ -189,7 +189,7 @@ def apply_override(tree: dict[str, Any], text: str, *, source: str, base_dir: st
         if last:
             node[key] = _resolve(value, tp, parts, base_dir)
         else:
-            if isinstance(node, dict) and not isinstance(node.get(key), (dict, list)):
+            if isinstance(node, dict) and node.get(key) is None:  # a missing (or empty) mapping on the way
                 node[key] = {}
             node = node[key]
 
