@@ -382,10 +382,19 @@ class Score:
         >>> Score.load(path).params
         {'seed': 0}
         """
+        data, raw = self.to_dataset()
+        return save(data, path, groups=None if raw is None else {"raw": raw})
+
+    def to_dataset(self) -> tuple[xr.Dataset, xr.DataArray | xr.Dataset | None]:
+        """What :meth:`save` writes: the fields with metric, params and CI level as an attribute, and the raw values.
+
+        :meth:`from_dataset` turns the pair back into the score (e.g. to keep
+        several scores in the groups of one file).
+        """
         data = self.data.copy()
         data.attrs[_SCORE_ATTR] = {"metric": self.metric, "params": self.params, "ci_level": self.ci_level,
                                    "raw": self.raw is not None}
-        return save(data, path, groups=None if self.raw is None else {"raw": self.raw})
+        return data, self.raw
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Score":
@@ -400,12 +409,29 @@ class Score:
             non-positive ceiling).
         """
         data = load(path)
+        return cls.from_dataset(data, lambda: load_group(path, "raw"), source=str(path))
+
+    @classmethod
+    def from_dataset(cls, data: Any, raw: Any = None, *, source: str = "score") -> "Score":
+        """The score of a Dataset made by :meth:`to_dataset` (e.g. read back from a file).
+
+        ``raw`` is the raw values, or a function that reads them (called only
+        when the Dataset says the score has raw values); ``source`` names the
+        file in errors.
+
+        Examples
+        --------
+        >>> from neuroalign import Score
+        >>> data, raw = Score(0.3, ceiling=0.6, metric="demo").to_dataset()
+        >>> Score.from_dataset(data, raw)
+        Score(metric='demo', score=0.3, ceiling=0.6, ceiled=0.5)
+        """
         meta = data.attrs.get(_SCORE_ATTR) if isinstance(data, xr.Dataset) else None
         fields = set(data.data_vars) if isinstance(data, xr.Dataset) else set()
         if not isinstance(meta, dict) or "score" not in fields or not fields <= set(_FIELDS):
-            raise FileFormatError("the file does not hold a score", source=str(path),
+            raise FileFormatError("the file does not hold a score", source=source,
                                   fix="read it with neuroalign.data.load, or write scores with Score.save")
-        raw = load_group(path, "raw") if meta.get("raw") else None
+        raw = (raw() if callable(raw) else raw) if meta.get("raw") else None
         ceiling = data.get("ceiling")
         if ceiling is not None and "ceiling_lower" in data:
             ceiling = (data["ceiling_lower"], ceiling)
