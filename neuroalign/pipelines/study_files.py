@@ -45,7 +45,7 @@ from pydantic import ValidationError
 from ..errors import ConfigError, FileFormatError, NeuroalignError, UnknownNameError
 from .study_catalog import bundled_studies, find_study, list_studies
 from .study_keys import field_info, key_schema, schema_child, valid_keys
-from .study_schema import StudyConfig
+from .study_schema import StudyConfig, loader_registry
 
 __all__ = ["load_study", "study_from_dict", "apply_override", "resolved_yaml", "study_hash", "bundled_studies",
            "find_study", "list_studies"]
@@ -315,7 +315,8 @@ def _absolute_paths(tree: Any, base: Path) -> Any:
 
     The path keys: ``stimuli.*.folder``, ``stimuli.*.table``, ``data.*.file``,
     ``models.*.weights``, the file of a ``path/file.py:callable`` factory, and
-    loader ``args`` named ``path``, ``paths``, ``folder``, ``file`` or ``*_path``.
+    loader ``args`` named ``path``, ``paths``, ``folder``, ``file`` or ``*_path``
+    or declared by the loader (``Loader.path_args`` of :mod:`.sources`).
     """
     if not isinstance(tree, dict):
         return tree
@@ -343,10 +344,18 @@ def _absolute_paths(tree: Any, base: Path) -> Any:
                 if sep and module.endswith(".py"):
                     entry["factory"] = f"{fix(module)}:{name}"
             if isinstance(entry.get("args"), dict) and section != "models":
+                declared = _path_args(section, entry.get("loader"))
                 for arg, value in entry["args"].items():
-                    if PATH_ARG.match(str(arg)):
+                    if PATH_ARG.match(str(arg)) or arg in declared:
                         entry["args"][arg] = fix(value)
     return tree
+
+
+def _path_args(section: str, loader: Any) -> tuple[str, ...]:
+    """The arguments a registered loader declares as paths (``Loader.path_args``)."""
+    registry = loader_registry("DATA_LOADERS" if section == "data" else "STIMULUS_LOADERS")
+    entry = registry.get(loader) if registry is not None and isinstance(loader, str) else None
+    return tuple(getattr(entry, "path_args", ()))
 
 
 # -- checking ------------------------------------------------------------------------------------------------------
@@ -382,12 +391,13 @@ def _config_error(exc: ValidationError, tree: dict[str, Any], label: str, overri
     if isinstance(inner, NeuroalignError):
         error = copy.copy(inner)
         error.source = source
-        error.problem = inner.problem + suffix
-        error.args = (error.one_line(),)
-        return error
+        return _amended(error, suffix)
     if first["type"] == "extra_forbidden":
         valid = valid_keys(*key_schema(StudyConfig, tree, loc[:-1])) or []
-        return UnknownNameError(str(loc[-1]), valid, what="key", source=source + suffix)
+        return _amended(UnknownNameError(str(loc[-1]), valid, what="key", source=source), suffix)
+    if first["type"] == "literal_error" and isinstance(first["input"], str):  # a misspelt choice
+        valid = re.findall(r"'([^']*)'", (first.get("ctx") or {}).get("expected", ""))
+        return _amended(UnknownNameError(first["input"], valid, what=f"{loc[-1]}", source=source), suffix)
     message = first["msg"].removeprefix("Value error, ")
     message = message[:1].lower() + message[1:]
     if first["type"] == "missing":
@@ -396,6 +406,13 @@ def _config_error(exc: ValidationError, tree: dict[str, Any], label: str, overri
     got = "" if first["type"].startswith(("value_error", "assertion")) else f" (got {first['input']!r})"
     return ConfigError(f"{message}{got}{suffix}", source=source,
                        fix=f"correct the value of {key or 'the config'} {_described(tree, loc)}".rstrip())
+
+
+def _amended(error: NeuroalignError, suffix: str) -> NeuroalignError:
+    """``error`` with ``suffix`` added to its problem (and its message rebuilt)."""
+    error.problem += suffix
+    error.args = (error.one_line(),)
+    return error
 
 
 def _described(tree: dict[str, Any], loc: tuple[Any, ...]) -> str:

@@ -53,7 +53,7 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _registry(attribute: str) -> dict | None:
+def loader_registry(attribute: str) -> dict | None:
     """``neuroalign.pipelines.sources.<attribute>``, or None while that module does not exist."""
     try:
         module = importlib.import_module("neuroalign.pipelines.sources")
@@ -76,7 +76,7 @@ def _one_of(spec: BaseModel, keys: tuple[str, ...], what: str) -> None:
 
 
 def _check_loader(name: str | None, attribute: str, what: str) -> str | None:
-    registry = _registry(attribute)
+    registry = loader_registry(attribute)
     if name is not None and registry is not None and name not in registry:
         raise UnknownNameError(name, registry, what=what)
     return name

@@ -357,3 +357,24 @@ def test_the_shipped_studies_load():
         assert load_study(path).name, name
     if studies:
         assert all(path.parent.name == "pipelines" for path in studies.values())
+
+
+def test_a_misspelt_choice_suggests_the_close_ones(tmp_path):
+    path = edited(tmp_path, "{n_bootstrap: 200}", "{ceiling: split-halves}")
+    with pytest.raises(UnknownNameError, match="did you mean 'split-half'") as excinfo:
+        load_study(path)
+    assert excinfo.value.source == f"{path} (analyses[0].params.ceiling)"
+
+
+def test_path_arguments_declared_by_a_loader_are_made_absolute(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from neuroalign.pipelines import study_files, study_schema
+
+    registry = {"my_loader": SimpleNamespace(name="my_loader", path_args=("atlas",))}
+    for module in (study_files, study_schema):
+        monkeypatch.setattr(module, "loader_registry", lambda attribute: registry if attribute == "DATA_LOADERS" else None)
+    path = edited(tmp_path, "brain: {loader: synthetic_brain, args: {seed: 0}}",
+                  "brain: {loader: my_loader, args: {atlas: atlas.nii, label: atlas.nii}}")
+    args = load_study(path).data["brain"].args
+    assert args == {"atlas": str(tmp_path / "atlas.nii"), "label": "atlas.nii"}
