@@ -37,7 +37,11 @@ def run_list(args: argparse.Namespace) -> int:
     if table.empty:
         print("no bundled studies found")
         return 0
-    print(table.to_string(index=False))
+    columns = list(table.columns)
+    rows = [columns] + [[str(value) for value in row] for row in table.itertuples(index=False)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
     return 0
 
 

@@ -264,6 +264,9 @@ def _read_mapping(path: Path, label: str) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise FileFormatError(f"not valid YAML ({' '.join(str(exc).split())})", source=label,
                               fix="fix the YAML syntax at the line it names") from None
+    if loaded is None:
+        raise FileFormatError("the study file is empty", source=label,
+                              fix="write 'name: ...', 'analyses: [...]' and the other keys of a study")
     if not isinstance(loaded, dict):
         raise FileFormatError(f"a study file is a mapping of keys to values, this one holds a "
                               f"{type(loaded).__name__}", source=label,

@@ -262,6 +262,21 @@ class StudyConfig(_Spec):
     Every name an analysis uses (``model``, ``stimuli``, ``brain``,
     ``candidates``) must be a key of the matching section; analysis names are
     unique; an analysis's ``params.seed`` defaults to the study's ``seed``.
+
+    Attributes
+    ----------
+    name : str
+        Letters, digits, ``_``, ``.`` and ``-``.
+    description : str
+    seed : int
+        Default seed of every analysis (``>= 0``, default 0).
+    stimuli : dict of str to StimulusSpec
+    data : dict of str to DataSpec
+    models : dict of str to ModelSpec
+    analyses : list of AnalysisSpec
+        At least one.
+    outputs : OutputSpec
+        ``outputs.dir`` defaults to ``neuroalign-results/<name>``.
     """
 
     name: str

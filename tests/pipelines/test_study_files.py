@@ -146,7 +146,7 @@ def test_include_must_be_a_list_of_paths(tmp_path):
 
 @pytest.mark.parametrize("content, problem", [
     (None, "not found"), ("name: [unclosed\n", "not valid YAML"), ("- a\n- b\n", "holds a list"),
-    (b"\xff\xfe\x00", "not a text file"), ("folder", "is a folder"),
+    (b"\xff\xfe\x00", "not a text file"), ("folder", "is a folder"), ("# nothing\n", "is empty"),
 ])
 def test_unreadable_study_files(tmp_path, content, problem):
     path = tmp_path / "study.yaml"
