@@ -163,7 +163,8 @@ def apply_override(tree: dict[str, Any], text: str, *, source: str, base_dir: st
         value = yaml.safe_load(match.group("value"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"the value of override {text!r} is not YAML ({' '.join(str(exc).split())})",
-                          source=f"{source} (--set {text})", fix="quote it, e.g. --set 'description=\"a: b\"'") from None
+                          source=f"{source} (--set {text})",
+                          fix="quote it, e.g. --set 'description=\"a: b\"'") from None
     where = f"{source} (--set {text})"
     node: Any = tree
     tp: Any = StudyConfig
@@ -187,14 +188,14 @@ def apply_override(tree: dict[str, Any], text: str, *, source: str, base_dir: st
                               f"it has no key {part!r}", source=where, fix="set the whole value instead")
         tp = schema_child(tp, part, node)
         if last:
-            node[key] = _resolve(value, tp, parts, base_dir)
+            node[key] = _resolve(value, parts, base_dir)
         else:
             if isinstance(node, dict) and node.get(key) is None:  # a missing (or empty) mapping on the way
                 node[key] = {}
             node = node[key]
 
 
-def _resolve(value: Any, tp: Any, parts: list[str], base_dir: str | os.PathLike) -> Any:
+def _resolve(value: Any, parts: list[str], base_dir: str | os.PathLike) -> Any:
     """An override's value, with the paths it holds made absolute against ``base_dir``."""
     wrapper: dict[str, Any] = {}
     cursor = wrapper

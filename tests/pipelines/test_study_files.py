@@ -373,7 +373,8 @@ def test_path_arguments_declared_by_a_loader_are_made_absolute(tmp_path, monkeyp
 
     registry = {"my_loader": SimpleNamespace(name="my_loader", path_args=("atlas",))}
     for module in (study_files, study_schema):
-        monkeypatch.setattr(module, "loader_registry", lambda attribute: registry if attribute == "DATA_LOADERS" else None)
+        monkeypatch.setattr(module, "loader_registry",
+                            lambda attribute: registry if attribute == "DATA_LOADERS" else None)
     path = edited(tmp_path, "brain: {loader: synthetic_brain, args: {seed: 0}}",
                   "brain: {loader: my_loader, args: {atlas: atlas.nii, label: atlas.nii}}")
     args = load_study(path).data["brain"].args
