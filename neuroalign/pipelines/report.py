@@ -240,7 +240,18 @@ def load_scores(path: str | os.PathLike) -> dict[str, Score]:
                                      source=f"{path}:{group}") for name, group in index}
 
 
-def _figures(analysis: AnalysisResult) -> list[Figure]:
+def _committed(analysis: AnalysisResult, analyses: list[AnalysisResult]) -> Score | None:
+    """The score of the study's commit_layer analysis of the same metric, model, stimuli and brain, if any."""
+    same = ("model", "stimuli", "brain")
+    for other in analyses:
+        if other.kind == "commit_layer" and other.score is not None and other.score.dims == () \
+                and (other.meta.get("params") or {}).get("metric", "rsa") == analysis.kind \
+                and all(other.meta.get(k) == analysis.meta.get(k) for k in same):
+            return other.score
+    return None
+
+
+def _figures(analysis: AnalysisResult, committed: Score | None = None) -> list[Figure]:
     """The figures of one analysis, as PNG bytes; a figure that cannot be drawn becomes a problem message."""
     out: list[Figure] = []
     score, x_dim = analysis.score, analysis.x_dim
@@ -255,8 +266,10 @@ def _figures(analysis: AnalysisResult) -> list[Figure]:
     if score is not None and x_dim is not None and score.dims == (x_dim,):
         if x_dim == "layer":
             planted = analysis.meta.get("planted_layer")
-            add("Layer profile" + (f" (★ planted layer {planted})" if planted else ""),
-                lambda: report_figures.layer_profile_png(score, highlight=planted))
+            notes = [f"★ planted layer {planted}" if planted else "",
+                     f"◆ committed layer {committed.params.get('layer')} scored on held-out stimuli" if committed else ""]
+            add("Layer profile" + "".join(f"; {n}" for n in notes if n),
+                lambda: report_figures.layer_profile_png(score, highlight=planted, committed=committed))
         elif x_dim == "model":
             add("Model comparison", lambda: report_figures.model_comparison_png(score, pairwise=analysis.pairwise,
                                                                                  title=analysis.title))
@@ -301,7 +314,7 @@ def write_report(results_dir: str | os.PathLike, *, out: str | os.PathLike | Non
     table = scores_table(results)
     write_atomically(folder / SCORES_CSV, lambda tmp: table.to_csv(tmp, index=False))
     save_scores(scores, folder / SCORES_NC)
-    figures = {a.name: _figures(a) for a in results.analyses}
+    figures = {a.name: _figures(a, _committed(a, results.analyses)) for a in results.analyses}
     page = render_report(results, figures)
     path = Path(out) if out is not None else folder / REPORT_FILE
     write_atomically(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))

@@ -27,6 +27,7 @@ DPI = 100
 #: The leading dim of ``rdms.nc``, one label per panel.
 RDM_DIM = "rdm"
 _PANEL_INCHES = 4.0  # width and height of one RDM panel
+_PER_ROW = 3  # RDM panels per row
 
 
 def figure_png(figure: Figure) -> bytes:
@@ -71,10 +72,11 @@ def ceiling_band(score: Score) -> tuple[float, float] | None:
     return None
 
 
-def layer_profile_png(score: Score, *, highlight: str | None = None) -> bytes:
+def layer_profile_png(score: Score, *, highlight: str | None = None, committed: Score | None = None) -> bytes:
     """A layer profile of a one-dim score (:func:`neuroalign.plot.layer_profile_figure`), with its ceiling band.
 
-    ``highlight`` marks a layer, e.g. the planted layer of a synthetic study.
+    ``highlight`` marks a layer, e.g. the planted layer of a synthetic study;
+    ``committed`` adds a :func:`~neuroalign.compare.commit_layer` score at its layer.
 
     Examples
     --------
@@ -84,7 +86,7 @@ def layer_profile_png(score: Score, *, highlight: str | None = None) -> bytes:
     >>> layer_profile_png(s, highlight="b")[:4]
     b'\\x89PNG'
     """
-    figure = layer_profile_figure([score], bands=[ceiling_band(score)], highlight=highlight)
+    figure = layer_profile_figure([score], bands=[ceiling_band(score)], highlight=highlight, committed=[committed])
     return figure_png(figure)
 
 
@@ -103,10 +105,11 @@ def model_comparison_png(score: Score, *, pairwise: Score | None = None, title: 
 
 
 def rdm_panels_png(rdms: xr.DataArray, *, source: str = "rdms", categories: Any = None) -> bytes:
-    """One heatmap per RDM of a stack with a leading ``rdm`` dim, in a row (:func:`neuroalign.plot.plot_rdm`).
+    """One heatmap per RDM of a stack with a leading ``rdm`` dim (:func:`neuroalign.plot.plot_rdm`), 3 per row.
 
     Each panel is titled with its ``rdm`` label.  ``categories`` defaults
-    to the RDMs' ``category`` stimulus coordinate when they carry one.
+    to a stimulus coordinate the RDMs carry (``category`` if there is one,
+    else the first, e.g. ``family``), so that stimuli are grouped by it.
 
     Raises
     ------
@@ -126,13 +129,18 @@ def rdm_panels_png(rdms: xr.DataArray, *, source: str = "rdms", categories: Any 
     if RDM_DIM not in rdms.dims:
         raise SchemaError(f"the RDM stack has no {RDM_DIM!r} dim (dims: {list(rdms.dims)})", source=source,
                           fix=f"stack the RDMs along a dim {RDM_DIM!r} labelled with each panel's title")
-    if categories is None and "category_a" in rdms.coords:
-        categories = "category"
+    if categories is None:
+        found = [str(c)[:-2] for c in rdms.coords if str(c).endswith("_a") and c != "stimulus_id_a"
+                 and rdms[c].ndim == 1]
+        categories = "category" if "category" in found else (found[0] if found else None)
     labels = [str(v) for v in rdms[RDM_DIM].values] if RDM_DIM in rdms.coords else \
         [str(i) for i in range(rdms.sizes[RDM_DIM])]
     n = len(labels)
-    figure = Figure(figsize=(_PANEL_INCHES * n, _PANEL_INCHES), layout="constrained")
-    axes = np.atleast_1d(figure.subplots(1, n))
+    rows, columns = -(-n // _PER_ROW), min(n, _PER_ROW)
+    figure = Figure(figsize=(_PANEL_INCHES * columns, _PANEL_INCHES * rows), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
     for i, (ax, label) in enumerate(zip(axes, labels)):
         plot_rdm(rdms.isel({RDM_DIM: i}, drop=True), ax, categories=categories, title=label)
+    for ax in axes[n:]:
+        ax.set_axis_off()
     return figure_png(figure)

@@ -48,7 +48,7 @@ table{border-collapse:collapse;margin:.4rem 0 1rem;font-size:.92rem}
 th,td{border:1px solid #d5dbe1;padding:.25rem .6rem;text-align:left;vertical-align:top}
 th{background:#eef2f6}td.num{text-align:right;font-variant-numeric:tabular-nums;font-family:ui-monospace,
 "SFMono-Regular",Menlo,Consolas,monospace}
-caption{caption-side:top;text-align:left;color:#5f6b76;font-size:.88rem;padding-bottom:.2rem}
+.caption{color:#5f6b76;font-size:.88rem;margin:.3rem 0 .1rem}h2 small{color:#5f6b76;font-weight:400;font-size:.9rem}
 pre{background:#f5f7f9;border:1px solid #d5dbe1;padding:.8rem;overflow-x:auto;font-size:.85rem}
 figure{margin:.8rem 0 1.4rem}figure img{max-width:100%;height:auto;border:1px solid #e3e7eb}
 figcaption{color:#5f6b76;font-size:.9rem}
@@ -86,8 +86,8 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, caption: str
     head = "".join(f"<th>{escape(str(h))}</th>" for h in header)
     body = "".join("<tr>" + "".join(f'<td{" class=num" if i in numeric else ""}>{escape(format_number(v))}</td>'
                                     for i, v in enumerate(row)) + "</tr>\n" for row in rows)
-    cap = f"<caption>{escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>\n"
+    cap = f'<p class="caption">{escape(caption)}</p>\n' if caption else ""
+    return f"{cap}<table><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>\n"
 
 
 def _problem(text: str) -> str:
@@ -103,6 +103,12 @@ def _score_table(score: Score) -> str:
         parts.append(f"{score.ci_level:.0%} confidence interval")
     if score.ceiling_bounds is not None:
         parts.append("score / ceiling divides by the upper ceiling bound")
+    if "layer" in score.params and score.dims == ():
+        parts.append(f"committed layer {score.params['layer']}")
+        raw = score.raw
+        if raw is not None and hasattr(raw, "data_vars") and "chosen_layer" in raw:
+            chosen = [str(v) for v in np.ravel(raw["chosen_layer"].values)]
+            parts[-1] += f" (chosen in {chosen.count(str(score.params['layer']))} of {len(chosen)} splits)"
     return _table(header, frame.itertuples(index=False), caption="; ".join(parts),
                   numeric=range(len(dims), len(header)))
 
@@ -140,7 +146,8 @@ def _analysis(index: int, analysis: AnalysisResult, figures: Sequence[Figure]) -
     if meta.get("candidates"):
         facts.append(("candidates", ", ".join(map(str, meta["candidates"]))))
     line = "".join(f"<span><b>{escape(k)}</b> {escape(str(v))}</span>" for k, v in facts if v)
-    out = [f'<section id="analysis-{index}"><h2>{escape(analysis.title)}</h2>\n',
+    name = f" <small>{escape(analysis.name)}</small>" if analysis.name != analysis.title else ""
+    out = [f'<section id="analysis-{index}"><h2>{escape(analysis.title)}{name}</h2>\n',
            f'<p class="meta muted">{line}</p>\n' if line else ""]
     if meta.get("params"):
         out.append(f'<p class="muted">params: <code>{escape(json.dumps(meta["params"], sort_keys=True))}</code></p>\n')
@@ -163,6 +170,13 @@ def _duration(provenance: Mapping[str, Any]) -> str | None:
     return f"{seconds:.1f} s"
 
 
+def _plain(value: Any) -> Any:
+    """Text and numbers as they are, anything else as compact JSON."""
+    if isinstance(value, (str, int, float)) or value is None:
+        return "" if value is None else value
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def _provenance(provenance: Mapping[str, Any] | None) -> str:
     out = ['<section id="provenance"><h2>Provenance</h2>\n']
     if provenance is None:
@@ -174,15 +188,19 @@ def _provenance(provenance: Mapping[str, Any] | None) -> str:
     tasks = provenance.get("tasks")
     if isinstance(tasks, Mapping):
         rows.extend((f"tasks {k}", v) for k, v in tasks.items())
-    shown = {k for k, _ in _PROVENANCE_ROWS} | {"tasks", "inputs", "packages"}
-    rows.extend((k, v if isinstance(v, (str, int, float)) else json.dumps(v, sort_keys=True))
-                for k, v in provenance.items() if k not in shown)
+    tables = (("inputs", "Inputs", ["input", "content hash or description"]),
+              ("results", "Results", ["analysis", "content key"]),
+              ("packages", "Package versions", ["package", "version"]))
+    shown = {k for k, _ in _PROVENANCE_ROWS} | {"tasks"} | {key for key, _, _ in tables}
+    rows.extend((k, _plain(v)) for k, v in provenance.items() if k not in shown)
     out.append(_table(["", "value"], rows))
-    for key, title, header in (("inputs", "Input hashes", ["input", "content hash"]),
-                               ("packages", "Package versions", ["package", "version"])):
+    for key, title, header in tables:
         value = provenance.get(key)
         if isinstance(value, Mapping) and value:
-            out.append(f"<h3>{title}</h3>\n" + _table(header, sorted((str(k), v) for k, v in value.items())))
+            rows = sorted((str(k), _plain(v)) for k, v in value.items())
+            out.append(f"<h3>{title}</h3>\n" + _table(header, rows))
+        elif value:
+            out.append(f"<h3>{title}</h3>\n<pre>{escape(_plain(value))}</pre>\n")
     return "".join(out) + "</section>\n"
 
 

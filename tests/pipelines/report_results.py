@@ -16,7 +16,7 @@ import yaml
 from matplotlib.figure import Figure
 
 from neuroalign import Score
-from neuroalign.compare import as_rdm, compute_rdm, evaluate_models, pairwise_tests, rsa
+from neuroalign.compare import as_rdm, commit_layer, compute_rdm, evaluate_models, pairwise_tests, rsa
 from neuroalign.data import save
 from neuroalign.datasets.synthetic import make_synthetic_study
 from neuroalign.extract import extract
@@ -40,9 +40,10 @@ def _layer_scores():
     study = make_synthetic_study(0, n_stimuli=24, n_subjects=2, n_voxels=30)
     activations = extract(study.network, study.stimuli, list(study.layers), progress=False)
     score = rsa(activations, study.brain, n_bootstrap=20, n_splits=2, seed=0)
+    committed = commit_layer(activations, study.brain, metric="rsa", n_splits=2, seed=0)
     brain = study.brain.groupby("stimulus_id").mean()
     brain = brain.rename(stimulus_id="presentation").assign_coords(stimulus_id=("presentation", brain.stimulus_id.values))
-    return study, activations, score, brain
+    return study, activations, score, committed, brain
 
 
 def _model_scores(seed: int = 0):
@@ -68,7 +69,7 @@ def extra_png() -> bytes:
 
 def build_results(folder: Path, *, name: str = MALICIOUS_NAME) -> Built:
     """A results folder with a layer profile (rsa), model bars (models) and an analysis without score.nc (cka)."""
-    study, activations, layer_score, brain = _layer_scores()
+    study, activations, layer_score, committed, brain = _layer_scores()
     model_score, pairwise = _model_scores()
     config = {
         "name": name, "description": "A <b>tiny</b> study & its report", "seed": 0,
@@ -77,6 +78,8 @@ def build_results(folder: Path, *, name: str = MALICIOUS_NAME) -> Built:
              "params": {"n_bootstrap": 20}},
             {"name": "models", "kind": "rsa_models", "brain": "rdms", "candidates": ["candidates"]},
             {"name": "cka", "kind": "cka", "model": "reference", "stimuli": "synthetic", "brain": "brain"},
+            {"name": "rsa-committed", "kind": "commit_layer", "model": "reference", "stimuli": "synthetic",
+             "brain": "brain", "params": {"metric": "rsa", "n_splits": 2}},
         ],
         "outputs": {"dir": str(folder), "report": True},
     }
@@ -109,4 +112,11 @@ def build_results(folder: Path, *, name: str = MALICIOUS_NAME) -> Built:
     (models_dir / "figures" / "extra_panel.png").write_bytes(png)
     (results / "cka").mkdir()
     (results / "cka" / "meta.json").write_text(json.dumps({"name": "cka", "kind": "cka", "x_dim": "layer"}))
-    return Built(folder, {"rsa": layer_score, "models": model_score}, pairwise, png, study.planted_layer)
+    committed_dir = results / "rsa-committed"
+    committed_dir.mkdir()
+    committed.save(committed_dir / "score.nc")
+    (committed_dir / "meta.json").write_text(json.dumps({
+        "name": "rsa-committed", "kind": "commit_layer", "model": "reference", "brain": "brain",
+        "stimuli": "synthetic", "params": {"metric": "rsa", "n_splits": 2}, "x_dim": "layer"}))
+    scores = {"rsa": layer_score, "models": model_score, "rsa-committed": committed}
+    return Built(folder, scores, pairwise, png, study.planted_layer)

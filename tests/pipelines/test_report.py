@@ -98,7 +98,7 @@ def test_tables_show_every_score_with_its_ceiling_and_ci(built):
     cells = set(built.page.cells)
     for score in built.scores.values():
         frame = score.to_dataframe()
-        for column in ("score", "ceiling", "ceiled", "error", "ci_low", "ci_high"):
+        for column in frame.columns.intersection(["score", "ceiling", "ceiled", "error", "ci_low", "ci_high"]):
             for value in frame[column]:
                 assert format_number(value) in cells, (column, value)
     assert {"block1", "readout", "close", "far"} <= cells  # the dims' labels
@@ -127,11 +127,12 @@ def test_one_embedded_png_per_figure_of_the_expected_size(built):
     assert images[3] == built.extra_png  # embedded as it is
 
 
-def test_the_layer_profile_is_the_demos_figure_with_the_planted_layer(built):
-    score = built.scores["rsa"]
+def test_the_layer_profile_is_the_demos_figure_with_the_planted_and_committed_layers(built):
+    score, committed = built.scores["rsa"], built.scores["rsa-committed"]
     embedded = built.page.images()[0]
-    assert embedded == layer_profile_png(score, highlight=built.planted_layer)
-    assert embedded != layer_profile_png(score)
+    assert embedded == layer_profile_png(score, highlight=built.planted_layer, committed=committed)
+    assert embedded != layer_profile_png(score, highlight=built.planted_layer)
+    assert f"committed layer {committed.params['layer']}" in built.html
 
 
 def test_the_model_bars_show_the_stored_pairwise_tests(built):
@@ -181,12 +182,15 @@ def test_scores_csv_is_every_score(built):
         expected = built.scores[name].to_dataframe()
         got = rows[expected.columns]
         pd.testing.assert_frame_equal(got, expected, check_exact=True, check_dtype=False)
-    assert table["model"].isna().sum() == 6 and table["layer"].isna().sum() == 3
+    assert table["model"].isna().sum() == 7 and table["layer"].isna().sum() == 4  # rsa-committed has no dim
+    committed = table[table["analysis"] == "rsa-committed"]
+    assert committed["score"].tolist() == [float(built.scores["rsa-committed"])]
+    assert committed["error"].tolist() == [float(built.scores["rsa-committed"].error)]
 
 
 def test_scores_nc_round_trip_is_bit_identical(built):
     loaded = load_scores(built.folder / "scores.nc")
-    assert list(loaded) == ["rsa", "models"]
+    assert list(loaded) == ["rsa", "models", "rsa-committed"]
     for name, score in loaded.items():
         stored = Score.load(built.folder / "results" / name / "score.nc")  # what the engine wrote
         xr.testing.assert_identical(score.data, stored.data)
@@ -242,15 +246,15 @@ def test_damaged_files_are_reported_not_fatal(built, tmp_path):
     assert "score.nc" in problems and "cannot read it" in problems
     assert "notes.png is not a PNG file" in problems
     assert "no provenance.json" in problems
-    assert list(load_scores(folder / "scores.nc")) == ["rsa"]
+    assert list(load_scores(folder / "scores.nc")) == ["rsa", "rsa-committed"]
     assert (folder / "report.html").read_bytes() == built.report.read_bytes()  # --out: the copied report is untouched
 
 
 def test_read_results_follows_the_studys_order(built):
     results = read_results(built.folder)
-    assert [a.name for a in results.analyses] == ["rsa", "models", "cka"]
-    assert [a.x_dim for a in results.analyses] == ["layer", "model", "layer"]
-    assert list(scores_table(results)["analysis"].unique()) == ["rsa", "models"]
+    assert [a.name for a in results.analyses] == ["rsa", "models", "cka", "rsa-committed"]
+    assert [a.x_dim for a in results.analyses] == ["layer", "model", "layer", "layer"]
+    assert list(scores_table(results)["analysis"].unique()) == ["rsa", "models", "rsa-committed"]
 
 
 @pytest.mark.slow

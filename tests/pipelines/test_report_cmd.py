@@ -20,7 +20,7 @@ def test_report_writes_the_report_and_the_scores(cli, folder, capsys):
     result = cli("report", folder, cwd=folder.parent)
     assert result.returncode == 0, result.stderr
     assert (folder / "report.html").read_text().startswith("<!DOCTYPE html>")
-    assert list(load_scores(folder / "scores.nc")) == ["rsa", "models"]
+    assert list(load_scores(folder / "scores.nc")) == ["rsa", "models", "rsa-committed"]
     assert (folder / "scores.csv").read_text().startswith("analysis,kind,metric,layer,model,score")
 
 
