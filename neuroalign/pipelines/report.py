@@ -12,8 +12,8 @@ again at any time.  The folder holds::
     results/<analysis>/pairwise.nc     optional: the Score of compare.pairwise_tests
     results/<analysis>/figures/*.png   optional: figures embedded as they are
 
-Only files are read: nothing is recomputed, except the pairwise tests of a
-model comparison that has no ``pairwise.nc`` (:func:`neuroalign.plot.model_comparison_figure`).
+Only files are read: nothing is recomputed (a model comparison without
+``pairwise.nc`` is drawn without significance lines).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from ..errors import SchemaError
-from ..plot import layer_profile_figure, model_comparison_figure
+from ..plot import layer_profile_figure, model_comparison_figure, plot_model_comparison
 from ..plot.rdm import plot_rdm
 from ..score import Score
 
@@ -28,6 +28,7 @@ DPI = 100
 RDM_DIM = "rdm"
 _PANEL_INCHES = 4.0  # width and height of one RDM panel
 _PER_ROW = 3  # RDM panels per row
+_BARS_INCHES = (8.0, 5.0)  # the size of model_comparison_figure's figure
 
 
 def figure_png(figure: Figure) -> bytes:
@@ -93,6 +94,9 @@ def layer_profile_png(score: Score, *, highlight: str | None = None, committed: 
 def model_comparison_png(score: Score, *, pairwise: Score | None = None, title: str | None = None) -> bytes:
     """Model-comparison bars (:func:`neuroalign.plot.model_comparison_figure`), with the significant pairs.
 
+    Only the given ``pairwise`` tests are drawn: without them the bars have
+    no significance lines (no test is run here).
+
     Examples
     --------
     >>> from neuroalign import Score
@@ -101,7 +105,11 @@ def model_comparison_png(score: Score, *, pairwise: Score | None = None, title: 
     >>> model_comparison_png(s)[:4]
     b'\\x89PNG'
     """
-    return figure_png(model_comparison_figure(score, pairwise=pairwise, title=title))
+    if pairwise is not None:
+        return figure_png(model_comparison_figure(score, pairwise=pairwise, title=title))
+    figure = Figure(figsize=_BARS_INCHES, layout="constrained")
+    plot_model_comparison(score, figure.subplots(), sort=True, title=title)
+    return figure_png(figure)
 
 
 def rdm_panels_png(rdms: xr.DataArray, *, source: str = "rdms", categories: Any = None) -> bytes:

@@ -277,3 +277,15 @@ def test_the_report_renders_in_chromium(built, tmp_path):
     bad = tmp_path / "bad.html"
     bad.write_text(built.html.replace("</main>", '<img src="https://example.invalid/x.png"></main>'))
     assert any("Content Security Policy" in m for m in render_in_chromium(bad, tmp_path / "bad.png").console)
+
+
+def test_model_bars_without_pairwise_nc_run_no_test(built, tmp_path):
+    folder = tmp_path / "copy"
+    shutil.copytree(built.folder, folder)
+    (folder / "results" / "models" / "pairwise.nc").unlink()
+    page = Page(write_report(folder).read_text())
+    score = built.scores["models"]
+    bars = page.images()[2]
+    assert bars == model_comparison_png(score, title="Model RDMs")  # no significance lines drawn
+    assert bars != model_comparison_png(score, pairwise=built.pairwise, title="Model RDMs")
+    assert "Pairwise tests" not in " ".join(page.text)
