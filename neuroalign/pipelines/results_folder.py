@@ -15,7 +15,9 @@ step, so a crash never leaves a folder with half its files.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import platform
 import shutil
 import time
@@ -23,7 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..data.io import write_atomically
+from ..data.io import atomic_path, write_atomically
 from ..data.provenance import package_version
 from ..score import Score
 from .plan import Plan
@@ -48,7 +50,7 @@ def write_results(out: Path, study: Any, plan: Plan, store: ResultsStore, info: 
         key = plan.finals[analysis.name]
         folder = store.folder(key)
         meta = _meta(study, analysis, key)
-        write_atomically(out / "results" / analysis.name, lambda tmp: _copy(folder, tmp, meta))
+        _replace_folder(out / "results" / analysis.name, lambda tmp: _copy(folder, tmp, meta))
         scores[analysis.name] = Score.load(out / "results" / analysis.name / "score.nc")
     write_atomically(out / "study.yaml", lambda tmp: tmp.write_text(resolved_yaml(study)))
     record = {
@@ -66,6 +68,31 @@ def write_results(out: Path, study: Any, plan: Plan, store: ResultsStore, info: 
     }
     write_atomically(out / "provenance.json", lambda tmp: tmp.write_text(json.dumps(record, indent=2) + "\n"))
     return scores
+
+
+def _replace_folder(path: Path, write: Any) -> None:
+    """Write a folder beside ``path`` and swap it in; safe when another run of the study swaps the same folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_path(path)
+    try:
+        write(tmp)
+        for _ in range(100):
+            try:
+                os.rename(tmp, path)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            aside = atomic_path(path)
+            try:
+                os.rename(path, aside)
+            except FileNotFoundError:  # another run moved it aside first: try again
+                continue
+            shutil.rmtree(aside, ignore_errors=True)
+        raise OSError(f"could not replace {path}: another process keeps writing it")
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _copy(folder: Path, tmp: Path, meta: dict) -> None:
