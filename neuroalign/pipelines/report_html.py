@@ -103,6 +103,12 @@ def _score_table(score: Score) -> str:
         parts.append(f"{score.ci_level:.0%} confidence interval")
     if score.ceiling_bounds is not None:
         parts.append("score / ceiling divides by the upper ceiling bound")
+    raw = score.raw
+    if raw is not None and hasattr(raw, "data_vars") and "noise_ceiling" in raw and "bound" in raw["noise_ceiling"].dims:
+        bounds = raw["noise_ceiling"]
+        if bounds.ndim == 1 and set(map(str, bounds["bound"].values)) == {"lower", "upper"}:
+            lower, upper = (format_number(float(bounds.sel(bound=b))) for b in ("lower", "upper"))
+            parts.append(f"noise ceiling from {lower} (lower bound) to {upper} (upper bound, the ceiling column)")
     if "layer" in score.params and score.dims == ():
         parts.append(f"committed layer {score.params['layer']}")
         raw = score.raw

@@ -289,3 +289,20 @@ def test_model_bars_without_pairwise_nc_run_no_test(built, tmp_path):
     assert bars == model_comparison_png(score, title="Model RDMs")  # no significance lines drawn
     assert bars != model_comparison_png(score, pairwise=built.pairwise, title="Model RDMs")
     assert "Pairwise tests" not in " ".join(page.text)
+
+
+def test_the_noise_ceiling_bounds_of_a_model_comparison_are_stated(built):
+    bounds = built.scores["models"].raw["noise_ceiling"]
+    lower, upper = (format_number(float(bounds.sel(bound=b))) for b in ("lower", "upper"))
+    assert f"noise ceiling from {lower} (lower bound) to {upper} (upper bound" in " ".join(built.page.text)
+
+
+def test_a_study_without_results_yet(tmp_path):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "study.yaml").write_text("name: empty\n")
+    page = Page(write_report(tmp_path).read_text())
+    assert "".join(page.h1) == "empty"
+    assert "declares no analyses" in " ".join(page.problems) and "no provenance.json" in " ".join(page.problems)
+    assert load_scores(tmp_path / "scores.nc") == {}
+    assert pd.read_csv(tmp_path / "scores.csv").empty
+    assert not page.images()
