@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuroalign import Score
-from neuroalign.errors import DependencyError, FileFormatError
+from neuroalign.errors import DependencyError, FileFormatError, NeuroalignError
 from neuroalign.pipelines.demo import _ceiling_band as demo_ceiling_band
 from neuroalign.pipelines.report import load_scores, read_results, save_scores, scores_table, write_report
 from neuroalign.pipelines.report_figures import DPI, ceiling_band, layer_profile_png, model_comparison_png
@@ -261,7 +261,7 @@ def test_read_results_follows_the_studys_order(built):
 def test_the_report_renders_in_chromium(built, tmp_path):
     from matplotlib.image import imread
 
-    from neuroalign.pipelines.report_browser import find_chromium, render_in_chromium
+    from neuroalign.pipelines.report_browser import find_chromium, render_in_chromium, screenshot_report
 
     try:
         find_chromium()
@@ -277,6 +277,20 @@ def test_the_report_renders_in_chromium(built, tmp_path):
     bad = tmp_path / "bad.html"
     bad.write_text(built.html.replace("</main>", '<img src="https://example.invalid/x.png"></main>'))
     assert any("Content Security Policy" in m for m in render_in_chromium(bad, tmp_path / "bad.png").console)
+    # the docs' screenshot: the top of the page
+    shot = screenshot_report(built.report, tmp_path / "docs" / "pipelines-report.png", width=1000)
+    assert png_size(shot.read_bytes()) == (1000, 900)
+    with pytest.raises(NeuroalignError, match="console message"):
+        screenshot_report(bad, tmp_path / "bad2.png")
+
+
+def test_without_chromium_the_error_says_how_to_install_it(monkeypatch, tmp_path):
+    from neuroalign.pipelines.report_browser import find_chromium
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CHROMIUM", raising=False)
+    with pytest.raises(DependencyError, match="apt-get install chromium"):
+        find_chromium()
 
 
 def test_model_bars_without_pairwise_nc_run_no_test(built, tmp_path):
