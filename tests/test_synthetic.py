@@ -57,13 +57,13 @@ def test_demo_reports_the_committed_layer_next_to_the_profile(tmp_path):
 
     result = run_demo(seed=0, out=tmp_path, n_bootstrap=20, n_splits=3, progress=False)
     table = pd.read_csv(tmp_path / "scores.csv")
-    committed = table[table.metric.str.endswith("-committed")]
-    assert committed.metric.tolist() == ["rsa-committed", "cka-committed"]
-    assert committed.layer.tolist() == ["block3", "block3"] and committed.ceiling.isna().all()
+    committed = table[table.analysis.str.endswith("-committed")]
+    assert committed.analysis.tolist() == ["rsa-committed", "cka-committed"]
+    assert committed.kind.tolist() == ["commit_layer"] * 2 and committed.ceiling.isna().all()
     summary = json.loads((tmp_path / "summary.json").read_text())
     for name in ("rsa", "cka"):
         entry = summary["committed"][name]
-        assert entry["chosen_layers"] == {"block3": 3} and entry["n_splits"] == 3
+        assert entry["chosen_layers"] == {"block3": 3} and entry["n_splits"] == 3 and entry["layer"] == "block3"
         assert entry["score"] == pytest.approx(float(result.committed[name]))
         assert entry["naive_best_score"] == pytest.approx(float(result.scores[name].values.max()))
 

@@ -1,12 +1,13 @@
 """The main job: score every layer of the reference network against synthetic brain data.
 
-``neuroalign demo`` runs :func:`run_demo`: it builds the embedded synthetic
-study (brain responses planted from one layer of
+``neuroalign demo`` runs :func:`run_demo`: the bundled study
+``pipelines/demo.yaml`` on the study engine (:mod:`.engine`).  It builds the
+embedded synthetic study (brain responses planted from one layer of
 :class:`neuroalign.models.ReferenceNet`), extracts every layer, scores them with
 RSA and linear CKA (bootstrap CIs and split-half ceilings), commits each metric
 to one layer chosen on half of the stimuli and scored on the other half
-(:func:`neuroalign.compare.commit_layer`), and writes a table, a summary and a
-figure.
+(:func:`neuroalign.compare.commit_layer`), and writes the study's results
+folder and report, plus a summary and the layer-profile figure.
 """
 
 from __future__ import annotations
@@ -18,17 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
-
-from ..compare import cka_sweep, commit_layer, rsa
 from ..data.io import write_atomically
 from ..data.provenance import provenance
-from ..datasets.synthetic import make_synthetic_study
-from ..extract import extract
 from ..plot import layer_profile_figure
 from ..score import Score
 
-__all__ = ["DemoResult", "run_demo", "SCORE_COLUMNS"]
+__all__ = ["DemoResult", "run_demo", "demo_overrides", "SCORE_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -53,12 +49,6 @@ def _ceiling_band(score: Score) -> tuple[float, float]:
     return float(per_split.min()), float(per_split.max())
 
 
-def _committed_rows(committed: dict[str, Score]) -> pd.DataFrame:
-    """One row per metric: the committed score, under the layer chosen most often."""
-    return pd.concat([s.to_dataframe().assign(metric=f"{name}-committed", layer=s.params["layer"])
-                      for name, s in committed.items()], ignore_index=True)
-
-
 def _commitment_summary(score: Score, sweep: Score) -> dict:
     layers, counts = np.unique(score.raw["chosen_layer"].values.astype(str), return_counts=True)
     error = None if score.error is None else float(score.error)
@@ -68,6 +58,25 @@ def _commitment_summary(score: Score, sweep: Score) -> dict:
             "test_size": score.params["test_size"]}
 
 
+#: The demo study's analyses: metric → (sweep analysis, committed analysis) in ``pipelines/demo.yaml``.
+DEMO_ANALYSES = {"rsa": ("rsa", "rsa-committed"), "cka": ("cka", "cka-committed")}
+
+
+def demo_overrides(seed: int, n_bootstrap: int, n_splits: int) -> list[str]:
+    """The ``--set`` overrides that give the bundled demo study this seed and these resampling sizes."""
+    from .study_files import load_study
+    from .study_catalog import find_study
+
+    study = load_study(find_study("demo"))
+    overrides = [f"seed={seed}", f"stimuli.synthetic.args.seed={seed}", f"data.brain.args.seed={seed}",
+                 f"models.reference.args.seed={seed}"]
+    for index, analysis in enumerate(study.analyses):
+        if analysis.kind != "commit_layer":
+            overrides.append(f"analyses.{index}.params.n_bootstrap={n_bootstrap}")
+        overrides.append(f"analyses.{index}.params.n_splits={n_splits}")
+    return overrides
+
+
 def run_demo(
     seed: int = 0,
     out: str | Path = "neuroalign-demo",
@@ -75,8 +84,15 @@ def run_demo(
     n_bootstrap: int = 200,
     n_splits: int = 10,
     progress: bool = True,
+    scheduler: str = "threads",
+    workers: int | None = None,
 ) -> DemoResult:
-    """Run the demo study and write ``scores.csv``, ``summary.json`` and ``layer_profile.png``.
+    """Run the bundled demo study (``pipelines/demo.yaml``) on the study engine and summarise it.
+
+    The engine writes the results folder (``results/``, ``scores.csv``,
+    ``scores.nc``, ``provenance.json``, ``report.html``, and the resumable
+    store in ``store/``); the demo adds ``summary.json`` and
+    ``layer_profile.png``.
 
     Parameters
     ----------
@@ -90,6 +106,8 @@ def run_demo(
         Split-half ceiling splits, and random stimulus splits of the layer commitment.
     progress : bool
         Show progress bars.
+    scheduler, workers
+        Where the tasks run (see :func:`neuroalign.pipelines.engine.run_study`).
 
     Returns
     -------
@@ -105,38 +123,30 @@ def run_demo(
     >>> result.summary["committed"]["rsa"]["layer"] == result.summary["planted_layer"]
     True
     """
+    from .engine import run_study
+    from .study_catalog import find_study
+
     out = Path(out)
-    steps = tqdm(total=4, desc="demo", disable=not progress)
-    study = make_synthetic_study(seed)
-    steps.update()
-    activations = extract(study.network, study.stimuli, list(study.layers), progress=progress)
-    steps.update()
-    scores = {
-        "rsa": rsa(activations, study.brain, n_bootstrap=n_bootstrap, n_splits=n_splits, seed=seed),
-        "cka": cka_sweep(activations, study.brain, n_bootstrap=n_bootstrap, n_splits=n_splits, seed=seed),
-    }
-    committed = {name: commit_layer(activations, study.brain, metric=name, n_splits=n_splits, seed=seed)
-                 for name in scores}
-    steps.update()
-    table = pd.concat([s.to_dataframe().assign(metric=name) for name, s in scores.items()]
-                      + [_committed_rows(committed)], ignore_index=True)
-    table = table[Score.columns(["layer"], present=table.columns)]
+    run = run_study(find_study("demo"), overrides=demo_overrides(seed, n_bootstrap, n_splits), out=out,
+                    scheduler=scheduler, workers=workers, progress=progress)
+    planted = run.study.data["brain"].args.get("planted_layer", "block3")
+    scores = {metric: run.scores[sweep] for metric, (sweep, _) in DEMO_ANALYSES.items()}
+    committed = {metric: run.scores[name] for metric, (_, name) in DEMO_ANALYSES.items()}
+    table = pd.read_csv(out / "scores.csv")
     best = {name: str(s.values.idxmax("layer").item()) for name, s in scores.items()}
     summary = {
-        "planted_layer": study.planted_layer,
+        "planted_layer": planted,
         "best_layer": best,
-        "recovered": all(layer == study.planted_layer for layer in best.values()),
+        "recovered": all(layer == planted for layer in best.values()),
         "committed": {name: _commitment_summary(s, scores[name]) for name, s in committed.items()},
         "metrics": {name: s.metric for name, s in scores.items()},
-        "provenance": provenance({"seed": seed, "n_bootstrap": n_bootstrap, "n_splits": n_splits,
-                                  **study.params}, {"brain": study.brain}),
+        "tasks": {"computed": len(run.computed), "reused": len(run.reused)},
+        "provenance": provenance({"seed": seed, "n_bootstrap": n_bootstrap, "n_splits": n_splits},
+                                 {name: key for name, key in run.plan.finals.items()}),
     }
     figure = layer_profile_figure(list(scores.values()), bands=[_ceiling_band(s) for s in scores.values()],
-                                  highlight=study.planted_layer, committed=[committed[name] for name in scores])
-    write_atomically(out / "scores.csv", lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
+                                  highlight=planted, committed=[committed[name] for name in scores])
     write_atomically(out / "summary.json", lambda tmp: tmp.write_text(json.dumps(summary, indent=2) + "\n"))
     write_atomically(out / "layer_profile.png", lambda tmp: figure.savefig(tmp, format="png", dpi=120))
-    steps.update()
-    steps.close()
     log.info("demo: wrote %s", out)
     return DemoResult(scores=scores, committed=committed, table=table, summary=summary, out=out)
