@@ -174,7 +174,7 @@ def _read_analysis(folder: Path, name: str, entry: Mapping[str, Any]) -> Analysi
         try:
             read(path)
         except NeuroalignError as exc:
-            log.warning("report: %s", exc)
+            log.warning("%s", exc)
             result.problems.append(exc.one_line())
     if (folder / FIGURES).is_dir():
         result.figures = sorted((folder / FIGURES).glob("*.png"))
@@ -260,7 +260,7 @@ def _figures(analysis: AnalysisResult, committed: Score | None = None) -> list[F
         try:
             out.append(Figure(caption, draw()))
         except NeuroalignError as exc:
-            log.warning("report: %s: %s", analysis.name, exc)
+            log.warning("%s: %s", analysis.name, exc)
             analysis.problems.append(f"{caption}: {exc.one_line()}")
 
     if score is not None and x_dim is not None and score.dims == (x_dim,):
@@ -318,5 +318,5 @@ def write_report(results_dir: str | os.PathLike, *, out: str | os.PathLike | Non
     page = render_report(results, figures)
     path = Path(out) if out is not None else folder / REPORT_FILE
     write_atomically(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
-    log.info("report: wrote %s (%d analyses, %d with scores)", path, len(results.analyses), len(scores))
+    log.info("wrote %s (%d analyses, %d with scores)", path, len(results.analyses), len(scores))
     return path

@@ -111,5 +111,5 @@ def screenshot_report(html_path: str | os.PathLike, png_path: str | os.PathLike,
     if rendering.console:
         raise NeuroalignError(f"the page logged {len(rendering.console)} console message(s): {rendering.console[0]}",
                               source=str(html_path), fix="fix the report's HTML")
-    log.info("report: screenshot %s", png_path)
+    log.info("screenshot %s", png_path)
     return rendering.screenshot
