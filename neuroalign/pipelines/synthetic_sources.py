@@ -91,6 +91,7 @@ def task_fmri_patterns(
     planted_layer: str = "block3",
     snr: float = 1.0,
     second_layer: str | None = None,
+    second_snr: float = 0.5,
     region: Literal["planted", "mirror", "brain"] = "planted",
     estimator: str = "lsa",
 ) -> xr.DataArray:
@@ -103,7 +104,7 @@ def task_fmri_patterns(
 
     Parameters
     ----------
-    seed, design, n_stimuli, n_runs, planted_layer, snr, second_layer
+    seed, design, n_stimuli, n_runs, planted_layer, snr, second_layer, second_snr
         The study's (see ``make_task_fmri_study``).
     region : {"planted", "mirror", "brain"}
         The voxels: the planted region's mask, its mirror box's, or the brain mask.
@@ -132,7 +133,8 @@ def task_fmri_patterns(
         raise UnknownNameError(region, TASK_FMRI_REGIONS, what="region", source="region")
     with tempfile.TemporaryDirectory(prefix="neuroalign-task-fmri-") as folder:
         study = make_task_fmri_study(Path(folder) / "study", design=design, n_stimuli=n_stimuli, n_runs=n_runs,
-                                     planted_layer=planted_layer, seed=seed, snr=snr, second_layer=second_layer)
+                                     planted_layer=planted_layer, seed=seed, snr=snr, second_layer=second_layer,
+                                     second_snr=second_snr)
         mask = {"planted": study.roi_mask, "mirror": study.mirror_mask, "brain": study.brain_mask}[region]
         patterns = estimate_patterns(list(study.bold), list(study.events), mask=mask, estimator=estimator,
                                      progress=False).patterns.load()
