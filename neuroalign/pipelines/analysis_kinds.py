@@ -16,12 +16,15 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, create_model, model_validator
 
 from ..errors import UnknownNameError
+from ..metamers.study import STUDY_DEFAULTS, check_study_settings
+from .graph_pretraining import GRAPH_PRETRAINING_DEFAULTS, _check_settings
 
 __all__ = ["AnalysisKind", "ANALYSIS_KINDS", "analysis_kind"]
 
@@ -74,6 +77,27 @@ class RsaModelsParams(_Params):
     alpha: float = Field(0.05, gt=0, lt=1)
 
 
+def _params_from_defaults(name: str, defaults: dict[str, Any], check: Callable[[dict[str, Any]], Any]) -> type:
+    """A params model with one field per setting of a family runner's ``defaults`` (same default and type),
+    less those the engine owns (``out``, ``progress``, ``overwrite``); ``check`` validates the values together."""
+    types = {bool: StrictBool, int: StrictInt, float: float, str: StrictStr, list: list[str]}
+    fields = {key: (types[type(value)], value) for key, value in defaults.items()
+              if key not in ("out", "progress", "overwrite", "seed")}
+
+    def checked(self: BaseModel) -> BaseModel:
+        check({key: value for key, value in self.model_dump().items() if key != "seed"})
+        return self
+
+    return create_model(name, __base__=_Params, __validators__={"_checked": model_validator(mode="after")(checked)},
+                        **fields)
+
+
+MetamersParams = _params_from_defaults("MetamersParams", STUDY_DEFAULTS, check_study_settings)
+GraphPretrainingParams = _params_from_defaults(
+    "GraphPretrainingParams", GRAPH_PRETRAINING_DEFAULTS,
+    lambda values: _check_settings({**GRAPH_PRETRAINING_DEFAULTS, **values}, "params"))
+
+
 @dataclass(frozen=True)
 class AnalysisKind:
     """One kind of analysis: its parameters, what it needs from the study, and the function that runs it."""
@@ -84,6 +108,7 @@ class AnalysisKind:
     per_layer: bool
     step: str
     description: str
+    fingerprint: str | None = None  # "module:function" of the params: JSON-able content of files they name
 
 
 ANALYSIS_KINDS: dict[str, AnalysisKind] = {
@@ -101,6 +126,14 @@ ANALYSIS_KINDS: dict[str, AnalysisKind] = {
         AnalysisKind("rsa_models", RsaModelsParams, ("brain",), False, "neuroalign.pipelines.steps_scores:rsa_models",
                      "fixed model RDMs and/or a model's layer RDMs vs the data RDMs (compare.evaluate_models): "
                      "noise ceiling, bootstrap, pairwise tests"),
+        AnalysisKind("metamers", MetamersParams, (), False, "neuroalign.pipelines.steps_families:metamers",
+                     "MNIST metamers of a CNN's layers and their recognisability by observers "
+                     "(metamers.study.run_metamer_study)"),
+        AnalysisKind("graph_pretraining", GraphPretrainingParams, (), False,
+                     "neuroalign.pipelines.steps_families:graph_pretraining",
+                     "masked graph autoencoder pretraining on connectivity graphs, then a linear probe "
+                     "(pipelines.graph_pretraining.run_graph_pretraining)",
+                     "neuroalign.pipelines.steps_families:graph_inputs_fingerprint"),
     )
 }
 

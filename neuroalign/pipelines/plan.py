@@ -21,6 +21,7 @@ Examples
 from __future__ import annotations
 
 import graphlib
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,7 +156,12 @@ class _Planner:
             layers = list(self.study.models[analysis.model].layers)
             common.update(model=analysis.model, layers=layers)
         if not kind.per_layer:
-            return self.add("score", analysis.name, kind.step, common, inputs, where=where)
+            fingerprint = None
+            if kind.fingerprint:  # the contents of files the params name (e.g. time series), computed here
+                module, _, function = kind.fingerprint.partition(":")
+                fingerprint = getattr(importlib.import_module(module), function)(params)
+                self.inputs[f"analyses.{analysis.name}"] = fingerprint
+            return self.add("score", analysis.name, kind.step, common, inputs, fingerprint, where=where)
         parts = [self.add("score", f"{analysis.name}:{layer}", kind.step, {**common, "layer": layer}, inputs,
                           where=where) for layer in layers]
         combine = {**common, "dim": "layer", "labels": layers}

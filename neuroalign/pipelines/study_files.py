@@ -52,6 +52,9 @@ __all__ = ["load_study", "study_from_dict", "apply_override", "resolved_yaml", "
 
 #: Loader arguments that hold paths (relative to the config file that declares them).
 PATH_ARG = re.compile(r"^(path|paths|folder|file|.+_path)$")
+#: Analysis params that hold paths (relative to the config file that declares them), by analysis kind.
+PATH_PARAMS = {"graph_pretraining": ("timeseries", "labels")}
+PATH_PARAMS_ANY = tuple(sorted({key for keys in PATH_PARAMS.values() for key in keys}))
 _OVERRIDE = re.compile(r"^(?P<key>[^=\s][^=]*?)\s*=(?P<value>.*)$", re.DOTALL)
 
 
@@ -320,7 +323,8 @@ def _absolute_paths(tree: Any, base: Path) -> Any:
     The path keys: ``stimuli.*.folder``, ``stimuli.*.table``, ``data.*.file``,
     ``models.*.weights``, the file of a ``path/file.py:callable`` factory, and
     loader ``args`` named ``path``, ``paths``, ``folder``, ``file`` or ``*_path``
-    or declared by the loader (``Loader.path_args`` of :mod:`.sources`).
+    or declared by the loader (``Loader.path_args`` of :mod:`.sources`), and the
+    analysis params of :data:`PATH_PARAMS` (e.g. graph pretraining's ``timeseries``).
     """
     if not isinstance(tree, dict):
         return tree
@@ -352,6 +356,12 @@ def _absolute_paths(tree: Any, base: Path) -> Any:
                 for arg, value in entry["args"].items():
                     if PATH_ARG.match(str(arg)) or arg in declared:
                         entry["args"][arg] = fix(value)
+    analyses = tree.get("analyses")
+    for entry in analyses.values() if isinstance(analyses, dict) else analyses if isinstance(analyses, list) else ():
+        if isinstance(entry, dict) and isinstance(entry.get("params"), dict):  # a --set value has no kind
+            for key in PATH_PARAMS.get(entry.get("kind"), () if "kind" in entry else PATH_PARAMS_ANY):
+                if isinstance(entry["params"].get(key), str):
+                    entry["params"][key] = fix(entry["params"][key])
     return tree
 
 
