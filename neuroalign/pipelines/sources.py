@@ -68,7 +68,8 @@ class Loader:
     produces : str
         ``"data"`` (one xarray.DataArray) or ``"stimuli"`` (a StimulusSet).
     path_args : tuple of str
-        Arguments that are files, folders or glob patterns: their content goes into the fingerprint.
+        Arguments that are files, folders or glob patterns: their content goes into the fingerprint
+        (and a study file's relative paths are made absolute).
     description : str
         One line for listings.
     output : str, optional
@@ -76,6 +77,9 @@ class Loader:
     datasets : tuple of (str, str)
         ``(dataset, file)`` pairs of :mod:`neuroalign.datasets.fetchers` the function reads; their
         published sha256 (which the fetcher verifies) go into the fingerprint.
+    maybe_path_args : tuple of str
+        Arguments that take a file or other values (``labels``: a label table, or a list of names): a
+        string naming an existing file goes into the fingerprint by content, any other value as it is.
     """
 
     name: str
@@ -85,6 +89,7 @@ class Loader:
     description: str = ""
     output: str | None = None
     datasets: tuple[tuple[str, str], ...] = ()
+    maybe_path_args: tuple[str, ...] = ()
 
     def resolve(self) -> Callable[..., Any]:
         """Import and return the function."""
@@ -111,7 +116,8 @@ DATA_LOADERS: dict[str, Loader] = {entry.name: entry for entry in (
     Loader("task_fmri_patterns", "neuroalign.pipelines.synthetic_sources:task_fmri_patterns", "data", (),
            "the synthetic task-fMRI study's trial patterns, estimated by a first-level GLM from its NIfTI runs"),
     Loader("load_roi_timeseries", "neuroalign.loaders.fmri:load_roi_timeseries", "data",
-           ("img", "atlas", "labels", "mask_img", "confounds"), "4D NIfTI runs + an atlas -> ROI time series"),
+           ("img", "atlas", "mask_img", "confounds"), "4D NIfTI runs + an atlas -> ROI time series",
+           maybe_path_args=("labels",)),
     Loader("load_timeseries", "neuroalign.loaders.timeseries_files:load_timeseries", "data", ("path",),
            "time series tables or arrays (TSV, CSV, NPY, MAT) -> (time, neuroid)"),
     Loader("load_connectivity", "neuroalign.loaders.connectivity_files:load_connectivity", "data", ("path",),
@@ -123,8 +129,9 @@ DATA_LOADERS: dict[str, Loader] = {entry.name: entry for entry in (
     Loader("load_feather2023", "neuroalign.loaders.feather2023:load_feather2023", "data", ("path",),
            "human and network recognition of model metamers (Feather et al. 2023), one model's file"),
     Loader("estimate_patterns", "neuroalign.loaders.glm:estimate_patterns", "data",
-           ("runs", "events", "confounds", "mask", "atlas", "labels"),
-           f"4D NIfTI runs + BIDS events -> one GLM pattern per trial {_FMRI_NOTE}", output="patterns"),
+           ("runs", "events", "confounds", "mask", "atlas"),
+           f"4D NIfTI runs + BIDS events -> one GLM pattern per trial {_FMRI_NOTE}", output="patterns",
+           maybe_path_args=("labels",)),
 )}
 
 STIMULUS_LOADERS: dict[str, Loader] = {entry.name: entry for entry in (
@@ -382,8 +389,8 @@ def source_fingerprint(spec: Mapping[str, Any]) -> dict[str, Any]:
     False
     """
     entry, args = _parse(spec, None, "source")
-    described = {key: _describe(value, key) if key in entry.path_args else _jsonable(value)
-                 for key, value in sorted(args.items())}
+    described = {key: _describe(value, key) if key in entry.path_args else _maybe_file(value)
+                 if key in entry.maybe_path_args else _jsonable(value) for key, value in sorted(args.items())}
     fingerprint: dict[str, Any] = {"loader": entry.name, "function": entry.function, "output": entry.output,
                                    "args": described}
     if entry.datasets:
@@ -415,6 +422,12 @@ def _describe(value: Any, argument: str) -> Any:
         return {"pattern": path.name, "matches": [_describe(m, argument) for m in matches]}
     raise FileFormatError(f"{argument}: no file or folder at {str(value)!r}", source=str(value),
                           fix="check the path (paths in a study config are relative to the config file)")
+
+
+def _maybe_file(value: Any) -> Any:
+    if isinstance(value, (str, os.PathLike)) and Path(value).expanduser().is_file():
+        return {"name": Path(value).name, "sha256": hash_file(Path(value).expanduser())}
+    return _jsonable(value)
 
 
 def _jsonable(value: Any) -> Any:

@@ -112,13 +112,68 @@ def test_task_fmri_patterns_are_the_glm_of_the_studys_files(tmp_path):
     assert stimuli.content_hash() == study.stimuli.content_hash()
 
 
-def test_a_library_loader_gives_what_the_function_gives(shared_data):
-    from neuroalign.loaders import load_timeseries
+def library_cases(shared_data, tmp_path):
+    """Each library loader of DATA_LOADERS with real arguments (files from ../shared/data or written here)."""
+    import nibabel as nib
 
-    path = shared_data / "nitime" / "fmri_timeseries.csv"
-    spec = {"loader": "load_timeseries", "args": {"path": str(path), "repetition_time": 1.89, "exclude": ["WM"]}}
-    xr.testing.assert_identical(load_data_source(spec, source="data.ts"),
-                                load_timeseries(path, repetition_time=1.89, exclude=["WM"]))
+    from neuroalign.datasets.examples import write_example_events, write_example_phy
+    from neuroalign.datasets.task_fmri import make_task_fmri_study
+
+    rng = np.random.default_rng(0)
+    matrix = np.corrcoef(rng.normal(size=(4, 20)))
+    np.save(tmp_path / "connectivity.npy", matrix)
+    run = nib.load(shared_data / "nitime" / "fmri1.nii.gz")
+    labels = np.zeros(run.shape[:3], dtype=np.int16)
+    labels[:5], labels[5:] = 1, 2
+    nib.save(nib.Nifti1Image(labels, run.affine), tmp_path / "atlas.nii.gz")
+    study = make_task_fmri_study(tmp_path / "study", design="rapid", n_stimuli=4, n_runs=1)
+    feather = next((shared_data / "feather2023" / "EXP1_ANALYSIS").glob("*alexnet_public.mat"))
+    return {
+        "load_timeseries": {"path": str(shared_data / "nitime" / "fmri_timeseries.csv"), "repetition_time": 1.89,
+                            "progress": False},
+        "load_connectivity": {"path": str(tmp_path / "connectivity.npy"), "neuroid_ids": list("abcd"),
+                              "progress": False},
+        "load_roi_timeseries": {"img": str(shared_data / "nitime" / "fmri1.nii.gz"),
+                                "atlas": str(tmp_path / "atlas.nii.gz"), "labels": ["front", "back"],
+                                "repetition_time": 1.35, "progress": False},
+        "load_nwb_spikes": {"path": str(shared_data / "pynapple" / "sub-4_ses-4_ecephys+image.nwb"),
+                            "trials": "recognition_table", "window": [0.0, 1.0]},
+        "load_phy": {"folder": str(write_example_phy(tmp_path / "phy")),
+                     "events": str(write_example_events(tmp_path / "sub-01_events.tsv")), "window": [-0.2, 0.5],
+                     "bin_size": 0.05, "stimulus_id": "stim_file"},
+        "load_feather2023": {"path": str(feather)},
+        "estimate_patterns": {"runs": [str(p) for p in study.bold], "events": [str(p) for p in study.events],
+                              "mask": str(study.roi_mask), "progress": False},
+    }
+
+
+def test_every_library_loader_gives_what_its_function_gives(shared_data, tmp_path):
+    cases = library_cases(shared_data, tmp_path)
+    library = {name for name, entry in DATA_LOADERS.items() if entry.function.startswith("neuroalign.loaders.")}
+    assert set(cases) == library
+    for name, args in cases.items():
+        entry = DATA_LOADERS[name]
+        direct = entry.resolve()(**args)
+        direct = getattr(direct, entry.output) if entry.output else direct
+        xr.testing.assert_identical(load_data_source({"loader": name, "args": args}, source=f"data.{name}"), direct)
+        fingerprint = source_fingerprint({"loader": name, "args": args})
+        assert json.loads(json.dumps(fingerprint)) == fingerprint
+        for key in entry.path_args:  # every path argument given is described by content, never by its path
+            if key in args:
+                assert str(tmp_path) not in json.dumps(fingerprint["args"][key])
+                assert str(shared_data) not in json.dumps(fingerprint["args"][key])
+
+
+def test_a_label_argument_is_a_file_by_content_or_names_as_they_are(tmp_path):
+    table = tmp_path / "labels.tsv"
+    table.write_text("index\tname\n1\tfront\n")
+    spec = {"loader": "load_roi_timeseries", "args": {"img": str(table), "atlas": str(table)}}
+    as_names = source_fingerprint({**spec, "args": {**spec["args"], "labels": ["front", "back"]}})
+    assert as_names["args"]["labels"] == ["front", "back"]
+    as_file = source_fingerprint({**spec, "args": {**spec["args"], "labels": str(table)}})
+    assert as_file["args"]["labels"]["name"] == "labels.tsv"
+    table.write_text("index\tname\n1\tback\n")
+    assert source_fingerprint({**spec, "args": {**spec["args"], "labels": str(table)}}) != as_file
 
 
 def small_array(rng):
