@@ -131,15 +131,38 @@ def run_study(
     else:
         description = "nothing to compute"
     log.info("study %s: %d tasks computed, %d reused from %s", study.name, len(missing), len(reused), store.path)
+    wants_report = study.outputs.report if report is None else report
+    if not missing and _up_to_date(out, study, plan, wants_report):
+        log.info("study %s: the results folder %s is up to date", study.name, out)
+        scores = {name: Score.load(out / "results" / name / "score.nc") for name in plan.finals}
+        return StudyRun(out, study, plan, [], reused, scores, out / "report.html" if wants_report else None)
     info = {"scheduler": description, "started": started, "finished": time.time(), "computed": len(missing),
             "reused": len(reused), "config_file": source}
     scores = write_results(out, study, plan, store, info)
     report_path = None
-    if study.outputs.report if report is None else report:
+    if wants_report:
         from .report import write_report
 
         report_path = write_report(out)
     return StudyRun(out, study, plan, list(missing), reused, scores, report_path)
+
+
+def _up_to_date(out: Path, study: Any, plan: Plan, wants_report: bool) -> bool:
+    """Whether ``out`` already holds exactly these results (same config, same result keys), and its report."""
+    import json
+
+    from .study_files import study_hash
+
+    try:
+        record = json.loads((out / "provenance.json").read_text())
+    except (OSError, ValueError):
+        return False
+    if record.get("results") != plan.finals or record.get("config_hash") != study_hash(study):
+        return False
+    files = [out / "results" / name / "score.nc" for name in plan.finals]
+    if wants_report:
+        files += [out / "report.html", out / "scores.csv", out / "scores.nc"]
+    return all(path.exists() for path in files)
 
 
 class _ProgressBars:

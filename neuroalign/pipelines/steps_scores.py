@@ -89,7 +89,7 @@ def combine_layers(task: Task, store: ResultsStore, out: Path) -> None:
 
         method = task.params["params"]["rdm_method"]
         activations = read_activations(store, task.inputs["activations"], task.params["labels"])
-        rdms = [compute_rdm(activations[layer].load(), method) for layer in task.params["labels"]]
+        rdms = [compute_rdm(activations[layer], method) for layer in task.params["labels"]]
         _save_rdms(rdms, [f"layer {layer}" for layer in task.params["labels"]], out)
 
 
@@ -124,7 +124,7 @@ def rsa_models(task: Task, store: ResultsStore, out: Path) -> None:
         activations = read_activations(store, task.inputs["activations"], task.params["layers"])
         for layer in task.params["layers"]:
             names.append(f"{task.params['model']}.{layer}")
-            rdms.append(compute_rdm(activations[layer].load(), p["rdm_method"]))
+            rdms.append(compute_rdm(activations[layer], p["rdm_method"]))
     model_rdms = xr.concat([r.drop_vars([c for c in r.coords if "model" in r[c].dims or c == "model"],
                                         errors="ignore") for r in rdms], dim="model", join="exact",
                            coords="minimal", compat="override")

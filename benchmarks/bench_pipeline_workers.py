@@ -1,0 +1,73 @@
+"""Benchmark: one study of 8 independent model × layer tasks, 2 worker processes vs the synchronous scheduler.
+
+The study (benchmarks/pipeline_studies.py): the demo's synthetic study scored
+with RSA (2,000 stimulus resamples, 10 ceiling splits) on 4 layers of 2
+reference networks: 8 independent scoring tasks, 2 extractions, 1 data task
+and 2 combining tasks.  Each contender runs the whole study on an empty results
+store, from the driver's first line to the results folder (planning, a local
+cluster's start-up and its workers' imports included; no report).  Every
+worker gets one BLAS/torch thread; the synchronous scheduler runs in this
+process with one thread.  The scores of every contender are checked identical
+to the synchronous run's.
+
+Contenders: ``synchronous``; ``processes`` (Dask's multiprocessing scheduler,
+2 processes); ``local-cluster`` (``dask.distributed.LocalCluster``, 2 worker
+processes × 1 thread).  Printed: each wall time (best of ``--repeats``), and the
+speed-up of each over the synchronous scheduler.
+
+Run:  OMP_NUM_THREADS=1 python benchmarks/bench_pipeline_workers.py [--repeats 2] [--bootstrap 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from pipeline_studies import scoring_study
+
+from neuroalign.pipelines.engine import run_study
+
+
+def one_run(config: Path, scheduler: str, workers: int | None):
+    shutil.rmtree(config.parent / "results", ignore_errors=True)
+    start = time.perf_counter()
+    run = run_study(config, scheduler=scheduler, workers=workers, progress=False, report=False)
+    return time.perf_counter() - start, run
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--bootstrap", type=int, default=2000)
+    args = parser.parse_args()
+    logging.disable(logging.INFO)
+    contenders = {"synchronous": ("synchronous", None), "processes": ("processes", 2),
+                  "local-cluster": ("local-cluster", 2)}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = scoring_study(Path(tmp), n_bootstrap=args.bootstrap)
+        times: dict[str, list[float]] = {name: [] for name in contenders}
+        reference = None
+        for _ in range(args.repeats):  # contenders alternate, so a disturbance hits all of them alike
+            for name, (scheduler, workers) in contenders.items():
+                seconds, run = one_run(config, scheduler, workers)
+                times[name].append(seconds)
+                tasks = sum(run.plan.tasks[k].kind == "score" for k in run.computed)
+                if reference is None:
+                    reference = run.scores
+                for analysis, score in run.scores.items():
+                    assert score.data.identical(reference[analysis].data), (name, analysis)
+        print(f"study: {tasks} independent model x layer RSA tasks ({args.bootstrap} resamples each), "
+              f"{len(run.plan.tasks)} tasks in all; scores identical across schedulers")
+        base = min(times["synchronous"])
+        for name, values in times.items():
+            best = min(values)
+            print(f"{name:>14}: {best:6.1f} s (runs: {', '.join(f'{v:.1f}' for v in values)})  "
+                  f"speed-up over synchronous {base / best:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
