@@ -34,17 +34,13 @@ Examples
 
 from __future__ import annotations
 
-import glob
 import importlib
 import inspect
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..data.provenance import hash_file
-from ..errors import ConfigError, FileFormatError, SchemaError, UnknownNameError
+from ..errors import ConfigError, SchemaError, UnknownNameError
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -244,7 +240,8 @@ def check_source(spec: Mapping[str, Any], *, source: str, produces: str | None =
     Examples
     --------
     >>> from neuroalign.pipelines.sources import check_source
-    >>> check_source({"loader": "synthetic_brain", "args": {"sed": 1}}, source="data.brain")  # doctest: +ELLIPSIS
+    >>> check_source({"loader": "synthetic_brain", "args": {"sed": 1}},
+    ...              source="data.brain")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     neuroalign.errors.UnknownNameError: data.brain.args.sed: unknown synthetic_brain argument 'sed'. Fix: did you mean 'seed', ...? ...
@@ -388,59 +385,7 @@ def source_fingerprint(spec: Mapping[str, Any]) -> dict[str, Any]:
     >>> source_fingerprint(spec) == before
     False
     """
+    from .source_fingerprints import fingerprint
+
     entry, args = _parse(spec, None, "source")
-    described = {key: _describe(value, key) if key in entry.path_args else _maybe_file(value)
-                 if key in entry.maybe_path_args else _jsonable(value) for key, value in sorted(args.items())}
-    fingerprint: dict[str, Any] = {"loader": entry.name, "function": entry.function, "output": entry.output,
-                                   "args": described}
-    if entry.datasets:
-        from ..datasets.fetchers import dataset_info
-
-        fingerprint["datasets"] = {f"{name}/{file}": dataset_info(name)["files"][file]["sha256"]
-                                   for name, file in entry.datasets}
-    if entry.name == "table":  # the table names image files: their bytes are part of the content too
-        from ..extract import StimulusSet
-
-        fingerprint["stimuli_content"] = StimulusSet.from_table(args["table"]).content_hash()
-    return fingerprint
-
-
-def _describe(value: Any, argument: str) -> Any:
-    """The content behind a path argument: files by name and sha256, folders by their files, patterns by matches."""
-    if isinstance(value, (list, tuple)):
-        return [_describe(item, argument) for item in value]
-    if not isinstance(value, (str, os.PathLike)):
-        return _jsonable(value)  # e.g. atlas coordinates, or an events table given in the config
-    path = Path(value).expanduser()
-    if path.is_file():
-        return {"name": path.name, "sha256": hash_file(path)}
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        return {"folder": {p.relative_to(path).as_posix(): hash_file(p) for p in files}}
-    matches = sorted(glob.glob(str(path))) if any(c in str(path) for c in "*?[") else []
-    if matches:
-        return {"pattern": path.name, "matches": [_describe(m, argument) for m in matches]}
-    raise FileFormatError(f"{argument}: no file or folder at {str(value)!r}", source=str(value),
-                          fix="check the path (paths in a study config are relative to the config file)")
-
-
-def _maybe_file(value: Any) -> Any:
-    if isinstance(value, (str, os.PathLike)) and Path(value).expanduser().is_file():
-        return {"name": Path(value).name, "sha256": hash_file(Path(value).expanduser())}
-    return _jsonable(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # numpy scalars
-        return value.item()
-    raise ConfigError(f"argument value {value!r} ({type(value).__name__}) cannot be written in a study config",
-                      source="args", fix="use numbers, strings, booleans, lists and mappings")
-
+    return fingerprint(entry, args)

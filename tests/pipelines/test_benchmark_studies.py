@@ -61,9 +61,12 @@ def test_the_92_image_study_equals_evaluate_models_by_hand(tmp_path):
     activations = extract(ReferenceNet(seed=0), load_images(), ["block1", "fc"], preprocess=Resize(32), progress=False)
     models = load_model_rdms()
     candidates = {str(m): models.sel(model=m, drop=True) for m in models.model.values}
-    candidates.update({f"reference.{layer}": compute_rdm(activations[layer], "correlation") for layer in ("block1", "fc")})
-    expected = evaluate_models(candidates, load_hit_rdms(), method="tau-a", bootstrap="stimulus", n_bootstrap=50, seed=0)
+    candidates.update({f"reference.{layer}": compute_rdm(activations[layer], "correlation")
+                       for layer in ("block1", "fc")})
+    expected = evaluate_models(candidates, load_hit_rdms(), method="tau-a", bootstrap="stimulus", n_bootstrap=50,
+                               seed=0)
     names = list(candidates)
-    np.testing.assert_allclose(score.values.sel(model=names).values, expected.values.sel(model=names).values, rtol=1e-12)
+    np.testing.assert_allclose(score.values.sel(model=names).values, expected.values.sel(model=names).values,
+                               rtol=1e-12)
     assert (run.out / "results" / "hit-rsa" / "pairwise.nc").is_file()
     assert score.values.sizes["model"] == 8 + 6

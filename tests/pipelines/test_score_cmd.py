@@ -71,7 +71,8 @@ def test_a_users_brain_file_on_the_synthetic_benchmark_equals_rsa_by_hand(tmp_pa
 
 
 @pytest.mark.parametrize("args, fragments", [
-    (["--model", "reference-net", "--benchmark", "kriegeskorte2008-hit-rs"], ["did you mean 'kriegeskorte2008-hit-rsa'"]),
+    (["--model", "reference-net", "--benchmark", "kriegeskorte2008-hit-rs"],
+     ["did you mean 'kriegeskorte2008-hit-rsa'"]),
     (["--model", "referencenet", "--benchmark", "synthetic-planted-rsa"], ["did you mean 'reference-net'"]),
     (["--model", "neuroalign.models:ReferenceNet", "--benchmark", "synthetic-planted-rsa"], ["--layers"]),
     (["--model", "reference-net", "--benchmark", "synthetic-planted-rsa", "--brain", "missing.nc"],
