@@ -17,11 +17,11 @@ from neuroalign.errors import SchedulerError
 from neuroalign.pipelines.engine import run_study
 from neuroalign.pipelines.store import ResultsStore
 
+from ._cluster import ENV, dask_processes
 from ._studies import SMALL, write_slow_model, write_study
 
 pytest.importorskip("distributed")
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MPLBACKEND": "Agg"}
 
 
 def two_model_study(folder: Path, factory: str, *, delay: float = 0.3, out: str = "out") -> dict:
@@ -142,24 +142,8 @@ def test_kill_9_of_a_worker_process_mid_run_is_survived(tmp_path, reference, fac
     assert_same_scores(result["run"], reference)
 
 
-def start(command: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=ENV)
-
-
 def test_a_study_on_separately_started_scheduler_and_worker_processes(tmp_path, reference, factory):
-    dask = str(Path(sys.executable).with_name("dask"))
-    scheduler_file = tmp_path / "scheduler.json"
-    processes = [start([dask, "scheduler", "--port", "0", "--no-dashboard", "--scheduler-file", str(scheduler_file)],
-                       tmp_path / "scheduler.log")]
-    try:
-        deadline = time.time() + 60
-        while not scheduler_file.exists():
-            assert time.time() < deadline, (tmp_path / "scheduler.log").read_text()
-            time.sleep(0.1)
-        address = json.loads(scheduler_file.read_text())["address"]
-        for i in range(2):
-            processes.append(start([dask, "worker", address, "--nworkers", "1", "--nthreads", "1",
-                                    "--no-dashboard"], tmp_path / f"worker{i}.log"))
+    with dask_processes(tmp_path) as address:
         config = write_study(tmp_path / "study.yaml", two_model_study(tmp_path, factory, delay=0.0))
         run = run_study(config, scheduler=address, progress=False)
         assert_same_scores(run, reference)
@@ -182,8 +166,3 @@ def test_a_study_on_separately_started_scheduler_and_worker_processes(tmp_path, 
         finally:
             sys.path.remove(str(module))
             sys.modules.pop("private_model", None)
-    finally:
-        for process in processes[::-1]:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
