@@ -172,6 +172,15 @@ def test_timeseries_files_relative_to_the_config_and_in_the_key(tmp_path, monkey
     assert run_study(config, dry_run=True).plan.finals != changed.plan.finals
 
 
+def test_a_set_path_is_relative_to_the_current_folder(tmp_path, monkeypatch):
+    config = write_study(tmp_path / "study.yaml", family_study("graph_pretraining", {}, tmp_path / "results"))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    study = load_study(config, ["analyses.0.params.timeseries=data/sub-*.csv", "analyses.0.params.labels=p.csv"])
+    assert study.analyses[0].params.timeseries == str(tmp_path / "elsewhere" / "data" / "sub-*.csv")
+    assert study.analyses[0].params.labels == str(tmp_path / "elsewhere" / "p.csv")
+
+
 def test_a_pattern_without_files_is_named_before_any_work(tmp_path):
     params = {"timeseries": "nothing/sub-*.csv", "repetition_time": 2.0}
     config = write_study(tmp_path / "study.yaml", family_study("graph_pretraining", params, tmp_path / "results"))
@@ -190,7 +199,6 @@ def test_metamers_plan_one_task_with_the_study_seed(tmp_path):
     assert task.params["params"] == {**analysis_kind("metamers").params(**TINY_METAMERS).model_dump(), "seed": 3}
 
 
-@pytest.mark.slow
 def test_metamers_score_what_the_runner_returns_and_rerun_reuses(tmp_path):
     from neuroalign.metamers.study import run_metamer_study
 
@@ -216,3 +224,16 @@ def test_metamers_score_what_the_runner_returns_and_rerun_reuses(tmp_path):
 def test_bundled_family_studies_load(name, kind):
     study = load_study(REPO / "pipelines" / f"{name}.yaml")
     assert [a.kind for a in study.analyses] == [kind]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,figures", [("metamers-mnist-study", ["metamers.png", "recognisability.png"]),
+                                          ("graphs-simulated-study", ["loss.png"])])
+def test_bundled_family_studies_run(tmp_path, name, figures):
+    run = run_study(REPO / "pipelines" / f"{name}.yaml", out=tmp_path / "results",
+                    overrides=[f"outputs.store={tmp_path / 'store'}"], scheduler="synchronous", progress=False)
+    (analysis,) = run.scores
+    folder = run.out / "results" / analysis
+    assert sorted(p.name for p in (folder / "figures").iterdir()) == figures
+    assert Score.load(folder / "score.nc").values.identical(run.scores[analysis].values)
+    assert (run.out / "report.html").is_file()
