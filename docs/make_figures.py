@@ -11,6 +11,7 @@ default ``../shared/data`` beside the repository where it exists)::
 
     python docs/make_figures.py              # every figure
     python docs/make_figures.py compare-rsa  # the figures of one page
+    python docs/make_figures.py report       # the report screenshot of docs/pipelines.md (Chromium)
 
 The same page runner backs the doc test ``tests/test_docs_run.py``.
 """
@@ -46,6 +47,8 @@ PAGE_FIGURES = {
 }
 #: the demo's figure: ``neuroalign demo --seed 0`` writes it as layer_profile.png.
 DEMO_FIGURE = "demo-layer-profile.png"
+#: the screenshot of the demo study's report on docs/pipelines.md (needs Chromium).
+REPORT_FIGURE = "pipelines-report.png"
 
 _FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 
@@ -136,6 +139,17 @@ def make_demo_figure(destination: Path = IMG) -> Path:
         return Path(shutil.copyfile(Path(tmp) / "demo" / "layer_profile.png", destination / DEMO_FIGURE))
 
 
+def make_report_figure(destination: Path = IMG) -> Path:
+    """Run the bundled demo study and screenshot the top of its report in headless Chromium."""
+    from neuroalign.pipelines.engine import run_study
+    from neuroalign.pipelines.report_browser import screenshot_report
+    from neuroalign.pipelines.study_catalog import find_study
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run = run_study(find_study("demo"), out=Path(tmp) / "demo", progress=False)
+        return screenshot_report(run.report, destination / REPORT_FIGURE, width=1100, height=1300)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Regenerate the figures of the pages named in ``argv`` (``demo`` for the demo's; default all)."""
     import matplotlib
@@ -144,15 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     data = default_data_folder()
     if data is not None:  # absolute, since every page runs in its own temporary folder
         os.environ["NEUROALIGN_DATA"] = str(data.resolve())
-    wanted = list(argv if argv is not None else sys.argv[1:]) or [*PAGE_FIGURES, "demo"]
+    wanted = list(argv if argv is not None else sys.argv[1:]) or [*PAGE_FIGURES, "demo", "report"]
     for name in wanted:
-        page = name if name.endswith(".md") or name == "demo" else f"{name}.md"
+        page = name if name.endswith(".md") or name in ("demo", "report") else f"{name}.md"
         if page == "demo":
             paths = [make_demo_figure()]
+        elif page == "report":
+            paths = [make_report_figure()]
         elif page in PAGE_FIGURES:
             paths = make_page_figures(page)
         else:
-            print(f"unknown page {name!r}; one of: {', '.join([*PAGE_FIGURES, 'demo'])}", file=sys.stderr)
+            print(f"unknown page {name!r}; one of: {', '.join([*PAGE_FIGURES, 'demo', 'report'])}", file=sys.stderr)
             return 2
         for path in paths:
             print(f"wrote {path.relative_to(REPO)}")

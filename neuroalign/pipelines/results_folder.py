@@ -120,9 +120,12 @@ def _meta(study: Any, analysis: Any, key: str) -> dict:
 
 
 def _title(analysis: Any) -> str:
-    parts = [analysis.kind]
+    """E.g. ``"rsa-committed: commit_layer of reference on synthetic vs brain"``."""
+    parts = [f"{analysis.name}: {analysis.kind}"]
     if analysis.model:
-        parts.append(f"{analysis.model} on {analysis.stimuli}")
+        parts.append(f"of {analysis.model} on {analysis.stimuli}")
+    if analysis.candidates:
+        parts.append(("and " if analysis.model else "of ") + ", ".join(analysis.candidates))
     if analysis.brain:
         parts.append(f"vs {analysis.brain}")
     return " ".join(parts)
