@@ -1,13 +1,13 @@
 """Benchmark: the study engine's overhead against the same computations called by hand, and a rerun's time.
 
-The study (benchmarks/pipeline_studies.py): the demo's synthetic study scored
-with RSA on 4 layers of 2 reference networks, with enough stimulus resamples
-(``--bootstrap``, default 3,000) that each scoring task takes over a second.
+The study (benchmarks/pipeline_studies.py): the demo's synthetic design with
+800 stimuli, scored with cross-validated ridge encoding models (10 folds,
+ceiled) on 4 layers of 2 reference networks: 8 scoring tasks of a few seconds.
 
 - **By hand** (the reference, in this process): the same data source and
   stimulus loaders, ``extract`` of each network's 4 layers into memory, and
-  ``compare.rsa`` of each layer with the analysis' seed — what a careful
-  script computes, with no engine.
+  ``compare.encoding_score`` of each layer with the analysis' seed — what a
+  careful script computes, with no engine.
 - **Engine**: ``run_study`` on the synchronous scheduler (one thread, like the
   script), from an empty store to the results folder: planning (model hashes),
   content keys, the store (zarr activations, netCDF scores, atomic renames),
@@ -19,7 +19,7 @@ overhead as a share of its time, the mean task time, and the time of a rerun of
 the finished study (nothing to compute), with and without writing the report,
 after the imports (``--rerun-report``: the first rerun renders the report once).
 
-Run:  OMP_NUM_THREADS=1 python benchmarks/bench_pipeline_overhead.py [--repeats 2] [--bootstrap 3000]
+Run:  OMP_NUM_THREADS=1 python benchmarks/bench_pipeline_overhead.py [--repeats 2]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from pipeline_studies import scoring_study
 
-from neuroalign.compare import rsa
+from neuroalign.compare import encoding_score
 from neuroalign.extract import extract
 from neuroalign.extract.models import load_model
 from neuroalign.pipelines.engine import run_study
@@ -54,8 +54,9 @@ def by_hand(config: Path) -> dict:
         activations = extract(model, stimuli, list(spec.layers), batch_size=spec.batch_size,
                               model_name=analysis.model, progress=False)
         p = analysis.params
-        scores[analysis.name] = {layer: rsa({layer: activations[layer]}, brain, n_bootstrap=p.n_bootstrap,
-                                            n_splits=p.n_splits, seed=study.seed) for layer in spec.layers}
+        scores[analysis.name] = {layer: encoding_score(activations[layer], brain, regression=p.regression, cv=p.cv,
+                                                       seed=study.seed, aggregate=p.aggregate, ceiling=p.ceiling,
+                                                       n_ceiling_splits=p.n_ceiling_splits) for layer in spec.layers}
     return scores
 
 
@@ -67,11 +68,10 @@ def engine(config: Path):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--bootstrap", type=int, default=3000)
     args = parser.parse_args()
     logging.disable(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
-        config = scoring_study(Path(tmp), n_bootstrap=args.bootstrap)
+        config = scoring_study(Path(tmp))
         engine(config)  # warm-up: imports and first-call costs, for both contenders
         times = {"by hand": [], "engine": []}
         for _ in range(args.repeats):
@@ -83,14 +83,14 @@ def main() -> None:
             times["engine"].append(time.perf_counter() - start)
         for name, per_layer in manual.items():
             for layer, score in per_layer.items():
-                np.testing.assert_allclose(run.scores[name].values.sel(layer=layer).values, score.values.values[0],
+                np.testing.assert_allclose(run.scores[name].values.sel(layer=layer).values, float(score),
                                            rtol=0, atol=1e-12)
         store = run.out / "store"
         task_seconds = [json.loads((store / "tasks" / k / "task.json").read_text())["seconds"] for k in run.computed
                         if run.plan.tasks[k].kind == "score"]
         hand, eng = min(times["by hand"]), min(times["engine"])
         print(f"study: {len(run.plan.tasks)} tasks, {len(task_seconds)} scoring tasks of "
-              f"{np.mean(task_seconds):.2f} s on average ({args.bootstrap} resamples); scores equal the script's")
+              f"{np.mean(task_seconds):.2f} s on average; scores equal the script's")
         print(f"by hand {hand:.2f} s (runs {', '.join(f'{t:.2f}' for t in times['by hand'])}), engine {eng:.2f} s "
               f"(runs {', '.join(f'{t:.2f}' for t in times['engine'])}): engine overhead "
               f"{(eng - hand) / eng * 100:.1f}% of the study's time")

@@ -6,21 +6,26 @@ from pathlib import Path
 
 import yaml
 
+#: The synthetic study of the benchmarks: the demo's design with 800 stimuli shown twice (a few seconds per
+#: cross-validated encoding model of one layer on one core).
+SYNTHETIC = {"seed": 0, "n_stimuli": 800, "n_repetitions": 2}
+
 
 def scoring_study(folder: Path, *, n_models: int = 2, layers=("block1", "block2", "block3", "block4"),
-                  n_bootstrap: int = 2000, name: str = "bench") -> Path:
-    """The demo's synthetic study with ``n_models`` reference networks (seeds 0…) × ``layers`` RSA tasks.
+                  kind: str = "encoding", name: str = "bench", synthetic: dict | None = None) -> Path:
+    """``n_models`` reference networks (seeds 0…) × ``layers``: one independent scoring task per model and layer.
 
-    Every (model, layer) scoring task is independent of the others; each runs
-    :func:`neuroalign.compare.rsa` with ``n_bootstrap`` stimulus resamples.
+    ``kind="encoding"``: ridge regression, 10-fold CV, ceiled (``compare.encoding_score``).
     """
+    synthetic = dict(SYNTHETIC if synthetic is None else synthetic)
     models = {f"net{seed}": {"factory": "neuroalign.models:ReferenceNet", "args": {"seed": seed},
                              "layers": list(layers)} for seed in range(n_models)}
-    analyses = [{"name": f"rsa-{model}", "kind": "rsa", "model": model, "stimuli": "synthetic", "brain": "brain",
-                 "params": {"n_bootstrap": n_bootstrap, "n_splits": 10}} for model in models]
+    analyses = [{"name": f"{kind}-{model}", "kind": kind, "model": model, "stimuli": "synthetic", "brain": "brain",
+                 "params": {"cv": 10} if kind == "encoding" else {}} for model in models]
     study = {"name": name, "seed": 0,
-             "stimuli": {"synthetic": {"loader": "synthetic_stimuli", "args": {"seed": 0}}},
-             "data": {"brain": {"loader": "synthetic_brain", "args": {"seed": 0}}},
+             "stimuli": {"synthetic": {"loader": "synthetic_stimuli",
+                                       "args": {"seed": synthetic["seed"], "n_stimuli": synthetic["n_stimuli"]}}},
+             "data": {"brain": {"loader": "synthetic_brain", "args": synthetic}},
              "models": models, "analyses": analyses,
              "outputs": {"dir": str(folder / "results"), "report": False}}
     path = folder / f"{name}.yaml"

@@ -65,8 +65,14 @@ def execute_task(task_json: str, store_path: str, threads: int | None, *upstream
         return task.key
     if threads is not None:
         limit_threads(threads)
+    import dask
+
     step = resolve_step(task.step)
     meta = {"kind": task.kind, "label": task.label, "step": task.step, "params": task.params, "inputs": task.inputs,
             "pid": os.getpid()}
-    store.commit(task.key, meta, lambda folder: step(task, store, folder))
+    # Dask arrays inside a step (lazily read files) compute inline, in this task's thread: on a distributed
+    # worker they would otherwise go to the cluster's client, whose worker then secedes this thread and starts
+    # another task beside it (two tasks on a one-thread worker).
+    with dask.config.set(scheduler="synchronous"):
+        store.commit(task.key, meta, lambda folder: step(task, store, folder))
     return task.key

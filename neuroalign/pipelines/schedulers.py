@@ -70,7 +70,9 @@ class _LocalRunner:
         from dask.base import get_scheduler
 
         get = get_scheduler(scheduler=self.scheduler)
-        options = {"num_workers": self.workers} if self.workers and self.scheduler != "synchronous" else {}
+        options: dict[str, Any] = {"num_workers": self.workers} if self.workers and self.scheduler != "synchronous" else {}
+        if self.scheduler == "processes":
+            options["chunksize"] = 1  # one task per dispatch: Dask's default batches 6 to one process, idling the others
         in_process = self.scheduler != "processes"
         with Progress(), (_limited(1) if in_process else contextlib.nullcontext()):
             get(graph, list(graph), **options)
@@ -143,8 +145,13 @@ def open_runner(scheduler: str = "threads", workers: int | None = None) -> Itera
         raise DependencyError("a Dask cluster needs the 'distributed' package", source="--scheduler",
                               fix="pip install 'neuroalign[distributed]'") from None
     if scheduler == LOCAL_CLUSTER:
-        with LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None,
-                          silence_logs=40) as cluster, Client(cluster) as client:
+        import dask
+
+        # the workers' statistical profiler samples every thread's stack every 10 ms (for the dashboard,
+        # which a local cluster of a study does not start): off, it costs the tasks nothing
+        with dask.config.set({"distributed.worker.profile.enabled": False}), \
+                LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, dashboard_address=None,
+                             silence_logs=40) as cluster, Client(cluster) as client:
             yield _DistributedRunner(client, f"local cluster ({workers or 2} worker processes)")
         return
     try:

@@ -33,6 +33,7 @@ import errno
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -111,10 +112,10 @@ class ResultsStore:
         tmp = self.path / "tmp" / f"{key}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         tmp.mkdir(parents=True)
         try:
-            started = time.perf_counter()
+            started, wall = time.perf_counter(), time.time()
             write(tmp)
             record = {**meta, "key": key, "seconds": time.perf_counter() - started, "version": package_version(),
-                      "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                      "started": wall, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "thread": threading.get_ident()}
             _write_json_atomically(tmp / _TASK_FILE, record)
             try:
                 os.rename(tmp, self.folder(key))
