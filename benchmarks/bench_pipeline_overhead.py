@@ -20,6 +20,11 @@ the finished study (nothing to compute), with and without writing the report,
 after the imports (``--rerun-report``: the first rerun renders the report once).
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/bench_pipeline_overhead.py [--repeats 2]
+
+Measured 2026-12-06 on the shared 2-core machine, the command above: 8 scoring tasks of 4.92 s on
+average; by hand 40.77 s (runs 41.55, 40.77), engine 42.25 s (44.78, 42.25): overhead 3.5% of the
+study's time.  Rerun of the finished study: 0.14 s without a report; 1.23 s when it renders the
+report, 0.12 s once the results folder is up to date.
 """
 
 from __future__ import annotations

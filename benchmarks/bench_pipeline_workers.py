@@ -2,9 +2,9 @@
 
 The study (benchmarks/pipeline_studies.py): the demo's synthetic design with
 800 stimuli, scored with cross-validated ridge encoding models (10 folds,
-ceiled: ``compare.encoding_score``) on 4 layers of 2 reference networks: 8
-independent scoring tasks of a few seconds each, 2 extractions, 1 data task and
-2 combining tasks.  (RSA with tens of thousands of bootstrap resamples would
+ceiled: ``compare.encoding_score``) on 4 layers of ``--models`` reference
+networks (default 4): 16 independent scoring tasks of a few seconds each, 4
+extractions, 1 data task and 4 combining tasks.  (RSA with tens of thousands of bootstrap resamples would
 make the tasks as long, but it is bound by memory bandwidth, which two
 processes on one machine share.)  Each contender runs the whole study on an empty results
 store, from the driver's first line to the results folder (planning, a local
@@ -19,7 +19,14 @@ Contenders: ``synchronous``; ``processes`` (Dask's multiprocessing scheduler,
 processes × 1 thread).  Printed: each wall time (best of ``--repeats``), and the
 speed-up of each over the synchronous scheduler.
 
-Run:  OMP_NUM_THREADS=1 python benchmarks/bench_pipeline_workers.py [--repeats 2]
+Run:  OMP_NUM_THREADS=1 python benchmarks/bench_pipeline_workers.py [--repeats 2] [--models 4]
+
+Measured 2026-12-06 on the shared 2-core machine, the command above with the defaults: synchronous
+91.0 s (runs 91.0, 92.1), processes 49.3 s (49.3, 51.0) = 1.85x, local cluster 54.4 s (54.4, 54.6)
+= 1.67x.  With 2 models (8 tasks): processes 1.44-1.85x and local cluster 1.49x over runs on a
+busier machine; the fixed costs (the data task, each worker's imports and first calls) weigh more
+on a shorter study.  Before the local cluster's workers dropped Dask's MALLOC_TRIM_THRESHOLD_ the
+same 8-task study gave 1.14x.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ def one_run(config: Path, scheduler: str, workers: int | None):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--models", type=int, default=4, help="networks, 4 layers each (default 4: 16 tasks)")
     args = parser.parse_args()
     logging.disable(logging.INFO)
     contenders = {"synchronous": ("synchronous", None), "processes": ("processes", 2),
@@ -55,7 +63,7 @@ def main() -> None:
         warm_up.mkdir()
         tiny = {"seed": 0, "n_stimuli": 40, "n_repetitions": 2}
         one_run(scoring_study(warm_up, synthetic=tiny), "synchronous", None)  # the driver's imports, once
-        config = scoring_study(Path(tmp))
+        config = scoring_study(Path(tmp), n_models=args.models)
         times: dict[str, list[float]] = {name: [] for name in contenders}
         reference = None
         for _ in range(args.repeats):  # contenders alternate, so a disturbance hits all of them alike

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from ._args import positive_int
+from .run_cmd import add_scheduler_options
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -24,9 +24,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-bootstrap", type=int, default=200, help="bootstrap resamples (default 200)")
     parser.add_argument("--n-splits", type=int, default=10,
                         help="split-half ceiling and layer-commitment splits (default 10)")
-    parser.add_argument("--scheduler", default=None,
-                        help="threads (default), processes, synchronous, local-cluster or tcp://HOST:PORT")
-    parser.add_argument("--workers", type=positive_int, default=None, help="worker processes of a local cluster")
+    add_scheduler_options(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(run=run)
 

@@ -22,20 +22,29 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("study", metavar="STUDY", help="a study config (YAML) or the name of a bundled study "
                         "(see 'neuroalign studies list')")
-    parser.add_argument("--scheduler", default=None,
-                        help="threads (default), processes, synchronous, local-cluster, or the address of a running "
-                        "Dask scheduler (tcp://HOST:PORT)")
-    parser.add_argument("--workers", type=positive_int, default=None,
-                        help="worker processes of a local Dask cluster (with --scheduler threads/processes: the "
-                        "pool size)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                        help="override a config value, e.g. --set analyses.0.params.n_bootstrap=500 (repeatable)")
+    add_scheduler_options(parser)
+    add_override_option(parser, "override a config value, e.g. --set analyses.0.params.n_bootstrap=500 (repeatable)")
     parser.add_argument("--out", default=None, help="results folder (default: the config's outputs.dir)")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the task graph and which tasks would be computed; compute nothing")
     parser.add_argument("--no-report", action="store_true", help="skip report.html")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.set_defaults(run=run)
+
+
+def add_scheduler_options(parser: argparse.ArgumentParser) -> None:
+    """``--scheduler`` and ``--workers``: where a study's tasks run (see :func:`scheduler_of`)."""
+    parser.add_argument("--scheduler", default=None,
+                        help="threads (default), processes, synchronous, local-cluster, or the address of a running "
+                        "Dask scheduler (tcp://HOST:PORT)")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="worker processes of a local Dask cluster (with --scheduler threads/processes: the "
+                        "pool size)")
+
+
+def add_override_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set KEY.PATH=VALUE``, repeatable, collected in ``args.overrides``."""
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE", help=help)
 
 
 def scheduler_of(args: argparse.Namespace) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._args import positive_int
+from .run_cmd import add_override_option, add_scheduler_options
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -33,14 +33,8 @@ def register(commands: argparse._SubParsersAction) -> None:
                         help="layer names or patterns ('block*'), space- or comma-separated (default: the "
                         "registered model's layers)")
     parser.add_argument("--out", help="results folder (default neuroalign-results/<benchmark>/<model>)")
-    parser.add_argument("--scheduler", default=None,
-                        help="threads (default), processes, synchronous, local-cluster, or the address of a running "
-                        "Dask scheduler (tcp://HOST:PORT)")
-    parser.add_argument("--workers", type=positive_int, default=None,
-                        help="worker processes of a local Dask cluster (with --scheduler threads/processes: the "
-                        "pool size)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                        help="override a value of the built study, e.g. --set analyses.0.params.n_bootstrap=1000 "
+    add_scheduler_options(parser)
+    add_override_option(parser, "override a value of the built study, e.g. --set analyses.0.params.n_bootstrap=1000 "
                         "(repeatable; see the study in <out>/study.yaml)")
     parser.add_argument("--no-report", action="store_true", help="skip report.html")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
