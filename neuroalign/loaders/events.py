@@ -107,14 +107,16 @@ def read_events(events: Any, *, stimulus_column: str = "trial_type", source: str
 
 
 def check_events_in_run(events: pd.DataFrame, n_volumes: int, t_r: float, *, slice_time_ref: float = 0.0,
-                        source: str = "events") -> None:
-    """Raise a :class:`DataError` when a trial starts before the run or after its last volume.
+                        min_onset: float = 0.0, source: str = "events") -> None:
+    """Raise a :class:`DataError` when a trial starts too long before the run or after its last volume.
 
     The run's volumes are acquired at ``(k + slice_time_ref) * t_r`` seconds
     (``k = 0 .. n_volumes - 1``, as nilearn's ``FirstLevelModel`` times them).
     A trial starting after the last volume leaves no trace in the data (its
-    regressor is zero), so its onset must lie in ``[0, last volume's time]``;
-    it may last beyond the end.
+    regressor is zero), so its onset must lie in ``[min_onset, last volume's
+    time]``; it may last beyond the end.  ``min_onset`` (≤ 0) admits trials
+    that started before the first volume, whose response still reaches the
+    run (nilearn's ``min_onset``, -24 s by default in its designs).
 
     Examples
     --------
@@ -128,11 +130,12 @@ def check_events_in_run(events: pd.DataFrame, n_volumes: int, t_r: float, *, sli
     """
     last = (n_volumes - 1 + slice_time_ref) * t_r
     onsets = events["onset"].to_numpy(dtype=float)
-    outside = (onsets < 0) | (onsets > last)
+    outside = (onsets < min_onset) | (onsets > last)
     if outside.any():
-        raise DataError(f"{int(outside.sum())} trial(s) start outside the run [0, {last:g}] s (onsets "
+        raise DataError(f"{int(outside.sum())} trial(s) start outside the run [{min_onset:g}, {last:g}] s (onsets "
                         f"{onsets[outside].tolist()[:10]})", source=source,
                         fix=f"check that this events file belongs to this run ({n_volumes} volumes × TR "
                         f"{t_r:g} s, the last acquired at {last:g} s) and that onsets are seconds from the first "
                         "volume (not milliseconds, not minus dummy scans); drop trials that start after the last "
-                        "volume; pass the right t_r if the header's TR is wrong")
+                        "volume; pass the right t_r if the header's TR is wrong; a trial that started before the "
+                        "run needs min_onset at or below its onset")

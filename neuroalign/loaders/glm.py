@@ -364,7 +364,8 @@ signal_scaling
         if isinstance(event_items[index], (str, os.PathLike)) and entities:
             _check_pairing(entities, parse_bids_entities(event_items[index]), name, ev_source)
         table = read_events(event_items[index], stimulus_column=stimulus_column, source=ev_source)
-        check_events_in_run(table, n_volumes, tr, slice_time_ref=slice_time_ref, source=ev_source)
+        check_events_in_run(table, n_volumes, tr, slice_time_ref=slice_time_ref, min_onset=min_onset,
+                            source=ev_source)
         regressors, _ = load_confounds(confound_items[index], n_volumes, columns=confound_columns,
                                        source=f"confounds of {name}")
         confound_names = None if regressors is None else [f"confound_{k}" for k in range(regressors.shape[1])]

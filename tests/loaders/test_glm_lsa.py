@@ -166,6 +166,23 @@ def test_nitime_run_with_made_up_events_equals_nilearn(tmp_path, shared_data):
     assert whole.patterns.sizes["neuroid"] == int((data.std(axis=3) > 0).sum())
 
 
+def test_a_trial_before_the_run_within_min_onset_equals_nilearn(tmp_path, shared_data):
+    """nilearn keeps trials that start up to ``min_onset`` (-24 s) before the first volume: so do we."""
+    tr = 1.35
+    nitime = str(shared_data / "nitime" / "fmri1.nii.gz")
+    ev = make_events(tmp_path / "events.tsv", [-6.0, 9.5, 18.0, 27.0, 36.0, 45.0], list("abcabc"))
+    img = nib.load(nitime)
+    data = np.asarray(img.dataobj)
+    mask = (data.std(axis=3) > 0) & (data.mean(axis=3) > np.percentile(data.mean(axis=3), 60))
+    mask_path = tmp_path / "mask.nii.gz"
+    nib.save(nib.Nifti1Image(mask.astype(np.uint8), img.affine), mask_path)
+    result = estimate_patterns(nitime, ev, mask=mask_path, t_r=tr, progress=False)
+    expected, _, _ = nilearn_reference(nitime, ev, tr, mask_path, statistic="beta")
+    np.testing.assert_allclose(result.patterns.values, expected, rtol=0, atol=1e-8)
+    with pytest.raises(DataError, match=r"outside the run \[-5, "):
+        estimate_patterns(nitime, ev, mask=mask_path, t_r=tr, min_onset=-5, progress=False)
+
+
 def test_atlas_region_selects_voxels(study, tmp_path):
     runs, events, _, _ = study
     atlas = np.zeros((4, 3, 3), np.int16)
