@@ -79,13 +79,15 @@ def test_a_failing_block_names_the_page_and_line(tmp_path):
 
 
 def test_every_committed_figure_has_one_maker():
-    made = {name for names in make_figures.PAGE_FIGURES.values() for name in names} | {make_figures.DEMO_FIGURE}
+    made = {name for names in make_figures.PAGE_FIGURES.values() for name in names} | {make_figures.DEMO_FIGURE,
+                                                                                    make_figures.REPORT_FIGURE}
     assert made == {p.name for p in (REPO / "docs" / "img").glob("*.png")}
     for page, names in make_figures.PAGE_FIGURES.items():
         text = (REPO / "docs" / page).read_text()
         for name in names:
             assert f"img/{name}" in text  # shown on the page that draws it
             assert "docs/img" not in "".join(code for _, code in make_figures.python_blocks(REPO / "docs" / page))
+    assert f"img/{make_figures.REPORT_FIGURE}" in (REPO / "docs" / "pipelines.md").read_text()
 
 
 def test_make_figures_draws_a_page_s_figures_where_asked(reader, tmp_path):
