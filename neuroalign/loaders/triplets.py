@@ -21,6 +21,7 @@ from ..data import provenance
 from ..errors import ConfigError, DataError, UnknownNameError
 from .behavior import (NEGATIVE_RT_MODES, TRIAL, _assign_roles, _missing_text, _norm, _values, check_present_ids,
                        check_reaction_times, check_trials, read_trial_table)
+from .triplet_files import map_indices, read_id_map, read_index_matrix
 
 __all__ = ["load_triplets"]
 
@@ -56,13 +57,19 @@ def load_triplets(
     negative_rt: str = "raise",
     table: str | None = None,
     format: str | None = None,
+    odd_one: str | None = None,
+    stimulus_ids: Sequence | np.ndarray | str | os.PathLike | None = None,
+    object_base: int | None = None,
 ) -> xr.Dataset:
     """Load odd-one-out (triplet) judgements.
 
     Parameters
     ----------
     path : path-like
-        A CSV/TSV/MAT/NWB table with one row per judgement.
+        A CSV/TSV/MAT/NWB table with one row per judgement; with ``odd_one``
+        also a plain ``(n, 3)`` matrix of object indices without a header
+        (whitespace-, comma- or tab-separated text such as SPoSE's
+        ``trainset.txt``, or ``.npy``).
     items : (str, str, str), optional
         The three stimulus-id columns; found automatically when they share a
         stem with suffixes 1–3, 0–2 or a–c (``image_1, image_2, image_3``).
@@ -83,6 +90,21 @@ def load_triplets(
         Negative reaction times, as in :func:`~neuroalign.loaders.behavior.load_trials`.
     table, format
         As in :func:`read_trial_table`.
+    odd_one : {"last", "first"}, optional
+        For files WITHOUT a choice column (THINGS-format): the odd one out is
+        the item in the last column (THINGS-data, SPoSE) or the first.  Check
+        a file's convention against a reference embedding before trusting it.
+    stimulus_ids : sequence, array or path, optional
+        Index-to-id map for files of integer object indices: index ``k``
+        (after subtracting ``object_base``) becomes ``stimulus_ids[k]``.  An
+        integer map (e.g. THINGS' ``sortind``, a path to a ``.mat``, ``.npy``
+        or one-id-per-line text file) must be a permutation of ``0 … n−1`` or
+        ``1 … n``, and index ``k`` becomes the 0-based row ``perm[k]`` of the
+        sorted embedding; pass ``numpy.argsort(perm)`` for the inverse
+        convention (see :mod:`neuroalign.loaders.triplet_files`).
+    object_base : {0, 1}, optional
+        Number of the first object in the file's indices (with
+        ``stimulus_ids``); guessed when a 0 or ``len(stimulus_ids)`` occurs.
 
     Returns
     -------
@@ -96,8 +118,9 @@ def load_triplets(
     ------
     DataError
         An item or a choice is missing, a row repeats an item, a choice is
-        not one of its row's three items, or a reaction time is infinite or
-        negative (with ``negative_rt="raise"``).
+        not one of its row's three items, a reaction time is infinite or
+        negative (with ``negative_rt="raise"``), an object index is outside
+        the map, or the map is not a permutation / repeats an id.
     ConfigError, UnknownNameError, FileFormatError
         The columns cannot be found, or the file cannot be read.
 
@@ -110,6 +133,14 @@ def load_triplets(
     >>> t = load_triplets(path)
     >>> t.choice_index.values.tolist(), t.stimulus_id.shape
     ([2, 0], (2, 3))
+
+    A THINGS-format file (0-based indices, odd one last, no header):
+
+    >>> path = os.path.join(tempfile.mkdtemp(), "trainset.txt")
+    >>> _ = open(path, "w").write("0 1 2\\n2 0 1\\n")
+    >>> t = load_triplets(path, odd_one="last", stimulus_ids=["cat", "dog", "car"])
+    >>> t.choice.values.tolist(), t.choice_index.values.tolist()
+    (['car', 'dog'], [2, 2])
     """
     path = Path(path)
     source = str(path)
@@ -122,7 +153,22 @@ def load_triplets(
         raise UnknownNameError(rt_unit, ("s", "ms"), what="reaction-time unit", source="rt_unit")
     if negative_rt not in NEGATIVE_RT_MODES:
         raise UnknownNameError(negative_rt, NEGATIVE_RT_MODES, what="negative_rt mode", source="negative_rt")
-    frame, _ = read_trial_table(path, format=format, table=table)
+    if odd_one not in (None, "last", "first"):
+        raise UnknownNameError(odd_one, ("last", "first"), what="odd_one position", source="odd_one")
+    if odd_one is not None and choice is not None:
+        raise ConfigError("odd_one= is for files without a choice column, but choice= names one", source="odd_one",
+                          fix="pass either choice='<column>' or odd_one='last'/'first'")
+    if object_base is not None and stimulus_ids is None:
+        raise ConfigError("object_base= applies to object indices mapped through stimulus_ids=", source="object_base",
+                          fix="pass stimulus_ids=, or leave object_base out")
+    matrix = read_index_matrix(path) if items is None and format in (None, "csv", "tsv") else None
+    if matrix is not None:
+        if odd_one is None:
+            raise ConfigError("the file has no header and no choice column (a THINGS-format index matrix)",
+                              source=source, fix="pass odd_one='last' (THINGS-data, SPoSE) or odd_one='first'")
+        frame = pd.DataFrame(matrix, columns=["item_0", "item_1", "item_2"])
+    else:
+        frame, _ = read_trial_table(path, format=format, table=table)
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     if items is None:
@@ -133,7 +179,12 @@ def load_triplets(
     for column in items:
         if column not in columns:
             raise UnknownNameError(column, columns, what="column (for items)", source=source)
-    if choice is None:
+    if odd_one is not None:
+        clash = [c for c in columns if c in ("choice", "choice_index", "stimulus_id") and c not in items]
+        if clash:
+            raise ConfigError(f"odd_one= derives the choice, but the file has column(s) {clash}", source=source,
+                              fix="leave odd_one out and pass choice='<column>' to use the file's choices")
+    elif choice is None:
         norm = {_norm(c): c for c in columns if c not in items}
         choice = next((norm[_norm(a)] for a in _CHOICE_ALIASES if _norm(a) in norm), None)
         if choice is None:
@@ -149,7 +200,14 @@ def load_triplets(
         ids = np.stack([frame[c].to_numpy(dtype=np.int64) for c in items], axis=1)
     else:
         ids = np.stack([_values(frame[c].astype(object)) for c in items], axis=1)
-    index = _choice_index(frame[choice], ids, choice_kind, index_base, choice, source)
+    map_text = None
+    if stimulus_ids is not None:
+        id_map, map_text = read_id_map(stimulus_ids)
+        ids, object_base = map_indices(ids, id_map, object_base, source)
+    if odd_one is None:
+        index = _choice_index(frame[choice], ids, choice_kind, index_base, choice, source)
+    else:
+        index = np.full(len(ids), 2 if odd_one == "last" else 0, dtype=np.int64)
     roles = _assign_roles([c for c in columns if c not in (*items, choice)],
                           {"reaction_time": reaction_time}, source, ())
     data_vars: dict[str, Any] = {
@@ -157,7 +215,7 @@ def load_triplets(
         "choice": (TRIAL, ids[np.arange(len(ids)), index]),
         "choice_index": (TRIAL, index),
     }
-    used = {*items, choice}
+    used = {*items, choice} - {None}
     if "reaction_time" in roles:
         rt = check_reaction_times(frame[roles["reaction_time"]], roles["reaction_time"], source, negative_rt)
         data_vars["reaction_time"] = (TRIAL, rt / (1000.0 if rt_unit == "ms" else 1.0))
@@ -181,7 +239,8 @@ def load_triplets(
         dataset["reaction_time"].attrs["units"] = "s"
     dataset.attrs.update({"source": source, "columns": {"items": list(items), "choice": choice},
                           **provenance({"items": list(items), "choice": choice, "choice_kind": choice_kind,
-                                        "index_base": index_base, "rt_unit": rt_unit, "negative_rt": negative_rt},
+                                        "index_base": index_base, "rt_unit": rt_unit, "negative_rt": negative_rt,
+                                        "odd_one": odd_one, "stimulus_ids": map_text, "object_base": object_base},
                                        {"file": source})})
     return check_trials(dataset, name=source)
 
