@@ -16,6 +16,9 @@ function                   file                                    returns
                            ``supplementalData.mat``                of the 92 images (175×175 RGB, uint8)
 =========================  ======================================  ==========================================
 
+:func:`load_behaviour_rdms` reads ``92_behavRDMs.mat``: ``(subject, pair)``
+similarity-judgement RDMs of 16 subjects (Mur et al. 2013).
+
 Kriegeskorte N, Mur M, Ruff DA, Kiani R, Bodurka J, Esteky H, Tanaka K,
 Bandettini PA (2008). Matching categorical object representations in inferior
 temporal cortex of man and monkey. Neuron 60(6):1126-1141.
@@ -45,14 +48,15 @@ from .fetchers import dataset_info, fetch
 if TYPE_CHECKING:  # torch is imported only when the images are loaded
     from neuroalign.extract import StimulusSet
 
-__all__ = ["DATASET", "IMAGE_IDS", "FILES", "CITATION", "load_hit_rdms", "load_model_rdms", "load_images"]
+__all__ = ["DATASET", "IMAGE_IDS", "FILES", "CITATION", "load_hit_rdms", "load_model_rdms", "load_behaviour_rdms",
+           "load_images"]
 
 #: The dataset's name in the fetchers' registry.
 DATASET = "kriegeskorte2008"
 #: The ids of the 92 images, in the order of every file's rows and columns.
 IMAGE_IDS = tuple(f"img{i:02d}" for i in range(1, 93))
 #: The file each function reads.
-FILES = {"hit": "92_brainRDMs.mat", "models": "92_modelRDMs.mat",
+FILES = {"hit": "92_brainRDMs.mat", "models": "92_modelRDMs.mat", "behaviour": "92_behavRDMs.mat",
          "images": "Kriegeskorte_Neuron2008_supplementalData.mat"}
 CITATION = ("Kriegeskorte N, Mur M, Ruff DA, Kiani R, Bodurka J, Esteky H, Tanaka K, Bandettini PA (2008). "
             "Matching categorical object representations in inferior temporal cortex of man and monkey. "
@@ -138,6 +142,37 @@ def load_model_rdms(*, data_home: str | os.PathLike | None = None) -> xr.DataArr
     out = out.assign_coords(model=[str(m.name) for m in models])
     out.attrs.update(_attrs(name))
     return out.rename("kriegeskorte2008_models")
+
+
+def load_behaviour_rdms(*, data_home: str | os.PathLike | None = None) -> xr.DataArray:
+    """The 16 subjects' similarity-judgement RDMs of the 92 images (Mur et al. 2013).
+
+    Parameters
+    ----------
+    data_home : path-like, optional
+        Where the datasets live.
+
+    Returns
+    -------
+    xarray.DataArray
+        Vector-form RDMs ``(subject, pair)``, subjects ``subject1`` …
+        ``subject16`` in the file's order (struct ``rdms_behav_92``), stimulus
+        ids ``img01`` … ``img92``; the file's values, unchanged.
+
+    Examples
+    --------
+    >>> from neuroalign.datasets.kriegeskorte2008 import load_behaviour_rdms
+    >>> behaviour = load_behaviour_rdms()
+    >>> dict(behaviour.sizes), behaviour.subject.values[:2].tolist()
+    ({'subject': 16, 'pair': 4186}, ['subject1', 'subject2'])
+    """
+    from neuroalign.compare import as_rdm
+
+    rdms, name = _read("behaviour", "rdms_behav_92", data_home)
+    out = as_rdm(np.stack([r.RDM for r in rdms]).astype(float), list(IMAGE_IDS), dims=["subject"])
+    out = out.assign_coords(subject=[str(r.name).split(" | ")[-1] for r in rdms])
+    out.attrs.update(_attrs(name, measure="similarity judgements"))
+    return out.rename("kriegeskorte2008_behaviour")
 
 
 def load_images(*, data_home: str | os.PathLike | None = None) -> StimulusSet:
