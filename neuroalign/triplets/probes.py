@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator
 
 from ..errors import DataError, FileFormatError
 from ..graphs.estimator_base import (check_bool, check_choice, check_fitted, check_int, check_number, epoch_bar,
@@ -76,7 +77,7 @@ def object_split(n_objects: int, fraction: float, rng: np.random.Generator) -> n
     return mask
 
 
-class LinearProbe:
+class LinearProbe(BaseEstimator):
     """The naive linear probe: ``W`` (and ``b``) so that transformed dot products predict choices.
 
     Parameters
