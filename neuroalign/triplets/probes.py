@@ -39,6 +39,7 @@ from ..errors import DataError, FileFormatError
 from ..graphs.estimator_base import (check_bool, check_choice, check_fitted, check_int, check_number, epoch_bar,
                                      resolve_seed, seeded_generator, stream_seeds)
 from .indexing import check_triplets, pair_similarities
+from .scoring import choice_probabilities, odd_one_credit, predict_odd_one
 
 __all__ = ["LinearProbe", "OPTIMIZERS", "triplet_loss", "load_transform"]
 
@@ -62,12 +63,6 @@ def triplet_loss(z: torch.Tensor, triplets: torch.Tensor, choices: torch.Tensor)
     a, b, c = z[triplets[:, 0]], z[triplets[:, 1]], z[triplets[:, 2]]
     s = torch.stack([(b * c).sum(1), (a * c).sum(1), (a * b).sum(1)], dim=1)
     return F.cross_entropy(s, choices)
-
-
-def _accuracy(s: np.ndarray, choices: np.ndarray) -> float:
-    """Accuracy of argmax(s) with expected credit on ties (1 / number tied)."""
-    top = s == s.max(axis=1, keepdims=True)
-    return float((top[np.arange(len(s)), choices] / top.sum(axis=1)).mean())
 
 
 def object_split(n_objects: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
@@ -335,18 +330,16 @@ class LinearProbe(BaseEstimator):
 
     def predict_proba(self, X: Any, triplets: Any) -> np.ndarray:
         """``P(odd = k)`` = softmax of the pair similarities, ``(n, 3)``."""
-        s = self.pair_similarities(X, triplets)
-        e = np.exp(s - s.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
+        return choice_probabilities(self.pair_similarities(X, triplets))
 
     def predict(self, X: Any, triplets: Any) -> np.ndarray:
-        """Predicted odd one (position 0–2): the item outside the most similar pair (ties: first)."""
-        return np.argmax(self.pair_similarities(X, triplets), axis=1)
+        """Predicted odd one (position 0–2): the item outside the most similar pair; ``-1`` for a tie."""
+        return predict_odd_one(self.pair_similarities(X, triplets))
 
     def score(self, X: Any, triplets: Any, choices: Any) -> float:
         """Accuracy on triplets, with expected credit (1 / number tied) on ties."""
         triplets, choices = check_triplets(triplets, len(_features(X)), choices, source="triplets")
-        return _accuracy(self.pair_similarities(X, triplets), choices)
+        return float(odd_one_credit(self.pair_similarities(X, triplets), choices).mean())
 
     def loss(self, X: Any, triplets: Any, choices: Any) -> float:
         """The mean triplet cross-entropy of the fitted transform (no penalty)."""

@@ -173,3 +173,11 @@ def test_bad_input_is_named():
     X[0, 0] = np.nan
     with pytest.raises(DataError, match="NaN"):
         LinearProbe().fit(X, sim.triplets, sim.choices)
+
+
+def test_a_zero_transform_ties_everywhere_and_scores_chance():
+    sim = simulate_triplets(20, 3, 300, seed=8)
+    probe = LinearProbe.from_arrays(np.zeros((3, 3)))
+    assert (probe.predict(sim.X, sim.triplets) == -1).all()
+    assert probe.score(sim.X, sim.triplets, sim.choices) == pytest.approx(1 / 3)
+    np.testing.assert_allclose(probe.predict_proba(sim.X, sim.triplets), 1 / 3)
