@@ -29,12 +29,17 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..compare.bootstrap import bootstrap_indices, resample_counts
 from ..compare.rdm import ID_A, ID_B, PAIR, to_square
-from ..data import provenance
-from ..errors import ConfigError, DataError, SchemaError
-from .indexing import PAIRS
+from ..data import average_repetitions, provenance
+from ..errors import AlignmentError, ConfigError, DataError, SchemaError, UnknownNameError
+from ..score import Score
+from .indexing import PAIRS, SIMILARITIES, pair_similarities
+from .scoring import RTOL as SCORE_RTOL
+from .scoring import tied_pairs
 
-__all__ = ["all_triplets", "implied_choices", "rdm_implied_choices", "implied_judgements", "rdm_implied_ceiling"]
+__all__ = ["all_triplets", "implied_choices", "rdm_implied_choices", "implied_judgements", "rdm_implied_ceiling",
+           "score_rdm_implied"]
 
 log = logging.getLogger(__name__)
 
@@ -261,3 +266,213 @@ def rdm_implied_ceiling(choices: Any) -> tuple[float, np.ndarray]:
         raise DataError("no triplet has both a subject's choice and another subject's", source="choices",
                         fix="check the RDMs: every triplet is tied")
     return float(np.nanmean(per_subject)), per_subject
+
+
+RESAMPLE = ("both", "subjects", "images")
+METRIC = "rdm-implied-odd-one-out"
+_BLOCK = 64  # resamples per block of the bootstrap (a block's (resample, triplet) weights: 64 x 125,580 floats)
+
+
+def _aligned_rows(ids: np.ndarray, wanted: np.ndarray, what: str) -> np.ndarray:
+    import pandas as pd
+
+    index = pd.Index(np.asarray(ids).astype(str))
+    if not index.is_unique:
+        raise DataError(f"{what} repeats stimulus ids", source=what, fix="give each stimulus one row")
+    rows = index.get_indexer(np.asarray(wanted).astype(str))
+    if (rows < 0).any():
+        missing = np.asarray(wanted)[rows < 0]
+        raise AlignmentError(f"{missing.size} stimulus id(s) of the behaviour RDMs are missing from {what}, e.g. "
+                             f"{missing[:5].tolist()}", source=what,
+                             fix="compute the candidates on the same images as the behaviour RDMs")
+    return rows
+
+
+def _candidate_similarities(candidates: Any, ids: np.ndarray, triplets: np.ndarray, similarity: str,
+                            ) -> tuple[str, list[str], list[np.ndarray]]:
+    """(dim, names, [(t, 3) pair similarities]) of model RDMs (s = -d) or of representations."""
+    if isinstance(candidates, xr.DataArray) and PAIR in candidates.dims:
+        square = to_square(candidates)
+        batch = [d for d in square.dims if d not in (ID_A, ID_B)]
+        if len(batch) > 1:
+            raise SchemaError(f"candidate RDMs need at most one dim besides 'pair', got {batch}", source="candidates",
+                              fix="stack them into one dim, e.g. .stack(model=[...])")
+        dim = batch[0] if batch else "model"
+        values = square.transpose(*batch, ID_A, ID_B).values.reshape(-1, *square.shape[-2:])
+        names = [str(v) for v in square[dim].values] if batch else [str(candidates.name or "model")]
+        rows = _aligned_rows(square[ID_A].values, ids, "candidates")
+        sims = []
+        for d in values:
+            d = d[np.ix_(rows, rows)]
+            sims.append(-np.stack([d[triplets[:, a], triplets[:, b]] for a, b in PAIRS], axis=1))
+        return dim, names, sims
+    if isinstance(candidates, xr.DataArray):
+        candidates = {str(candidates.name or "model"): candidates}
+    if not isinstance(candidates, dict) or not candidates:
+        raise SchemaError(f"candidates must be vector-form RDMs (dims (model, pair)), a (presentation, neuroid) "
+                          f"array or a dict of them, got {type(candidates).__name__}", source="candidates",
+                          fix="pass load_model_rdms(), or {layer: activations}")
+    if similarity not in SIMILARITIES:
+        raise UnknownNameError(similarity, SIMILARITIES, what="similarity", source="similarity")
+    sims = []
+    for name, array in candidates.items():
+        if not isinstance(array, xr.DataArray) or set(array.dims) != {"presentation", "neuroid"}:
+            raise SchemaError(f"candidate {name!r} must be a (presentation, neuroid) DataArray",
+                              source="candidates", fix="extract activations with neuroalign.extract.extract")
+        mean = average_repetitions(array, name=str(name)).transpose("presentation", "neuroid")
+        rows = _aligned_rows(mean["stimulus_id"].values, ids, f"candidate {name!r}")
+        sims.append(pair_similarities(mean.values[rows], triplets, kind=similarity))
+    return "layer", [str(k) for k in candidates], sims
+
+
+def score_rdm_implied(
+    candidates: Any,
+    behaviour_rdms: xr.DataArray,
+    *,
+    similarity: str = "cosine",
+    subject: str = "subject",
+    resample: str = "both",
+    n_bootstrap: int = 1000,
+    ci_level: float = 0.95,
+    seed: int = 0,
+    rtol: float = RTOL,
+    progress: bool = False,
+) -> Score:
+    """Score models against every subject's RDM-implied choices, with a leave-one-subject-out ceiling.
+
+    Each candidate predicts the odd one of every triplet of the behaviour RDMs'
+    images (the item outside its most similar pair); its credit on a triplet is
+    1 when that is the subject's RDM-implied choice, 0 otherwise and
+    ``1 / #tied`` when the candidate's largest pair similarities tie
+    (:func:`neuroalign.triplets.scoring.odd_one_credit`, tie policy
+    ``"expected"``).  A subject's agreement is the mean credit over the
+    triplets its RDM implies a choice for; the score is the mean over subjects.
+
+    Parameters
+    ----------
+    candidates : xarray.DataArray or dict
+        Model RDMs in vector form with one leading dim (e.g. ``(model, pair)``
+        from :func:`~neuroalign.datasets.kriegeskorte2008.load_model_rdms`;
+        similarity = −dissimilarity), or a ``(presentation, neuroid)``
+        representation, or a dict ``{layer: representation}`` (repetitions
+        averaged by ``stimulus_id``).
+    behaviour_rdms : xarray.DataArray
+        ``(subject, pair)`` RDMs (:func:`rdm_implied_choices`).
+    similarity : {"dot", "cosine", "euclidean"}
+        Pair similarity of representations (unused for RDMs).
+    subject : str
+        The subjects' dim of ``behaviour_rdms``.
+    resample : {"both", "subjects", "images"}
+        Bootstrap unit of the CI: subjects and images drawn together
+        (``"both"``), or one of them.  An image drawn ``c`` times gives its
+        triplets the weight product of their three images' counts; triplets
+        themselves are never resampled.
+    n_bootstrap, ci_level, seed
+        Bootstrap resamples, CI coverage, and the seed of the draws.
+    rtol : float
+        Tie tolerance of the behaviour RDMs (:func:`implied_choices`).
+    progress : bool
+        Show a progress bar over bootstrap blocks.
+
+    Returns
+    -------
+    Score
+        ``value`` on the candidates' dim (``model`` or ``layer``), ``ceiling``
+        = the leave-one-subject-out ceiling (:func:`rdm_implied_ceiling`), CI
+        and error from the bootstrap (:attr:`~neuroalign.Score.ceiled` divides
+        by the ceiling; the chance-corrected ratio is ``raw["normalised"]``).
+        ``raw``: ``agreement`` (candidate,
+        subject), ``ceiling_per_subject``, ``normalised`` = (score − 1/3) /
+        (ceiling − 1/3) clipped at 0 (NaN, with a logged warning, when the
+        ceiling is at chance), ``tie_rate`` of each candidate,
+        ``n_tied`` of each subject, ``resampled`` (resample, candidate).
+
+    Examples
+    --------
+    >>> from neuroalign.compare import as_rdm
+    >>> rng = np.random.default_rng(0)
+    >>> ids = [f"i{k}" for k in range(8)]
+    >>> behaviour = as_rdm(rng.random((3, 28)), ids, form="vector", dims=["subject"])
+    >>> models = as_rdm(np.stack([behaviour.values[0], np.ones(28)]), ids, form="vector", dims=["model"])
+    >>> score = score_rdm_implied(models, behaviour, n_bootstrap=50)
+    >>> round(float(score.values[1]), 4), float(score.raw["tie_rate"][1])  # a constant RDM: every triplet tied
+    (0.3333, 1.0)
+    """
+    if resample not in RESAMPLE:
+        raise UnknownNameError(resample, RESAMPLE, what="resampling unit", source="resample")
+    implied = rdm_implied_choices(behaviour_rdms, subject=subject, rtol=rtol)
+    ids, triplets = implied["object"].values, implied.triplet.values
+    choices = implied.choice_index.values  # (subject, trial)
+    valid = choices >= 0
+    dim, names, sims = _candidate_similarities(candidates, ids, triplets, similarity)
+    credit = np.zeros((len(names), *choices.shape))
+    tie_rate = np.zeros(len(names))
+    rows = np.arange(choices.shape[1])
+    for m, s in enumerate(sims):  # expected credit (odd_one_credit's rule), the tie mask computed once per candidate
+        tied = tied_pairs(s, rtol=SCORE_RTOL)
+        n_tied = tied.sum(axis=1)
+        tie_rate[m] = float((n_tied > 1).mean())
+        credit[m] = np.where(valid, tied[rows, np.maximum(choices, 0)] / n_tied, 0.0)
+    agreement = (credit * valid).sum(axis=2) / valid.sum(axis=1)  # (candidate, subject)
+    value = agreement.mean(axis=1)
+    ceiling, per_subject = rdm_implied_ceiling(choices)
+    resampled = _joint_bootstrap(credit * valid, valid, triplets, len(ids), resample, n_bootstrap, seed, progress)
+    coords = {dim: names}
+    subjects = implied[subject].values
+    if ceiling > 1 / 3:
+        normalised = np.clip((value - 1 / 3) / (ceiling - 1 / 3), 0, None)
+    else:
+        log.warning("the subjects' RDM-implied choices agree at chance (ceiling %.4f <= 1/3): the normalised score "
+                    "is undefined (NaN)", ceiling)
+        normalised = np.full(len(value), np.nan)
+    raw = xr.Dataset(
+        {"agreement": ((dim, subject), agreement), "ceiling_per_subject": (subject, per_subject),
+         "normalised": (dim, normalised), "tie_rate": (dim, tie_rate), "n_tied": (subject, implied.n_tied.values),
+         "resampled": (("resample", dim), resampled)},
+        coords={dim: names, subject: subjects})
+    params = {"similarity": similarity, "resample": resample, "n_bootstrap": n_bootstrap, "seed": seed, "rtol": rtol,
+              "tie_policy": "expected", "kind": "RDM-implied choices"}
+    score = Score.from_resamples(xr.DataArray(value, dims=[dim], coords=coords), raw["resampled"], metric=METRIC,
+                                 ceiling=ceiling, params=params, ci_level=ci_level)
+    raw.attrs.update(provenance(params, {"behaviour_rdms": behaviour_rdms.values}))
+    score.raw = raw
+    return score
+
+
+def _joint_bootstrap(credit: np.ndarray, valid: np.ndarray, triplets: np.ndarray, n_objects: int, resample: str,
+                     n_bootstrap: int, seed: int, progress: bool) -> np.ndarray:
+    """(resample, candidate) mean agreement with subjects and/or images drawn with replacement.
+
+    A resample weighs subject ``s`` by its draw count ``u_s`` and triplet
+    ``(i, j, k)`` by ``c_i c_j c_k``; its value is the weighted mean credit over
+    the (subject, triplet) cells that have an implied choice.
+    """
+    from tqdm.auto import tqdm
+
+    n_cand, n_subj, n_trip = credit.shape
+    subject_rng, image_rng = (np.random.default_rng(c) for c in np.random.SeedSequence(seed).spawn(2))
+    if resample in ("both", "subjects"):
+        if n_subj < 2:
+            raise DataError("resampling subjects needs at least two subjects", source="behaviour_rdms",
+                            fix="pass resample='images'")
+        u = resample_counts(bootstrap_indices(n_subj, n_bootstrap, subject_rng), n_subj).astype(np.float64)
+    else:
+        u = np.ones((n_bootstrap, n_subj))
+    if resample in ("both", "images"):
+        c = resample_counts(bootstrap_indices(n_objects, n_bootstrap, image_rng), n_objects).astype(np.float64)
+    else:
+        c = np.ones((n_bootstrap, n_objects))
+    flat = credit.reshape(n_cand * n_subj, n_trip)
+    mask = valid.astype(np.float64)
+    out = np.full((n_bootstrap, n_cand), np.nan)
+    for start in tqdm(range(0, n_bootstrap, _BLOCK), disable=not progress, desc="RDM-implied bootstrap"):
+        stop = min(start + _BLOCK, n_bootstrap)
+        w = c[start:stop, triplets[:, 0]] * c[start:stop, triplets[:, 1]] * c[start:stop, triplets[:, 2]]
+        num = (flat @ w.T).reshape(n_cand, n_subj, stop - start)  # (candidate, subject, resample)
+        den = mask @ w.T  # (subject, resample)
+        ub = u[start:stop].T  # (subject, resample)
+        total_num = (num * ub[None]).sum(axis=1)  # (candidate, resample)
+        total_den = (den * ub).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start:stop] = np.where(total_den > 0, total_num / np.where(total_den > 0, total_den, 1), np.nan).T
+    return out

@@ -168,3 +168,129 @@ def test_errors():
         rdm_implied_ceiling([[0, 1, 2]])
     with pytest.raises(DataError, match="0, 1, 2 or -1"):
         rdm_implied_ceiling([[0, 3], [1, 1]])
+
+
+# --------------------------------------------------------------------------- scoring against RDM-implied choices
+
+
+from neuroalign.errors import AlignmentError, UnknownNameError  # noqa: E402
+from neuroalign.triplets.rdm_choices import score_rdm_implied  # noqa: E402
+
+
+def _loop_agreement(model_d: np.ndarray, subject_d: np.ndarray) -> float:
+    """Reference: mean over the subject's untied triplets of 1/#tied when its odd one is among the model's."""
+    credits = []
+    for i, j, k in itertools.combinations(range(len(model_d)), 3):
+        human = {k: subject_d[i, j], j: subject_d[i, k], i: subject_d[j, k]}
+        low = min(human.values())
+        odd = [o for o, v in human.items() if v == low]
+        if len(odd) > 1:
+            continue
+        model = {k: model_d[i, j], j: model_d[i, k], i: model_d[j, k]}
+        best = min(model.values())
+        predicted = [o for o, v in model.items() if v == best]
+        credits.append(1 / len(predicted) if odd[0] in predicted else 0.0)
+    return float(np.mean(credits))
+
+
+def test_scores_equal_a_per_triplet_loop(rng):
+    n = 8
+    ids = [f"o{i}" for i in range(n)]
+    behaviour = _random_rdms(rng, 4, n, ties=True)
+    models = as_rdm(np.stack([rng.random(28), np.round(rng.random(28) * 3), np.ones(28)]), ids, form="vector",
+                    dims=["model"]).assign_coords(model=["random", "coarse", "constant"])
+    score = score_rdm_implied(models, behaviour, n_bootstrap=20, rtol=0.0)
+    squares_b, squares_m = _squares(behaviour), _squares(models.rename(model="subject"))
+    expected = np.array([[_loop_agreement(m, b) for b in squares_b] for m in squares_m])
+    np.testing.assert_allclose(score.raw["agreement"].values, expected)
+    np.testing.assert_allclose(score.values.values, expected.mean(axis=1))
+    assert float(score.values.sel(model="constant")) == pytest.approx(1 / 3)
+    assert float(score.raw["tie_rate"].sel(model="constant")) == 1.0
+    assert float(score.ceiling) == pytest.approx(rdm_implied_ceiling(rdm_implied_choices(behaviour).choice_index)[0])
+    assert score.raw["normalised"].dims == ("model",) and score.params["kind"] == "RDM-implied choices"
+    itself = score_rdm_implied(behaviour.isel(subject=[0]).rename(subject="model"), behaviour, n_bootstrap=5)
+    assert float(itself.raw["agreement"].isel(subject=0, model=0)) == 1.0  # a subject's own RDM implies its choices
+
+
+def test_layers_score_like_their_cosine_distance_rdms(rng):
+    import scipy.spatial.distance
+    from neuroalign.data import create_assembly
+
+    n = 7
+    ids = [f"o{i}" for i in range(n)]
+    behaviour = _random_rdms(rng, 3, n)
+    x = rng.normal(size=(n, 5))
+    order = rng.permutation(n)  # the activations come in another order than the RDMs' stimuli
+    layer = create_assembly(x[order], stimulus_id=[ids[i] for i in order])
+    from_layer = score_rdm_implied({"conv1": layer}, behaviour, similarity="cosine", n_bootstrap=10)
+    rdm = as_rdm(scipy.spatial.distance.pdist(x, "cosine")[None], ids, form="vector", dims=["model"])
+    from_rdm = score_rdm_implied(rdm, behaviour, n_bootstrap=10)
+    np.testing.assert_allclose(from_layer.raw["agreement"].values, from_rdm.raw["agreement"].values)
+    assert from_layer.values.dims == ("layer",)
+    with pytest.raises(AlignmentError, match="missing"):
+        score_rdm_implied({"conv1": layer.isel(presentation=slice(0, 5))}, behaviour, n_bootstrap=10)
+
+
+def test_image_bootstrap_equals_enumerating_the_drawn_copies(rng):
+    # reference for one image resample: every triplet of drawn copies of three DIFFERENT images, its mean credit
+    from neuroalign.compare.bootstrap import bootstrap_indices
+
+    n = 6
+    behaviour = _random_rdms(rng, 2, n)
+    model = as_rdm(rng.random((1, 15)), [f"o{i}" for i in range(n)], form="vector", dims=["model"])
+    score = score_rdm_implied(model, behaviour, resample="images", n_bootstrap=3, seed=7)
+    image_rng = np.random.default_rng(np.random.SeedSequence(7).spawn(2)[1])
+    draws = bootstrap_indices(n, 3, image_rng)
+    sb, sm = _squares(behaviour), _squares(model.rename(model="subject"))[0]
+    for r in range(3):
+        credits = []
+        for s in range(2):
+            for a, b, c in itertools.combinations(draws[r], 3):
+                if len({a, b, c}) == 3:
+                    sub = np.ix_([a, b, c], [a, b, c])
+                    credits.append(_loop_agreement(sm[sub], sb[s][sub]))
+        assert float(score.raw["resampled"][r, 0]) == pytest.approx(np.mean(credits))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_score_is_invariant_to_the_stimulus_order(seed):
+    # property: relabelling the images in both RDMs (same permutation) changes nothing
+    rng = np.random.default_rng(seed)
+    n = 6
+    ids = [f"o{i}" for i in range(n)]
+    b = _squares(_random_rdms(rng, 3, n))
+    m = _squares(_random_rdms(rng, 2, n))
+    perm = rng.permutation(n)
+    scores = []
+    for order in (np.arange(n), perm):
+        bp = as_rdm(b[:, order][:, :, order], [ids[i] for i in order], dims=["subject"])
+        mp = as_rdm(m[:, order][:, :, order], [ids[i] for i in order], dims=["model"])
+        scores.append(score_rdm_implied(mp, bp, n_bootstrap=2).raw["agreement"].values)
+    np.testing.assert_allclose(scores[0], scores[1])
+
+
+def test_model_rdms_against_the_16_subjects(shared_data):
+    from neuroalign.datasets.kriegeskorte2008 import load_behaviour_rdms, load_model_rdms
+
+    score = score_rdm_implied(load_model_rdms(), load_behaviour_rdms(), n_bootstrap=20, seed=0)
+    values = score.values.to_series()
+    print("RDM-implied choices, 16 subjects:", values.round(4).to_dict(), "ceiling", round(float(score.ceiling), 4))
+    assert values.idxmax() == "animacy" and (values > 1 / 3).all() and (values < float(score.ceiling)).all()
+    low, high = score.ci
+    assert (low.values <= values.values).all() and (values.values <= high.values).all()
+
+
+def test_scoring_errors(rng):
+    behaviour = _random_rdms(rng, 2, 5)
+    model = as_rdm(rng.random((1, 10)), [f"o{i}" for i in range(5)], form="vector", dims=["model"])
+    with pytest.raises(UnknownNameError):
+        score_rdm_implied(model, behaviour, resample="triplets")
+    with pytest.raises(SchemaError, match="candidates"):
+        score_rdm_implied(np.zeros((5, 5)), behaviour)
+    with pytest.raises(UnknownNameError):
+        score_rdm_implied({"l": xr.DataArray(np.zeros((5, 2)), dims=("presentation", "neuroid"))}, behaviour,
+                          similarity="pearson")
+    other = as_rdm(rng.random((1, 10)), [f"x{i}" for i in range(5)], form="vector", dims=["model"])
+    with pytest.raises(AlignmentError, match="x0|o0"):
+        score_rdm_implied(other, behaviour)
