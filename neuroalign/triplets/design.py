@@ -82,7 +82,8 @@ def correlation_similarity(features: Any, *, pca: int | None = None, source: str
     scale = np.abs(x).max(axis=1) * np.sqrt(x.shape[1])
     flat = norm <= 1e-12 * np.maximum(scale, 1e-300)
     if flat.any():
-        raise DataError(f"{int(flat.sum())} image(s) have constant activations (rows {np.flatnonzero(flat)[:5].tolist()}); "
+        rows = np.flatnonzero(flat)[:5].tolist()
+        raise DataError(f"{int(flat.sum())} image(s) have constant activations (rows {rows}); "
                         "their Pearson correlation is undefined", source=source,
                         fix="drop those images or use a layer (or PCA) where they vary")
     z /= norm[:, None]
@@ -223,6 +224,8 @@ def design_triplets(sim_low: Any, sim_high: Any, *, task: str = "match-to-sample
     if (table[["bin_low", "bin_high"]].to_numpy() < 0).any():  # never: candidates were binned from the same values
         raise AssertionError("a chosen triplet fell outside the grid")
     table = table.sort_values(["bin_low", "bin_high"], kind="stable").reset_index(drop=True)
+    log.info("triplet design (%s): %d triplets in %d bins from %d images, r(Δlow, Δhigh) = %.4f",
+             task, len(table), n_bins, n, float(np.corrcoef(d_low, d_high)[0, 1]) if len(table) > 2 else np.nan)
     pool_low, pool_high = _pool_sample(s_low, s_high, task, rng)
     table.attrs.update({
         "task": task, "bins": (n_low, n_high), "step": (step_low, step_high), "per_bin": per_bin,

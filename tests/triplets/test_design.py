@@ -109,6 +109,15 @@ def test_deterministic_for_a_seed():
     assert not a[ITEMS["match-to-sample"]].equals(c[ITEMS["match-to-sample"]])
 
 
+@pytest.mark.parametrize("task", TASKS)
+def test_several_triplets_per_bin(task):
+    low, high = _features(200, seed=6)
+    design = design_triplets(np.corrcoef(low), np.corrcoef(high), task=task, bins=3, per_bin=3, random_state=1)
+    stats = design_diagnostics(design)
+    assert stats["min_per_bin"] == stats["max_per_bin"] == 3 and stats["n_triplets"] == 27
+    assert stats["max_image_use"] == 1 and abs(stats["r"]) <= 0.05
+
+
 def test_repetitions_are_averaged_and_order_does_not_matter():
     low, high = _pool(150, seed=2)
     repeated = xr.concat([low, low], dim="presentation")  # every image twice: the average is the image
