@@ -20,6 +20,10 @@ first, each image used at most once (with restarts that move unfilled bins to
 the front), and the chosen triplets are swapped for other candidates of their
 bin while that brings r(Δlow, Δhigh) closer to zero.  A grid filled evenly is
 uncorrelated by construction; the swaps remove the rest.
+
+No choice depends on how the bins are numbered (random keys are drawn per
+triplet, ties between equally full bins are broken by those keys), so swapping
+the two spaces gives the same triplets with the two Δ columns swapped.
 """
 
 from __future__ import annotations
@@ -276,26 +280,33 @@ def _collect_candidates(s_low: np.ndarray, s_high: np.ndarray, task: str, grid: 
             orientations.append((j, i, -d_low, -d_high))
         for oi, oj, dl, dh in orientations:
             code = grid.flat(dl, dh).astype(code_type)
+            key = rng.random(len(code))  # drawn per pair, so the pick does not depend on how bins are numbered
             keep = np.flatnonzero(code >= 0)
             order = keep[np.argsort(code[keep], kind="stable")]  # a radix sort for small integers
             if not len(order):
                 continue
-            sorted_code = code[order]
+            sorted_code, sorted_key = code[order], key[order]
             starts = np.flatnonzero(np.r_[True, sorted_code[1:] != sorted_code[:-1]])
             sizes = np.diff(np.r_[starts, len(order)])
-            pick = order[starts + (rng.random(len(starts)) * sizes).astype(np.int64)]  # one at random per bin
+            lowest = np.flatnonzero(sorted_key == np.repeat(np.minimum.reduceat(sorted_key, starts), sizes))
+            group = np.repeat(np.arange(len(starts)), sizes)[lowest]
+            pick = order[lowest[np.r_[True, group[1:] != group[:-1]]]]  # per bin, the pair with the lowest key
             records.append((code[pick].astype(np.int64), np.full(len(pick), a), oi[pick], oj[pick], dl[pick],
-                            dh[pick]))
+                            dh[pick], key[pick]))
     if not records:
-        return {key: np.zeros(0, np.int64) for key in ("bin", "a", "i", "j")} | {"dl": np.zeros(0), "dh": np.zeros(0)}
+        empty = np.zeros(0, np.int64)
+        return {"bin": empty, "a": empty, "i": empty, "j": empty, "dl": np.zeros(0), "dh": np.zeros(0),
+                "key": np.zeros(0)}
     cols = [np.concatenate(c) for c in zip(*records)]
-    return dict(zip(("bin", "a", "i", "j", "dl", "dh"), cols))
+    return dict(zip(("bin", "a", "i", "j", "dl", "dh", "key"), cols))
 
 
 def _fill(cand: dict, n_bins: int, per_bin: int, n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
     """Greedy, hardest bins first, each image once; unfilled bins move to the front on the next attempt."""
-    by_bin = [np.flatnonzero(cand["bin"] == b) for b in range(n_bins)]
-    priority = list(np.argsort([len(c) for c in by_bin], kind="stable"))
+    by_bin = [np.flatnonzero(cand["bin"] == b) for b in range(n_bins)]  # in the order the anchors were visited
+    counts = np.array([len(c) for c in by_bin])
+    tie = np.array([cand["key"][c].min() if len(c) else 0.0 for c in by_bin])  # keys, not bin numbers, break ties
+    priority = [int(b) for b in np.lexsort((tie, counts))]
     unfilled: list[int] = []
     for _ in range(_ATTEMPTS):
         used = np.zeros(n, bool)
