@@ -247,7 +247,8 @@ def load_triplets(
 
 def _check_items(frame: pd.DataFrame, items: list[str], source: str) -> None:
     """Every row names three different, present stimuli."""
-    missing = np.stack([_missing_text(frame[c]) for c in items], axis=1).any(axis=1)
+    missing = np.stack([np.zeros(len(frame), dtype=bool) if pd.api.types.is_integer_dtype(frame[c])  # no NaN in ints
+                        else _missing_text(frame[c]) for c in items], axis=1).any(axis=1)
     if missing.any():
         rows = (np.flatnonzero(missing)[:5] + 1).tolist()
         raise DataError(f"{int(missing.sum())} judgement(s) lack a stimulus in {items} (data rows {rows})",
