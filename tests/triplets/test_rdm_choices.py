@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuroalign.compare import as_rdm
-from neuroalign.errors import ConfigError, DataError, SchemaError
+from neuroalign.errors import AlignmentError, ConfigError, DataError, SchemaError, UnknownNameError
 from neuroalign.triplets.rdm_choices import (all_triplets, implied_choices, implied_judgements, rdm_implied_ceiling,
-                                             rdm_implied_choices)
+                                             rdm_implied_choices, score_rdm_implied)
 
 
 def _loop_choices(d: np.ndarray):
@@ -171,10 +171,6 @@ def test_errors():
 
 
 # --------------------------------------------------------------------------- scoring against RDM-implied choices
-
-
-from neuroalign.errors import AlignmentError, UnknownNameError  # noqa: E402
-from neuroalign.triplets.rdm_choices import score_rdm_implied  # noqa: E402
 
 
 def _loop_agreement(model_d: np.ndarray, subject_d: np.ndarray) -> float:
