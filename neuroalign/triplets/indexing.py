@@ -21,10 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.linalg.blas import dsyrk
+from scipy.spatial.distance import pdist, squareform
 
+from .._compiled import compiled
 from ..errors import AlignmentError, DataError, SchemaError, UnknownNameError
 
-__all__ = ["PAIRS", "SIMILARITIES", "triplet_positions", "check_triplets", "pair_similarities"]
+__all__ = ["PAIRS", "SIMILARITIES", "triplet_positions", "check_triplets", "pair_similarities", "used_objects",
+           "checked_features"]
 
 #: The pair of item positions whose similarity is column ``k``: the pair that excludes item ``k``.
 PAIRS = ((1, 2), (0, 2), (0, 1))
@@ -156,13 +160,14 @@ def check_triplets(triplets: Any, n_objects: int, choices: Any = None, *,
         raise DataError(f"triplets must hold integer object positions, got dtype {t.dtype}", source=source,
                         fix="convert them with np.asarray(triplets).astype(int) after checking they are whole")
     t = t.astype(np.int64, copy=False)
-    bad = np.flatnonzero(((t < 0) | (t >= n_objects)).any(axis=1))
-    if bad.size:
+    if t.size and (t.min() < 0 or t.max() >= n_objects):
+        bad = np.flatnonzero(((t < 0) | (t >= n_objects)).any(axis=1))
         raise DataError(f"{bad.size} triplet(s) hold an object index outside [0, {n_objects}), rows "
                         f"{bad[:_SHOWN].tolist()} (e.g. {t[bad[0]].tolist()})", source=source,
                         fix="check the index base (0-based positions into the features) and the object count")
-    bad = np.flatnonzero((t[:, 0] == t[:, 1]) | (t[:, 0] == t[:, 2]) | (t[:, 1] == t[:, 2]))
-    if bad.size:
+    repeated = (t[:, 0] == t[:, 1]) | (t[:, 0] == t[:, 2]) | (t[:, 1] == t[:, 2])
+    if repeated.any():
+        bad = np.flatnonzero(repeated)
         raise DataError(f"{bad.size} triplet(s) repeat an object, rows {bad[:_SHOWN].tolist()} "
                         f"(e.g. {t[bad[0]].tolist()})", source=source,
                         fix="an odd-one-out judgement needs three different objects: drop those rows")
@@ -179,8 +184,8 @@ def check_triplets(triplets: Any, n_objects: int, choices: Any = None, *,
             raise DataError(f"choices must be integer positions 0, 1 or 2, got dtype {c.dtype}", source=source,
                             fix="pass the position of the odd one within each triplet")
     c = c.astype(np.int64, copy=False)
-    bad = np.flatnonzero((c < 0) | (c > 2))
-    if bad.size:
+    if c.size and (c.min() < 0 or c.max() > 2):
+        bad = np.flatnonzero((c < 0) | (c > 2))
         raise DataError(f"{bad.size} choice(s) are not one of the three items (not 0, 1 or 2), rows "
                         f"{bad[:_SHOWN].tolist()} (e.g. {c[bad[0]]})", source=source,
                         fix="choices are 0-based positions of the odd one within its triplet")
@@ -230,6 +235,13 @@ def pair_similarities(features: Any, triplets: Any, kind: str = "dot", *,
     >>> int(pair_similarities(x, [[0, 1, 2]], "euclidean").argmax(axis=1)[0])  # item 2 is the odd one
     2
     """
+    x = checked_features(features, kind)
+    t, _ = check_triplets(triplets, len(x), source="triplets")
+    return _pair_similarities(x, t, kind, chunk)
+
+
+def checked_features(features: Any, kind: str = "dot") -> np.ndarray:
+    """Features as a finite 2-D float64 array, after checking the similarity ``kind`` (errors as pair_similarities)."""
     if kind not in SIMILARITIES:
         raise UnknownNameError(kind, SIMILARITIES, what="similarity", source="similarity")
     x = np.asarray(features, dtype=np.float64)
@@ -240,7 +252,11 @@ def pair_similarities(features: Any, triplets: Any, kind: str = "dot", *,
         rows = np.flatnonzero(~np.isfinite(x).all(axis=1))
         raise DataError(f"{rows.size} feature row(s) hold NaN or inf, e.g. rows {rows[:_SHOWN].tolist()}",
                         source="features", fix="drop or repair those objects before scoring")
-    t, _ = check_triplets(triplets, len(x), source="triplets")
+    return x
+
+
+def _pair_similarities(x: np.ndarray, t: np.ndarray, kind: str, chunk: int | None) -> np.ndarray:
+    """pair_similarities on finite float64 features and checked triplets."""
     if chunk is not None and (not isinstance(chunk, (int, np.integer)) or chunk < 1):
         raise DataError(f"chunk must be a positive number of triplets, got {chunk!r}", source="chunk",
                         fix="pass e.g. chunk=4096, or leave it out")
@@ -254,9 +270,7 @@ def pair_similarities(features: Any, triplets: Any, kind: str = "dot", *,
         x = x / norms[:, None]
     out = np.empty((len(t), 3))
     if chunk is None and len(x) ** 2 * 8 <= _GRAM_BYTES:
-        matrix = _similarity_matrix(x, kind)
-        for k, (i, j) in enumerate(PAIRS):
-            out[:, k] = matrix[t[:, i], t[:, j]]
+        _gather_pairs(_similarity_matrix(x, kind), t, out)
         return out
     step = chunk or max(1, _CHUNK_BYTES // (3 * 8 * max(x.shape[1], 1)))
     for start in range(0, len(t), step):
@@ -271,11 +285,35 @@ def pair_similarities(features: Any, triplets: Any, kind: str = "dot", *,
     return out
 
 
+def used_objects(triplets: np.ndarray, n_objects: int) -> tuple[np.ndarray, np.ndarray]:
+    """The objects that occur in checked ``triplets`` (sorted) and the triplets renumbered into them.
+
+    Examples
+    --------
+    >>> objects, codes = used_objects(np.array([[4, 1, 2]]), 6)
+    >>> objects.tolist(), codes.tolist()
+    ([1, 2, 4], [[2, 0, 1]])
+    """
+    present = np.bincount(triplets.ravel(), minlength=n_objects) > 0
+    if present.all():
+        return np.arange(n_objects), triplets
+    lookup = np.cumsum(present) - 1
+    return np.flatnonzero(present), lookup[triplets]
+
+
 def _similarity_matrix(x: np.ndarray, kind: str) -> np.ndarray:
     """All objects' pair similarities, exactly symmetric (a pair's value does not depend on its order)."""
     if kind == "euclidean":
-        from scipy.spatial.distance import pdist, squareform
-
         return -squareform(pdist(x, "euclidean"))  # direct differences: duplicated objects are exactly 0 apart
-    gram = x @ x.T
-    return (gram + gram.T) / 2
+    upper = dsyrk(1.0, x)  # x @ x.T, upper triangle computed once (half of a matrix product's work)
+    return np.triu(upper) + np.triu(upper, 1).T
+
+
+@compiled
+def _gather_pairs(matrix: np.ndarray, t: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover - compiled
+    """out[n, k] = matrix of the pair that excludes item k of triplet n (PAIRS)."""
+    for n in range(t.shape[0]):
+        a, b, c = t[n, 0], t[n, 1], t[n, 2]
+        out[n, 0] = matrix[b, c]
+        out[n, 1] = matrix[a, c]
+        out[n, 2] = matrix[a, b]

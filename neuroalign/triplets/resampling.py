@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from .._compiled import compiled
 from ..compare.bootstrap import bootstrap_indices, resample_counts
 from ..errors import DataError
+from .indexing import check_triplets, used_objects
 
 __all__ = ["object_resamples", "subject_resamples"]
 
@@ -33,7 +34,7 @@ _BLOCK = 64  # resamples per kernel call (the progress bar's step)
 @compiled
 def _weighted_sums(counts: np.ndarray, triplets: np.ndarray, credit: np.ndarray, num: np.ndarray,
                    den: np.ndarray) -> None:  # pragma: no cover - compiled
-    """num[r] += Σ_n c[r, a] c[r, b] c[r, c] credit[n], den[r] += Σ_n c[r, a] c[r, b] c[r, c]; counts is (object, r)."""
+    """num[r] += Σ_n w[n, r] credit[n], den[r] += Σ_n w[n, r]; w[n, r] = c[a, r] c[b, r] c[c, r], counts (object, r)."""
     n_resamples = counts.shape[1]
     for n in range(triplets.shape[0]):
         a = counts[triplets[n, 0]]
@@ -79,8 +80,8 @@ def object_resamples(credit: Any, triplets: Any, *, n_bootstrap: int = 1000,
     if credit.shape != (len(triplets),) or len(triplets) == 0:
         raise DataError(f"need one credit per triplet, got {credit.shape} for {len(triplets)} triplets",
                         source="credit", fix="pass the per-triplet credit of the same triplets")
-    objects, codes = np.unique(triplets, return_inverse=True)
-    codes = codes.reshape(triplets.shape).astype(np.int64)
+    triplets, _ = check_triplets(triplets, int(triplets.max()) + 1 if triplets.size else 0, source="triplets")
+    objects, codes = used_objects(triplets, int(triplets.max()) + 1)
     rng = np.random.default_rng(random_state)
     draws = bootstrap_indices(len(objects), n_bootstrap, rng)
     counts = np.ascontiguousarray(resample_counts(draws, len(objects)).T, dtype=np.float64)  # (object, resample)

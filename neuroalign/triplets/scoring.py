@@ -33,12 +33,13 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .._compiled import compiled
 from ..data import average_repetitions, provenance, validate
 from ..errors import ConfigError, DataError, UnknownNameError
 from ..score import Score
-from .indexing import check_triplets, pair_similarities, triplet_positions
+from .indexing import _pair_similarities, check_triplets, checked_features, triplet_positions, used_objects
 from .resampling import object_resamples, subject_resamples
-from .temperature import _choices, _similarities, choice_probabilities, fit_temperature
+from .temperature import _choices, _fit, _similarities, choice_probabilities, fit_temperature
 
 __all__ = ["TIE_POLICIES", "RESAMPLING", "RTOL", "tied_pairs", "predict_odd_one", "odd_one_credit",
            "choice_probabilities", "fit_temperature", "score_similarities", "score_indices", "score_triplets"]
@@ -92,18 +93,39 @@ def predict_odd_one(similarities: Any, *, tie_policy: str = "expected", rtol: fl
     if tie_policy not in TIE_POLICIES:
         raise UnknownNameError(tie_policy, TIE_POLICIES, what="tie policy", source="tie_policy")
     tied = tied_pairs(similarities, rtol=rtol)
-    n_tied = tied.sum(axis=1)
+    predicted = np.where(tied.sum(axis=1) > 1, -1, np.argmax(tied, axis=1)).astype(np.int64)
+    return _break_ties(predicted, tied, tie_policy, random_state)
+
+
+def _break_ties(predicted: np.ndarray, tied: np.ndarray, tie_policy: str,
+                random_state: int | np.random.Generator) -> np.ndarray:
+    """Replace the -1 of tied rows by the policy's pick (``tied``: the masks of all rows, or of the tied rows only)."""
+    rows = np.flatnonzero(predicted < 0)
+    if tie_policy == "expected" or rows.size == 0:
+        return predicted
+    masks = tied[rows] if len(tied) == len(predicted) else tied
     if tie_policy == "first":  # the last item (pair (0, 1)) wins, then item 1 (pair (0, 2)), then item 0
-        return (2 - np.argmax(tied[:, ::-1], axis=1)).astype(np.int64)
-    predicted = np.argmax(tied, axis=1).astype(np.int64)
-    rows = np.flatnonzero(n_tied > 1)
-    if tie_policy == "expected":
-        predicted[rows] = -1
-    elif rows.size:
-        rng = np.random.default_rng(random_state)
-        keys = np.where(tied[rows], rng.random((rows.size, 3)), -1.0)
+        predicted[rows] = 2 - np.argmax(masks[:, ::-1], axis=1)
+    else:
+        keys = np.where(masks, np.random.default_rng(random_state).random((rows.size, 3)), -1.0)
         predicted[rows] = np.argmax(keys, axis=1)
     return predicted
+
+
+@compiled
+def _tie_pass(s: np.ndarray, c: np.ndarray, rtol: float, credit: np.ndarray, predicted: np.ndarray,
+              n_tied: np.ndarray) -> None:  # pragma: no cover - compiled
+    """Per triplet, as tied_pairs / odd_one_credit: #tied maxima, expected credit, argmax (-1 when tied)."""
+    for n in range(s.shape[0]):
+        s0, s1, s2 = s[n, 0], s[n, 1], s[n, 2]
+        top = max(s0, max(s1, s2))
+        threshold = top - rtol * max(abs(s0), max(abs(s1), abs(s2)))
+        t0, t1, t2 = s0 >= threshold, s1 >= threshold, s2 >= threshold
+        k = int(t0) + int(t1) + int(t2)
+        n_tied[n] = k
+        hit = t0 if c[n] == 0 else (t1 if c[n] == 1 else t2)
+        credit[n] = hit / k
+        predicted[n] = -1 if k > 1 else (0 if t0 else (1 if t1 else 2))
 
 
 def odd_one_credit(similarities: Any, choices: Any, *, tie_policy: str = "expected", rtol: float = RTOL,
@@ -132,6 +154,7 @@ def score_similarities(
     subjects: Any = None,
     tie_policy: str = "expected",
     rtol: float = RTOL,
+    temperature: bool = True,
     resample: str | None = "objects",
     n_bootstrap: int = 1000,
     ci_level: float = 0.95,
@@ -155,23 +178,50 @@ def score_similarities(
     >>> round(float(score), 4), float(score.raw["tie_rate"])
     (0.7778, 0.3333333333333333)
     """
-    if resample not in (*RESAMPLING, None):
-        raise UnknownNameError(str(resample), RESAMPLING, what="resampling unit", source="resample")
     s = _similarities(similarities)
     c = _choices(choices, len(s))
-    if len(s) == 0:
+    if triplets is not None:
+        triplets, _ = check_triplets(triplets, int(np.max(triplets)) + 1 if np.size(triplets) else 0,
+                                     source="triplets")
+        if len(triplets) != len(s):
+            raise DataError(f"{len(triplets)} triplets for {len(s)} similarity rows", source="triplets",
+                            fix="pass the triplets the similarities were computed for")
+    return _score(s, c, triplets, subjects, tie_policy=tie_policy, rtol=rtol, temperature=temperature,
+                  resample=resample, n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed, progress=progress,
+                  params=params, inputs=inputs or {"similarities": s, "choices": c})
+
+
+def _check_options(tie_policy: str, rtol: float, resample: str | None, n: int, triplets: Any,
+                   subjects: Any) -> None:
+    if tie_policy not in TIE_POLICIES:
+        raise UnknownNameError(tie_policy, TIE_POLICIES, what="tie policy", source="tie_policy")
+    if not rtol >= 0:
+        raise ConfigError(f"rtol must be >= 0, got {rtol}", source="rtol", fix="use e.g. rtol=1e-9")
+    if resample not in (*RESAMPLING, None):
+        raise UnknownNameError(str(resample), RESAMPLING, what="resampling unit", source="resample")
+    if n == 0:
         raise DataError("there are no triplets to score", source="choices", fix="pass some judgements")
+    if resample == "objects" and triplets is None:
+        raise ConfigError("resampling objects needs the triplets' object positions", source="triplets",
+                          fix="pass triplets=, or resample='subjects' / None")
+    if resample == "subjects" and subjects is None:
+        raise ConfigError("resampling subjects needs subject labels", source="resample",
+                          fix="load the judgements with a subject column, or pass resample='objects'")
+
+
+def _score(s: np.ndarray, c: np.ndarray, t: np.ndarray | None, subjects: Any, *, tie_policy: str, rtol: float,
+           temperature: bool, resample: str | None, n_bootstrap: int, ci_level: float, seed: int, progress: bool,
+           params: dict | None, inputs: dict) -> Score:
+    """score_similarities on checked arrays."""
+    _check_options(tie_policy, rtol, resample, len(s), t, subjects)
     tie_seed, boot_seed = (np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(2))
-    tied = tied_pairs(s, rtol=rtol)
-    n_tied = tied.sum(axis=1)
-    predicted = predict_odd_one(s, tie_policy=tie_policy, rtol=rtol, random_state=tie_seed)
-    if tie_policy == "expected":
-        credit = tied[np.arange(len(s)), c] / n_tied
-    else:
+    credit, predicted, n_tied = np.empty(len(s)), np.empty(len(s), dtype=np.int64), np.empty(len(s), np.int64)
+    _tie_pass(s, c, float(rtol), credit, predicted, n_tied)
+    if tie_policy != "expected":
+        rows = np.flatnonzero(n_tied > 1)
+        predicted = _break_ties(predicted, tied_pairs(s[rows], rtol=rtol), tie_policy, tie_seed)
         credit = (predicted == c).astype(np.float64)
     accuracy = float(credit.mean())
-    temperature, log_likelihood = fit_temperature(s, c)
-    p_choice = choice_probabilities(s, temperature)[np.arange(len(s)), c]
     tie_rate = float((n_tied > 1).mean())
     if tie_rate > 0:
         log.info("%d of %d triplets (%.1f%%) have tied maximal similarities (tie policy %r)",
@@ -179,29 +229,21 @@ def score_similarities(
     coords: dict[str, Any] = {"trial": np.arange(len(s))}
     if subjects is not None:
         coords["subject"] = ("trial", np.asarray(subjects))
-    raw = xr.Dataset(
-        {"credit": ("trial", credit), "predicted": ("trial", predicted), "n_tied": ("trial", n_tied),
-         "p_choice": ("trial", p_choice), "tie_rate": tie_rate, "temperature": temperature,
-         "log_likelihood": log_likelihood, "n_triplets": len(s)},
-        coords=coords)
-    all_params = {**dict(params or {}), "tie_policy": tie_policy, "rtol": rtol, "resample": resample,
+    fields: dict[str, Any] = {"credit": ("trial", credit), "predicted": ("trial", predicted),
+                              "n_tied": ("trial", n_tied), "tie_rate": tie_rate, "n_triplets": len(s)}
+    if temperature:
+        fitted, log_likelihood, p_choice = _fit(s, c, True)
+        fields.update(p_choice=("trial", p_choice), temperature=fitted, log_likelihood=log_likelihood)
+    raw = xr.Dataset(fields, coords=coords)
+    all_params = {**dict(params or {}), "tie_policy": tie_policy, "rtol": rtol, "temperature": temperature,
+                  "resample": resample,
                   "n_bootstrap": n_bootstrap if resample else None, "ci_level": ci_level, "seed": seed}
-    raw.attrs.update(provenance(all_params, inputs or {"similarities": s, "choices": c}))
+    raw.attrs.update(provenance(all_params, inputs))
     if resample is None:
         return Score(accuracy, raw=raw, metric=METRIC, params=all_params, ci_level=ci_level)
     if resample == "objects":
-        if triplets is None:
-            raise ConfigError("resampling objects needs the triplets' object positions", source="triplets",
-                              fix="pass triplets=, or resample='subjects' / None")
-        t, _ = check_triplets(triplets, int(np.max(triplets)) + 1 if len(s) else 0, source="triplets")
-        if len(t) != len(s):
-            raise DataError(f"{len(t)} triplets for {len(s)} similarity rows", source="triplets",
-                            fix="pass the triplets the similarities were computed for")
         values = object_resamples(credit, t, n_bootstrap=n_bootstrap, random_state=boot_seed, progress=progress)
     else:
-        if subjects is None:
-            raise ConfigError("resampling subjects needs subject labels", source="resample",
-                              fix="load the judgements with a subject column, or pass resample='objects'")
         values = subject_resamples(credit, subjects, n_bootstrap=n_bootstrap, random_state=boot_seed)
     score = Score.from_resamples(accuracy, values, metric=METRIC, params=all_params, ci_level=ci_level)
     score.raw = raw.assign(resampled=("resample", values))
@@ -217,6 +259,7 @@ def score_indices(
     subjects: Any = None,
     tie_policy: str = "expected",
     rtol: float = RTOL,
+    temperature: bool = True,
     resample: str | None = "objects",
     n_bootstrap: int = 1000,
     ci_level: float = 0.95,
@@ -240,7 +283,7 @@ def score_indices(
         One subject label per triplet (needed for ``resample="subjects"``).
     chunk : int, optional
         Passed to :func:`~neuroalign.triplets.indexing.pair_similarities`.
-    tie_policy, rtol, resample, n_bootstrap, ci_level, seed, progress
+    tie_policy, rtol, temperature, resample, n_bootstrap, ci_level, seed, progress
         As in :func:`score_triplets`.
 
     Examples
@@ -249,16 +292,14 @@ def score_indices(
     >>> float(score_indices(x, [[0, 1, 2], [1, 2, 3]], [2, 2], resample=None))
     0.3333333333333333
     """
-    x = np.asarray(features)
-    t, c = check_triplets(triplets, len(x) if x.ndim else 0, choices, source="triplets")
-    used, codes = np.unique(t, return_inverse=True)  # only the judged objects enter the similarities
-    codes = codes.reshape(t.shape)
-    s = pair_similarities(x[used] if len(used) < len(x) else x, codes if len(used) < len(x) else t,
-                          similarity, chunk=chunk)
-    inputs = {"features": x, "triplets": t, "choices": c}
-    return score_similarities(s, c, triplets=t, subjects=subjects, tie_policy=tie_policy, rtol=rtol,
-                              resample=resample, n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed,
-                              progress=progress, params={"similarity": similarity}, inputs=inputs)
+    x = checked_features(features, similarity)
+    t, c = check_triplets(triplets, len(x), choices, source="triplets")
+    _check_options(tie_policy, rtol, resample, len(t), t, subjects)
+    objects, codes = used_objects(t, len(x))  # only the judged objects enter the similarities
+    s = _pair_similarities(x if len(objects) == len(x) else x[objects], codes, similarity, chunk)
+    return _score(s, c, t, subjects, tie_policy=tie_policy, rtol=rtol, temperature=temperature, resample=resample,
+                  n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed, progress=progress,
+                  params={"similarity": similarity}, inputs={"features": x, "triplets": t, "choices": c})
 
 
 def score_triplets(
@@ -268,6 +309,7 @@ def score_triplets(
     similarity: str = "dot",
     tie_policy: str = "expected",
     rtol: float = RTOL,
+    temperature: bool = True,
     resample: str | None = "objects",
     n_bootstrap: int = 1000,
     ci_level: float = 0.95,
@@ -295,6 +337,11 @@ def score_triplets(
         their numbers only: on odd-one-last data a constant model scores 1.0).
     rtol : float
         Relative tolerance of a tie (see the module docstring).
+    temperature : bool
+        Fit the temperature of the choice probabilities by maximum likelihood
+        (:func:`fit_temperature`; a few passes over the triplets, the larger
+        part of the time on millions of triplets).  ``False`` leaves
+        ``temperature``, ``log_likelihood`` and ``p_choice`` out of ``raw``.
     resample : {"objects", "subjects"} or None
         Bootstrap unit of the CI: objects (a triplet weighs the product of its
         objects' draw counts) or subjects; never triplets.  None: no CI.
@@ -342,8 +389,8 @@ def score_triplets(
     triplets, choices = triplet_positions(judgements, rep["stimulus_id"].values)
     subjects = judgements["subject"].values if "subject" in judgements.variables else None
     score = score_indices(rep.values, triplets, choices, similarity=similarity, subjects=subjects,
-                          tie_policy=tie_policy, rtol=rtol, resample=resample, n_bootstrap=n_bootstrap,
-                          ci_level=ci_level, seed=seed, progress=progress)
+                          tie_policy=tie_policy, rtol=rtol, temperature=temperature, resample=resample,
+                          n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed, progress=progress)
     if "trial" in judgements.coords:
         score.raw = score.raw.assign_coords(trial=judgements["trial"].values)
     return score

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq
 
+from .._compiled import compiled
 from ..errors import ConfigError, DataError
 from .indexing import check_triplets
 
@@ -59,28 +59,104 @@ def choice_probabilities(similarities: Any, temperature: float = 1.0) -> np.ndar
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _log_likelihood(d: np.ndarray, dc: np.ndarray, beta: float) -> float:
-    """Σ log softmax(β s)[choice] from d = s − rowmax (≤ 0) and dc = d[choice]."""
-    if np.isinf(beta):
-        return float(-np.log((d == 0).sum(axis=1)).sum()) if np.all(dc == 0) else -np.inf
-    return float(beta * dc.sum() - np.log(np.exp(beta * d).sum(axis=1)).sum())
+@compiled
+def _terms(s: np.ndarray, c: np.ndarray, beta: float,
+           p_choice: np.ndarray) -> tuple[float, float, float]:  # pragma: no cover - compiled
+    """L(β), dL/dβ and d²L/dβ² of softmax(β s) at the choices, in one pass; p_choice[n] = P(choice n) if sized n.
+
+    Rows are shifted by their maximum (d = s − max ≤ 0), so no exponential overflows.
+    """
+    ll = 0.0
+    grad = 0.0
+    hess = 0.0
+    write = p_choice.shape[0] > 0
+    for n in range(s.shape[0]):
+        top = 0
+        for k in (1, 2):
+            if s[n, k] > s[n, top]:
+                top = k
+        z = 1.0  # the maximum's term: exp(0)
+        m1 = 0.0
+        m2 = 0.0
+        ec = 1.0
+        for k in range(3):
+            if k != top:
+                d = s[n, k] - s[n, top]
+                e = np.exp(beta * d)
+                z += e
+                m1 += e * d
+                m2 += e * d * d
+                if k == c[n]:
+                    ec = e
+        mean = m1 / z
+        dc = s[n, c[n]] - s[n, top]
+        ll += beta * dc - np.log(z)
+        grad += dc - mean
+        hess -= m2 / z - mean * mean
+        if write:
+            p_choice[n] = ec / z
+    return ll, grad, hess
 
 
-def _gradient(d: np.ndarray, dc: np.ndarray, beta: float) -> float:
-    """dL/dβ = Σ (d_choice − E_softmax(βd)[d]): decreasing in β (L is concave in β = 1/T)."""
-    e = np.exp(beta * d)
-    return float(dc.sum() - ((e * d).sum(axis=1) / e.sum(axis=1)).sum())
+@compiled
+def _choices_at_maximum(s: np.ndarray, c: np.ndarray, n_top: np.ndarray) -> bool:  # pragma: no cover - compiled
+    """Whether every choice is the odd one of an exactly maximal pair; n_top[n] = #exactly maximal pairs."""
+    every = True
+    for n in range(s.shape[0]):
+        top = max(s[n, 0], max(s[n, 1], s[n, 2]))
+        n_top[n] = int(s[n, 0] == top) + int(s[n, 1] == top) + int(s[n, 2] == top)
+        if s[n, c[n]] != top:
+            every = False
+    return every
+
+
+_NO_OUTPUT = np.empty(0)
+
+
+def _fit(s: np.ndarray, c: np.ndarray, with_probabilities: bool) -> tuple[float, float, np.ndarray | None]:
+    """(T, L(T), P(choice) per triplet or None) at the maximum likelihood; see :func:`fit_temperature`."""
+    out = np.empty(len(s)) if with_probabilities else _NO_OUTPUT
+    ll0, g0, h0 = _terms(s, c, 0.0, out)
+    if g0 <= 0:  # no signal: uniform choices
+        return float("inf"), ll0, (out if with_probabilities else None)
+    n_top = np.empty(len(s), dtype=np.int64)
+    if _choices_at_maximum(s, c, n_top):  # every choice is a maximal pair's odd one: L grows up to T = 0
+        return 0.0, float(-np.log(n_top).sum()), (1.0 / n_top if with_probabilities else None)
+    lo, hi = 0.0, np.inf  # β brackets: dL/dβ > 0 at lo, <= 0 at hi
+    beta = g0 / -h0 if h0 < 0 else 1.0 / float(np.ptp(s))
+    ll = ll0
+    for _ in range(_MAX_ITER):
+        ll, g, h = _terms(s, c, beta, out)
+        if g > 0:
+            lo = beta
+        else:
+            hi = beta
+        if g == 0:
+            break
+        step = beta - g / h if h < 0 else np.nan  # Newton on the concave log-likelihood
+        if abs(step - beta) <= 1e-12 * beta:  # β (evaluated) is within 1e-12 of the root
+            break
+        if not lo < step < hi:  # outside the bracket: double, or bisect geometrically
+            step = 2.0 * beta if np.isinf(hi) else (np.sqrt(lo * hi) if lo > 0 else hi / 2.0)
+        beta = step
+    return 1.0 / beta, ll, (out if with_probabilities else None)
+
+
+_MAX_ITER = 200
 
 
 def fit_temperature(similarities: Any, choices: Any) -> tuple[float, float]:
     """The maximum-likelihood temperature of ``softmax(s / T)`` for the human choices, and its log-likelihood.
 
     The log-likelihood ``L(β) = Σ_n [β s_n,c − logsumexp(β s_n)]`` is concave in
-    ``β = 1/T``, so its maximum is the root of ``dL/dβ``, found with
-    :func:`scipy.optimize.brentq` on ``log β = −log T`` after bracketing.
+    ``β = 1/T``, so its maximum is the root of ``dL/dβ``: Newton's method on
+    ``β``, kept inside a bracket of the root (doubling, then geometric
+    bisection when a step leaves it), to a relative precision of 1e-12.  Each
+    step is one compiled pass over the triplets (4.7 M triplets: ~0.1 s).
     When the similarities carry no signal (``dL/dβ ≤ 0`` at ``β = 0``) the
     maximum is at ``T = inf`` (uniform choices, ``L = −n log 3``); when every
-    choice is a maximal pair's odd one, ``L`` grows up to ``T = 0``.
+    choice is the odd one of a maximal pair, ``L`` grows up to ``T = 0``
+    (``L = −Σ log #maximal pairs``).
 
     Returns
     -------
@@ -98,21 +174,5 @@ def fit_temperature(similarities: Any, choices: Any) -> tuple[float, float]:
     c = _choices(choices, len(s))
     if len(s) == 0:
         raise DataError("no triplets to fit a temperature on", source="similarities", fix="pass some triplets")
-    d = s - s.max(axis=1, keepdims=True)
-    dc = d[np.arange(len(d)), c]
-    if _gradient(d, dc, 0.0) <= 0:
-        return float("inf"), _log_likelihood(d, dc, 0.0)
-    if np.all(dc == 0):
-        return 0.0, _log_likelihood(d, dc, np.inf)
-    spread = float(np.abs(d).max())
-    lo = np.log(1e-3 / spread)  # log β, β d tiny: the gradient is still positive there
-    while _gradient(d, dc, np.exp(lo)) <= 0:
-        lo -= 10.0
-    hi = lo + 1.0
-    while _gradient(d, dc, np.exp(hi)) > 0:
-        lo, hi = hi, hi + 2.0
-        if hi > 700:  # β d at float64's exp range: the likelihood still grows towards T = 0
-            return 0.0, _log_likelihood(d, dc, np.inf)
-    log_beta = brentq(lambda u: _gradient(d, dc, np.exp(u)), lo, hi, xtol=1e-12, rtol=1e-12)
-    beta = float(np.exp(log_beta))
-    return 1.0 / beta, _log_likelihood(d, dc, beta)
+    temperature, ll, _ = _fit(s, c, False)
+    return temperature, ll
