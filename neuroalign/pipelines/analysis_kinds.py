@@ -98,6 +98,13 @@ GraphPretrainingParams = _params_from_defaults(
     lambda values: _check_settings({**GRAPH_PRETRAINING_DEFAULTS, **values}, "params"))
 
 
+class TripletsRdmParams(_Params):
+    rdm_method: str = "correlation"
+    resample: Optional[Literal["both", "subjects", "images"]] = "both"
+    n_bootstrap: int = Field(1000, ge=2)
+    ci_level: float = Field(0.95, gt=0, lt=1)
+
+
 @dataclass(frozen=True)
 class AnalysisKind:
     """One kind of analysis: its parameters, what it needs from the study, and the function that runs it."""
@@ -123,6 +130,11 @@ ANALYSIS_KINDS: dict[str, AnalysisKind] = {
         AnalysisKind("commit_layer", CommitLayerParams, ("model", "stimuli", "brain"), False,
                      "neuroalign.pipelines.steps_scores:commit",
                      "the layer chosen on half of the stimuli, scored on the other half (compare.commit_layer)"),
+        AnalysisKind("triplets_rdm", TripletsRdmParams, ("brain",), False,
+                     "neuroalign.pipelines.steps_triplets:rdm_implied",
+                     "fixed model RDMs and/or a model's layers scored on the RDM-implied odd-one-out choices of "
+                     "every subject's similarity-judgement RDM (triplets.score_rdm_implied): leave-one-subject-"
+                     "out ceiling, bootstrap over subjects and images"),
         AnalysisKind("rsa_models", RsaModelsParams, ("brain",), False, "neuroalign.pipelines.steps_scores:rsa_models",
                      "fixed model RDMs and/or a model's layer RDMs vs the data RDMs (compare.evaluate_models): "
                      "noise ceiling, bootstrap, pairwise tests"),

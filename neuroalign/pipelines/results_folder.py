@@ -30,6 +30,7 @@ from ..data.provenance import package_version
 from ..score import Score
 from .plan import Plan
 from .store import ResultsStore
+from .study_schema import MODEL_RDM_KINDS
 
 __all__ = ["write_results", "ARTIFACTS"]
 
@@ -112,7 +113,7 @@ def _meta(study: Any, analysis: Any, key: str) -> dict:
         params["seed"] = int(study.seed)
     meta = {"name": analysis.name, "kind": analysis.kind, "title": _title(analysis), "model": analysis.model,
             "brain": analysis.brain, "stimuli": analysis.stimuli, "candidates": list(analysis.candidates or []),
-            "params": params, "x_dim": "model" if analysis.kind == "rsa_models" else "layer", "key": key}
+            "params": params, "x_dim": "model" if analysis.kind in MODEL_RDM_KINDS else "layer", "key": key}
     brain = study.data.get(analysis.brain) if analysis.brain else None
     if brain is not None and getattr(brain, "loader", None) == "synthetic_brain":
         meta["planted_layer"] = (brain.args or {}).get("planted_layer", "block3")

@@ -19,7 +19,8 @@ from .plan import Task
 from .steps_data import read_activations, read_array
 from .store import ResultsStore
 
-__all__ = ["rsa_layer", "cka_layer", "encoding_layer", "commit", "rsa_models", "combine_layers", "read_score"]
+__all__ = ["rsa_layer", "cka_layer", "encoding_layer", "commit", "rsa_models", "combine_layers", "read_score",
+           "candidate_rdms", "stack_candidates", "save_rdms"]
 
 _SCORE = "score.nc"
 
@@ -90,7 +91,7 @@ def combine_layers(task: Task, store: ResultsStore, out: Path) -> None:
         method = task.params["params"]["rdm_method"]
         activations = read_activations(store, task.inputs["activations"], task.params["labels"])
         rdms = [compute_rdm(activations[layer], method) for layer in task.params["labels"]]
-        _save_rdms(rdms, [f"layer {layer}" for layer in task.params["labels"]], out)
+        save_rdms(rdms, [f"layer {layer}" for layer in task.params["labels"]], out)
 
 
 def stack_layers(scores: list[Score]) -> Score:
@@ -104,12 +105,10 @@ def stack_layers(scores: list[Score]) -> Score:
     return scores[0]._replace(data, raw)
 
 
-def rsa_models(task: Task, store: ResultsStore, out: Path) -> None:
-    """:func:`neuroalign.compare.evaluate_models` of candidate RDMs (fixed, and/or a model's layers) + pairwise tests."""
-    from ..compare import compute_rdm, evaluate_models, pairwise_tests
+def candidate_rdms(task: Task, store: ResultsStore, rdm_method: str) -> tuple[list[str], list[xr.DataArray]]:
+    """The candidate RDMs of a model-RDM analysis: fixed ones (data entries, one per ``model`` label) then layers'."""
+    from ..compare import compute_rdm
 
-    p = task.params["params"]
-    brain = read_array(store, task.inputs["brain"])
     names: list[str] = []
     rdms: list[xr.DataArray] = []
     for name, key in zip(task.params.get("candidate_names", []), task.inputs.get("candidates", [])):
@@ -124,21 +123,34 @@ def rsa_models(task: Task, store: ResultsStore, out: Path) -> None:
         activations = read_activations(store, task.inputs["activations"], task.params["layers"])
         for layer in task.params["layers"]:
             names.append(f"{task.params['model']}.{layer}")
-            rdms.append(compute_rdm(activations[layer], p["rdm_method"]))
-    model_rdms = xr.concat([r.drop_vars([c for c in r.coords if "model" in r[c].dims or c == "model"],
-                                        errors="ignore") for r in rdms], dim="model", join="exact",
-                           coords="minimal", compat="override")
-    model_rdms = model_rdms.assign_coords(model=names)
-    score = evaluate_models(model_rdms, brain, method=p["method"], bootstrap=p["bootstrap"],
+            rdms.append(compute_rdm(activations[layer], rdm_method))
+    return names, rdms
+
+
+def stack_candidates(names: list[str], rdms: list[xr.DataArray]) -> xr.DataArray:
+    """One ``(model, pair)`` stack of candidate RDMs; their stimuli must match exactly."""
+    stack = xr.concat([r.drop_vars([c for c in r.coords if "model" in r[c].dims or c == "model"], errors="ignore")
+                       for r in rdms], dim="model", join="exact", coords="minimal", compat="override")
+    return stack.assign_coords(model=names)
+
+
+def rsa_models(task: Task, store: ResultsStore, out: Path) -> None:
+    """:func:`neuroalign.compare.evaluate_models` of candidate RDMs (fixed, and/or a model's layers) + pairwise tests."""
+    from ..compare import evaluate_models, pairwise_tests
+
+    p = task.params["params"]
+    brain = read_array(store, task.inputs["brain"])
+    names, rdms = candidate_rdms(task, store, p["rdm_method"])
+    score = evaluate_models(stack_candidates(names, rdms), brain, method=p["method"], bootstrap=p["bootstrap"],
                             n_bootstrap=p["n_bootstrap"], seed=p["seed"], ci_level=p["ci_level"])
     score.save(out / _SCORE)
     if p["pairwise_test"] is not None:
         pairs = pairwise_tests(score, test=p["pairwise_test"], correction=p["correction"], alpha=p["alpha"])
         pairs.save(out / "pairwise.nc")
-    _save_rdms(list(rdms), names, out)
+    save_rdms(list(rdms), names, out)
 
 
-def _save_rdms(rdms: list[xr.DataArray], names: list[str], out: Path) -> None:
+def save_rdms(rdms: list[xr.DataArray], names: list[str], out: Path) -> None:
     from ..data.io import save
 
     stack = xr.concat(rdms, dim="rdm", join="exact", coords="minimal", compat="override")

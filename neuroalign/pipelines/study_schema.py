@@ -197,6 +197,10 @@ class ModelSpec(_Spec):
         return transform if transform.transforms else None
 
 
+#: Kinds that compare candidate model RDMs (data entries) and/or a model's layer RDMs with the brain.
+MODEL_RDM_KINDS = ("rsa_models", "triplets_rdm")
+
+
 class AnalysisSpec(_Spec):
     """One analysis: its ``kind`` (a key of ``ANALYSIS_KINDS``), the study entries it uses, its ``params``.
 
@@ -237,8 +241,8 @@ class AnalysisSpec(_Spec):
     @model_validator(mode="after")
     def _required(self) -> AnalysisSpec:
         requires = analysis_kind(self.kind).requires
-        if self.kind == "rsa_models" and not self.candidates and not (self.model and self.stimuli):
-            raise ConfigError("kind 'rsa_models' needs candidates (data entries of model RDMs), "
+        if self.kind in MODEL_RDM_KINDS and not self.candidates and not (self.model and self.stimuli):
+            raise ConfigError(f"kind {self.kind!r} needs candidates (data entries of model RDMs), "
                               "or a model and stimuli, or both",
                               fix="add 'candidates: [<data entry>]' or 'model: <model>' and 'stimuli: <stimuli>'")
         missing = [key for key in requires if not getattr(self, key)]

@@ -1,0 +1,46 @@
+"""The triplets_rdm analysis: a study's score equals score_rdm_implied called by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuroalign.compare import compute_rdm
+from neuroalign.datasets.kriegeskorte2008 import load_behaviour_rdms, load_images, load_model_rdms
+from neuroalign.extract import Resize, extract
+from neuroalign.models import ReferenceNet
+from neuroalign.pipelines.engine import run_study
+from neuroalign.triplets.rdm_choices import score_rdm_implied
+
+from ._studies import write_study
+
+def test_rdm_implied_study_equals_the_scorer_by_hand(tmp_path, shared_data):
+    study = {
+        "name": "triplets", "seed": 0,
+        "stimuli": {"images": {"loader": "kriegeskorte2008_images"}},
+        "data": {"judgements": {"loader": "kriegeskorte2008_behaviour"},
+                 "models": {"loader": "kriegeskorte2008_models"}},
+        "models": {"net": {"factory": "neuroalign.models:ReferenceNet", "args": {"seed": 0},
+                           "layers": ["block3", "fc"], "preprocessing": {"resize": 32}}},
+        "analyses": [{"name": "triplets", "kind": "triplets_rdm", "brain": "judgements", "candidates": ["models"],
+                      "model": "net", "stimuli": "images", "params": {"n_bootstrap": 20}}],
+        "outputs": {"dir": str(tmp_path / "out"), "report": False},
+    }
+    run = run_study(write_study(tmp_path / "study.yaml", study), scheduler="synchronous", progress=False)
+    got = run.scores["triplets"]
+
+    activations = extract(ReferenceNet(seed=0), load_images(), ["block3", "fc"], preprocess=Resize(32),
+                          model_name="net", progress=False)
+    models = load_model_rdms()
+    layers = [compute_rdm(activations[layer], "correlation") for layer in ("block3", "fc")]
+
+    candidates = xr.concat([*(models.isel(model=i, drop=True) for i in range(8)), *layers], dim="model",
+                           coords="minimal", compat="override", join="exact")
+    candidates = candidates.assign_coords(model=[*map(str, models.model.values), "net.block3", "net.fc"])
+    expected = score_rdm_implied(candidates, load_behaviour_rdms(), n_bootstrap=20, seed=0)
+    assert list(got.values.model.values) == list(candidates.model.values)
+    np.testing.assert_allclose(got.values.values, expected.values.values, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got.ci[0].values, expected.ci[0].values, rtol=0, atol=1e-12)
+    assert float(got.ceiling) == float(expected.ceiling)
+    folder = run.out / "results" / "triplets"
+    assert (folder / "figures" / "normalised.png").read_bytes()[:4] == b"\x89PNG"
+    assert (folder / "rdms.nc").exists()
