@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import xarray as xr
 
 from neuroalign.compare import compute_rdm
 from neuroalign.datasets.kriegeskorte2008 import load_behaviour_rdms, load_images, load_model_rdms
@@ -12,6 +13,7 @@ from neuroalign.pipelines.engine import run_study
 from neuroalign.triplets.rdm_choices import score_rdm_implied
 
 from ._studies import write_study
+
 
 def test_rdm_implied_study_equals_the_scorer_by_hand(tmp_path, shared_data):
     study = {
