@@ -296,3 +296,44 @@ def test_score_errors():
         score_indices(x, t, c, resample="triplets")
     with pytest.raises(ConfigError, match="triplets"):
         score_similarities(np.ones((2, 3)), [0, 1])
+
+
+def test_temperature_can_be_skipped():
+    x, ids, t, c, _ = _study(n=100)
+    full = score_indices(x, t, c, resample=None)
+    plain = score_indices(x, t, c, resample=None, temperature=False)
+    assert float(plain) == float(full)
+    assert "temperature" not in plain.raw and "p_choice" not in plain.raw
+    T = float(full.raw["temperature"])
+    s = np.stack([(x[t[:, 1]] * x[t[:, 2]]).sum(1), (x[t[:, 0]] * x[t[:, 2]]).sum(1),
+                  (x[t[:, 0]] * x[t[:, 1]]).sum(1)], axis=1)
+    np.testing.assert_allclose(full.raw["p_choice"], softmax(s / T, axis=1)[np.arange(len(c)), c], rtol=1e-9)
+    assert (T, float(full.raw["log_likelihood"])) == pytest.approx(fit_temperature(s, c), rel=1e-12)
+
+
+def test_score_similarities_from_an_rdm_and_unused_objects():
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(30, 4))
+    t = _random_triplets(rng, 10, 80) + 5  # objects 5..14 only: the others never enter
+    c = rng.integers(0, 3, 80)
+    rdm = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    s = -np.stack([rdm[t[:, 1], t[:, 2]], rdm[t[:, 0], t[:, 2]], rdm[t[:, 0], t[:, 1]]], axis=1)
+    a = score_similarities(s, c, triplets=t, n_bootstrap=50, seed=3)
+    b = score_indices(x, t, c, similarity="euclidean", n_bootstrap=50, seed=3)
+    np.testing.assert_allclose(a.raw["credit"], b.raw["credit"])
+    np.testing.assert_allclose(a.raw["resampled"], b.raw["resampled"], rtol=1e-12)
+    assert b.params["similarity"] == "euclidean"
+
+
+def test_many_triplets_match_an_independent_vectorised_reference():
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(1854, 64)).astype(np.float32)
+    t = rng.integers(0, 1854, size=(300_000, 3))
+    t = t[(t[:, 0] != t[:, 1]) & (t[:, 0] != t[:, 2]) & (t[:, 1] != t[:, 2])]
+    c = rng.integers(0, 3, len(t))
+    score = score_indices(x, t, c, n_bootstrap=20)
+    xd = x.astype(float)
+    s = np.stack([np.einsum("np,np->n", xd[t[:, 1]], xd[t[:, 2]]), np.einsum("np,np->n", xd[t[:, 0]], xd[t[:, 2]]),
+                  np.einsum("np,np->n", xd[t[:, 0]], xd[t[:, 1]])], axis=1)
+    np.testing.assert_array_equal(score.raw["predicted"], s.argmax(axis=1))
+    assert float(score) == pytest.approx(np.mean(s.argmax(axis=1) == c), abs=1e-12)
