@@ -14,4 +14,5 @@ from .metamer_grid import *  # noqa: F401,F403
 from .model_comparison import *  # noqa: F401,F403
 from .psychometric import *  # noqa: F401,F403
 from .rdm import *  # noqa: F401,F403
+from .triplet_design import *  # noqa: F401,F403
 from .recognisability import *  # noqa: F401,F403
