@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -135,7 +136,8 @@ class GLocalProbe(LinearProbe):
         student = ((ref - self.mean_) / self.std_) @ W + (b if b is not None else 0.0)
         return self.alpha * local_contrastive_loss(ref, student, self.tau)
 
-    def fit(self, X: Any, triplets: Any, choices: Any, reference: Any = None) -> "GLocalProbe":
+    def fit(self, X: Any, triplets: Any, choices: Any, reference: Any = None, *,
+            callback: Callable[[int, np.ndarray, np.ndarray | None], bool] | None = None) -> "GLocalProbe":
         """Fit to odd-one-out choices, keeping the local structure of ``reference`` features.
 
         Parameters
@@ -145,6 +147,8 @@ class GLocalProbe(LinearProbe):
         reference : array_like (m, p), optional
             Features of the reference objects of the local term (gLocal used
             ImageNet images); ``X`` by default.
+        callback : callable, optional
+            As in :meth:`LinearProbe.fit`.
 
         Returns
         -------
@@ -157,6 +161,6 @@ class GLocalProbe(LinearProbe):
         self._reference = torch.as_tensor(ref)
         self._batch = torch.arange(min(self.reference_batch_size, len(ref)))
         try:
-            return super().fit(X, triplets, choices)
+            return super().fit(X, triplets, choices, callback=callback)
         finally:
             del self._reference, self._batch
