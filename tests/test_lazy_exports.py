@@ -7,7 +7,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ["neuroalign.graphs", "neuroalign.metamers", "neuroalign.pipelines"]
+PACKAGES = ["neuroalign.graphs", "neuroalign.metamers", "neuroalign.pipelines", "neuroalign.triplets"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

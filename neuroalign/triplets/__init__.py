@@ -30,7 +30,7 @@ _LAZY = {
     "all_triplets": ".rdm_choices", "rdm_implied_choices": ".rdm_choices", "implied_judgements": ".rdm_choices",
     "rdm_implied_ceiling": ".rdm_choices", "score_rdm_implied": ".rdm_choices",
     "LinearProbe": ".probes", "load_transform": ".probes", "GLocalProbe": ".glocal",
-    "object_folds": ".object_folds", "cross_validate_probe": ".object_folds", "select_lambda": ".object_folds",
+    "cross_validate_probe": ".object_folds", "select_lambda": ".object_folds",
     "decorrelated_design": ".design", "design_triplets": ".design", "design_diagnostics": ".design",
 }
 __all__ = sorted(_LAZY)
