@@ -14,9 +14,11 @@ similarities) count as tied.  The tie policies:
   tie-break, with no randomness;
 - ``"random"``: a seeded uniform draw among the tied;
 - ``"first"``: the first maximal pair in the order (0, 1), (0, 2), (1, 2), i.e.
-  ``argmax([s01, s02, s12])`` as SPoSE and Brain-Score compute it.  Wrong: on
-  data stored odd-one-last it gives every tie to the human's choice (a model
-  with constant features scores 1.0); kept only to reproduce published numbers.
+  ``argmax([s01, s02, s12])``, the positional tie-break of the reference
+  implementations (in Brain-Score's THINGS benchmark a model with constant
+  features predicts the last column, the stored odd one, and scores 100%).
+  Wrong: on data stored odd-one-last it gives every tie to the human's
+  choice; kept only to reproduce published numbers.
 
 The scorer is permutation-invariant: reordering the three items of a triplet
 (and its choice) changes nothing, and a constant-feature model scores exactly
@@ -333,8 +335,9 @@ def score_triplets(
     tie_policy : {"expected", "random", "first"}
         ``"expected"``: a tied triplet earns ``1/#tied`` when the choice is
         among the tied.  ``"random"``: a seeded draw.  ``"first"``: the
-        positional tie-break of SPoSE / Brain-Score (wrong; for reproducing
-        their numbers only: on odd-one-last data a constant model scores 1.0).
+        positional tie-break of reference implementations such as Brain-Score
+        (wrong; for reproducing their numbers only: on odd-one-last data a
+        constant model scores 1.0).
     rtol : float
         Relative tolerance of a tie (see the module docstring).
     temperature : bool
