@@ -66,6 +66,11 @@ def fold_triplets(triplets: np.ndarray, folds: np.ndarray, *, source: str = "tri
     ------
     DataError
         A fold keeps no triplet (name the fold and what to change).
+
+    Examples
+    --------
+    >>> [r.tolist() for r in fold_triplets(np.array([[0, 1, 2], [3, 4, 5], [1, 2, 3]]), np.array([0, 0, 0, 1, 1, 1]))]
+    [[0], [1]]
     """
     t = np.asarray(triplets)
     f = np.asarray(folds)[t]
@@ -107,6 +112,16 @@ def select_lambda(estimator: LinearProbe, X: Any, triplets: np.ndarray, choices:
     ``objects`` restricts the folds to these object positions (the outer
     training objects in a nested CV); ``triplets`` must only use them.
     Returns ``(best λ, accuracies (n_lams, n_folds))``.
+
+    Examples
+    --------
+    >>> import torch; torch.set_num_threads(1)
+    >>> from neuroalign.datasets.triplet_simulator import simulate_triplets
+    >>> sim = simulate_triplets(40, 3, 4000, seed=0)
+    >>> probe = LinearProbe(optimizer="lbfgs", max_epochs=2, validation_fraction=0)
+    >>> lam, acc = select_lambda(probe, sim.X, sim.triplets, sim.choices, lams=(1.0, 1e-3), n_folds=2)
+    >>> acc.shape
+    (2, 2)
     """
     X = _features(X)
     objects = np.arange(len(X)) if objects is None else np.asarray(objects)

@@ -33,75 +33,24 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.base import BaseEstimator
 
-from ..errors import DataError, FileFormatError
+from ..data import provenance
+from ..errors import DataError
 from ..graphs.estimator_base import (check_bool, check_choice, check_fitted, check_int, check_number, epoch_bar,
                                      resolve_seed, seeded_generator, stream_seeds)
 from .indexing import check_triplets, pair_similarities
 from .scoring import choice_probabilities, odd_one_credit, predict_odd_one
+from .transform_npz import load_transform, save_transform
+from .triplet_loss import _batch_loss, _rescale_to_best, triplet_loss
 
-__all__ = ["LinearProbe", "OPTIMIZERS", "triplet_loss", "load_transform"]
+__all__ = ["LinearProbe", "OPTIMIZERS", "triplet_loss", "load_transform", "save_transform"]
 
 log = logging.getLogger(__name__)
 OPTIMIZERS = ("adam", "lbfgs")
-_GRAM_OBJECTS = 4096
 
 
-def triplet_loss(z: torch.Tensor, triplets: torch.Tensor, choices: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of the odd-one choices under softmax of the three pair dot products.
-
-    ``z`` holds the (transformed) features of every object; ``s[:, k]`` is the
-    dot product of the pair that excludes item ``k``.  With many triplets over
-    few objects (≤ 4,096) the Gram matrix ``z zᵀ`` is formed once and looked
-    up, which is several times faster to differentiate than gathering rows.
-
-    Examples
-    --------
-    >>> import torch
-    >>> z = torch.zeros(3, 2, dtype=torch.float64)
-    >>> round(float(triplet_loss(z, torch.tensor([[0, 1, 2]]), torch.tensor([2]))), 4)  # log 3
-    1.0986
-    """
-    n = len(z)
-    if n <= _GRAM_OBJECTS and len(triplets) > n:
-        g = (z @ z.T).reshape(-1)
-        i, j, k = triplets[:, 0], triplets[:, 1], triplets[:, 2]
-        s = torch.stack([g[j * n + k], g[i * n + k], g[i * n + j]], dim=1)
-    else:
-        a, b, c = z[triplets[:, 0]], z[triplets[:, 1]], z[triplets[:, 2]]
-        s = torch.stack([(b * c).sum(1), (a * c).sum(1), (a * b).sum(1)], dim=1)
-    return F.cross_entropy(s, choices)
-
-
-def _batch_loss(Xs: torch.Tensor, W: torch.Tensor, b: torch.Tensor | None, triplets: torch.Tensor,
-                choices: torch.Tensor) -> torch.Tensor:
-    """Triplet loss of ``Xs @ W + b``, transforming only the batch's objects when they are few."""
-    if 3 * len(triplets) < len(Xs):
-        objects, inverse = torch.unique(triplets, return_inverse=True)
-        z = Xs[objects] @ W + (b if b is not None else 0.0)
-        return triplet_loss(z, inverse, choices)
-    return triplet_loss(Xs @ W + (b if b is not None else 0.0), triplets, choices)
-
-
-def _rescale_to_best(W: torch.Tensor, objective: Callable[[], torch.Tensor]) -> None:
-    """Scale ``W`` in place by the best of 2^0 … 2^20 for ``objective``.
-
-    Near ``W = 0`` the triplet loss is flat (a saddle: it depends on ``W Wᵀ``),
-    where quasi-Newton updates stall; L-BFGS starts from the initial weights
-    moved along their ray to where the loss is lowest.
-    """
-    with torch.no_grad():
-        start = W.clone()
-        losses = []
-        for k in range(21):
-            W.copy_(start * 2.0 ** k)
-            losses.append(float(objective()))
-        W.copy_(start * 2.0 ** int(np.argmin(losses)))
-
-
-def object_split(n_objects: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
+def _object_split(n_objects: int, fraction: float, rng: np.random.Generator) -> np.ndarray:
     """A boolean mask of ``round(fraction · n_objects)`` randomly chosen objects."""
     mask = np.zeros(n_objects, dtype=bool)
     mask[rng.permutation(n_objects)[:int(round(fraction * n_objects))]] = True
@@ -154,6 +103,8 @@ class LinearProbe(BaseEstimator):
     n_epochs_ : int
     history_ : dict
         ``train_loss`` and ``val_loss`` per epoch.
+    provenance_ : dict
+        Parameters and input hashes (:func:`neuroalign.data.provenance`).
 
     Examples
     --------
@@ -305,13 +256,16 @@ class LinearProbe(BaseEstimator):
         self.n_epochs_ = epoch + 1
         self.history_ = history
         self.n_features_in_ = X.shape[1]
+        self.provenance_ = provenance(
+            {k: v for k, v in self.get_params().items() if isinstance(v, (int, float, str, bool, type(None)))},
+            {"features": X, "triplets": triplets, "choices": choices})
         log.info("%s fitted in %d epochs (best monitored loss %.4f)", type(self).__name__, self.n_epochs_, best)
         return self
 
     def _split(self, triplets: np.ndarray, choices: np.ndarray, n_objects: int, seed: int):
         if self.validation_fraction == 0:
             return triplets, choices, None, None
-        held = object_split(n_objects, self.validation_fraction, np.random.default_rng(seed))
+        held = _object_split(n_objects, self.validation_fraction, np.random.default_rng(seed))
         inside = held[triplets]
         val, train = inside.all(axis=1), (~inside).all(axis=1)
         if not val.any() or not train.any():
@@ -404,10 +358,7 @@ class LinearProbe(BaseEstimator):
     def save_npz(self, path: str | os.PathLike) -> None:
         """Write ``{weights, bias?, mean, std}`` (numpy ``.npz``, no pickled objects)."""
         check_fitted(self, "weights_")
-        arrays = {"weights": self.weights_, "mean": np.float64(self.mean_), "std": np.float64(self.std_)}
-        if self.bias_ is not None:
-            arrays["bias"] = self.bias_
-        np.savez(path, **arrays)
+        save_transform(path, self.weights_, bias=self.bias_, mean=self.mean_, std=self.std_)
 
     @classmethod
     def from_arrays(cls, weights: Any, *, bias: Any = None, mean: float = 0.0, std: float = 1.0,
@@ -433,32 +384,6 @@ class LinearProbe(BaseEstimator):
         2.0
         """
         return cls.from_arrays(**load_transform(path), **params)
-
-
-def load_transform(path: str | os.PathLike) -> dict[str, Any]:
-    """The arrays of an ``.npz`` transform, checked: ``weights`` (p, q), ``bias`` (q,) or None, scalar ``mean``/``std``."""
-    source = str(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {k: np.asarray(data[k]) for k in data.files}
-    except (OSError, ValueError) as err:
-        raise FileFormatError(f"cannot read the transform ({err})", source=source,
-                              fix="pass an .npz file with arrays weights, mean, std (and optionally bias)") from err
-    missing = [k for k in ("weights", "mean", "std") if k not in arrays]
-    if missing:
-        raise FileFormatError(f"the transform lacks {missing} (has {sorted(arrays)})", source=source,
-                              fix="save weights, mean and std (and optionally bias) in the .npz")
-    weights = arrays["weights"].astype(np.float64)
-    bias = arrays.get("bias")
-    if weights.ndim != 2 or arrays["mean"].size != 1 or arrays["std"].size != 1 or (
-            bias is not None and bias.size != weights.shape[1]):
-        raise FileFormatError(f"unexpected shapes: weights {weights.shape}, mean {arrays['mean'].shape}, std "
-                              f"{arrays['std'].shape}, bias {None if bias is None else bias.shape}", source=source,
-                              fix="weights must be (p, q), bias (q,), mean and std scalars")
-    if not (np.isfinite(weights).all() and np.isfinite(arrays["mean"]).all() and float(arrays["std"]) > 0):
-        raise FileFormatError("the transform holds non-finite weights or a std that is not positive", source=source,
-                              fix="re-export the transform")
-    return {"weights": weights, "bias": bias, "mean": float(arrays["mean"]), "std": float(arrays["std"])}
 
 
 def _features(X: Any) -> np.ndarray:
