@@ -34,19 +34,19 @@ from ..score import Score
 from .indexing import check_triplets
 from .probes import LinearProbe, _features
 
-__all__ = ["LAMBDA_GRID", "object_folds", "fold_triplets", "split_triplets", "select_lambda",
+__all__ = ["LAMBDA_GRID", "assign_object_folds", "fold_triplets", "split_triplets", "select_lambda",
            "cross_validate_probe"]
 
 log = logging.getLogger(__name__)
 LAMBDA_GRID = (1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
 
 
-def object_folds(n_objects: int, n_folds: int, *, random_state: Any = 0) -> np.ndarray:
+def assign_object_folds(n_objects: int, n_folds: int, *, random_state: Any = 0) -> np.ndarray:
     """A random fold number (0 … ``n_folds`` − 1) per object, fold sizes differing by at most one.
 
     Examples
     --------
-    >>> np.bincount(object_folds(10, 3)).tolist()
+    >>> np.bincount(assign_object_folds(10, 3)).tolist()
     [4, 3, 3]
     """
     check_int("n_folds", n_folds, minimum=2)
@@ -126,7 +126,7 @@ def select_lambda(estimator: LinearProbe, X: Any, triplets: np.ndarray, choices:
     X = _features(X)
     objects = np.arange(len(X)) if objects is None else np.asarray(objects)
     folds = np.full(len(X), -1, dtype=np.int64)
-    folds[objects] = object_folds(len(objects), n_folds, random_state=random_state)
+    folds[objects] = assign_object_folds(len(objects), n_folds, random_state=random_state)
     fold_triplets(triplets, folds, source="triplets (inner folds)")
     acc = np.empty((len(lams), n_folds))
     for k in range(n_folds):
@@ -192,7 +192,7 @@ def cross_validate_probe(X: Any, triplets: Any, choices: Any, *, estimator: Line
     if not len(lams):
         raise ConfigError("the λ grid is empty", source="lams", fix="pass e.g. lams=(1, 1e-2, 1e-4)")
     seed = resolve_seed(random_state)
-    folds = object_folds(len(X), n_folds, random_state=seed)
+    folds = assign_object_folds(len(X), n_folds, random_state=seed)
     fold_triplets(triplets, folds)
     accuracies, chosen, n_test = [], [], []
     for k in tqdm(range(n_folds), desc="object folds", disable=not progress, leave=False):

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from neuroalign import Score
 from neuroalign.datasets.triplet_simulator import simulate_triplets
 from neuroalign.errors import ConfigError, DataError
-from neuroalign.triplets.object_folds import (cross_validate_probe, fold_triplets, object_folds, select_lambda,
+from neuroalign.triplets.object_folds import (assign_object_folds, cross_validate_probe, fold_triplets, select_lambda,
                                               split_triplets)
 from neuroalign.triplets.probes import LinearProbe
 
@@ -27,18 +27,18 @@ def _one_thread():
 
 
 def test_folds_are_balanced_and_seeded():
-    folds = object_folds(11, 3, random_state=4)
+    folds = assign_object_folds(11, 3, random_state=4)
     assert sorted(np.bincount(folds).tolist()) == [3, 4, 4]
-    np.testing.assert_array_equal(folds, object_folds(11, 3, random_state=4))
+    np.testing.assert_array_equal(folds, assign_object_folds(11, 3, random_state=4))
     with pytest.raises(ConfigError, match="n_folds"):
-        object_folds(2, 3)
+        assign_object_folds(2, 3)
 
 
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 10_000), st.permutations([0, 1, 2]))
 def test_fold_membership_against_a_loop(seed, perm):
     sim = simulate_triplets(12, 2, 300, seed=seed)
-    folds = object_folds(12, 2, random_state=seed)
+    folds = assign_object_folds(12, 2, random_state=seed)
     expected = [[r for r, t in enumerate(sim.triplets) if all(folds[o] == k for o in t)] for k in range(2)]
     try:
         rows = fold_triplets(sim.triplets, folds)
@@ -74,7 +74,7 @@ def test_nested_cv_score_and_selected_lambdas():
     assert isinstance(score, Score) and score.raw.dims == ("fold",)
     assert set(score.raw["lam"].values.tolist()) <= {1.0, 1e-4}
     assert float(score) == pytest.approx(float(score.raw.mean()))
-    folds = object_folds(60, 2, random_state=0)
+    folds = assign_object_folds(60, 2, random_state=0)
     planted = [loop_accuracy(sim.similarity, sim.triplets[r], sim.choices[r]) for r in fold_triplets(
         sim.triplets, folds)]
     assert float(score) >= np.mean(planted) - 0.05
@@ -97,7 +97,7 @@ def test_nested_cv_on_the_full_grid_reaches_the_planted_accuracy():
     sim = simulate_triplets(120, 8, 60000, noise=0.25, seed=3)
     score = cross_validate_probe(sim.X, sim.triplets, sim.choices,
                                     estimator=LinearProbe(optimizer="lbfgs"), n_folds=3, inner_folds=3)
-    folds = object_folds(120, 3, random_state=0)
+    folds = assign_object_folds(120, 3, random_state=0)
     planted = [loop_accuracy(sim.similarity, sim.triplets[r], sim.choices[r])
                for r in fold_triplets(sim.triplets, folds)]
     np.testing.assert_array_less(np.array(planted) - 0.03, score.raw.values)
