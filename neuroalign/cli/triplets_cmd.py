@@ -104,7 +104,7 @@ def _load_judgements(args: argparse.Namespace):
 
 
 def run_score(args: argparse.Namespace) -> int:
-    from ..errors import ConfigError
+    from ..errors import ConfigError, ScoreError
     from ..triplets import leave_one_subject_out_ceiling, normalised_score, repeated_triplet_ceiling
     from ..triplets.scoring import score_triplets
 
@@ -126,7 +126,11 @@ def run_score(args: argparse.Namespace) -> int:
         except Exception as error:  # noqa: BLE001 - a ceiling the judgements do not allow is reported, not fatal
             print(f"ceiling ({name}): not available ({getattr(error, 'problem', error)})")
             continue
-        print(f"ceiling ({name}): {value:.4f}; normalised score {float(normalised_score(float(score), value)):.4f}")
+        try:
+            normalised = f"normalised score {float(normalised_score(float(score), value)):.4f}"
+        except ScoreError as error:  # a ceiling at or below chance: no normalised score
+            normalised = f"no normalised score ({error.problem})"
+        print(f"ceiling ({name}): {value:.4f}; {normalised}")
     if args.out:
         print(f"wrote {score.save(args.out)}")
     return 0

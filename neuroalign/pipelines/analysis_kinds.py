@@ -98,6 +98,17 @@ GraphPretrainingParams = _params_from_defaults(
     lambda values: _check_settings({**GRAPH_PRETRAINING_DEFAULTS, **values}, "params"))
 
 
+class TripletsParams(_Params):
+    judgements: str = Field(..., description="the triplet judgements file (a table, or a THINGS-style index file)")
+    odd_one: Optional[Literal["last", "first"]] = None
+    stimulus_ids: Optional[str] = None
+    object_base: Optional[Literal[0, 1]] = None
+    similarity: Literal["dot", "cosine", "euclidean"] = "dot"
+    resample: Optional[Literal["objects", "subjects"]] = "objects"
+    n_bootstrap: int = Field(1000, ge=2)
+    ci_level: float = Field(0.95, gt=0, lt=1)
+
+
 class TripletsRdmParams(_Params):
     rdm_method: str = "correlation"
     resample: Optional[Literal["both", "subjects", "images"]] = "both"
@@ -130,6 +141,11 @@ ANALYSIS_KINDS: dict[str, AnalysisKind] = {
         AnalysisKind("commit_layer", CommitLayerParams, ("model", "stimuli", "brain"), False,
                      "neuroalign.pipelines.steps_scores:commit",
                      "the layer chosen on half of the stimuli, scored on the other half (compare.commit_layer)"),
+        AnalysisKind("triplets", TripletsParams, ("model", "stimuli"), True,
+                     "neuroalign.pipelines.steps_triplets:judgements_layer",
+                     "each layer's odd-one-out accuracy on human triplet judgements (triplets.score_triplets): "
+                     "expected credit for ties, CI over objects or subjects",
+                     fingerprint="neuroalign.pipelines.steps_triplets:judgements_fingerprint"),
         AnalysisKind("triplets_rdm", TripletsRdmParams, ("brain",), False,
                      "neuroalign.pipelines.steps_triplets:rdm_implied",
                      "fixed model RDMs and/or a model's layers scored on the RDM-implied odd-one-out choices of "

@@ -155,15 +155,15 @@ class _Planner:
             inputs["activations"] = self.activations(analysis.model, analysis.stimuli)
             layers = list(self.study.models[analysis.model].layers)
             common.update(model=analysis.model, layers=layers)
+        fingerprint = None
+        if kind.fingerprint:  # the contents of files the params name (e.g. time series, judgements), computed here
+            module, _, function = kind.fingerprint.partition(":")
+            fingerprint = getattr(importlib.import_module(module), function)(params)
+            self.inputs[f"analyses.{analysis.name}"] = fingerprint
         if not kind.per_layer:
-            fingerprint = None
-            if kind.fingerprint:  # the contents of files the params name (e.g. time series), computed here
-                module, _, function = kind.fingerprint.partition(":")
-                fingerprint = getattr(importlib.import_module(module), function)(params)
-                self.inputs[f"analyses.{analysis.name}"] = fingerprint
             return self.add("score", analysis.name, kind.step, common, inputs, fingerprint, where=where)
         parts = [self.add("score", f"{analysis.name}:{layer}", kind.step, {**common, "layer": layer}, inputs,
-                          where=where) for layer in layers]
+                          fingerprint, where=where) for layer in layers]
         combine = {**common, "dim": "layer", "labels": layers}
         return self.add("combine", analysis.name, "neuroalign.pipelines.steps_scores:combine_layers", combine,
                         {**inputs, "parts": parts}, where=where)

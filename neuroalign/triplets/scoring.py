@@ -233,10 +233,20 @@ def _score(s: np.ndarray, c: np.ndarray, t: np.ndarray | None, subjects: Any, *,
         coords["subject"] = ("trial", np.asarray(subjects))
     fields: dict[str, Any] = {"credit": ("trial", credit), "predicted": ("trial", predicted),
                               "n_tied": ("trial", n_tied), "tie_rate": tie_rate, "n_triplets": len(s)}
+    infinite_note = None
     if temperature:
         fitted, log_likelihood, p_choice = _fit(s, c, True)
-        fields.update(p_choice=("trial", p_choice), temperature=fitted, log_likelihood=log_likelihood)
+        fields.update(p_choice=("trial", p_choice), log_likelihood=log_likelihood)
+        if np.isfinite(fitted):
+            fields["temperature"] = fitted
+        else:  # an infinite value could not be stored with the score: say what it means instead
+            log.warning("the maximum-likelihood temperature is infinite: the similarities carry no information "
+                        "about the choices (every P(choice) is 1/3)")
+            infinite_note = ("the maximum-likelihood temperature is infinite: the similarities carry no "
+                             "information about the choices")
     raw = xr.Dataset(fields, coords=coords)
+    if infinite_note:
+        raw.attrs["temperature_note"] = infinite_note
     all_params = {**dict(params or {}), "tie_policy": tie_policy, "rtol": rtol, "temperature": temperature,
                   "resample": resample,
                   "n_bootstrap": n_bootstrap if resample else None, "ci_level": ci_level, "seed": seed}

@@ -46,3 +46,40 @@ def test_rdm_implied_study_equals_the_scorer_by_hand(tmp_path, shared_data):
     folder = run.out / "results" / "triplets"
     assert (folder / "figures" / "normalised.png").read_bytes()[:4] == b"\x89PNG"
     assert (folder / "rdms.nc").exists()
+
+
+def test_judgements_study_equals_score_triplets_by_hand_and_keys_the_file(tmp_path):
+    import pandas as pd
+
+    from neuroalign.datasets.synthetic import make_stimuli
+    from neuroalign.loaders import load_triplets
+    from neuroalign.triplets.scoring import score_triplets
+
+    from ._studies import SMALL, small_study
+
+    stimuli = make_stimuli(SMALL["n_stimuli"], np.random.default_rng(SMALL["seed"]))
+    ids = [str(i) for i in stimuli.stimulus_ids]
+    rng = np.random.default_rng(1)
+    rows = np.array([rng.choice(len(ids), 3, replace=False) for _ in range(300)])
+    hidden = rng.normal(size=(len(ids), 4))     # choices from a hidden embedding, with softmax noise
+    s = np.stack([(hidden[rows[:, a]] * hidden[rows[:, b]]).sum(1) for a, b in ((1, 2), (0, 2), (0, 1))], 1)
+    odd = [rng.choice(3, p=np.exp(v) / np.exp(v).sum()) for v in s]
+    table = pd.DataFrame({"image_1": [ids[i] for i in rows[:, 0]], "image_2": [ids[i] for i in rows[:, 1]],
+                          "image_3": [ids[i] for i in rows[:, 2]], "choice": [ids[r[k]] for r, k in zip(rows, odd)]})
+    table.to_csv(tmp_path / "judgements.csv", index=False)
+    study = small_study(out=tmp_path / "out", kinds=())
+    study["analyses"] = [{"name": "odd", "kind": "triplets", "model": "net", "stimuli": "synthetic",
+                          "params": {"judgements": "judgements.csv", "n_bootstrap": 20}}]
+    config = write_study(tmp_path / "study.yaml", study)
+    run = run_study(config, scheduler="synchronous", progress=False)
+    score = run.scores["odd"]
+    activations = extract(ReferenceNet(seed=0), stimuli, list(score.values.layer.values), batch_size=8,
+                          model_name="net", progress=False)
+    judgements = load_triplets(tmp_path / "judgements.csv")
+    for layer in score.values.layer.values:
+        expected = score_triplets(activations[str(layer)], judgements, n_bootstrap=20, seed=0)
+        assert float(score.values.sel(layer=layer)) == float(expected)
+        assert float(score.ci[0].sel(layer=layer)) == float(expected.ci[0])
+    table.iloc[:150].to_csv(tmp_path / "judgements.csv", index=False)   # a changed file: only scoring reruns
+    again = run_study(config, scheduler="synchronous", progress=False)
+    assert sorted(again.plan.tasks[k].kind for k in again.computed) == ["combine"] + ["score"] * 3

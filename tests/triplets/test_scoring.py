@@ -88,7 +88,8 @@ def test_constant_model_scores_one_third_however_the_columns_are_ordered(order):
         score = score_indices(x, t, choices, similarity=kind, resample=None)
         assert float(score) == pytest.approx(1 / 3, abs=1e-12)
         assert float(score.raw["tie_rate"]) == 1.0
-        assert np.isinf(float(score.raw["temperature"]))
+        # an infinite maximum-likelihood temperature cannot be stored with the score: a note says so instead
+        assert "temperature" not in score.raw and "carry no information" in score.raw.attrs["temperature_note"]
 
 
 def test_tie_trap_positional_tie_break_scores_one_on_odd_last_data():
@@ -148,7 +149,9 @@ def test_permuting_the_columns_of_every_triplet_changes_nothing(seed, kind, poli
         np.testing.assert_array_equal(a.raw["credit"], b.raw["credit"])
         assert float(a) == float(b)
         np.testing.assert_allclose(a.raw["resampled"], b.raw["resampled"], rtol=1e-12)
-        assert float(a.raw["temperature"]) == pytest.approx(float(b.raw["temperature"]), rel=1e-9)
+        assert ("temperature" in a.raw) == ("temperature" in b.raw)  # absent when the fit diverges (random choices)
+        if "temperature" in a.raw:
+            assert float(a.raw["temperature"]) == pytest.approx(float(b.raw["temperature"]), rel=1e-9)
     if not duplicate:  # tie-free: every policy is invariant
         a = score_indices(x, t, c, similarity=kind, tie_policy=policy, resample=None)
         b = score_indices(x, t2, c2, similarity=kind, tie_policy=policy, resample=None)
