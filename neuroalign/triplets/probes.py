@@ -68,7 +68,10 @@ class LinearProbe(BaseEstimator):
         Learn a bias ``b`` added after the transform.
     optimizer : {"adam", "lbfgs"}
         Adam on mini-batches, or full-batch L-BFGS with a strong-Wolfe line
-        search (one "epoch" = ``lbfgs_steps`` iterations).
+        search (one "epoch" = ``lbfgs_steps`` iterations).  The loss is flat
+        near ``W = 0``, so L-BFGS first scales the initial ``W`` by the best
+        power of two (1 … 2^20), and restarts its curvature memory when an
+        epoch makes no progress.
     lr : float
         Adam's learning rate (L-BFGS uses step 1 and its line search).
     batch_size : int
