@@ -101,3 +101,13 @@ def test_params_are_checked_and_clonable():
     b = clone(probe).fit(sim.X, sim.triplets[train], sim.choices[train]).weights_
     np.testing.assert_array_equal(a, b)
     assert clone(probe).get_params()["tau"] == 0.5
+
+
+def test_adam_with_bias_and_separate_reference_features():
+    sim, train, test = split_study(n_triplets=4000)
+    reference = np.random.default_rng(3).normal(size=(50, sim.X.shape[1]))
+    probe = GLocalProbe(optimizer="adam", bias=True, max_epochs=2, lr=1e-2, reference_batch_size=16)
+    probe.fit(sim.X, sim.triplets[train], sim.choices[train], reference=reference)
+    assert probe.bias_.shape == (sim.X.shape[1],) and probe.n_epochs_ <= 2
+    assert np.isfinite(probe.weights_).all()
+    assert not hasattr(probe, "_reference")  # the reference batch is not kept on the estimator

@@ -193,3 +193,15 @@ def test_lbfgs_leaves_the_flat_start_on_many_features():
                                                   validation_fraction=0, max_epochs=60)
     assert held_out >= planted - 0.03
     assert rho >= 0.9
+
+
+def test_data_model_features_and_the_epoch_callback():
+    sim = simulate_triplets(30, 4, 3000, seed=9)
+    a = LinearProbe(optimizer="lbfgs", max_epochs=3).fit(sim.features, sim.triplets, sim.choices)
+    b = LinearProbe(optimizer="lbfgs", max_epochs=3).fit(sim.X, sim.triplets, sim.choices)
+    np.testing.assert_array_equal(a.weights_, b.weights_)
+    seen = []
+    probe = LinearProbe(optimizer="adam", max_epochs=50, validation_fraction=0).fit(
+        sim.X, sim.triplets, sim.choices, callback=lambda epoch, w, bias: seen.append(w.shape) or epoch == 1)
+    assert probe.n_epochs_ == 2 and seen == [(4, 4), (4, 4)]
+    assert set(probe.provenance_) >= {"parameters", "input_hashes"}
