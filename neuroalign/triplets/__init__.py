@@ -31,6 +31,7 @@ _LAZY = {
     "rdm_implied_ceiling": ".rdm_choices", "score_rdm_implied": ".rdm_choices",
     "LinearProbe": ".probes", "load_transform": ".probes", "GLocalProbe": ".glocal",
     "cross_validate_probe": ".object_folds", "select_lambda": ".object_folds",
+    "assign_object_folds": ".object_folds",
     "decorrelated_design": ".design", "design_triplets": ".design", "design_diagnostics": ".design",
 }
 __all__ = sorted(_LAZY)
