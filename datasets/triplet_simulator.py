@@ -141,7 +141,8 @@ def simulate_triplets(
     n_objects, n_features : int
         Size of the feature matrix ``X`` (standard normal).
     n_triplets : int
-        Number of distinct random triplets (each of three different objects).
+        Number of random triplets, each of three different objects, drawn independently (so on few
+        objects the same unordered triplet can occur more than once, as a repeat with its own choice).
     transform : {"low_rank", "linear", "diagonal", "identity"}
         The planted ``W``: Gaussian ``n_features × rank`` (the default; far
         from what ``X`` alone predicts), Gaussian square, squared-exponential
