@@ -23,7 +23,8 @@ Run:  OMP_NUM_THREADS=1 python benchmarks/bench_pipeline_workers.py [--repeats 2
 
 Measured 2026-12-06 on the shared 2-core machine, the command above with the defaults: synchronous
 91.0 s (runs 91.0, 92.1), processes 49.3 s (49.3, 51.0) = 1.85x, local cluster 54.4 s (54.4, 54.6)
-= 1.67x.  With 2 models (8 tasks): processes 1.44-1.85x and local cluster 1.49x over runs on a
+= 1.67x.  A second run of the same command, 40 minutes later: synchronous 84.6 s (89.2, 84.6),
+processes 51.9 s = 1.63x, local cluster 53.6 s = 1.58x.  With 2 models (8 tasks): processes 1.44-1.85x and local cluster 1.49x over runs on a
 busier machine; the fixed costs (the data task, each worker's imports and first calls) weigh more
 on a shorter study.  Before the local cluster's workers dropped Dask's MALLOC_TRIM_THRESHOLD_ the
 same 8-task study gave 1.14x.
