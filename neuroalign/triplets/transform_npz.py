@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.io import write_atomically
 from ..errors import FileFormatError
 
 __all__ = ["load_transform", "save_transform"]
@@ -28,7 +29,10 @@ __all__ = ["load_transform", "save_transform"]
 
 def save_transform(path: str | os.PathLike, weights: Any, *, bias: Any = None, mean: float = 0.0,
                    std: float = 1.0) -> None:
-    """Write ``{weights, bias?, mean, std}`` to an ``.npz`` file (plain arrays, no pickled objects).
+    """Write ``{weights, bias?, mean, std}`` to an ``.npz`` file (plain arrays, no pickled objects), atomically.
+
+    The file is written at ``path`` exactly (numpy's ``savez`` would add
+    ``.npz`` to a name without it) and appears only once it is complete.
 
     Examples
     --------
@@ -41,7 +45,11 @@ def save_transform(path: str | os.PathLike, weights: Any, *, bias: Any = None, m
     arrays = {"weights": np.asarray(weights, dtype=np.float64), "mean": np.float64(mean), "std": np.float64(std)}
     if bias is not None:
         arrays["bias"] = np.asarray(bias, dtype=np.float64)
-    np.savez(path, **arrays)
+    def write(tmp: Any) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    write_atomically(path, write)
 
 
 def load_transform(path: str | os.PathLike) -> dict[str, Any]:
