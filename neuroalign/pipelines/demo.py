@@ -124,12 +124,13 @@ def run_demo(
     True
     """
     from .engine import run_study
+    from .results_folder import planted_layer
     from .study_catalog import find_study
 
     out = Path(out)
     run = run_study(find_study("demo"), overrides=demo_overrides(seed, n_bootstrap, n_splits), out=out,
                     scheduler=scheduler, workers=workers, progress=progress)
-    planted = run.study.data["brain"].args.get("planted_layer", "block3")
+    planted = planted_layer(run.study.data["brain"])
     scores = {metric: run.scores[sweep] for metric, (sweep, _) in DEMO_ANALYSES.items()}
     committed = {metric: run.scores[name] for metric, (_, name) in DEMO_ANALYSES.items()}
     table = pd.read_csv(out / "scores.csv")

@@ -37,16 +37,11 @@ class StudyRun:
     out: Path
     study: Any
     plan: Plan
-    computed: list[str]
+    computed: list[str]          # keys computed (for a dry run: keys it would compute)
     reused: list[str]
     scores: dict[str, Score] = field(default_factory=dict)
     report: Path | None = None
     dry_run: bool = False
-
-    @property
-    def to_compute(self) -> list[str]:
-        """The keys a run would compute (for a dry run) or computed."""
-        return self.computed
 
 
 def _load(study: Any, overrides: Sequence[str]) -> tuple[Any, str]:

@@ -30,7 +30,7 @@ from ..errors import ConfigError
 from .analysis_kinds import analysis_kind
 from .keys import content_key
 
-__all__ = ["Task", "Plan", "plan_study", "order_tasks"]
+__all__ = ["Task", "Plan", "plan_study", "order_tasks", "analysis_params"]
 
 
 @dataclass(frozen=True)
@@ -139,9 +139,7 @@ class _Planner:
 
     def analysis(self, index: int, analysis: Any) -> str:
         kind = analysis_kind(analysis.kind, source=f"{self.source} (analyses[{index}].kind)")
-        params = _dumped(analysis.params)
-        if params.get("seed") is None:
-            params["seed"] = int(self.study.seed)
+        params = analysis_params(analysis, self.study)
         where = f"{self.source} (analyses[{index}])"
         common = {"analysis": analysis.name, "analysis_kind": kind.name, "params": params}
         inputs: dict[str, Any] = {}
@@ -185,6 +183,14 @@ def plan_study(study: Any, *, source: str = "study") -> Plan:
     planner = _Planner(study, source)
     finals = {analysis.name: planner.analysis(i, analysis) for i, analysis in enumerate(study.analyses)}
     return Plan(order_tasks(planner.tasks), finals, planner.inputs)
+
+
+def analysis_params(analysis: Any, study: Any) -> dict:
+    """An analysis's parameters as JSON, with ``seed`` defaulting to the study's."""
+    params = _dumped(analysis.params)
+    if params.get("seed") is None:
+        params["seed"] = int(study.seed)
+    return params
 
 
 def model_fingerprint(spec: Mapping[str, Any], where: str) -> dict:

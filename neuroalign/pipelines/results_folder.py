@@ -28,11 +28,11 @@ from typing import Any
 from ..data.io import atomic_path, write_atomically
 from ..data.provenance import package_version
 from ..score import Score
-from .plan import Plan
+from .plan import Plan, analysis_params
 from .store import ResultsStore
 from .study_schema import MODEL_RDM_KINDS
 
-__all__ = ["write_results", "ARTIFACTS"]
+__all__ = ["write_results", "planted_layer", "ARTIFACTS"]
 
 #: The files of a scoring task that belong in the results folder.
 ARTIFACTS = ("score.nc", "pairwise.nc", "rdms.nc", "figures")
@@ -108,16 +108,26 @@ def _copy(folder: Path, tmp: Path, meta: dict) -> None:
 
 
 def _meta(study: Any, analysis: Any, key: str) -> dict:
-    params = analysis.params.model_dump(mode="json")
-    if params.get("seed") is None:
-        params["seed"] = int(study.seed)
+    params = analysis_params(analysis, study)
     meta = {"name": analysis.name, "kind": analysis.kind, "title": _title(analysis), "model": analysis.model,
             "brain": analysis.brain, "stimuli": analysis.stimuli, "candidates": list(analysis.candidates or []),
             "params": params, "x_dim": "model" if analysis.kind in MODEL_RDM_KINDS else "layer", "key": key}
-    brain = study.data.get(analysis.brain) if analysis.brain else None
-    if brain is not None and getattr(brain, "loader", None) == "synthetic_brain":
-        meta["planted_layer"] = (brain.args or {}).get("planted_layer", "block3")
+    planted = planted_layer(study.data.get(analysis.brain)) if analysis.brain else None
+    if planted is not None:
+        meta["planted_layer"] = planted
     return meta
+
+
+def planted_layer(spec: Any) -> str | None:
+    """The layer a ``synthetic_brain`` data source plants (its argument, else the simulator's default); else None."""
+    if spec is None or getattr(spec, "loader", None) != "synthetic_brain":
+        return None
+    import inspect
+
+    from ..datasets.synthetic import make_synthetic_study
+
+    default = inspect.signature(make_synthetic_study).parameters["planted_layer"].default
+    return str((spec.args or {}).get("planted_layer", default))
 
 
 def _title(analysis: Any) -> str:
