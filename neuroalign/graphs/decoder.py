@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..fitting.base import check_bool, check_int
 from .encoder import GINStack
-from .estimator_base import check_bool, check_int
 
 __all__ = ["GINDecoder"]
 

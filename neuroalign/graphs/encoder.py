@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from torch_geometric.nn.dense import DenseGINConv
 
 from ..errors import DataError
-from .estimator_base import check_bool, check_choice, check_int, check_number
+from ..fitting.base import check_bool, check_choice, check_int, check_number
 
 __all__ = ["EncoderOutput", "SpatioTemporalEncoder", "GINStack", "NodeBatchNorm", "gin_mlp",
            "READOUTS", "TEMPORAL_MODELS", "NORMS", "sinusoidal_encoding"]

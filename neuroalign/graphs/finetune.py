@@ -37,11 +37,11 @@ from torch import nn
 
 from ..data.provenance import provenance
 from ..errors import ConfigError, DataError
+from ..fitting.base import (check_bool, check_choice, check_fitted, check_int, check_number, check_threads,
+                            epoch_bar, forked_rng, resolve_seed, seeded_generator, stream_seeds, threads_for)
 from ._probe_data import labelled_subjects
 from .dataset import ConnectivityGraphs
 from .embedding_arrays import STATISTICS, subject_embedding_array
-from .estimator_base import (check_bool, check_choice, check_fitted, check_int, check_number, check_threads,
-                             epoch_bar, forked_rng, resolve_seed, seeded_generator, stream_seeds, threads_for)
 from .probes import TASKS, probe_metric
 
 __all__ = ["GraphFineTuner", "SubjectModel", "subject_embedding"]

@@ -57,9 +57,9 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError, DataError
+from ..fitting.base import check_bool, check_choice, check_int, check_number
 from .decoder import GINDecoder
 from .encoder import EncoderOutput, SpatioTemporalEncoder
-from .estimator_base import check_bool, check_choice, check_int, check_number
 from .losses import scaled_cosine_error
 from .masking import (MASK_SCHEMES, apply_mask_token, check_generator, context_adjacency, draw_node_mask,
                       mask_count)

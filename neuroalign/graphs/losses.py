@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import DataError
-from .estimator_base import check_number
+from ..fitting.base import check_number
 
 __all__ = ["scaled_cosine_error"]
 

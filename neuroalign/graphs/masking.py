@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from .estimator_base import check_choice, check_number
+from ..fitting.base import check_choice, check_number
 
 __all__ = ["MASK_SCHEMES", "mask_count", "draw_node_mask", "apply_mask_token", "context_adjacency",
            "check_generator"]

@@ -27,12 +27,12 @@ from sklearn.base import BaseEstimator
 
 from ..data.provenance import provenance
 from ..errors import ConfigError, DataError
+from ..fitting import state_files as files
+from ..fitting.base import (check_bool, check_fitted, check_int, check_number, check_path, check_threads,
+                            epoch_bar, forked_rng, resolve_seed, seeded_generator, stream_seeds, threads_for)
 from ..metamers.checkpoint import model_identity
-from . import checkpoints as files
 from .dataset import ConnectivityGraphs
 from .embedding_arrays import STATISTICS, subject_embedding_array, window_code_array
-from .estimator_base import (check_bool, check_fitted, check_int, check_number, check_path, check_threads,
-                             epoch_bar, forked_rng, resolve_seed, seeded_generator, stream_seeds, threads_for)
 from .graphmae import GraphMAE, mean_connectivity
 from .spec import GraphSpec
 

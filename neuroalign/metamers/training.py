@@ -14,11 +14,9 @@ two threads on a 2-core machine can be 20× slower than one.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from tqdm.auto import tqdm
 from ..data.io import write_atomically
 from ..data.provenance import content_digest, hash_array
 from ..errors import ConfigError, DataError, FileFormatError
+from ..fitting.base import torch_threads
 
 __all__ = ["train_classifier", "TrainedClassifier", "torch_threads", "freeze"]
 
@@ -61,29 +60,6 @@ class TrainedClassifier:
     model: nn.Module
     history: pd.DataFrame
     key: str
-
-
-@contextlib.contextmanager
-def torch_threads(n: int = 1) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(n)``, then restore the previous setting.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from neuroalign.metamers.training import torch_threads
-    >>> before = torch.get_num_threads()
-    >>> with torch_threads(1):
-    ...     torch.get_num_threads()
-    1
-    >>> torch.get_num_threads() == before
-    True
-    """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def freeze(model: nn.Module) -> nn.Module:

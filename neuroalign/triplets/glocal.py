@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import DataError
-from ..graphs.estimator_base import check_int, check_number
+from ..fitting.base import check_int, check_number
 from .probes import LinearProbe, _features
 
 __all__ = ["GLocalProbe", "local_contrastive_loss"]

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 
 from ..data import provenance
 from ..errors import ConfigError, DataError
-from ..graphs.estimator_base import check_int, resolve_seed
+from ..fitting.base import check_int, resolve_seed
 from ..score import Score
 from .indexing import check_triplets
 from .probes import LinearProbe, _features

@@ -37,7 +37,7 @@ from sklearn.base import BaseEstimator
 
 from ..data import provenance
 from ..errors import DataError
-from ..graphs.estimator_base import (check_bool, check_choice, check_fitted, check_int, check_number, epoch_bar,
+from ..fitting.base import (check_bool, check_choice, check_fitted, check_int, check_number, epoch_bar,
                                      resolve_seed, seeded_generator, stream_seeds)
 from .indexing import check_triplets, pair_similarities
 from .scoring import choice_probabilities, odd_one_credit, predict_odd_one

@@ -19,9 +19,9 @@ from sklearn.base import clone
 
 from neuroalign.data.provenance import PROVENANCE_KEYS
 from neuroalign.errors import ConfigError, FileFormatError
-from neuroalign.graphs import checkpoints as files
+from neuroalign.fitting import state_files as files
 from neuroalign.graphs.dataset import ConnectivityGraphs
-from neuroalign.graphs.estimator_base import forked_rng, seeded_generator, stream_seeds
+from neuroalign.fitting.base import forked_rng, seeded_generator, stream_seeds
 from neuroalign.graphs.graphmae import GraphMAE
 from neuroalign.graphs.pretrainer import GraphMAEPretrainer
 from neuroalign.graphs.spec import GraphSpec

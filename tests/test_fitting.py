@@ -1,4 +1,4 @@
-"""Files of the graph estimators (neuroalign.graphs.checkpoints) and the estimators' shared helpers."""
+"""The estimators' shared files (neuroalign.fitting.state_files) and helpers (neuroalign.fitting.base)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from neuroalign.errors import ConfigError, FileFormatError, UnknownNameError
-from neuroalign.graphs import checkpoints as files
-from neuroalign.graphs.estimator_base import (check_bool, check_choice, check_int, check_number, check_path,
+from neuroalign.fitting import state_files as files
+from neuroalign.fitting.base import (check_bool, check_choice, check_int, check_number, check_path,
                                               check_threads, forked_rng, resolve_seed, seeded_generator,
                                               stream_seeds, threads_for)
 
@@ -126,7 +126,7 @@ def test_check_same_training_names_parameters_and_fix():
     files.check_same_training(saved, saved, "c.pt", sections={"config": "x", "data": "y"})
 
 
-# ---------------------------------------------------------------- estimator_base
+# ---------------------------------------------------------------- fitting.base
 
 def test_stream_seeds_are_reproducible_independent_and_63_bit():
     a = stream_seeds(5, ["init", "shuffle", "mask"])

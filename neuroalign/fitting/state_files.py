@@ -1,4 +1,4 @@
-"""Files of the graph estimators: training checkpoints and saved models, without pickled objects.
+"""Files of the estimators: training checkpoints and saved models, without pickled objects.
 
 A file is one dictionary of tensors, dictionaries, lists and plain values
 (str, int, float, bool, None), written with :func:`torch.save` to a temporary
@@ -33,14 +33,16 @@ FORMAT = "neuroalign.graphs"
 VERSION = 1
 
 
-def write_state(path: str | os.PathLike, payload: Mapping[str, Any], *, kind: str) -> Path:
+def write_state(path: str | os.PathLike, payload: Mapping[str, Any], *, kind: str, format: str = FORMAT) -> Path:
     """Write ``payload`` (tensors, dicts, lists, plain values) atomically to ``path`` as a file of ``kind``.
+
+    ``format`` names the family whose estimator wrote it (``"neuroalign.graphs"``, ``"neuroalign.spikes"``).
 
     Examples
     --------
     >>> import tempfile, torch
     >>> from pathlib import Path
-    >>> from neuroalign.graphs.checkpoints import write_state, read_state
+    >>> from neuroalign.fitting.state_files import write_state, read_state
     >>> path = Path(tempfile.mkdtemp()) / "state.pt"
     >>> _ = write_state(path, {"weights": torch.ones(2)}, kind="example")
     >>> read_state(path, kind="example")["weights"]
@@ -49,11 +51,12 @@ def write_state(path: str | os.PathLike, payload: Mapping[str, Any], *, kind: st
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path} is a folder", source=str(path), fix="pass a file name, e.g. pretraining.pt")
-    state = {"format": FORMAT, "version": VERSION, "kind": kind, **payload}
+    state = {"format": format, "version": VERSION, "kind": kind, **payload}
     return write_atomically(path, lambda tmp: torch.save(state, tmp))
 
 
-def read_state(path: str | os.PathLike, *, kind: str, writer: str = "neuroalign.graphs") -> dict[str, Any]:
+def read_state(path: str | os.PathLike, *, kind: str, writer: str = "neuroalign.graphs",
+               format: str = FORMAT) -> dict[str, Any]:
     """The payload of a file of ``kind`` written by :func:`write_state` (read with ``weights_only=True``).
 
     Raises
@@ -70,8 +73,8 @@ def read_state(path: str | os.PathLike, *, kind: str, writer: str = "neuroalign.
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, … for bad files
         raise FileFormatError(f"not a readable {kind} file ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})",
                               source=str(path), fix=f"pass a file written by {writer}") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise FileFormatError(f"not a {FORMAT} file", source=str(path), fix=f"pass a file written by {writer}")
+    if not isinstance(state, dict) or state.get("format") != format:
+        raise FileFormatError(f"not a {format} file", source=str(path), fix=f"pass a file written by {writer}")
     if state.get("kind") != kind:
         raise FileFormatError(f"a {state.get('kind')!r} file where a {kind!r} file was expected", source=str(path),
                               fix=f"pass a file written by {writer}")
@@ -108,7 +111,7 @@ def history_from_dict(columns: Mapping[str, list]) -> pd.DataFrame:
     Examples
     --------
     >>> import pandas as pd
-    >>> from neuroalign.graphs.checkpoints import history_from_dict, history_to_dict
+    >>> from neuroalign.fitting.state_files import history_from_dict, history_to_dict
     >>> table = pd.DataFrame({"epoch": [1, 2], "loss": [0.5, 0.25]})
     >>> history_from_dict(history_to_dict(table)).equals(table)
     True
@@ -124,7 +127,7 @@ def differences(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[st
 
     Examples
     --------
-    >>> from neuroalign.graphs.checkpoints import differences
+    >>> from neuroalign.fitting.state_files import differences
     >>> differences({"lr": 0.001, "hidden": 8}, {"lr": 0.01, "hidden": 8})
     ['lr: 0.001 in the file, 0.01 now']
     """

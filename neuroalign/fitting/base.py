@@ -1,6 +1,6 @@
-"""What the graph estimators share: parameter checks, seeds, torch threads and the epoch loop's bar.
+"""What the estimators share: parameter checks, seeds, torch threads and the epoch loop's bar.
 
-The estimators of :mod:`neuroalign.graphs` (pretraining, fine-tuning) follow
+The estimators of neuroalign (graph and spike pretraining, fine-tuning, triplet probes) follow
 scikit-learn's contract: parameters are stored unchanged by ``__init__`` and
 checked by ``fit`` with the helpers here, so a bad value raises a
 :class:`~neuroalign.errors.ConfigError` naming the parameter.
@@ -26,11 +26,10 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import ConfigError, UnknownNameError
-from ..metamers.training import torch_threads
 
 __all__ = ["check_int", "check_number", "check_bool", "check_choice", "check_threads", "check_path",
            "resolve_seed", "stream_seeds", "forked_rng", "seeded_generator", "threads_for", "check_fitted",
-           "epoch_bar"]
+           "epoch_bar", "torch_threads"]
 
 
 def check_int(name: str, value: Any, *, minimum: int = 0) -> int:
@@ -38,7 +37,7 @@ def check_int(name: str, value: Any, *, minimum: int = 0) -> int:
 
     Examples
     --------
-    >>> from neuroalign.graphs.estimator_base import check_int
+    >>> from neuroalign.fitting.base import check_int
     >>> check_int("epochs", 3, minimum=0)
     3
     """
@@ -54,7 +53,7 @@ def check_number(name: str, value: Any, *, low: float | None = None, high: float
 
     Examples
     --------
-    >>> from neuroalign.graphs.estimator_base import check_number
+    >>> from neuroalign.fitting.base import check_number
     >>> check_number("lr", 1e-3, low=0, low_open=True)
     0.001
     """
@@ -113,7 +112,7 @@ def resolve_seed(random_state: Any) -> int:
 
     Examples
     --------
-    >>> from neuroalign.graphs.estimator_base import resolve_seed
+    >>> from neuroalign.fitting.base import resolve_seed
     >>> resolve_seed(7)
     7
     """
@@ -129,7 +128,7 @@ def stream_seeds(seed: int, names: Iterable[str]) -> dict[str, int]:
 
     Examples
     --------
-    >>> from neuroalign.graphs.estimator_base import stream_seeds
+    >>> from neuroalign.fitting.base import stream_seeds
     >>> a = stream_seeds(0, ["init", "shuffle"])
     >>> a == stream_seeds(0, ["init", "shuffle"]), a["init"] != a["shuffle"]
     (True, True)
@@ -152,7 +151,7 @@ def forked_rng(seed: int | None = None, state: torch.Tensor | None = None) -> It
     Examples
     --------
     >>> import torch
-    >>> from neuroalign.graphs.estimator_base import forked_rng
+    >>> from neuroalign.fitting.base import forked_rng
     >>> with forked_rng(0):
     ...     a = torch.rand(2)
     >>> with forked_rng(0):
@@ -168,8 +167,31 @@ def forked_rng(seed: int | None = None, state: torch.Tensor | None = None) -> It
         yield
 
 
+@contextlib.contextmanager
+def torch_threads(n: int = 1) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)``, then restore the previous setting.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroalign.fitting.base import torch_threads
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def threads_for(threads: int | None) -> contextlib.AbstractContextManager:
-    """:func:`~neuroalign.metamers.training.torch_threads` for a number, a no-op for None."""
+    """:func:`torch_threads` for a number, a no-op for None."""
     return contextlib.nullcontext() if threads is None else torch_threads(threads)
 
 
