@@ -1,0 +1,70 @@
+"""Sampling spike windows token by token from a :class:`~neuroalign.spikes.token_transformer.SpikeTokenTransformer`.
+
+Each row of a batch (one window of one trial, with its context and inputs)
+starts from ``START``; at every step the next token's offset is drawn (a bin
+of the window, or END, which closes the window), then, for a bin, its neuron
+id given that bin.  Two rules of the training data are enforced while
+sampling, since the tokens of real windows always follow them (the model
+gives the excluded tokens probability near zero anyway): offsets never
+decrease, and within one bin ids never decrease.  A window reaching the
+model's ``max_tokens`` is closed with END.
+
+Besides the sampled counts, every step adds the probability the model gives
+each (bin, neuron) for the next token to an **expected count** (zero once
+the window is closed).  Its mean over sample paths is an unbiased estimate
+of the expected counts of the sampling process, with less variance than the
+mean of the sampled counts, and is positive in every bin.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .token_transformer import Batch, SpikeTokenTransformer
+
+__all__ = ["sample_windows"]
+
+
+@torch.no_grad()
+def sample_windows(model: SpikeTokenTransformer, batch: Batch, generator: torch.Generator
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sampled counts and expected counts ``(rows, window_bins, n_neurons)`` of one window per row of ``batch``."""
+    model.eval()
+    n_rows = batch["window"].shape[0]
+    n_bins, n_neurons = model.window_bins, model.n_neurons
+    keys, key_padding, _ = model.memory(batch)
+    counts = torch.zeros(n_rows, n_bins, n_neurons)
+    expected = torch.zeros(n_rows, n_bins, n_neurons, dtype=torch.float64)
+    ids = torch.full((n_rows, 1), n_neurons, dtype=torch.long)
+    offsets = torch.full((n_rows, 1), n_bins + 1, dtype=torch.long)
+    last_offset = torch.zeros(n_rows, dtype=torch.long)
+    last_id = torch.zeros(n_rows, dtype=torch.long)
+    active = torch.arange(n_rows)
+    bins = torch.arange(n_bins)
+    for step in range(model.max_tokens - 1):
+        rows = {"window": batch["window"][active]}
+        h = model.hidden(rows, ids, offsets, (keys[active], key_padding[active]))[:, -1]
+        offset_logits = model.offset_logits(h)
+        offset_logits[:, :n_bins] = offset_logits[:, :n_bins].masked_fill(
+            bins[None, :] < last_offset[active, None], float("-inf"))
+        if step == model.max_tokens - 2:
+            offset_logits[:, :n_bins] = float("-inf")
+        p_offset = torch.softmax(offset_logits, -1)
+        id_logits = model.id_logits(h[:, None, :], bins[None, :].expand(len(active), n_bins))   # (rows, bins, ids)
+        earlier = (bins[None, :, None] == last_offset[active, None, None]) & \
+            (torch.arange(n_neurons)[None, None, :] < last_id[active, None, None])
+        p_id = torch.softmax(id_logits.masked_fill(earlier, float("-inf")), -1)
+        expected[active] += (p_offset[:, :n_bins, None] * p_id).double()
+        offset = torch.multinomial(p_offset, 1, generator=generator)[:, 0]
+        spiking = offset < n_bins
+        if not spiking.any():
+            break
+        chosen = p_id[torch.arange(len(active)), offset.clamp(max=n_bins - 1)]
+        neuron = torch.multinomial(chosen, 1, generator=generator)[:, 0]
+        keep = active[spiking]
+        counts[keep, offset[spiking], neuron[spiking]] += 1
+        last_offset[keep], last_id[keep] = offset[spiking], neuron[spiking]
+        ids = torch.cat([ids[spiking], neuron[spiking, None]], 1)
+        offsets = torch.cat([offsets[spiking], offset[spiking, None]], 1)
+        active = keep
+    return counts, expected
