@@ -21,7 +21,7 @@ from ..data.schema import validate
 from ..errors import AlignmentError, ConfigError, DataError
 
 __all__ = ["DIMS", "check_counts", "neurons_last", "from_neurons_last", "held_out_ids", "split_neurons",
-           "split_trials", "check_sessions"]
+           "select_neurons", "split_trials", "check_sessions"]
 
 #: The dims of a binned spike array, in the order the spike models use.
 DIMS = ("presentation", "neuroid", "time_bin")
@@ -190,6 +190,31 @@ def split_neurons(counts: xr.DataArray, held_out: Any) -> tuple[xr.DataArray, xr
     out = set(held_out_ids(counts, held_out))
     flags = np.array([str(i) in out for i in counts.neuroid_id.values])
     return counts.isel(neuroid=np.nonzero(~flags)[0]), counts.isel(neuroid=np.nonzero(flags)[0])
+
+
+def select_neurons(counts: xr.DataArray, ids: Sequence[str], name: str = "counts") -> xr.DataArray:
+    """The neurons ``ids`` of ``counts``, in the order of ``ids``.
+
+    Raises
+    ------
+    AlignmentError
+        An id is not in ``counts`` (examples of missing and available ids are shown).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from neuroalign.spikes.arrays import select_neurons
+    >>> a = xr.DataArray(np.zeros((1, 3, 2)), dims=("presentation", "neuroid", "time_bin"),
+    ...                  coords={"neuroid_id": ("neuroid", ["u0", "u1", "u2"])})
+    >>> select_neurons(a, ["u2", "u0"]).neuroid_id.values.tolist()
+    ['u2', 'u0']
+    """
+    position = {str(i): k for k, i in enumerate(counts.neuroid_id.values)}
+    missing = [str(i) for i in ids if str(i) not in position]
+    if missing:
+        raise AlignmentError(f"{len(missing)} neuron(s) are not in {name}, e.g. {missing[:5]}", source=name,
+                             fix=f"use neuroid_ids of {name}, e.g. {list(position)[:5]}")
+    return counts.isel(neuroid=[position[str(i)] for i in ids])
 
 
 def split_trials(n_trials: int, fractions: Mapping[str, float], *, random_state: int | np.random.Generator,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..errors import DataError
-from .arrays import check_counts, neurons_last
+from ..errors import AlignmentError, DataError
+from .arrays import check_counts, neurons_last, select_neurons
 
 __all__ = ["log_rate_r2"]
 
@@ -40,10 +40,14 @@ def log_rate_r2(rates: xr.DataArray, true_rates: xr.DataArray) -> float:
     >>> log_rate_r2(sim.rates, sim.rates)
     1.0
     """
-    from .metrics import _ids, _pair, _select
-
-    rates, truth = _pair(check_counts(rates, name="rates"), check_counts(true_rates, name="true_rates"))
-    truth = _select(truth, _ids(rates, "rates"), "true_rates")
+    rates, truth = check_counts(rates, name="rates"), check_counts(true_rates, name="true_rates")
+    same = (rates.sizes["presentation"] == truth.sizes["presentation"]
+            and bool((rates.stimulus_id.values == truth.stimulus_id.values).all())
+            and rates.sizes["time_bin"] == truth.sizes["time_bin"])
+    if not same:
+        raise AlignmentError("the rates and the true rates are not of the same presentations and time bins",
+                             source="true_rates", fix="select the true rates of the same trials (e.g. .isel(...))")
+    truth = select_neurons(truth, [str(i) for i in rates.neuroid_id.values], "true_rates")
     predicted, target = neurons_last(rates), neurons_last(truth)
     if (predicted <= 0).any() or (target <= 0).any():
         raise DataError("a rate is zero, so its log-rate is not finite", source="rates",
