@@ -1,14 +1,16 @@
-"""Bits per spike on plain arrays: the Neural Latents Benchmark's formula, computed in a few passes.
+"""Bits per spike on plain arrays: the Neural Latents Benchmark's formula in one compiled pass.
 
 NLB (``nlb_tools.evaluation.bits_per_spike``, Pei et al. 2021) scores rates ``r`` against counts ``n`` by
 
     bits/spike = (NLL_null - NLL_model) / sum(n) / ln 2,    NLL = sum(r - n log r + lgamma(n + 1)),
 
 where the null model predicts each neuron's mean count over all bins and trials of the evaluated data,
-NaN counts are dropped, and zero rates count as 1e-9.  Here the ``lgamma`` terms, identical in both
-likelihoods, are never computed; ``sum(n log r)`` runs over the nonzero counts only; and the null
-likelihood reduces to one term per neuron: ``m_j * r0_j - S_j * log r0_j`` with ``S_j`` the neuron's
-spike total over its ``m_j`` observed bins and ``r0_j = S_j / m_j``.  The inputs are never modified.
+NaN counts are dropped (with their rates), and zero rates count as 1e-9.  Here the ``lgamma`` terms,
+identical in both likelihoods, are never computed; ``sum(n log r)`` runs over the nonzero counts
+only; and the null likelihood reduces to one term per neuron, ``m_j * r0_j - S_j * log r0_j`` with
+``S_j`` the neuron's spike total over its ``m_j`` observed bins and ``r0_j = S_j / m_j``.  One pass
+over the arrays in their memory order (numba) gathers every per-neuron sum and checks the values;
+held-out neurons are picked by a map, not copied.  The inputs are never modified.
 """
 
 from __future__ import annotations
@@ -17,20 +19,20 @@ import math
 
 import numpy as np
 
+from .._compiled import compiled
 from ..errors import DataError
 
-__all__ = ["bits_per_spike_array", "ZERO_RATE"]
+__all__ = ["bits_per_spike_array", "bits_per_spike_mapped", "ZERO_RATE"]
 
 #: what NLB puts in place of a zero rate before taking its log
 ZERO_RATE = 1e-9
 
 
-def bits_per_spike_array(rates: np.ndarray, spikes: np.ndarray, *, neuron_axis: int = -1,
-                         rates_name: str = "rates", spikes_name: str = "spikes") -> float:
-    """NLB's bits per spike of ``rates`` (counts per bin) given ``spikes``, both of one shape.
+def bits_per_spike_array(rates: np.ndarray, spikes: np.ndarray, *, neuron_axis: int = -1) -> float:
+    """NLB's bits per spike of 3-d ``rates`` (counts per bin) given ``spikes`` of the same shape.
 
-    ``neuron_axis`` names the neurons' axis (NLB's arrays have neurons last); the null model's mean
-    runs over every other axis.  NaN counts are dropped with their rates.
+    ``neuron_axis`` names the neurons' axis (NLB's arrays are ``(trial, time, neuron)``, neurons
+    last); the null model's mean runs over the two other axes.  NaN counts are dropped with their rates.
 
     Examples
     --------
@@ -39,81 +41,136 @@ def bits_per_spike_array(rates: np.ndarray, spikes: np.ndarray, *, neuron_axis: 
     >>> round(bits_per_spike_array(np.array([[[0.2, 1.5], [0.8, 0.1]]]), spikes), 6)
     0.808358
     """
+    rates, spikes = np.asarray(rates), np.asarray(spikes)
+    if rates.shape != spikes.shape or spikes.ndim != 3:
+        raise DataError(f"rates have shape {rates.shape} and spikes {spikes.shape}: expected one 3-d shape",
+                        source="rates", fix="predict one rate per trial, time bin and neuron of the spikes")
+    axis = neuron_axis % 3
+    order = (0, 2, 1) if axis == 2 else ((1, 0, 2) if axis == 0 else (0, 1, 2))
+    rates, spikes = rates.transpose(order), spikes.transpose(order)
+    return bits_per_spike_mapped(rates, spikes, np.arange(spikes.shape[1]))
+
+
+def bits_per_spike_mapped(rates: np.ndarray, spikes: np.ndarray, rate_rows: np.ndarray, *,
+                          rates_name: str = "rates", spikes_name: str = "spikes") -> float:
+    """Bits per spike of ``(trial, neuron, time)`` arrays, spike neuron ``u`` scored by rate neuron ``rate_rows[u]``.
+
+    ``rate_rows[u] = -1`` leaves spike neuron ``u`` out (co-smoothing scores the held-out neurons of a
+    whole array this way, without copying them).
+    """
     rates = np.asarray(rates, dtype=np.float64)
     spikes = np.asarray(spikes, dtype=np.float64)
-    if rates.shape != spikes.shape:
+    rate_rows = np.asarray(rate_rows, dtype=np.int64)
+    if rates.shape[0] != spikes.shape[0] or rates.shape[2] != spikes.shape[2] or rate_rows.size != spikes.shape[1]:
         raise DataError(f"{rates_name} have shape {rates.shape} but {spikes_name} {spikes.shape}",
                         source=rates_name, fix="predict one rate per neuron, bin and trial of the spikes")
-    axis = neuron_axis % spikes.ndim
-    others = tuple(i for i in range(spikes.ndim) if i != axis)
-    totals = spikes.sum(axis=others)  # NaN where a neuron has a NaN bin
-    if np.isnan(totals).any():
-        return _masked(rates, spikes, axis, rates_name, spikes_name)
-    _check_rates(rates, rates_name)
-    bins = spikes.size // spikes.shape[axis] if spikes.size else 0
-    observed = np.full(totals.shape, float(bins))
-    flat_spikes, flat_rates = spikes.reshape(-1), rates.reshape(-1)
-    nonzero = np.flatnonzero(flat_spikes)
-    counts = flat_spikes[nonzero]
-    _check_counts(counts, spikes_name)
-    model_rate_sum = float(rates.sum())
-    if float(rates.min(initial=np.inf)) == 0.0:
-        model_rate_sum += ZERO_RATE * float(np.count_nonzero(flat_rates == 0.0))
-    return _finish(totals, observed, model_rate_sum, counts, flat_rates[nonzero], spikes_name)
-
-
-def _masked(rates, spikes, axis, rates_name, spikes_name) -> float:
-    """The same with NaN counts dropped (NLB's mask), on copies of the observed entries."""
-    observed_mask = ~np.isnan(spikes)
-    if not observed_mask.any():
+    units = np.flatnonzero(rate_rows >= 0)
+    if units.size == 0:
+        raise DataError("no neuron to score", source=rates_name, fix="select at least one neuron")
+    rows = rate_rows[units]
+    rates, rows = _narrowed(rates, rows)  # a view of the scored neurons' block where they are one
+    spikes, units = _narrowed(spikes, units)
+    neuron_inner = spikes.strides[1] <= spikes.strides[2]
+    totals, missing, rate_sums, log_sums, zero_rates, low, high, low_count = _poisson_pass(
+        rates, spikes, units, rows, neuron_inner)
+    if np.isnan(rate_sums).any() or low < 0 or high == np.inf:
+        _raise_bad_rates(rates[:, rows], spikes[:, units], rates_name)
+    if low_count < 0 or not np.isfinite(totals).all():
+        raise DataError(f"{spikes_name} hold negative or infinite counts", source=spikes_name,
+                        fix="pass spike counts per bin (finite, at least 0)")
+    observed = spikes.shape[0] * spikes.shape[2] - missing
+    total = float(totals.sum())
+    if not observed.any():
         raise DataError(f"every bin of {spikes_name} is NaN", source=spikes_name,
                         fix="evaluate on bins that were recorded")
-    others = tuple(i for i in range(spikes.ndim) if i != axis)
-    totals = np.where(observed_mask, spikes, 0.0).sum(axis=others)
-    observed = observed_mask.sum(axis=others).astype(np.float64)
-    kept_rates = rates[observed_mask]
-    kept_spikes = spikes[observed_mask]
-    _check_rates(kept_rates, rates_name)
-    nonzero = np.flatnonzero(kept_spikes)
-    counts = kept_spikes[nonzero]
-    _check_counts(counts, spikes_name)
-    model_rate_sum = float(kept_rates.sum()) + ZERO_RATE * float(np.count_nonzero(kept_rates == 0.0))
-    return _finish(totals, observed, model_rate_sum, counts, kept_rates[nonzero], spikes_name)
-
-
-def _finish(totals, observed, model_rate_sum, counts, count_rates, spikes_name) -> float:
-    if not np.isfinite(totals).all():
-        raise DataError(f"{spikes_name} hold infinite counts", source=spikes_name, fix="pass finite spike counts")
-    total = float(totals.sum())
     if total <= 0:
         raise DataError(f"{spikes_name} hold no spikes: bits per spike is undefined", source=spikes_name,
                         fix="evaluate on data with at least one spike")
-    count_rates = np.where(count_rates == 0.0, ZERO_RATE, count_rates)
-    nll_model_part = model_rate_sum - float(np.dot(counts, np.log(count_rates)))
+    nll_model_part = float(rate_sums.sum()) + ZERO_RATE * float(zero_rates.sum()) - float(log_sums.sum())
     recorded = observed > 0  # a neuron without one observed bin takes no part (NLB drops its NaN bins)
     null_rates = np.divide(totals, observed, out=np.zeros_like(totals), where=recorded)
-    silent = recorded & (null_rates == 0.0)
-    null_rates[silent | ~recorded] = ZERO_RATE
+    null_rates[null_rates == 0.0] = ZERO_RATE
     nll_null_part = float(np.sum(np.where(recorded, observed * null_rates - totals * np.log(null_rates), 0.0)))
     return (nll_null_part - nll_model_part) / total / math.log(2)
 
 
-def _check_rates(rates: np.ndarray, name: str) -> None:
-    if rates.size == 0:
-        raise DataError(f"{name} are empty", source=name, fix="pass at least one trial, bin and neuron")
-    low, high = float(rates.min()), float(rates.max())
-    if math.isnan(low) or math.isnan(high):
-        raise DataError(f"{name} hold {int(np.isnan(rates).sum())} NaN value(s) where spikes were recorded",
-                        source=name, fix="predict a finite rate for every recorded bin")
-    if low < 0:
-        raise DataError(f"{name} hold {int((rates < 0).sum())} negative value(s) (smallest {low:g}); "
-                        "Poisson rates are counts per bin, at least 0", source=name,
+def _narrowed(values: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values[:, rows]`` as a view with its row numbers when ``rows`` are consecutive, else ``values, rows``."""
+    start = int(rows[0])
+    if np.array_equal(rows, np.arange(start, start + rows.size)):
+        return values[:, start:start + rows.size], np.arange(rows.size)
+    return values, rows
+
+
+def _raise_bad_rates(rates: np.ndarray, spikes: np.ndarray, name: str) -> None:
+    """The DataError naming how many recorded bins have a NaN, negative or infinite rate."""
+    kept = rates[~np.isnan(spikes)]
+    nan, negative, infinite = int(np.isnan(kept).sum()), int((kept < 0).sum()), int(np.isinf(kept).sum())
+    if nan:
+        raise DataError(f"{name} hold {nan} NaN value(s) where spikes were recorded", source=name,
+                        fix="predict a finite rate for every recorded bin")
+    if negative:
+        raise DataError(f"{name} hold {negative} negative value(s) (smallest {kept.min():g}); Poisson "
+                        "rates are counts per bin, at least 0", source=name,
                         fix="pass rates (e.g. exp of log-rates), not log-rates or centred values")
-    if math.isinf(high):
-        raise DataError(f"{name} hold infinite value(s)", source=name, fix="clip the rates to a finite maximum")
+    raise DataError(f"{name} hold {infinite} infinite value(s)", source=name, fix="clip the rates to a finite maximum")
 
 
-def _check_counts(nonzero_counts: np.ndarray, name: str) -> None:
-    if nonzero_counts.size and float(nonzero_counts.min()) < 0:
-        raise DataError(f"{name} hold {int((nonzero_counts < 0).sum())} negative count(s)", source=name,
-                        fix="pass spike counts per bin (at least 0)")
+@compiled
+def _poisson_pass(rates, spikes, units, rows, neuron_inner):
+    """Per scored neuron k (spike neuron ``units[k]``, rate neuron ``rows[k]``), over its recorded bins:
+    Σn, NaN bins, Σr, Σ n log r (a zero rate as 1e-9), zero rates; the smallest and largest rate; the
+    smallest count.  NaN rates make Σr NaN.  The loops follow the spikes' memory order; with neurons
+    innermost, the rate sums (every bin) and the log terms (nonzero counts) are separate loops."""
+    n_trials, n_bins, m = spikes.shape[0], spikes.shape[2], units.shape[0]
+    totals, missing, rate_sums = np.zeros(m), np.zeros(m), np.zeros(m)
+    log_sums, zero_rates = np.zeros(m), np.zeros(m)
+    low, high, low_count = 0.0, 0.0, 0.0
+    any_missing = False
+    if neuron_inner:
+        for i in range(n_trials):
+            for t in range(n_bins):
+                for k in range(m):
+                    n = spikes[i, units[k], t]
+                    if n != 0.0:
+                        if n != n:
+                            missing[k] += 1.0
+                            any_missing = True
+                            continue
+                        r = rates[i, rows[k], t]
+                        low_count = min(low_count, n)
+                        totals[k] += n
+                        log_sums[k] += n * np.log(r if r > 0.0 else 1e-9)
+                if not any_missing:
+                    for k in range(m):
+                        r = rates[i, rows[k], t]
+                        rate_sums[k] += r
+                        low = min(low, r)
+                        high = max(high, r)
+                        zero_rates[k] += r == 0.0
+                else:
+                    for k in range(m):
+                        if spikes[i, units[k], t] == spikes[i, units[k], t]:
+                            r = rates[i, rows[k], t]
+                            rate_sums[k] += r
+                            low = min(low, r)
+                            high = max(high, r)
+                            zero_rates[k] += r == 0.0
+    else:
+        for i in range(n_trials):
+            for k in range(m):
+                for t in range(n_bins):
+                    n = spikes[i, units[k], t]
+                    if n != n:
+                        missing[k] += 1.0
+                        continue
+                    r = rates[i, rows[k], t]
+                    rate_sums[k] += r
+                    low = min(low, r)
+                    high = max(high, r)
+                    zero_rates[k] += r == 0.0
+                    if n != 0.0:
+                        low_count = min(low_count, n)
+                        totals[k] += n
+                        log_sums[k] += n * np.log(r if r > 0.0 else 1e-9)
+    return totals, missing, rate_sums, log_sums, zero_rates, low, high, low_count

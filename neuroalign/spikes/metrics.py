@@ -22,7 +22,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import AlignmentError, ConfigError, DataError, SchemaError
-from ._poisson import bits_per_spike_array
+from ._poisson import bits_per_spike_mapped
 from .arrays import DIMS, held_out_ids
 from .decoding import NLB_ALPHAS, r2_uniform, ridge_cv_r2
 
@@ -66,9 +66,8 @@ def bits_per_spike(rates: xr.DataArray, spikes: xr.DataArray) -> float:
     True
     """
     rates, spikes = _pair(rates, spikes)
-    order = _neuron_order(rates, spikes, "rates", "spikes")
-    values = rates.values if order is None else rates.values[:, order, :]
-    return bits_per_spike_array(values, spikes.values, neuron_axis=1)
+    _neuron_order(rates, spikes, "rates", "spikes")  # the same neurons (any order)
+    return _score(rates, spikes, _ids(spikes, "spikes"))
 
 
 def co_bps(rates: xr.DataArray, spikes: xr.DataArray, held_out: Any) -> float:
@@ -102,8 +101,7 @@ def co_bps(rates: xr.DataArray, spikes: xr.DataArray, held_out: Any) -> float:
     0.3818
     """
     rates, spikes = _pair(rates, spikes)
-    ids = held_out_ids(spikes, held_out)
-    return bits_per_spike(_select(rates, ids, "rates"), _select(spikes, ids, "spikes"))
+    return _score(rates, spikes, held_out_ids(spikes, held_out))
 
 
 def fp_bps(rates: xr.DataArray, spikes: xr.DataArray, *, start: float | None = None) -> float:
@@ -139,6 +137,8 @@ def fp_bps(rates: xr.DataArray, spikes: xr.DataArray, *, start: float | None = N
         if keep.size == 0:
             raise DataError(f"no time bin starts at or after {start} s", source="start",
                             fix="pass a start inside the trials")
+        if np.array_equal(keep, np.arange(keep[0], keep[0] + keep.size)):
+            keep = slice(int(keep[0]), int(keep[0]) + keep.size)  # a view, not a copy
         rates, spikes = rates.isel(time_bin=keep), spikes.isel(time_bin=keep)
     return bits_per_spike(rates, spikes)
 
@@ -199,7 +199,11 @@ def psth_r2(rates: xr.DataArray, psth: xr.DataArray, *, condition: str = "condit
     n_trials = np.bincount(index, minlength=len(psth_conditions))
     indicator = np.zeros((len(psth_conditions), len(index)))
     indicator[index, np.arange(len(index))] = 1.0
-    sums = (indicator @ values.reshape(len(index), -1)).reshape((len(psth_conditions),) + values.shape[1:])
+    # sum each condition's trials in the values' memory order (a view, never a reshaping copy)
+    inner = (1, 2) if values.strides[1] >= values.strides[2] else (2, 1)
+    stored = values.transpose(0, *inner)
+    sums = (indicator @ stored.reshape(len(index), -1)).reshape((len(psth_conditions),) + stored.shape[1:])
+    sums = sums.transpose(0, *np.argsort(inner) + 1)
     has_trials = n_trials > 0
     predicted = sums[has_trials] / n_trials[has_trials, None, None]
     true = psth.values[has_trials]
@@ -389,13 +393,16 @@ def _neuron_order(source: xr.DataArray, target: xr.DataArray, source_name: str, 
     return np.array([position[i] for i in theirs], dtype=np.intp)
 
 
-def _select(array: xr.DataArray, ids: list[str], name: str) -> xr.DataArray:
-    position = {i: k for k, i in enumerate(_ids(array, name))}
+def _score(rates: xr.DataArray, spikes: xr.DataArray, ids: list[str]) -> float:
+    """Bits per spike of the neurons ``ids``, read from both arrays in place (no copy of the selection)."""
+    position = {i: k for k, i in enumerate(_ids(rates, "rates"))}
     missing = [i for i in ids if i not in position]
     if missing:
-        raise AlignmentError(f"{len(missing)} held-out neuron(s) are not in {name}, e.g. {missing[:5]}",
-                             source=name, fix=f"predict every held-out neuron; {name} has {list(position)[:5]}")
-    return array.isel(neuroid=[position[i] for i in ids])
+        raise AlignmentError(f"{len(missing)} neuron(s) to score are not in rates, e.g. {missing[:5]}",
+                             source="rates", fix=f"predict every scored neuron; rates have {list(position)[:5]}")
+    chosen = dict.fromkeys(ids)
+    rows = np.array([position[i] if i in chosen else -1 for i in _ids(spikes, "spikes")], dtype=np.int64)
+    return bits_per_spike_mapped(rates.values, spikes.values, rows)
 
 
 def _variables(behaviour: xr.DataArray) -> list[str] | None:

@@ -1,0 +1,100 @@
+"""Neural Latents Benchmark metrics: neuroalign.spikes.metrics against nlb_tools.evaluation, same process, same data.
+
+Data (simulated, seeded): ``simulate_lorenz_spikes`` with 1,000 trials x 100 neurons (75 held in, 25
+held out) x 100 bins; the scored rates are the true rates times log-normal noise (a model that is
+good but not perfect).  Behaviour decoding trains on the first 800 trials and evaluates on the last
+200; fp-bps scores the last 20 bins.  Both arrays are stored neurons last in memory (the simulator's
+and ``from_neurons_last``'s layout); rates stored in another order than the counts take ~1.5x longer.
+
+Contenders, each metric on the same data:
+
+- nlb_tools 0.0.4 (``bits_per_spike``, ``eval_psth``, ``fit_and_eval_decoder`` with its grid search) on
+  neurons-last numpy arrays prepared before timing (the conversion is not charged to it);
+- neuroalign (:mod:`neuroalign.spikes.metrics`) on the labelled ``(presentation, neuroid, time_bin)``
+  arrays, with its checks (presentations, time bins, neurons matched by ``neuroid_id``).
+
+Best of ``--repeats`` rounds, the two contenders alternating in each round (a disturbance of the
+shared machine hits both alike).  The table prints both times, the ratio and the largest absolute
+difference of the values.
+
+Run::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_spike_metrics.py
+    python benchmarks/bench_spike_metrics.py --trials 200 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import alternating  # noqa: E402
+
+from neuroalign.datasets.lorenz_spikes import simulate_lorenz_spikes  # noqa: E402
+from neuroalign.spikes import metrics  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--neurons", type=int, default=100)
+    parser.add_argument("--bins", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    import nlb_tools.evaluation as nlb
+
+    n_out = args.neurons // 4
+    sim = simulate_lorenz_spikes(n_trials=args.trials, n_bins=args.bins, n_held_in=args.neurons - n_out,
+                                 n_held_out=n_out, random_state=args.seed)
+    rng = np.random.default_rng(args.seed)
+    noise = np.exp(rng.normal(0.0, 0.3, (args.trials, args.bins, args.neurons))).transpose(0, 2, 1)
+    rates = sim.rates.copy(data=sim.rates.values * noise)  # memory neurons last, as from_neurons_last gives
+    counts, psth, behaviour = sim.counts, sim.psth, sim.behaviour
+    held = counts.held_out.values
+    rates_nl = np.ascontiguousarray(rates.values.transpose(0, 2, 1))
+    spikes_nl = np.ascontiguousarray(counts.values.transpose(0, 2, 1))
+    psth_nl = np.ascontiguousarray(psth.values.transpose(0, 2, 1))
+    behaviour_nl = behaviour.values
+    heldout_rates, heldout_spikes = rates_nl[..., held].copy(), spikes_nl[..., held].copy()
+    n_fwd = max(1, args.bins // 5)
+    start = float(counts.time_bin_start.values[-n_fwd])
+    fwd_rates, fwd_spikes = rates_nl[:, -n_fwd:].copy(), spikes_nl[:, -n_fwd:].copy()
+    cond_idx = [np.nonzero(counts.condition.values == c)[0] for c in psth.condition.values]
+    n_train = int(0.8 * args.trials)
+    flat = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731
+    train_x, eval_x = flat(rates_nl[:n_train]), flat(rates_nl[n_train:])
+    train_y, eval_y = flat(behaviour_nl[:n_train]), flat(behaviour_nl[n_train:])
+    tr, ev = slice(0, n_train), slice(n_train, None)
+
+    cases = {
+        "bits_per_spike": (lambda: nlb.bits_per_spike(rates_nl, spikes_nl),
+                           lambda: metrics.bits_per_spike(rates, counts)),
+        "co_bps": (lambda: nlb.bits_per_spike(heldout_rates, heldout_spikes),
+                   lambda: metrics.co_bps(rates, counts, "held_out")),
+        "fp_bps": (lambda: nlb.bits_per_spike(fwd_rates, fwd_spikes),
+                   lambda: metrics.fp_bps(rates, counts, start=start)),
+        "psth_r2": (lambda: nlb.eval_psth(psth_nl, rates_nl, cond_idx),
+                    lambda: metrics.psth_r2(rates, psth)),
+        "behaviour_r2": (lambda: nlb.fit_and_eval_decoder(train_x, train_y, eval_x, eval_y),
+                         lambda: metrics.behaviour_r2(rates[tr], behaviour[tr], rates[ev], behaviour[ev])),
+    }
+    print(f"{args.trials:,} trials x {args.neurons} neurons ({n_out} held out) x {args.bins} bins, "
+          f"best of {args.repeats}")
+    print(f"{'metric':<14}{'nlb_tools s':>12}{'neuroalign s':>14}{'ratio':>9}{'value':>14}{'max |diff|':>12}")
+    total_theirs = total_ours = 0.0
+    for name, (theirs, ours) in cases.items():
+        v_theirs, v_ours = float(theirs()), float(ours())  # also warms up the compiled kernels
+        wall, _ = alternating({"nlb": theirs, "ours": ours}, args.repeats)
+        t_theirs, t_ours = min(wall["nlb"]), min(wall["ours"])
+        total_theirs, total_ours = total_theirs + t_theirs, total_ours + t_ours
+        print(f"{name:<14}{t_theirs:>12.4f}{t_ours:>14.4f}{t_theirs / t_ours:>8.1f}x{v_ours:>14.8f}"
+              f"{abs(v_theirs - v_ours):>12.2e}")
+    print(f"{'all five':<14}{total_theirs:>12.4f}{total_ours:>14.4f}{total_theirs / total_ours:>8.1f}x")
+
+if __name__ == "__main__":
+    main()
