@@ -147,6 +147,9 @@ def simulate_lorenz_spikes(n_trials: int = 1000, n_bins: int = 50, *, n_held_in:
     for name, value in {"bin_size": bin_size, "base_rate": base_rate, "dt": dt}.items():
         if not float(value) > 0:
             raise ConfigError(f"{name} must be positive, got {value!r}", source=name, fix=f"pass e.g. {name}=0.01")
+    if n_trials < n_conditions:
+        raise ConfigError(f"{n_trials} trials cannot fill {n_conditions} conditions", source="n_trials",
+                          fix=f"simulate at least n_conditions={n_conditions} trials, or fewer conditions")
     rng = np.random.default_rng(random_state)
     n_neurons = n_held_in + n_held_out
     burn_in = lorenz_trajectories(rng.normal(0.0, 1.0, (1, 3)) + [0.0, 0.0, 25.0], 3000, dt)[0, 1000:]

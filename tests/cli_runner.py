@@ -14,6 +14,7 @@ from neuroalign.cli.main import main
 class Result:
     returncode: int
     stderr: str
+    stdout: str = ""
 
 
 def make_runner(capsys, monkeypatch):
@@ -25,14 +26,15 @@ def make_runner(capsys, monkeypatch):
             done = subprocess.run([sys.executable, *flags, "-m", "neuroalign", *args], cwd=cwd,
                                   stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                   env={**os.environ, "MPLBACKEND": "Agg"}, timeout=300)
-            return Result(done.returncode, done.stderr)
+            return Result(done.returncode, done.stderr, done.stdout)
         monkeypatch.chdir(cwd)
         capsys.readouterr()
         try:
             code = main(args)
         except SystemExit as exit:  # argparse
             code = exit.code
-        return Result(code, capsys.readouterr().err)
+        captured = capsys.readouterr()
+        return Result(code, captured.err, captured.out)
 
     return run
 

@@ -74,7 +74,8 @@ def test_trials_of_a_condition_differ_but_share_their_mean():
     assert within > 0.01  # trials vary around the PSTH, so single-trial models have something to infer
 
 
-@pytest.mark.parametrize("kwargs", [{"n_trials": 0}, {"n_held_in": 1.5}, {"bin_size": 0}, {"n_conditions": True}])
+@pytest.mark.parametrize("kwargs", [{"n_trials": 0}, {"n_held_in": 1.5}, {"bin_size": 0}, {"n_conditions": True},
+                                    {"n_trials": 4, "n_conditions": 8}])
 def test_bad_settings_are_named(kwargs):
     with pytest.raises(ConfigError) as info:
         simulate_lorenz_spikes(**kwargs)
