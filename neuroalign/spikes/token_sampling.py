@@ -4,10 +4,9 @@ Each row of a batch (one window of one trial, with its context and inputs)
 starts from ``START``; at every step the next token's offset is drawn (a bin
 of the window, or END, which closes the window), then, for a bin, its neuron
 id given that bin.  Two rules of the training data are enforced while
-sampling, since the tokens of real windows always follow them (the model
-gives the excluded tokens probability near zero anyway): offsets never
-decrease, and within one bin ids never decrease.  A window reaching the
-model's ``max_tokens`` is closed with END.
+sampling, as in training (the model gives the tokens real windows never hold
+probability 0): offsets never decrease, and within one bin ids never
+decrease.  A window reaching the model's ``max_tokens`` is closed with END.
 
 Besides the sampled counts, every step adds the probability the model gives
 each (bin, neuron) for the next token to an **expected count** (zero once
@@ -44,16 +43,13 @@ def sample_windows(model: SpikeTokenTransformer, batch: Batch, generator: torch.
     for step in range(model.max_tokens - 1):
         rows = {"window": batch["window"][active]}
         h = model.hidden(rows, ids, offsets, (keys[active], key_padding[active]))[:, -1]
-        offset_logits = model.offset_logits(h)
-        offset_logits[:, :n_bins] = offset_logits[:, :n_bins].masked_fill(
-            bins[None, :] < last_offset[active, None], float("-inf"))
+        p_offset = model.offset_log_probs(h, last_offset[active]).exp()
         if step == model.max_tokens - 2:
-            offset_logits[:, :n_bins] = float("-inf")
-        p_offset = torch.softmax(offset_logits, -1)
-        id_logits = model.id_logits(h[:, None, :], bins[None, :].expand(len(active), n_bins))   # (rows, bins, ids)
-        earlier = (bins[None, :, None] == last_offset[active, None, None]) & \
-            (torch.arange(n_neurons)[None, None, :] < last_id[active, None, None])
-        p_id = torch.softmax(id_logits.masked_fill(earlier, float("-inf")), -1)
+            p_offset = torch.zeros_like(p_offset)
+            p_offset[:, n_bins] = 1.0
+        every_bin = bins[None, :].expand(len(active), n_bins)
+        p_id = model.id_log_probs(h[:, None, :], every_bin, last_offset[active, None],
+                                  last_id[active, None]).exp()                                   # (rows, bins, ids)
         expected[active] += (p_offset[:, :n_bins, None] * p_id).double()
         offset = torch.multinomial(p_offset, 1, generator=generator)[:, 0]
         spiking = offset < n_bins

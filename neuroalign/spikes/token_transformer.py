@@ -13,7 +13,11 @@ The next token is predicted in two steps, so that the product is the exact
 joint probability of the token: first its time offset (one of the window's
 bins, or END), from the last hidden state; then its neuron id, from the hidden
 state plus an embedding of that offset.  (Neuroformer predicts both from the
-same state, independently.)  The loss is the cross-entropy of the offsets
+same state, independently.)  The offset head scores the step from the current
+token's bin, and the tokens real windows never hold (an earlier bin; a lower
+id in the same bin, since ties are in neuron order) get probability 0, in
+training and in sampling alike, so the model's support is exactly the
+well-ordered windows.  The loss is the negative log-likelihood of the offsets
 (END included) plus that of the ids, each averaged over the batch's tokens,
 plus ``contrastive_weight`` times an InfoNCE term aligning the window's
 mean-pooled hidden states with its mean-pooled stimulus (and behaviour)
@@ -110,28 +114,51 @@ class SpikeTokenTransformer(nn.Module):
                       memory_key_padding_mask=_float_mask(key_padding))
         return self.norm(x)
 
-    def offset_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Logits of the next token's offset: the window's bins, then END."""
-        return self.offset_head(hidden)
+    def offset_log_probs(self, hidden: torch.Tensor, last_offset: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities of the next token's offset (the window's bins, then END) after a token in ``last_offset``.
 
-    def id_logits(self, hidden: torch.Tensor, next_offset: torch.Tensor) -> torch.Tensor:
-        """Logits of the next token's neuron id given its offset (a bin, ``0 … window_bins - 1``)."""
-        return self.id_head(hidden + self.next_offset_embedding(next_offset))
+        The head scores the step from the current bin (0 … ``window_bins - 1`` bins later, or END); bins before
+        ``last_offset`` (the current token's bin, 0 after START) have probability 0, as in real windows.
+        """
+        scores = self.offset_head(hidden)                                    # (…, window_bins + 1): steps, END
+        bins = torch.arange(self.window_bins)
+        step = bins - last_offset.unsqueeze(-1)
+        logits = scores[..., :self.window_bins].gather(-1, step.clamp(min=0)).masked_fill(step < 0, float("-inf"))
+        return torch.log_softmax(torch.cat([logits, scores[..., self.window_bins:]], -1), -1)
+
+    def id_log_probs(self, hidden: torch.Tensor, next_offset: torch.Tensor, last_offset: torch.Tensor,
+                     last_id: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities of the next token's neuron id given its bin ``next_offset``.
+
+        In the bin of the current spike (``last_offset``, ``last_id``; ``last_id`` 0 after START) ids below
+        ``last_id`` have probability 0, as in real windows (ties are in neuron order).
+        """
+        logits = self.id_head(hidden + self.next_offset_embedding(next_offset))
+        earlier = (next_offset == last_offset).unsqueeze(-1) & (torch.arange(self.n_neurons) < last_id.unsqueeze(-1))
+        return torch.log_softmax(logits.masked_fill(earlier, float("-inf")), -1)
+
+    def last_token(self, ids: torch.Tensor, offsets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(last_offset, last_id)`` of tokens: their bin and id for spikes, 0 and 0 for START."""
+        spike = ids < self.n_neurons
+        return torch.where(spike, offsets, 0), torch.where(spike, ids, 0)
 
     # ------------------------------------------------------------------ training
 
     def loss(self, batch: Batch, *, contrastive_weight: float = 1.0, temperature: float = 0.5
              ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Next-token cross-entropy (offset and id) plus the weighted InfoNCE alignment; the loss and its parts."""
+        """Next-token negative log-likelihood (offset and id) plus the weighted InfoNCE alignment; loss and parts."""
         ids, offsets = batch["ids"], batch["offsets"]
         keys, key_padding, pooled = self.memory(batch)
         h = self.hidden(batch, ids[:, :-1], offsets[:, :-1], (keys, key_padding))
+        last_offset, last_id = self.last_token(ids[:, :-1], offsets[:, :-1])
         target_offset, target_id = offsets[:, 1:], ids[:, 1:]
         valid = target_offset != self.window_bins + 2                       # spikes and END
         spike = target_id < self.n_neurons
-        offset_loss = F.cross_entropy(self.offset_logits(h[valid]), target_offset[valid])
+        offset_log_probs = self.offset_log_probs(h[valid], last_offset[valid])
+        offset_loss = -offset_log_probs.gather(-1, target_offset[valid].unsqueeze(-1)).mean()
         if spike.any():
-            id_loss = F.cross_entropy(self.id_logits(h[spike], target_offset[spike]), target_id[spike])
+            id_log_probs = self.id_log_probs(h[spike], target_offset[spike], last_offset[spike], last_id[spike])
+            id_loss = -id_log_probs.gather(-1, target_id[spike].unsqueeze(-1)).mean()
         else:
             id_loss = h.sum() * 0.0
         loss = offset_loss + id_loss

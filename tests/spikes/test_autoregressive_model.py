@@ -6,13 +6,16 @@ import numpy as np
 import pytest
 import torch
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from neuroalign.datasets.lorenz_spikes import simulate_lorenz_spikes
 from neuroalign.errors import AlignmentError, ConfigError, DataError
+from neuroalign.fitting.base import forked_rng
 from neuroalign.spikes.autoregressive_model import SpikeTokenModel
 from neuroalign.spikes.token_data import context_batch, token_batch
 from neuroalign.spikes.token_sampling import sample_windows
-from neuroalign.spikes.token_transformer import info_nce
+from neuroalign.spikes.token_transformer import SpikeTokenTransformer, info_nce
 from neuroalign.spikes.tokens import tokenize
 
 SMALL = dict(window_bins=5, d_model=16, n_heads=2, n_layers=1, dim_feedforward=32, batch_size=32, progress=False)
@@ -178,3 +181,35 @@ def test_generated_psths_correlate_with_the_true_ones_per_neuron(seed):
     r, _ = _psth_check(seed, n_trials=1000, n_bins=50, n_held_in=36, n_held_out=12, epochs=15, d_model=64,
                        n_generated=250)
     assert r.min() >= 0.8, (np.median(r), r.min())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 4), st.integers(0, 5), st.integers(0, 1000))
+def test_next_token_distributions_are_normalised_on_well_ordered_tokens(last_offset, last_id, seed):
+    """Offsets before the current bin, and lower ids within it, get probability 0; the rest sums to 1."""
+    with forked_rng(seed):
+        net = SpikeTokenTransformer(6, 5, 5, 2, max_tokens=8, max_context=8, d_model=8, n_heads=2, n_layers=1,
+                                    dim_feedforward=8)
+    hidden = torch.randn(3, 8, generator=torch.Generator().manual_seed(seed))
+    last_offsets, last_ids = torch.full((3,), last_offset), torch.full((3,), last_id)
+    p_offset = net.offset_log_probs(hidden, last_offsets).exp()
+    assert torch.allclose(p_offset.sum(-1), torch.ones(3), atol=1e-6)
+    assert (p_offset[:, :last_offset] == 0).all() and (p_offset[:, last_offset:] > 0).all()
+    bins = torch.arange(5)[None, :].expand(3, 5)
+    p_id = net.id_log_probs(hidden[:, None], bins, last_offsets[:, None], last_ids[:, None]).exp()
+    assert torch.allclose(p_id.sum(-1), torch.ones(3, 5), atol=1e-6)
+    assert (p_id[:, last_offset, :last_id] == 0).all() and (p_id[:, last_offset, last_id:] > 0).all()
+    others = [b for b in range(5) if b != last_offset]
+    assert (p_id[:, others] > 0).all()
+
+
+def test_score_is_nlb_bits_per_spike_of_the_rates(sim):
+    """score = nlb_tools' bits_per_spike of transform's rates, over every neuron (the reference nlb_tools 0.0.4)."""
+    from nlb_tools.evaluation import bits_per_spike
+
+    from neuroalign.spikes.arrays import neurons_last
+
+    model = SpikeTokenModel(**SMALL, epochs=2, n_samples=2).fit(sim.counts)
+    rates = model.transform(sim.counts[:8])
+    expected = bits_per_spike(neurons_last(rates).copy(), neurons_last(sim.counts[:8]))
+    assert model.score(sim.counts[:8]) == pytest.approx(expected, abs=1e-9)
