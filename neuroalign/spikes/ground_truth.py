@@ -16,21 +16,26 @@ import xarray as xr
 from ..errors import AlignmentError, DataError
 from .arrays import check_counts, neurons_last, select_neurons
 
-__all__ = ["log_rate_r2"]
+__all__ = ["log_rate_r2", "ZERO_RATE"]
+
+#: A predicted rate of exactly zero counts as this (as in the Neural Latents Benchmark's likelihood).
+ZERO_RATE = 1e-9
 
 
 def log_rate_r2(rates: xr.DataArray, true_rates: xr.DataArray) -> float:
     """R² of ``log(rates)`` against ``log(true_rates)``, per neuron over trials and bins, averaged over neurons.
 
     Neurons are matched by ``neuroid_id`` (``true_rates`` may hold more
-    neurons); presentations and time bins must be the same.
+    neurons); presentations and time bins must be the same.  A predicted rate
+    of exactly zero counts as :data:`ZERO_RATE` (1e-9, as NLB's likelihood
+    does), which a model pays for dearly in log space.
 
     Raises
     ------
     AlignmentError
         A neuron of ``rates`` has no true rate, or the presentations differ.
     DataError
-        A rate is zero (its log is not finite), or a neuron's true log-rate is constant.
+        A true rate is zero (its log is not finite), or a neuron's true log-rate is constant.
 
     Examples
     --------
@@ -49,10 +54,10 @@ def log_rate_r2(rates: xr.DataArray, true_rates: xr.DataArray) -> float:
                              source="true_rates", fix="select the true rates of the same trials (e.g. .isel(...))")
     truth = select_neurons(truth, [str(i) for i in rates.neuroid_id.values], "true_rates")
     predicted, target = neurons_last(rates), neurons_last(truth)
-    if (predicted <= 0).any() or (target <= 0).any():
-        raise DataError("a rate is zero, so its log-rate is not finite", source="rates",
-                        fix="compare positive rates (a Poisson model's rates are exp(log-rates) > 0)")
-    predicted = np.log(predicted).reshape(-1, predicted.shape[-1])
+    if (target <= 0).any():
+        raise DataError("a true rate is zero, so its log-rate is not finite", source="true_rates",
+                        fix="compare against positive true rates (a simulator's exp(log-rates))")
+    predicted = np.log(np.where(predicted == 0, ZERO_RATE, predicted)).reshape(-1, predicted.shape[-1])
     target = np.log(target).reshape(-1, target.shape[-1])
     residual = ((target - predicted) ** 2).sum(axis=0)
     total = ((target - target.mean(axis=0)) ** 2).sum(axis=0)

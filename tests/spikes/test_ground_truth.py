@@ -39,6 +39,13 @@ def test_errors_are_named(sim):
     with pytest.raises(AlignmentError):
         log_rate_r2(sim.rates.isel(presentation=slice(0, 10)), sim.rates)
     with pytest.raises(DataError, match="zero"):
-        log_rate_r2(sim.rates * 0, sim.rates)
+        log_rate_r2(sim.rates, sim.rates * 0)
+    # a zero prediction counts as 1e-9 (NLB's convention), so it costs a lot in log space
+    zeroed = sim.rates.copy()
+    zeroed.values[0, 0, 0] = 0.0
+    expected = np.log(sim.rates.values.transpose(0, 2, 1).reshape(-1, 8))
+    predicted = expected.copy()
+    predicted[0, 0] = np.log(1e-9)
+    assert log_rate_r2(zeroed, sim.rates) == pytest.approx(r2_score(expected, predicted), abs=1e-12)
     with pytest.raises(AlignmentError):
         log_rate_r2(sim.rates.assign_coords(neuroid_id=("neuroid", [f"x{i}" for i in range(8)])), sim.rates)
