@@ -350,7 +350,8 @@ def _match_presentations(a: xr.DataArray, b: xr.DataArray, a_name: str, b_name: 
         mine, theirs = coord.values, b[key].values
         differ = np.nonzero(mine != theirs)[0]
         if differ.size:
-            examples = ", ".join(f"#{i}: {mine[i]!r} vs {theirs[i]!r}" for i in differ[:3])
+            examples = ", ".join(f"#{i}: {mine[i:i + 1].tolist()[0]!r} vs {theirs[i:i + 1].tolist()[0]!r}"
+                                 for i in differ[:3])
             raise AlignmentError(f"{differ.size} presentation(s) of {a_name} and {b_name} differ in {key} "
                                  f"({examples})", source=a_name,
                                  fix=f"select the same trials in the same order, e.g. {a_name}.sel(...) by {key}")
