@@ -11,7 +11,7 @@ matrix, a loop over pairs of
   Ours: :func:`neuroalign.compare.cka_matrix`, which computes each layer's
 Gram matrix once, a block of rows at a time, and adds each block's share of
 every pair's inner product with one matrix product
-(:mod:`neuroalign.compare.cka_tiled`).
+(:mod:`neuroalign.compare.cka.tiled`).
 
 The reference takes many minutes on a small machine, so by default it is timed
 on 12 pairs that use every layer of each side once (a seeded permutation), and
@@ -47,7 +47,7 @@ import time
 import numpy as np
 
 from neuroalign.compare import cka_matrix
-from neuroalign.compare.cka_matrix import plan_forms
+from neuroalign.compare.cka.matrix import plan_forms
 
 
 def make_layers(rng: np.random.Generator, latent: np.ndarray, widths: np.ndarray, prefix: str, dtype: str) -> dict:

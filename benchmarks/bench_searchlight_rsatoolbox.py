@@ -1,9 +1,9 @@
 """Benchmark: searchlight RSA over a 20,000-voxel mask, radius 3 voxels, 60 stimuli, neuroalign vs rsatoolbox.
 
-Ours: :func:`neuroalign.compare.searchlight_grid.searchlight_spheres`,
-:func:`neuroalign.compare.searchlight.searchlight_rdms` (correlation RDMs, one
+Ours: :func:`neuroalign.compare.common.searchlight_grid.searchlight_spheres`,
+:func:`neuroalign.compare.rsa.searchlight.searchlight_rdms` (correlation RDMs, one
 per sphere, in batched products per sphere size) and
-:func:`neuroalign.compare.searchlight.searchlight_compare` (Pearson r with 3
+:func:`neuroalign.compare.rsa.searchlight.searchlight_compare` (Pearson r with 3
 model RDMs), the full public calls (validation, labels, provenance).
 Reference (rsatoolbox 0.3): ``get_volume_searchlight(mask, 3, 0.0,
 truncate_at_boundary=True)`` (every mask voxel a centre, spheres cut at the
@@ -56,8 +56,8 @@ import numpy as np
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from neuroalign.compare import as_rdm  # noqa: E402
-from neuroalign.compare.searchlight import searchlight_compare, searchlight_rdms  # noqa: E402
-from neuroalign.compare.searchlight_grid import searchlight_spheres  # noqa: E402
+from neuroalign.compare.rsa.searchlight import searchlight_compare, searchlight_rdms  # noqa: E402
+from neuroalign.compare.common.searchlight_grid import searchlight_spheres  # noqa: E402
 from neuroalign.data import create_assembly  # noqa: E402
 
 GRID, RADIUS, N_STIMULI, N_RUNS, N_MODELS = (40, 40, 40), 3, 60, 2, 3

@@ -20,5 +20,5 @@ def test_examples_run(name):
 
 
 def test_every_public_module_is_walked():
-    assert "neuroalign.compare.kendall_sums" in MODULES
+    assert "neuroalign.compare.rsa.kendall_sums" in MODULES
     assert "neuroalign.loaders.connectivity_files" in MODULES

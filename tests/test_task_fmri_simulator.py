@@ -3,7 +3,7 @@
 End to end through the public GLM (:func:`neuroalign.loaders.glm.estimate_patterns`): the LSA betas
 estimate the stored true patterns in their units, and RSA of each ReferenceNet layer ranks the planted
 layer first in the planted region and finds nothing in its mirror; a searchlight map of the planted
-layer (:mod:`neuroalign.compare.searchlight`) peaks inside the planted region.
+layer (:mod:`neuroalign.compare.rsa.searchlight`) peaks inside the planted region.
 
 The planted signal is checked against an independent reconstruction: nilearn's
 ``make_first_level_design_matrix`` (the design a nilearn GLM fits) built from
@@ -25,8 +25,8 @@ from nilearn.signal import clean
 from scipy.ndimage import distance_transform_edt
 
 from neuroalign.compare import compute_rdm, rsa
-from neuroalign.compare.searchlight import searchlight_compare, searchlight_rdms
-from neuroalign.compare.searchlight_grid import searchlight_spheres
+from neuroalign.compare.rsa.searchlight import searchlight_compare, searchlight_rdms
+from neuroalign.compare.common.searchlight_grid import searchlight_spheres
 from neuroalign.data import validate
 from neuroalign.datasets import task_fmri
 from neuroalign.datasets.task_fmri import DESIGNS, make_events, make_task_fmri_study

@@ -108,8 +108,8 @@ def run_searchlight(args: argparse.Namespace) -> int:
     import numpy as np
     import pandas as pd
 
-    from ..compare.searchlight import searchlight_compare, searchlight_rdms
-    from ..compare.searchlight_grid import searchlight_spheres
+    from ..compare.rsa.searchlight import searchlight_compare, searchlight_rdms
+    from ..compare.common.searchlight_grid import searchlight_spheres
     from ..data.io import write_atomically
     from ..plot.brain_maps import plot_brain_map, save_nifti
     from ._pattern_inputs import patterns_in_mask, rdm_mapping

@@ -35,7 +35,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
-from ..compare.bootstrap import bootstrap_indices
+from ..compare.common.bootstrap import bootstrap_indices
 from ..data.provenance import hash_array, provenance
 from ..errors import ConfigError, DataError, UnknownNameError
 from ..score import Score

@@ -27,7 +27,7 @@ import xarray as xr
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..compare.bootstrap import RESAMPLE, bootstrap_indices
+from ..compare.common.bootstrap import RESAMPLE, bootstrap_indices
 from ..data.provenance import provenance
 from ..data.schema import PRESENTATION, STIMULUS_ID
 from ..errors import AlignmentError, ConfigError, DataError

@@ -163,7 +163,7 @@ def model_comparison_figure(
     """
     if pairwise is None and score.raw is not None and hasattr(score.raw, "data_vars") \
             and "per_subject" in score.raw and len(score.values) > 1:
-        from ..compare.model_tests import pairwise_tests
+        from ..compare.rsa.model_tests import pairwise_tests
 
         pairwise = pairwise_tests(score, test=test, correction=correction, alpha=alpha)
     figure = Figure(figsize=figsize, layout="constrained")

@@ -15,8 +15,8 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..compare.rdm import ID_A, PAIR, as_rdm, to_square
-from ..compare.rdm_comparison import compare_rdms
+from ..compare.rsa.rdm import ID_A, PAIR, as_rdm, to_square
+from ..compare.rsa.rdm_comparison import compare_rdms
 from ..data.schema import STIMULUS_ID
 from ..errors import ConfigError, SchemaError
 

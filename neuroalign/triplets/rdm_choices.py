@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from ..compare.bootstrap import bootstrap_indices, resample_counts
-from ..compare.rdm import ID_A, ID_B, PAIR, to_square
+from ..compare.common.bootstrap import bootstrap_indices, resample_counts
+from ..compare.rsa.rdm import ID_A, ID_B, PAIR, to_square
 from ..data import average_repetitions, provenance
 from ..errors import AlignmentError, ConfigError, DataError, SchemaError, UnknownNameError
 from ..score import Score

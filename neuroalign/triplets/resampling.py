@@ -7,7 +7,7 @@ too narrow.  Two resampling units are honest:
 - objects: draw the judged objects with replacement; a triplet then appears
   ``c_i c_j c_k`` times (the product of its three objects' draw counts, the
   triplet analogue of the pair weights ``c_i c_j`` of
-  :mod:`neuroalign.compare.bootstrap`), and a resample's accuracy is the
+  :mod:`neuroalign.compare.common.bootstrap`), and a resample's accuracy is the
   weighted mean credit;
 - subjects: draw subjects with replacement; each triplet weighs its subject's
   draw count.
@@ -22,7 +22,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .._compiled import compiled
-from ..compare.bootstrap import bootstrap_indices, resample_counts
+from ..compare.common.bootstrap import bootstrap_indices, resample_counts
 from ..errors import DataError
 from .indexing import check_triplets, used_objects
 

@@ -61,8 +61,8 @@ from hypothesis import strategies as st  # noqa: E402
 from scipy.stats import kendalltau, pearsonr, rankdata  # noqa: E402
 
 from neuroalign.compare import RDM_COMPARISONS, pair_weights, resample_counts  # noqa: E402
-from neuroalign.compare.bootstrap import counts_to_pair_weights  # noqa: E402
-from neuroalign.compare.comparison_methods import WEIGHTED_COMPARISONS, weighted_similarity  # noqa: E402
+from neuroalign.compare.common.bootstrap import counts_to_pair_weights  # noqa: E402
+from neuroalign.compare.rsa.comparison_methods import WEIGHTED_COMPARISONS, weighted_similarity  # noqa: E402
 
 
 def _tau_a(x, y):

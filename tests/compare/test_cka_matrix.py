@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuroalign.compare import cka, cka_matrix
-from neuroalign.compare.cka_matrix import plan_forms
+from neuroalign.compare.cka.matrix import plan_forms
 from neuroalign.data import create_assembly
 from neuroalign.errors import AlignmentError, ConfigError, DataError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuroalign.compare.cka_tiled import MAX_ROWS, MIN_ROWS, rows_per_block, tiled_linear_products
+from neuroalign.compare.cka.tiled import MAX_ROWS, MIN_ROWS, rows_per_block, tiled_linear_products
 
 
 def direct(layers):

@@ -7,7 +7,7 @@ import pytest
 
 from neuroalign.compare import (as_rdm, compare_rdms, crossvalidate_models, evaluate_models, noise_ceiling,
                                 permutation_test)
-from neuroalign.compare.comparison_methods import weighted_similarity
+from neuroalign.compare.rsa.comparison_methods import weighted_similarity
 from neuroalign.errors import DataError, ScoreError
 
 RANK_A = ["tau-a", "rho-a"]

@@ -25,7 +25,7 @@ from neuroalign.compare import (
     pairwise_tests,
     permutation_test,
 )
-from neuroalign.compare.inference import _direct_scores, _prepare
+from neuroalign.compare.rsa.inference import _direct_scores, _prepare
 from neuroalign.errors import AlignmentError, ConfigError, DataError, SchemaError, UnknownNameError
 
 rsatoolbox = pytest.importorskip("rsatoolbox")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from neuroalign.compare.comparison_methods import weighted_similarity
-from neuroalign.compare.bootstrap import weighted_columns
-from neuroalign.compare.kendall_sums import dense_ranks, has_ties, kendall_sums, row_orders
+from neuroalign.compare.rsa.comparison_methods import weighted_similarity
+from neuroalign.compare.common.bootstrap import weighted_columns
+from neuroalign.compare.rsa.kendall_sums import dense_ranks, has_ties, kendall_sums, row_orders
 
 
 def brute_force(x, y, w):

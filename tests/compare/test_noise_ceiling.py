@@ -21,7 +21,7 @@ from neuroalign.compare import (
     rdm_split_half_ceiling,
     resampled_noise_ceiling,
 )
-from neuroalign.compare.bootstrap import counts_to_pair_weights, resample_counts
+from neuroalign.compare.common.bootstrap import counts_to_pair_weights, resample_counts
 from neuroalign.data import create_assembly
 from neuroalign.errors import DataError, SchemaError, UnknownNameError
 

@@ -16,7 +16,7 @@ from rsatoolbox.rdm import calc_rdm
 from sklearn.covariance import ledoit_wolf
 
 from neuroalign.compare import compute_rdm
-from neuroalign.compare.noise_normalisation import (
+from neuroalign.compare.rsa.noise_normalisation import (
     noise_normalise,
     residual_covariance,
     residual_precision,
@@ -234,7 +234,7 @@ def test_glm_patterns_from_nifti_files_through_noise_normalisation_and_crossnobi
     assert ours.stimulus_id_a.values.tolist()[:3] == ["s0", "s0", "s0"]
     assert normalised.attrs["affine"] == result.patterns.attrs["affine"]
     # the GLM's patterns (provenance, affine, onsets…) survive a round trip through rsatoolbox
-    from neuroalign.compare.rsatoolbox_interop import from_rsatoolbox, to_rsatoolbox
+    from neuroalign.compare.rsa.rsatoolbox_interop import from_rsatoolbox, to_rsatoolbox
 
     xr.testing.assert_identical(from_rsatoolbox(to_rsatoolbox(result.patterns)), result.patterns)
     # per run (Walther et al.), each run's betas with its own residuals: finite, and the planted patterns differ

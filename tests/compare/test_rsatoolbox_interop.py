@@ -16,7 +16,7 @@ from rsatoolbox.rdm import RDMs, calc_rdm
 from scipy.spatial.distance import squareform
 
 from neuroalign.compare import as_rdm, compute_rdm, to_square
-from neuroalign.compare.rsatoolbox_interop import (
+from neuroalign.compare.rsa.rsatoolbox_interop import (
     from_rsatoolbox,
     from_rsatoolbox_rdms,
     to_rsatoolbox,

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 
 from neuroalign.compare import as_rdm, compute_rdm
-from neuroalign.compare.searchlight import searchlight_compare, searchlight_rdms
-from neuroalign.compare.searchlight_grid import searchlight_spheres
+from neuroalign.compare.rsa.searchlight import searchlight_compare, searchlight_rdms
+from neuroalign.compare.common.searchlight_grid import searchlight_spheres
 from neuroalign.data import create_assembly
 from neuroalign.errors import AlignmentError, ConfigError, DataError, SchemaError
 from neuroalign.loaders.voxels import to_nifti
@@ -247,7 +247,7 @@ def test_map_equals_evaluate_models_searchlight(method):
 def test_map_noise_ceiling_equals_rsatoolbox(monkeypatch):
     from rsatoolbox.inference import boot_noise_ceiling
 
-    import neuroalign.compare.searchlight as searchlight_module
+    from neuroalign.compare.rsa import searchlight as searchlight_module
 
     monkeypatch.setattr(searchlight_module, "_COMPARE_BUDGET", 15 * 3 * 100)  # chunks of 100 spheres
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from neuroalign.compare import compute_rdm
 from neuroalign.compare import searchlight as sl
-from neuroalign.compare.searchlight import searchlight_rdms
-from neuroalign.compare.searchlight_grid import searchlight_spheres
+from neuroalign.compare.rsa.searchlight import searchlight_rdms
+from neuroalign.compare.common.searchlight_grid import searchlight_spheres
 from neuroalign.data import create_assembly
 from neuroalign.errors import DataError
 

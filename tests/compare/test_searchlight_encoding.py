@@ -18,8 +18,8 @@ from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
 
-from neuroalign.compare.searchlight_encoding import searchlight_encoding
-from neuroalign.compare.searchlight_grid import searchlight_spheres
+from neuroalign.compare.encoding.searchlight import searchlight_encoding
+from neuroalign.compare.common.searchlight_grid import searchlight_spheres
 from neuroalign.data import create_assembly
 from neuroalign.errors import AlignmentError, ConfigError, DataError, UnknownNameError
 

@@ -15,8 +15,8 @@ import pytest
 
 from datasets.task_fmri import make_task_fmri_study
 from neuroalign.compare import compute_rdm, rsa
-from neuroalign.compare.searchlight import searchlight_compare, searchlight_rdms
-from neuroalign.compare.searchlight_grid import searchlight_spheres
+from neuroalign.compare.rsa.searchlight import searchlight_compare, searchlight_rdms
+from neuroalign.compare.common.searchlight_grid import searchlight_spheres
 from neuroalign.data import create_assembly, load, save
 from neuroalign.extract import extract
 from neuroalign.models import REFERENCE_LAYERS

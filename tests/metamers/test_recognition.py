@@ -15,7 +15,7 @@ from scipy import stats
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
-from neuroalign.compare.bootstrap import bootstrap_indices
+from neuroalign.compare.common.bootstrap import bootstrap_indices
 from neuroalign.errors import AlignmentError, ConfigError, DataError
 from neuroalign.metamers.pixel_observer import PixelKNN
 from neuroalign.metamers.recognition import METRIC, recognisability

@@ -229,7 +229,7 @@ def test_layers_score_like_their_cosine_distance_rdms(rng):
 
 def test_image_bootstrap_equals_enumerating_the_drawn_copies(rng):
     # reference for one image resample: every triplet of drawn copies of three DIFFERENT images, its mean credit
-    from neuroalign.compare.bootstrap import bootstrap_indices
+    from neuroalign.compare.common.bootstrap import bootstrap_indices
 
     n = 6
     behaviour = _random_rdms(rng, 2, n)

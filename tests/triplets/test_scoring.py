@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from scipy.special import softmax
 
 from neuroalign import Score
-from neuroalign.compare.bootstrap import bootstrap_indices
+from neuroalign.compare.common.bootstrap import bootstrap_indices
 from neuroalign.data import create_assembly
 from neuroalign.errors import AlignmentError, ConfigError, DataError, UnknownNameError
 from neuroalign.triplets.resampling import object_resamples, subject_resamples
