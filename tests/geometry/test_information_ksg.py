@@ -1,0 +1,172 @@
+"""KSG (Kraskov, Stögbauer & Grassberger 2004, algorithm 1) and Ross (2014) k-NN mutual-information estimators.
+
+References: the closed-form MI of correlated Gaussians, scikit-learn's ``mutual_info_regression`` /
+``mutual_info_classif`` (the same estimators for one feature), and a brute-force loop written here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import digamma
+from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
+
+from neuroalign.errors import ConfigError, DataError
+from neuroalign.geometry.information.ksg import ksg_label_information, ksg_mutual_information
+
+
+def gaussian_pair(rho: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return x, rho * x + np.sqrt(1 - rho**2) * rng.normal(size=n)
+
+
+def brute_force_ksg(x: np.ndarray, y: np.ndarray, k: int) -> float:
+    """Algorithm 1 as written in the paper: one max-norm distance row per sample, no tree."""
+    x, y = x.reshape(len(x), -1), y.reshape(len(y), -1)
+    n = len(x)
+    total = 0.0
+    for i in range(n):
+        dx = np.abs(x - x[i]).max(axis=1)
+        dy = np.abs(y - y[i]).max(axis=1)
+        dz = np.maximum(dx, dy)
+        dz[i] = np.inf
+        eps = np.sort(dz)[k - 1]
+        n_x = int((dx < eps).sum()) - 1
+        n_y = int((dy < eps).sum()) - 1
+        total += digamma(n_x + 1) + digamma(n_y + 1)
+    return float(digamma(k) + digamma(n) - total / n)
+
+
+# -- closed forms: I = -0.5 log(1 - rho^2) for a pair, -0.5 log(det C / (det C_xx det C_yy)) for vectors ----
+
+@pytest.mark.parametrize("rho", [0.3, 0.6, 0.9])
+def test_correlated_gaussian_pair_within_0_05_nats_at_3000_samples(rho):
+    x, y = gaussian_pair(rho, 3000, seed=0)
+    assert ksg_mutual_information(x, y, k=3) == pytest.approx(-0.5 * np.log(1 - rho**2), abs=0.05)
+
+
+def test_correlated_gaussian_vectors_within_0_05_nats_at_4000_samples():
+    cov = np.array([[1, .5, .6, .2], [.5, 1, .3, .5], [.6, .3, 1, .4], [.2, .5, .4, 1]])
+    z = np.random.default_rng(1).multivariate_normal(np.zeros(4), cov, size=4000)
+    truth = -0.5 * np.log(np.linalg.det(cov) / (np.linalg.det(cov[:2, :2]) * np.linalg.det(cov[2:, 2:])))
+    assert ksg_mutual_information(z[:, :2], z[:, 2:], k=3) == pytest.approx(truth, abs=0.05)
+
+
+def test_independent_variables_give_about_zero_and_bits_are_nats_over_log_2():
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(2000, 2)), rng.normal(size=(2000, 1))
+    nats = ksg_mutual_information(x, y)
+    assert abs(nats) < 0.03
+    assert ksg_mutual_information(x, y, units="bits") == pytest.approx(nats / np.log(2), rel=1e-12)
+
+
+# -- scikit-learn: the same estimator for one feature and one target -------------------------------------
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_equals_sklearn_mutual_info_regression_for_1d(k):
+    """sklearn scales x and y to unit standard deviation and adds 1e-10-scaled noise, as we do; on
+    standardised inputs the two differ only by that noise, far below the 1e-9 nats tolerance."""
+    x, y = gaussian_pair(0.7, 1500, seed=3)
+    x, y = x / x.std(), y / y.std()
+    ours = ksg_mutual_information(x, y, k=k)
+    theirs = mutual_info_regression(x[:, None], y, n_neighbors=k, random_state=0)[0]
+    assert ours == pytest.approx(theirs, abs=1e-9)
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_label_estimator_equals_sklearn_mutual_info_classif_for_1d(k):
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 3, 1200)
+    x = labels + rng.normal(size=1200)
+    x = x / x.std()
+    ours = ksg_label_information(x, labels, k=k)
+    theirs = mutual_info_classif(x[:, None], labels, n_neighbors=k, random_state=0)[0]
+    assert ours == pytest.approx(theirs, abs=1e-9)
+
+
+def test_label_estimator_finds_one_bit_for_two_separated_classes():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 2, 2000)
+    x = np.column_stack([20.0 * labels, np.zeros(2000)]) + rng.normal(size=(2000, 2))
+    assert ksg_label_information(x, labels, units="bits") == pytest.approx(1.0, abs=0.02)
+
+
+# -- the tree against the brute-force loop, several dims -------------------------------------------------
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_tree_equals_the_brute_force_loop_in_several_dims(k):
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(300, 3))
+    y = np.tanh(x @ rng.normal(size=(3, 2))) + 0.3 * rng.normal(size=(300, 2))
+    ours = ksg_mutual_information(x, y, k=k, standardize=False, noise=0)
+    assert ours == pytest.approx(brute_force_ksg(x, y, k), abs=1e-12)
+
+
+# -- invariances -----------------------------------------------------------------------------------------
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), k=st.integers(1, 5))
+def test_symmetric_and_invariant_to_dim_and_sample_order(seed, k):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(120, 3))
+    y = x[:, :2] @ rng.normal(size=(2, 2)) + rng.normal(size=(120, 2))
+    value = ksg_mutual_information(x, y, k=k, noise=0)
+    assert ksg_mutual_information(y, x, k=k, noise=0) == pytest.approx(value, abs=1e-12)
+    assert ksg_mutual_information(x[:, ::-1], y, k=k, noise=0) == pytest.approx(value, abs=1e-12)
+    order = rng.permutation(120)
+    assert ksg_mutual_information(x[order], y[order], k=k, noise=0) == pytest.approx(value, abs=1e-12)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), scales=st.lists(st.floats(0.01, 100), min_size=3, max_size=3))
+def test_standardised_estimate_is_invariant_to_rescaling_each_dim(seed, scales):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(150, 2))
+    y = x[:, :1] + rng.normal(size=(150, 1))
+    value = ksg_mutual_information(x, y, noise=0)
+    rescaled = ksg_mutual_information(x * scales[:2], y * scales[2], noise=0)
+    assert rescaled == pytest.approx(value, abs=1e-9)
+
+
+def test_monotone_transforms_of_each_dim_change_the_estimate_little():
+    """MI is invariant to monotone maps of each variable; the estimate only approximately (0.05 nats)."""
+    x, y = gaussian_pair(0.8, 3000, seed=7)
+    value = ksg_mutual_information(x, y)
+    assert ksg_mutual_information(np.exp(x), y**3) == pytest.approx(value, abs=0.05)
+
+
+# -- named errors ----------------------------------------------------------------------------------------
+
+def test_bad_settings_raise_config_errors():
+    x, y = gaussian_pair(0.5, 50, seed=0)
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ConfigError, match="k must be an integer"):
+            ksg_mutual_information(x, y, k=bad)
+    with pytest.raises(ConfigError, match="units"):
+        ksg_mutual_information(x, y, units="dits")
+    with pytest.raises(ConfigError, match="noise"):
+        ksg_mutual_information(x, y, noise=-1.0)
+
+
+def test_bad_data_raise_data_errors():
+    x, y = gaussian_pair(0.5, 50, seed=0)
+    bad = x.copy()
+    bad[3] = np.nan
+    with pytest.raises(DataError, match="x holds 1 NaN"):
+        ksg_mutual_information(bad, y)
+    with pytest.raises(DataError, match="needs at least 4"):
+        ksg_mutual_information(x[:3], y[:3], k=3)
+    with pytest.raises(DataError, match="x has 50 samples and y 49"):
+        ksg_mutual_information(x, y[:-1])
+    with pytest.raises(DataError, match="constant"):
+        ksg_mutual_information(np.column_stack([x, np.ones(50)]), y)
+    repeated = np.repeat(x[:10], 5)
+    with pytest.raises(DataError, match="duplicates"):
+        ksg_mutual_information(repeated, np.repeat(y[:10], 5), noise=0)
+    with pytest.raises(DataError, match="single sample"):
+        ksg_label_information(x, [0] * 49 + [1])
+    with pytest.raises(DataError, match="one label per sample"):
+        ksg_label_information(x, [0, 1])
