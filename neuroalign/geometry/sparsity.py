@@ -56,7 +56,7 @@ def hoyer_sparsity(values: Any, axis: int = -1) -> np.ndarray:
     scale = values.max(axis=axis, keepdims=True)  # exact rescaling: no overflow or underflow of the squares
     with np.errstate(invalid="ignore", divide="ignore"):
         unit = values / scale
-        ratio = unit.sum(axis=axis) / np.sqrt((unit ** 2).sum(axis=axis))
+        ratio = unit.sum(axis=axis) / np.sqrt((unit * unit).sum(axis=axis))
         root = np.sqrt(n)
         result = (root - ratio) / (root - 1)
     return np.clip(result, 0.0, 1.0)  # rounding can push a one-hot or constant vector a few ulps outside
@@ -89,8 +89,10 @@ def _excess_kurtosis(values: np.ndarray) -> np.ndarray:
     scale = np.abs(centred).max(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         unit = centred / scale
-        m2 = (unit ** 2).mean(axis=-1)
-        m4 = (unit ** 4).mean(axis=-1)
+        squares = unit * unit
+        n = values.shape[-1]
+        m2 = np.einsum("...i,...i->...", unit, unit) / n
+        m4 = np.einsum("...i,...i->...", squares, squares) / n
         return m4 / m2 ** 2 - 3.0
 
 

@@ -44,6 +44,11 @@ def test_closed_forms_of_one_hot_and_constant_vectors(n):
     assert hoyer_sparsity(constant) == pytest.approx(0.0, abs=1e-12)
     assert gini_index(one_hot) == pytest.approx((n - 1) / n)  # H&R: one nonzero entry of N gives 1 - 1/N
     assert gini_index(constant) == pytest.approx(0.0, abs=1e-12)
+    a = create_assembly(np.vstack([one_hot, one_hot[::-1]]), stimulus_id=["x", "y"])
+    s = activation_sparsity(a)
+    # excess kurtosis of a one-hot vector: m4 / m2^2 - 3 = n - 5 + 1 / (n - 1) (moments of a two-point law)
+    np.testing.assert_allclose(s.sel(measure="kurtosis"), n - 5 + 1 / (n - 1), rtol=1e-12)
+    np.testing.assert_allclose(s.sel(measure="zero_fraction"), (n - 1) / n)
 
 
 def test_against_loops_and_scipy(rng):
