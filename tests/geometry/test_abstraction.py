@@ -193,6 +193,8 @@ def test_named_errors(rng):
         ccgp(data, FACTORS, n_held_out=4)
     with pytest.raises(ConfigError, match="either factors or condition"):
         ccgp(data)
+    with pytest.raises(ConfigError, match="factors were given"):
+        ccgp(data, FACTORS, dichotomies={"x": ["a=0,b=0,c=0"]})
     with pytest.raises(UnknownNameError, match="svn"):
         ccgp(data, FACTORS, classifier="svn")
     with pytest.raises(ConfigError, match="matched"):
