@@ -206,7 +206,8 @@ def ccgp(
     raw_array = xr.DataArray(raw, dims=("split",), coords={DICHOTOMY: ("split", np.asarray(names, dtype=object)),
                                                            "held_out": ("split", np.asarray(held, dtype=object))})
     return Score(value, raw=raw_array, metric="ccgp",
-                 params={"held_out": held_out, "n_held_out": n_held_out, "max_splits": max_splits, "classifier": classifier, "C": C,
+                 params={"held_out": held_out, "n_held_out": n_held_out, "max_splits": max_splits,
+                         "classifier": classifier, "C": C,
                          "random_state": seed, "conditions": list(conditions.labels)})
 
 

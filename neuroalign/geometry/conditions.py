@@ -132,7 +132,8 @@ def labelled_conditions(
                           fix="e.g. factors=['context', 'value'], or condition='condition', "
                               "dichotomies={'value': ['A-high', 'B-high']}")
     if factors is not None and dichotomies is not None:
-        raise ConfigError("dichotomies are defined over a condition coord, and factors were given", source="dichotomies",
+        raise ConfigError("dichotomies are defined over a condition coord, and factors were given",
+                          source="dichotomies",
                           fix="pass either factors=[...] (each factor is a dichotomy) or condition= with dichotomies=")
     if factors is not None:
         if isinstance(factors, str):
