@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from ..errors import UnknownNameError
 from ..metamers.study import STUDY_DEFAULTS, check_study_settings
 from .graph_pretraining import GRAPH_PRETRAINING_DEFAULTS, _check_settings
+from .spike_pretraining import SPIKE_PRETRAINING_DEFAULTS, check_spike_settings
 
 __all__ = ["AnalysisKind", "ANALYSIS_KINDS", "analysis_kind"]
 
@@ -96,6 +97,9 @@ MetamersParams = _params_from_defaults("MetamersParams", STUDY_DEFAULTS, check_s
 GraphPretrainingParams = _params_from_defaults(
     "GraphPretrainingParams", GRAPH_PRETRAINING_DEFAULTS,
     lambda values: _check_settings({**GRAPH_PRETRAINING_DEFAULTS, **values}, "params"))
+SpikePretrainingParams = _params_from_defaults(
+    "SpikePretrainingParams", SPIKE_PRETRAINING_DEFAULTS,
+    lambda values: check_spike_settings({**SPIKE_PRETRAINING_DEFAULTS, **values}, "params"))
 
 
 class TripletsParams(_Params):
@@ -162,6 +166,12 @@ ANALYSIS_KINDS: dict[str, AnalysisKind] = {
                      "masked graph autoencoder pretraining on connectivity graphs, then a linear probe "
                      "(pipelines.graph_pretraining.run_graph_pretraining)",
                      "neuroalign.pipelines.steps_families:graph_inputs_fingerprint"),
+        AnalysisKind("spike_pretraining", SpikePretrainingParams, (), False,
+                     "neuroalign.pipelines.steps_families:spike_pretraining",
+                     "spike models (masked NDT-style, autoregressive spike tokens) and baselines fitted on "
+                     "training trials of binned spikes, scored with the Neural Latents Benchmark metrics "
+                     "(pipelines.spike_pretraining.run_spike_pretraining)",
+                     "neuroalign.pipelines.steps_families:spike_inputs_fingerprint"),
     )
 }
 

@@ -70,3 +70,29 @@ def _fits(value: Any, expected: type) -> bool:
     if isinstance(value, bool) != (expected is bool):  # YAML's true/false only where a bool is expected
         return False
     return isinstance(value, expected) or (expected is float and isinstance(value, int))
+
+
+def merge_settings(settings: dict[str, Any], more: Mapping[str, Any], defaults: Mapping[str, Any],
+                   source: str) -> dict[str, Any]:
+    """``settings`` updated with ``more``, each key one of ``defaults`` and its value of the default's type.
+
+    Path-like values of ``out`` become strings.  Errors name ``source`` (e.g.
+    ``"overrides"``) and suggest close matches for an unknown key.
+
+    Examples
+    --------
+    >>> from neuroalign.pipelines.config import merge_settings
+    >>> merge_settings({"seed": 0, "out": "x"}, {"seed": 2}, {"seed": 0, "out": "x"}, "overrides")
+    {'seed': 2, 'out': 'x'}
+    """
+    for key, value in more.items():
+        if key not in defaults:
+            raise UnknownNameError(key, defaults, what="setting", source=source)
+        if key == "out" and isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        expected = type(defaults[key])
+        if not _fits(value, expected):
+            raise ConfigError(f"{key} must be a {expected.__name__}, got {value!r}", source=source,
+                              fix=f"pass e.g. {key}={defaults[key]!r}")
+        settings[key] = value
+    return settings

@@ -39,7 +39,7 @@ from ..data.io import write_atomically
 from ..data.provenance import provenance
 from ..errors import ConfigError, UnknownNameError
 from ..score import Score
-from .config import _fits, read_config
+from .config import merge_settings, read_config
 
 __all__ = ["GRAPH_PRETRAINING_DEFAULTS", "GraphPretrainingResult", "run_graph_pretraining",
            "read_graph_pretraining_config"]
@@ -164,20 +164,6 @@ def read_graph_pretraining_config(path: str | os.PathLike) -> dict[str, Any]:
     return _check_settings(read_config(path, GRAPH_PRETRAINING_DEFAULTS), str(path))
 
 
-def _merge(settings: dict[str, Any], more: Mapping[str, Any], source: str) -> dict[str, Any]:
-    for key, value in more.items():
-        if key not in GRAPH_PRETRAINING_DEFAULTS:
-            raise UnknownNameError(key, GRAPH_PRETRAINING_DEFAULTS, what="setting", source=source)
-        if key == "out" and isinstance(value, os.PathLike):
-            value = os.fspath(value)
-        expected = type(GRAPH_PRETRAINING_DEFAULTS[key])
-        if not _fits(value, expected):
-            raise ConfigError(f"{key} must be a {expected.__name__}, got {value!r}", source=source,
-                              fix=f"pass e.g. {key}={GRAPH_PRETRAINING_DEFAULTS[key]!r}")
-        settings[key] = value
-    return settings
-
-
 def run_graph_pretraining(config: str | os.PathLike | Mapping[str, Any] | None = None, /,
                           **overrides: Any) -> GraphPretrainingResult:
     """Simulate (or read) subjects, build their graphs, pretrain, embed and probe; write a report folder.
@@ -212,11 +198,12 @@ def run_graph_pretraining(config: str | os.PathLike | Mapping[str, Any] | None =
     ('probe-auroc', ['embeddings.csv', 'history.csv', 'probe.csv'])
     """
     if config is None or isinstance(config, Mapping):
-        settings = _merge(dict(GRAPH_PRETRAINING_DEFAULTS), config or {}, "config")
+        settings = merge_settings(dict(GRAPH_PRETRAINING_DEFAULTS), config or {}, GRAPH_PRETRAINING_DEFAULTS,
+                                  "config")
         source = "config"
     else:
         settings, source = read_graph_pretraining_config(config), str(config)
-    settings = _check_settings(_merge(settings, overrides, "overrides"), source)
+    settings = _check_settings(merge_settings(settings, overrides, GRAPH_PRETRAINING_DEFAULTS, "overrides"), source)
     return _run(settings)
 
 

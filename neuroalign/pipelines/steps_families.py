@@ -1,4 +1,4 @@
-"""Pipeline steps of the families that run a whole study of their own: metamers and graph pretraining.
+"""Pipeline steps of the families that run a whole study of their own: metamers, graph and spike pretraining.
 
 Each step calls the family's runner with the analysis' params (``seed``
 resolved to the study's), in a ``run/`` folder inside the task's folder (so
@@ -8,12 +8,14 @@ store), then writes what the results folder shows:
 - ``score.nc``: the family's headline :class:`~neuroalign.score.Score`
   (metamers: the recognisability of every generating layer by every observer,
   dims ``(generator, layer, observer)``; graph pretraining: the probe's score
-  on the test subjects, or the final pretraining loss without a label);
+  on the test subjects, or the final pretraining loss without a label; spike pretraining: the co-smoothing
+  bits per spike of every method on the test trials, dims ``(method,)``);
 - ``figures/*.png``: the figures the runner drew, as they are.
 
 :func:`graph_inputs_fingerprint` is graph pretraining's content fingerprint:
 the plan puts the contents of the time-series files and the label table into
-the task's key, so a changed file never reuses a stale result.
+the task's key, so a changed file never reuses a stale result; :func:`spike_inputs_fingerprint` does the
+same for spike pretraining's NWB file.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from ..score import Score
 from .plan import Task
 from .store import ResultsStore
 
-__all__ = ["metamers", "graph_pretraining", "graph_inputs_fingerprint"]
+__all__ = ["metamers", "graph_pretraining", "graph_inputs_fingerprint", "spike_pretraining",
+           "spike_inputs_fingerprint"]
 
 _SCORE = "score.nc"
 _RUN = "run"
@@ -54,6 +57,39 @@ def graph_pretraining(task: Task, store: ResultsStore, out: Path) -> None:
                       params={"epochs": int(result.pretrainer.n_epochs_)})
     score.save(out / _SCORE)
     _copy_figures(result.out, out)
+
+
+def spike_pretraining(task: Task, store: ResultsStore, out: Path) -> None:
+    """:func:`neuroalign.pipelines.spike_pretraining.run_spike_pretraining`; the score is every method's co-bps."""
+    import xarray as xr
+
+    from .spike_pretraining import run_spike_pretraining
+
+    result = run_spike_pretraining(dict(task.params["params"]), out=out / _RUN, progress=False)
+    # co-smoothing bits per spike of the methods that co-smooth (forward bits per spike with only the
+    # autoregressive model)
+    column = "co_bps" if "co_bps" in result.metrics else "forward_bps"
+    scores = result.metrics[column].dropna()
+    value = xr.DataArray(scores.to_numpy(dtype=float), dims=("method",), coords={"method": list(scores.index)})
+    Score(value, metric=column.replace("_", "-"), params={"held_out": result.held_out, "n_test": int(len(result.test))}).save(
+        out / _SCORE)
+    _copy_figures(result.out, out)
+
+
+def spike_inputs_fingerprint(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The contents of the NWB file spike pretraining reads (``{"files": {}}`` when it simulates).
+
+    A ``dataset://`` reference is resolved to its file first (:func:`~neuroalign.pipelines.spike_data.nwb_path`).
+
+    Examples
+    --------
+    >>> from neuroalign.pipelines.steps_families import spike_inputs_fingerprint
+    >>> spike_inputs_fingerprint({"nwb": ""})
+    {'files': {}}
+    """
+    from .spike_data import nwb_path
+
+    return {"files": _file_hashes([nwb_path(params["nwb"])] if params.get("nwb") else [])}
 
 
 def graph_inputs_fingerprint(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,8 +123,6 @@ def graph_inputs_fingerprint(params: Mapping[str, Any]) -> dict[str, Any]:
     >>> graph_inputs_fingerprint({"timeseries": "", "labels": ""})
     {'files': {}}
     """
-    from ..data.provenance import hash_file
-    from ..errors import FileFormatError
     from ..loaders.timeseries_files import _expand, _stem
 
     paths: list[Path] = []
@@ -98,13 +132,21 @@ def graph_inputs_fingerprint(params: Mapping[str, Any]) -> dict[str, Any]:
             paths.extend([path, sidecar] if sidecar.is_file() else [path])
     if params.get("labels"):
         paths.append(Path(params["labels"]))
+    return {"files": _file_hashes(paths)}
+
+
+def _file_hashes(paths: list[Path]) -> dict[str, str]:
+    """``{path: sha256}`` of files that must exist (FileFormatError naming a missing one)."""
+    from ..data.provenance import hash_file
+    from ..errors import FileFormatError
+
     files = {}
     for path in paths:
         if not path.is_file():
             raise FileFormatError(f"no file at {str(path)!r}", source=str(path),
                                   fix="check the path (paths in a study config are relative to the config file)")
         files[str(path)] = hash_file(path)
-    return {"files": files}
+    return files
 
 
 def _copy_figures(run: Path, out: Path) -> None:

@@ -53,7 +53,8 @@ __all__ = ["load_study", "study_from_dict", "apply_override", "resolved_yaml", "
 #: Loader arguments that hold paths (relative to the config file that declares them).
 PATH_ARG = re.compile(r"^(path|paths|folder|file|.+_path)$")
 #: Analysis params that hold paths (relative to the config file that declares them), by analysis kind.
-PATH_PARAMS = {"graph_pretraining": ("timeseries", "labels"), "triplets": ("judgements", "stimulus_ids")}
+PATH_PARAMS = {"graph_pretraining": ("timeseries", "labels"), "triplets": ("judgements", "stimulus_ids"),
+               "spike_pretraining": ("nwb",)}
 PATH_PARAMS_ANY = tuple(sorted({key for keys in PATH_PARAMS.values() for key in keys}))
 _OVERRIDE = re.compile(r"^(?P<key>[^=\s][^=]*?)\s*=(?P<value>.*)$", re.DOTALL)
 
