@@ -307,5 +307,7 @@ def layer_code_statistics(layers: Any, *, threshold: float = 0.0, label: str | N
     mapping = as_layer_mapping(layers, argument="layers")
     rows = [code_statistics(a, threshold=threshold, label=label, name=f"layers[{layer!r}]")
             for layer, a in mapping.items()]
-    value = xr.concat([r.drop_attrs() for r in rows], dim=label_index(mapping, LAYER))
+    for row in rows:
+        row.attrs = {}  # each layer's provenance; the score keeps the parameters
+    value = xr.concat(rows, dim=label_index(mapping, LAYER))
     return Score(value, metric="activation-codes", params={"threshold": float(threshold), "label": label})
