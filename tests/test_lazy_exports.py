@@ -7,7 +7,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ["neuroalign.graphs", "neuroalign.metamers", "neuroalign.pipelines", "neuroalign.triplets"]
+PACKAGES = ["neuroalign.graphs", "neuroalign.metamers", "neuroalign.pipelines", "neuroalign.spikes", "neuroalign.triplets"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
