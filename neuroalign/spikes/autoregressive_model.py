@@ -27,9 +27,10 @@ from ..fitting import state_files as files
 from ..fitting.base import (check_bool, check_choice, check_fitted, check_int, check_number, check_path,
                             check_threads, epoch_bar, forked_rng, resolve_seed, seeded_generator, stream_seeds,
                             threads_for)
-from .arrays import DIMS, check_counts, from_neurons_last, neurons_last, split_trials
-from .token_data import INPUTS, check_inputs, context_batch, token_batch
-from .token_sampling import sample_windows
+from .arrays import check_counts, from_neurons_last, split_trials
+from .token_data import INPUTS, check_inputs, scaled_inputs, token_batch, trial_frame
+from .metrics import bits_per_spike
+from .token_sampling import sample_trials
 from .token_transformer import SpikeTokenTransformer
 from .tokens import check_window, tokenize
 
@@ -353,66 +354,23 @@ class SpikeTokenModel(BaseEstimator):
 
         Not co-smoothing: the model reads every neuron's earlier spikes, so no neuron is held out.
         """
-        from .metrics import bits_per_spike
-
         return float(bits_per_spike(self.transform(counts, stimulus, behaviour), check_counts(counts)))
 
     def _sample(self, values: np.ndarray | None, inputs: dict[str, np.ndarray], context: str,
                 generator: torch.Generator, n_trials: int) -> tuple[np.ndarray, np.ndarray]:
-        shape = self.shape_
-        window, n_windows = shape["window_bins"], shape["n_windows"]
-        sampled = np.zeros((n_trials, window * n_windows, shape["n_neurons"]))
-        expected = np.zeros_like(sampled)
-        source = values if context == "observed" else sampled
-        trials = np.arange(n_trials)
-        step = 512
         with threads_for(self.threads):
-            for w in range(n_windows):
-                for start in range(0, n_trials, step):
-                    chunk = trials[start:start + step]
-                    batch = context_batch(source, chunk, w, inputs, window, shape["context_bins"])
-                    counts, mean = sample_windows(self.model_, batch, generator)
-                    sampled[chunk, w * window:(w + 1) * window] = counts.numpy()
-                    expected[chunk, w * window:(w + 1) * window] = mean.numpy()
-        return sampled, expected
+            return sample_trials(self.model_, n_trials, values if context == "observed" else None, inputs,
+                                 generator)
 
     def _inputs(self, data: Any, stimulus: Any, behaviour: Any, *, need_counts: bool
                 ) -> tuple[np.ndarray | None, xr.DataArray, dict[str, np.ndarray]]:
         check_fitted(self)
-        if isinstance(data, (int, np.integer)) and not isinstance(data, bool):
-            if need_counts:
-                raise ConfigError("context='observed' needs observed counts", source="data",
-                                  fix="pass counts, or context='generated'")
-            n = check_int("data", data, minimum=1)
-            given = next((a for a in (stimulus, behaviour) if isinstance(a, xr.DataArray)), None)
-            trials = {"stimulus_id": ("presentation", [f"generated-{i}" for i in range(n)])}
-            if given is not None and given.sizes.get("presentation") == n:  # the inputs' trial coords
-                trials = {k: ("presentation", v.values) for k, v in given.coords.items() if v.dims == ("presentation",)}
-            n_bins = self.shape_["n_windows"] * self.shape_["window_bins"]
-            like = xr.DataArray(np.zeros((n, 0, n_bins)), dims=DIMS, coords={**trials, **self.time_bins_.coords})
-            values = None
-        else:
-            like = check_counts(data)
-            check_window(like.sizes["time_bin"], self.shape_["window_bins"], self.shape_["context_bins"])
-            if like.sizes["time_bin"] != self.shape_["n_windows"] * self.shape_["window_bins"]:
-                raise ConfigError(f"the trials have {like.sizes['time_bin']} bins, the model was trained on "
-                                  f"{self.shape_['n_windows'] * self.shape_['window_bins']}", source="counts",
-                                  fix="pass trials of the training length")
-            ids = [str(i) for i in like.neuroid_id.values]
-            if ids != self.neuroid_ids_:
-                raise ConfigError("the counts' neurons differ from the training neurons (ids or order)",
-                                  source="counts", fix="select the training neurons in their order (neuroid_ids_)")
-            values = np.rint(neurons_last(like))
-        inputs = {}
-        for name, array in zip(INPUTS, (stimulus, behaviour)):
-            if (name in self.input_scale_) != (array is not None):
-                raise ConfigError(f"the model was fitted {'with' if name in self.input_scale_ else 'without'} "
-                                  f"{name}", source=name, fix=f"pass {name} as in fit")
-            if array is not None:
-                raw = check_inputs(array, like, name)
-                mean, std = self.input_scale_[name]
-                inputs[name] = (raw - mean) / std
-        return values, like, inputs
+        check_window(self.shape_["n_windows"] * self.shape_["window_bins"], self.shape_["window_bins"],
+                     self.shape_["context_bins"])
+        values, like = trial_frame(data, stimulus, behaviour, n_bins=self.shape_["n_windows"] *
+                                   self.shape_["window_bins"], neuroid_ids=self.neuroid_ids_,
+                                   time_bins=self.time_bins_, need_counts=need_counts)
+        return values, like, scaled_inputs({"stimulus": stimulus, "behaviour": behaviour}, like, self.input_scale_)
 
     def _neuroids(self) -> xr.DataArray:
         return xr.DataArray(np.zeros(len(self.neuroid_ids_)), dims="neuroid",

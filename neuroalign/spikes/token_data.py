@@ -15,10 +15,12 @@ import numpy as np
 import torch
 import xarray as xr
 
-from ..errors import AlignmentError, DataError, SchemaError
-from .tokens import SpikeTokens, pack
+from ..errors import AlignmentError, ConfigError, DataError, SchemaError
+from ..fitting.base import check_int
+from .arrays import DIMS, check_counts
+from .tokens import SpikeTokens, pack, whole_counts
 
-__all__ = ["INPUTS", "check_inputs", "token_batch", "context_batch"]
+__all__ = ["INPUTS", "check_inputs", "token_batch", "context_batch", "trial_frame", "scaled_inputs"]
 
 #: The optional inputs of the model, in the order of its memory.
 INPUTS = ("stimulus", "behaviour")
@@ -110,3 +112,43 @@ def context_batch(counts: np.ndarray, trials: np.ndarray, window: int | np.ndarr
              "window": torch.as_tensor(windows)}
     _inputs(batch, inputs, trials, windows, window_bins, context_bins)
     return batch
+
+
+def trial_frame(data: Any, stimulus: Any, behaviour: Any, *, n_bins: int, neuroid_ids: list[str],
+                time_bins: xr.Dataset, need_counts: bool) -> tuple[np.ndarray | None, xr.DataArray]:
+    """The whole counts ``(trial, bin, neuron)`` of ``data`` (None for a number of trials) and the array whose
+    presentation and time-bin coords the output carries (a number of trials takes the inputs' trial coords)."""
+    if isinstance(data, (int, np.integer)) and not isinstance(data, bool):
+        if need_counts:
+            raise ConfigError("context='observed' needs observed counts", source="data",
+                              fix="pass counts, or context='generated'")
+        n = check_int("data", data, minimum=1)
+        given = next((a for a in (stimulus, behaviour) if isinstance(a, xr.DataArray)), None)
+        trials = {"stimulus_id": ("presentation", [f"generated-{i}" for i in range(n)])}
+        if given is not None and given.sizes.get("presentation") == n:
+            trials = {k: ("presentation", v.values) for k, v in given.coords.items() if v.dims == ("presentation",)}
+        like = xr.DataArray(np.zeros((n, 0, n_bins)), dims=DIMS, coords={**trials, **time_bins.coords})
+        return None, like
+    like = check_counts(data)
+    if like.sizes["time_bin"] != n_bins:
+        raise ConfigError(f"the trials have {like.sizes['time_bin']} bins, the model was trained on {n_bins}",
+                          source="counts", fix="pass trials of the training length")
+    if [str(i) for i in like.neuroid_id.values] != list(neuroid_ids):
+        raise ConfigError("the counts' neurons differ from the training neurons (ids or order)", source="counts",
+                          fix="select the training neurons in their order (neuroid_ids_)")
+    return whole_counts(like), like
+
+
+def scaled_inputs(arrays: dict[str, Any], like: xr.DataArray, scale: dict[str, tuple[np.ndarray, np.ndarray]]
+                  ) -> dict[str, np.ndarray]:
+    """The inputs of ``like``'s trials, standardised with the training ``scale``; the fitted ones are required."""
+    inputs = {}
+    for name in INPUTS:
+        array = arrays.get(name)
+        if (name in scale) != (array is not None):
+            raise ConfigError(f"the model was fitted {'with' if name in scale else 'without'} {name}", source=name,
+                              fix=f"pass {name} as in fit" if name in scale else f"leave {name} out")
+        if array is not None:
+            mean, std = scale[name]
+            inputs[name] = (check_inputs(array, like, name) - mean) / std
+    return inputs

@@ -17,11 +17,13 @@ mean of the sampled counts, and is positive in every bin.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
+from .token_data import context_batch
 from .token_transformer import Batch, SpikeTokenTransformer
 
-__all__ = ["sample_windows"]
+__all__ = ["sample_windows", "sample_trials"]
 
 
 @torch.no_grad()
@@ -64,3 +66,26 @@ def sample_windows(model: SpikeTokenTransformer, batch: Batch, generator: torch.
         offsets = torch.cat([offsets[spiking], offset[spiking, None]], 1)
         active = keep
     return counts, expected
+
+
+def sample_trials(model: SpikeTokenTransformer, n_trials: int, observed: np.ndarray | None,
+                  inputs: dict[str, np.ndarray], generator: torch.Generator, *, rows: int = 512
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Sampled and expected counts ``(trial, bin, neuron)`` of whole trials, window after window.
+
+    Each window's context is the ``observed`` counts ``(trial, bin, neuron)`` before it, or, with ``observed``
+    None, the counts sampled for the previous window(s).  ``rows`` trials are sampled at a time.
+    """
+    window, n_windows = model.window_bins, model.n_windows
+    sampled = np.zeros((n_trials, window * n_windows, model.n_neurons))
+    expected = np.zeros_like(sampled)
+    source = sampled if observed is None else observed
+    trials = np.arange(n_trials)
+    for w in range(n_windows):
+        for start in range(0, n_trials, rows):
+            chunk = trials[start:start + rows]
+            batch = context_batch(source, chunk, w, inputs, window, model.context_bins)
+            counts, mean = sample_windows(model, batch, generator)
+            sampled[chunk, w * window:(w + 1) * window] = counts.numpy()
+            expected[chunk, w * window:(w + 1) * window] = mean.numpy()
+    return sampled, expected

@@ -55,7 +55,7 @@ class SpikeTokenTransformer(nn.Module):
                  n_heads: int = 4, n_layers: int = 2, dim_feedforward: int = 128, dropout: float = 0.1):
         super().__init__()
         self.n_neurons, self.window_bins, self.context_bins = n_neurons, window_bins, context_bins
-        self.max_tokens, self.max_context = max_tokens, max_context
+        self.n_windows, self.max_tokens, self.max_context = n_windows, max_tokens, max_context
         self.id_embedding = nn.Embedding(n_neurons + 3, d_model)            # + START, END, PAD
         self.offset_embedding = nn.Embedding(window_bins + 3, d_model)      # + END, START, PAD
         self.context_offset_embedding = nn.Embedding(context_bins + 2, d_model)  # + START, PAD

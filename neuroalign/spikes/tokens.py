@@ -32,7 +32,7 @@ from ..errors import ConfigError, DataError
 from ..fitting.base import check_int
 from .arrays import DIMS, check_counts, neurons_last
 
-__all__ = ["SpikeTokens", "tokenize", "detokenize", "window_counts", "check_window"]
+__all__ = ["SpikeTokens", "tokenize", "detokenize", "whole_counts", "window_counts", "check_window"]
 
 
 @dataclass(frozen=True)
@@ -154,16 +154,8 @@ def tokenize(counts: xr.DataArray, *, window_bins: int = 5, context_bins: int | 
     True
     """
     counts = check_counts(counts)
-    values = neurons_last(counts)
-    whole = np.rint(values)
-    if not np.array_equal(whole, values):
-        p, t, n = (int(i[0]) for i in np.nonzero(whole != values))
-        raise DataError(f"spike counts must be whole numbers; {int((whole != values).sum())} bin(s) are not, the "
-                        f"first ({values[p, t, n]!r}) at presentation {p}, neuroid "
-                        f"{counts.neuroid_id.values[n]!r}, time bin {t}", source="counts",
-                        fix="pass binned spike counts, not rates or smoothed counts")
-    window_bins, context_bins = check_window(values.shape[1], window_bins, context_bins)
-    integer = whole.astype(np.int64)
+    integer = whole_counts(counts)
+    window_bins, context_bins = check_window(integer.shape[1], window_bins, context_bins)
     current, context, trial, window = _windows(integer, window_bins, context_bins)
     n_neurons = integer.shape[2]
     ids, offsets = pack(current, n_neurons, start=(n_neurons, window_bins + 1), end=(n_neurons + 1, window_bins),
@@ -173,6 +165,25 @@ def tokenize(counts: xr.DataArray, *, window_bins: int = 5, context_bins: int | 
     return SpikeTokens(ids=ids, offsets=offsets, context_ids=context_ids, context_offsets=context_offsets,
                        trial=trial, window=window, n_neurons=n_neurons, window_bins=window_bins,
                        context_bins=context_bins, n_bins=integer.shape[1], coords=counts.coords.to_dataset())
+
+
+def whole_counts(counts: xr.DataArray) -> np.ndarray:
+    """The counts of a checked ``(presentation, neuroid, time_bin)`` array as int64 ``(trial, time, neuron)``.
+
+    Raises
+    ------
+    DataError
+        A count is not a whole number (the message names how many and the first).
+    """
+    values = neurons_last(counts)
+    whole = np.rint(values)
+    if not np.array_equal(whole, values):
+        p, t, n = (int(i[0]) for i in np.nonzero(whole != values))
+        raise DataError(f"spike counts must be whole numbers; {int((whole != values).sum())} bin(s) are not, the "
+                        f"first ({values[p, t, n]!r}) at presentation {p}, neuroid "
+                        f"{counts.neuroid_id.values[n]!r}, time bin {t}", source="counts",
+                        fix="pass binned spike counts, not rates or smoothed counts")
+    return whole.astype(np.int64)
 
 
 def detokenize(tokens: SpikeTokens) -> xr.DataArray:
