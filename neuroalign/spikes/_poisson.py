@@ -71,10 +71,13 @@ def bits_per_spike_mapped(rates: np.ndarray, spikes: np.ndarray, rate_rows: np.n
     rates, rows = _narrowed(rates, rows)  # a view of the scored neurons' block where they are one
     spikes, units = _narrowed(spikes, units)
     neuron_inner = spikes.strides[1] <= spikes.strides[2]
-    totals, missing, rate_sums, log_sums, zero_rates, low, high, low_count = _poisson_pass(
-        rates, spikes, units, rows, neuron_inner)
-    if np.isnan(rate_sums).any() or low < 0 or high == np.inf:
+    totals, missing, rate_sums, log_sums, low, low_count = _poisson_pass(rates, spikes, units, rows, neuron_inner)
+    if not np.isfinite(rate_sums).all() or low < 0:  # NaN or inf make a sum non-finite
         _raise_bad_rates(rates[:, rows], spikes[:, units], rates_name)
+    zero_rates = np.zeros(1)
+    if low == 0.0:  # NLB counts a zero rate as 1e-9: count the recorded zero rates
+        kept = rates[:, rows][~np.isnan(spikes[:, units])]
+        zero_rates[0] = np.count_nonzero(kept == 0.0)
     if low_count < 0 or not np.isfinite(totals).all():
         raise DataError(f"{spikes_name} hold negative or infinite counts", source=spikes_name,
                         fix="pass spike counts per bin (finite, at least 0)")
@@ -119,13 +122,12 @@ def _raise_bad_rates(rates: np.ndarray, spikes: np.ndarray, name: str) -> None:
 @compiled
 def _poisson_pass(rates, spikes, units, rows, neuron_inner):
     """Per scored neuron k (spike neuron ``units[k]``, rate neuron ``rows[k]``), over its recorded bins:
-    Σn, NaN bins, Σr, Σ n log r (a zero rate as 1e-9), zero rates; the smallest and largest rate; the
-    smallest count.  NaN rates make Σr NaN.  The loops follow the spikes' memory order; with neurons
+    Σn, NaN bins, Σr, Σ n log r (a zero rate as 1e-9); the smallest rate and the smallest count.  NaN
+    or infinite rates make Σr non-finite.  The loops follow the spikes' memory order; with neurons
     innermost, the rate sums (every bin) and the log terms (nonzero counts) are separate loops."""
     n_trials, n_bins, m = spikes.shape[0], spikes.shape[2], units.shape[0]
-    totals, missing, rate_sums = np.zeros(m), np.zeros(m), np.zeros(m)
-    log_sums, zero_rates = np.zeros(m), np.zeros(m)
-    low, high, low_count = 0.0, 0.0, 0.0
+    totals, missing, rate_sums, log_sums = np.zeros(m), np.zeros(m), np.zeros(m), np.zeros(m)
+    low, low_count = np.inf, 0.0
     any_missing = False
     if neuron_inner:
         for i in range(n_trials):
@@ -146,16 +148,12 @@ def _poisson_pass(rates, spikes, units, rows, neuron_inner):
                         r = rates[i, rows[k], t]
                         rate_sums[k] += r
                         low = min(low, r)
-                        high = max(high, r)
-                        zero_rates[k] += r == 0.0
                 else:
                     for k in range(m):
                         if spikes[i, units[k], t] == spikes[i, units[k], t]:
                             r = rates[i, rows[k], t]
                             rate_sums[k] += r
                             low = min(low, r)
-                            high = max(high, r)
-                            zero_rates[k] += r == 0.0
     else:
         for i in range(n_trials):
             for k in range(m):
@@ -167,10 +165,8 @@ def _poisson_pass(rates, spikes, units, rows, neuron_inner):
                     r = rates[i, rows[k], t]
                     rate_sums[k] += r
                     low = min(low, r)
-                    high = max(high, r)
-                    zero_rates[k] += r == 0.0
                     if n != 0.0:
                         low_count = min(low_count, n)
                         totals[k] += n
                         log_sums[k] += n * np.log(r if r > 0.0 else 1e-9)
-    return totals, missing, rate_sums, log_sums, zero_rates, low, high, low_count
+    return totals, missing, rate_sums, log_sums, low, low_count
