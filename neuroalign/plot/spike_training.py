@@ -125,7 +125,7 @@ def inferred_rates_figure(rates: xr.DataArray, true_rates: xr.DataArray | None =
     --------
     >>> from neuroalign.datasets.lorenz_spikes import simulate_lorenz_spikes
     >>> from neuroalign.plot.spike_training import inferred_rates_figure
-    >>> sim = simulate_lorenz_spikes(n_trials=4, n_bins=10, random_state=0)
+    >>> sim = simulate_lorenz_spikes(n_trials=8, n_bins=10, random_state=0)
     >>> fig = inferred_rates_figure(sim.rates, sim.rates, sim.counts, neurons=["n00", "n40"], trials=[0, 1])
     >>> len(fig.axes)
     4

@@ -24,7 +24,6 @@ import os
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import xarray as xr
 from sklearn.base import BaseEstimator
@@ -37,6 +36,8 @@ from ..fitting.base import (check_bool, check_choice, check_fitted, check_int, c
                             threads_for)
 from ..metamers.checkpoint import model_identity
 from .arrays import check_counts, check_sessions, from_neurons_last, neurons_last
+from .masked_state import FORMAT, checkpoint_payload, history_table, new_state, restore
+from .masked_state import identity as identity_of
 from .masked_training import neuroid_labels, prepare_sessions, run_epoch, validation_loss, validation_masks
 from .masking import MASK_MODES
 from .ndt import INPUT_TRANSFORMS, MaskedSpikeTransformer
@@ -45,7 +46,6 @@ __all__ = ["MaskedSpikeModel"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = "neuroalign.spikes"
 _CHECKPOINT = "masked-spike-checkpoint"
 _MODEL = "masked-spike-model"
 _WRITER = "MaskedSpikeModel"
@@ -219,7 +219,7 @@ class MaskedSpikeModel(BaseEstimator):
         seeds = stream_seeds(seed, _STREAMS)
         data = prepare_sessions(sessions, held_out, validation_fraction=float(self.validation_fraction),
                                 seed=seeds["split"])
-        identity = _identity(data)
+        identity = identity_of(data)
         if saved is not None:
             files.check_same_training({**saved, "config": _without_epochs(saved["config"])},
                                       {"config": _without_epochs(self.configuration()), "data": identity}, path,
@@ -234,17 +234,16 @@ class MaskedSpikeModel(BaseEstimator):
             optimizer = torch.optim.AdamW(model.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
             generators = {"shuffle": seeded_generator(seeds["shuffle"]), "mask": seeded_generator(seeds["mask"])}
             masks = validation_masks(data, settings, seeded_generator(seeds["valid"]))
-            state = {"rows": [], "best": None, "best_epoch": None, "best_loss": float("inf"), "stale": 0,
-                     "stopped": False}
+            state = new_state()
             if saved is not None:
-                state = _restore(saved, model, optimizer, generators, path)
+                state = restore(saved, model, optimizer, generators, path)
                 log.info("resuming %s after epoch %d of %d", path, len(state["rows"]), self.epochs)
             self._train(model, data, optimizer, generators, masks, settings, state, seed, identity, path)
         if state["best"] is not None:
             model.load_state_dict(state["best"])
         model.eval()
         self.model_ = model
-        self.history_ = _history(state["rows"])
+        self.history_ = history_table(state["rows"])
         self.best_epoch_ = state["best_epoch"]
         self._set_data_attributes(identity, seed)
         return self
@@ -271,15 +270,9 @@ class MaskedSpikeModel(BaseEstimator):
                     state["stale"] += 1
                     state["stopped"] = state["stale"] >= int(self.patience)
             if path is not None:
-                files.write_state(path, {
-                    "config": self.configuration(), "data": identity, "seed": seed, "epoch": epoch + 1,
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "generators": {**files.generator_states(generators), "global": torch.get_rng_state()},
-                    "history": files.history_to_dict(_history(rows)),
-                    "early_stopping": {"best": state["best"], "best_epoch": state["best_epoch"],
-                                       "best_loss": state["best_loss"], "stale": state["stale"],
-                                       "stopped": state["stopped"]},
-                }, kind=_CHECKPOINT, format=FORMAT)
+                files.write_state(path, {"config": self.configuration(), "data": identity, "seed": seed,
+                                         **checkpoint_payload(state, model, optimizer, generators)},
+                                  kind=_CHECKPOINT, format=FORMAT)
         bar.close()
 
     def _set_data_attributes(self, identity: dict[str, Any], seed: int) -> None:
@@ -405,34 +398,6 @@ class MaskedSpikeModel(BaseEstimator):
         estimator.model_, estimator.history_, estimator.best_epoch_ = model, history, state["best_epoch"]
         estimator._set_data_attributes(data, int(state["seed"]))
         return estimator
-
-
-def _restore(saved: dict, model, optimizer, generators, path: str) -> dict[str, Any]:
-    try:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        files.restore_generators(generators, saved["generators"], path)
-        torch.set_rng_state(saved["generators"]["global"])
-        rows = files.history_from_dict(saved["history"]).to_dict("records")
-        early = dict(saved["early_stopping"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        raise ConfigError(f"the checkpoint does not fit the model ({' '.join(str(exc).split())[:300]})",
-                          source=str(path), fix="pass another checkpoint path (or delete the file) to start over"
-                          ) from None
-    return {"rows": rows, "best": early["best"], "best_epoch": early["best_epoch"],
-            "best_loss": float(early["best_loss"]), "stale": int(early["stale"]), "stopped": bool(early["stopped"])}
-
-
-def _identity(data) -> dict[str, Any]:
-    return {"sessions": [s.name for s in data], "content_hashes": [s.content_hash for s in data],
-            "held_in": [s.held_in for s in data], "held_out": [s.held_out for s in data],
-            "neuroids": [s.neuroids for s in data], "n_bins": int(data[0].inputs.shape[1]),
-            "n_valid": [len(s.valid) for s in data]}
-
-
-def _history(rows: list[dict[str, float]]) -> pd.DataFrame:
-    table = pd.DataFrame(rows, columns=["epoch", "loss", "valid_loss"])
-    return table.astype({"epoch": "int64", "loss": "float64", "valid_loss": "float64"})
 
 
 def _without_epochs(config: dict[str, Any]) -> dict[str, Any]:
