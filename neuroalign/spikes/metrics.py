@@ -436,4 +436,8 @@ def _decoding_samples(rates: Any, behaviour: Any, part: str) -> tuple[np.ndarray
     if len(y) == 0:
         raise DataError(f"{behaviour_name} has no observed sample", source=behaviour_name,
                         fix="pass trials with behaviour")
+    constant = np.nonzero(y.max(axis=0) == y.min(axis=0))[0]
+    if constant.size:  # R² is 0/0 there: scikit-learn's value would be rounding noise
+        raise DataError(f"{behaviour_name} variable(s) {constant.tolist()} are constant: R² is undefined",
+                        source=behaviour_name, fix="drop constant behavioural variables before decoding")
     return x, y

@@ -209,6 +209,25 @@ def test_behaviour_r2_drops_unobserved_samples_like_nlb():
     partial.values[0, 0, 1] = np.nan
     with pytest.raises(DataError, match="some variables but not others"):
         behaviour_r2(sim.rates[:20], partial[:20], sim.rates[20:], behaviour[20:])
+    constant = sim.behaviour.copy(deep=True)
+    constant.values[..., 1] = 0.3
+    with pytest.raises(DataError, match=r"\[1\] are constant"):
+        behaviour_r2(sim.rates[:20], constant[:20], sim.rates[20:], behaviour[20:])
+
+
+def test_co_bps_reads_only_the_held_out_neurons():
+    # A held-in neuron's bad rates do not matter to co-bps; the scored neurons equal nlb_tools on their own.
+    rates, spikes = _random_case(5, "plain")
+    rates[..., 0] = -1.0
+    r, s = _binned(rates), _binned(spikes)
+    assert co_bps(r, s, ["u3", "u4", "u9"]) == pytest.approx(
+        _nlb_bps(rates[..., [3, 4, 9]], spikes[..., [3, 4, 9]]), rel=1e-9)
+    assert co_bps(r.isel(neuroid=[9, 3, 4]), s, ["u3", "u4", "u9"]) == pytest.approx(
+        co_bps(r, s, ["u3", "u4", "u9"]), rel=1e-12)
+    with pytest.raises(DataError, match="negative"):
+        co_bps(r, s, ["u0", "u4"])
+    with pytest.raises(DataError, match="no time bin starts"):
+        fp_bps(r, s, start=10.0)
 
 
 @settings(max_examples=25, deadline=None)
@@ -226,6 +245,22 @@ def test_bits_per_spike_is_invariant_to_joint_permutations(seed, n_trials, n_bin
     moved = bits_per_spike_array(rates[t][:, b][..., n], spikes[t][:, b][..., n])
     assert moved == pytest.approx(base, rel=1e-9, abs=1e-12)
     assert base == pytest.approx(_nlb_bps(rates, spikes), rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(20, 80), p=st.integers(1, 6), shift=st.floats(-5, 5))
+def test_ridge_decoding_is_invariant_to_feature_order_and_offsets(seed, n, p, shift):
+    # Property: ridge with an intercept is unchanged by permuting the features or adding a constant to one
+    # (the centring removes it); the training samples' order within folds does not enter either.
+    rng = np.random.default_rng(seed)
+    x = rng.gamma(1.0, 0.2, size=(n, p))
+    y = x @ rng.normal(size=(p, 2)) + rng.normal(0, 0.5, size=(n, 2))
+    xe, ye = rng.gamma(1.0, 0.2, size=(10, p)), rng.normal(size=(10, 2))
+    base = ridge_cv_r2(x, y, xe, ye)
+    order = rng.permutation(p)
+    moved = ridge_cv_r2(x[:, order] + shift, y, xe[:, order] + shift, ye)
+    assert moved[1] == base[1] or np.isclose(base[2].max(), np.sort(base[2])[-2], rtol=1e-9)
+    assert moved[0] == pytest.approx(base[0], rel=1e-7, abs=1e-9)
 
 
 @settings(max_examples=15, deadline=None)
