@@ -131,6 +131,11 @@ def test_transform_does_not_depend_on_batch_size(sim, fitted):
                                rtol=1e-6, atol=1e-7)
 
 
+def test_fit_transform_is_fit_then_transform(sim, fitted):
+    rates = MaskedSpikeModel(**SMALL).fit_transform(sim.counts, held_out="held_out")
+    xr.testing.assert_identical(rates, fitted.transform(sim.counts))
+
+
 def test_transform_follows_the_trials(sim, fitted):
     order = np.random.default_rng(1).permutation(60)
     a = fitted.transform(sim.counts).isel(presentation=order)
@@ -288,6 +293,11 @@ def test_sessions_with_different_neurons_train_one_model():
     assert np.isfinite(ra.values).all() and np.isfinite(rb.values).all()
     rates = MaskedSpikeModel(**SMALL).fit_transform({"monkey-a": a, "monkey-b": b}, held_out="held_out")
     assert list(rates) == ["monkey-a", "monkey-b"]
+    np.testing.assert_allclose(rates["monkey-b"].values, model.transform(b, session="monkey-b").values)
+    per_session = MaskedSpikeModel(**{**SMALL, "epochs": 1}).fit({"monkey-a": a, "monkey-b": b},
+                                                                  held_out={"monkey-a": "held_out", "monkey-b": None})
+    assert per_session.held_out_ids_ == {"monkey-a": ids[20:23].tolist(), "monkey-b": []}
+    assert [m.out_features for m in per_session.model_.outputs] == [13, 15]
     with pytest.raises(ConfigError, match="2 sessions"):
         model.transform(a)
     with pytest.raises(UnknownNameError, match="monkey-c"):
