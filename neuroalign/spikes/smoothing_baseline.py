@@ -32,6 +32,7 @@ import xarray as xr
 from scipy.signal import windows
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
+from tqdm.auto import tqdm
 
 from ..data.provenance import provenance
 from ..errors import AlignmentError, ConfigError, DataError
@@ -115,7 +116,7 @@ class SmoothingBaseline:
     random_state : int
         Seed of the validation split.
     progress : bool
-        Log each kernel width's validation score.
+        Show a progress bar over the kernel widths and log each one's validation score.
 
     Attributes
     ----------
@@ -208,7 +209,7 @@ class SmoothingBaseline:
                                  random_state=seed)
             train, valid = parts["train"], parts["valid"]
             valid_counts = counts.isel(presentation=valid)
-            for width in widths:
+            for width in tqdm(widths, desc="kernel widths", unit="width", disable=not self.progress, leave=False):
                 window = gaussian_window(width, bin_size)
                 weights = self._fit_glms(x_spikes[train], y_spikes[train], window)
                 predicted = self._predict(x_spikes[valid], window, *weights)
