@@ -7,7 +7,8 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ["neuroalign.graphs", "neuroalign.metamers", "neuroalign.pipelines", "neuroalign.spikes", "neuroalign.triplets"]
+PACKAGES = ["neuroalign.alignment", "neuroalign.geometry", "neuroalign.graphs", "neuroalign.metamers", "neuroalign.pipelines",
+            "neuroalign.spikes", "neuroalign.triplets"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
