@@ -100,3 +100,17 @@ def test_named_errors():
     nan[0, 1, 3] = np.nan
     with pytest.raises(DataError, match="NaN"):
         tokenize(_counts(nan), window_bins=3)
+
+
+def test_round_trip_on_the_simulator():
+    from neuroalign.datasets.lorenz_spikes import simulate_lorenz_spikes
+
+    sim = simulate_lorenz_spikes(n_trials=50, n_bins=50, random_state=1)
+    for window_bins, context_bins in ((5, None), (10, 15), (50, 5)):
+        tokens = tokenize(sim.counts, window_bins=window_bins, context_bins=context_bins)
+        back = detokenize(tokens)
+        assert back.equals(sim.counts)               # values, dims and every coordinate
+        assert back.neuroid_id.values.tolist() == sim.counts.neuroid_id.values.tolist()
+        assert back.held_out.values.tolist() == sim.counts.held_out.values.tolist()
+        assert back.condition.values.tolist() == sim.counts.condition.values.tolist()
+        assert int(tokens.n_spikes.sum()) == int(sim.counts.sum())
