@@ -38,6 +38,7 @@ PAGE_FIGURES = {
     "compare-rdm.md": ["rdm-92-human-monkey-it.png", "rdm-92-mds.png"],
     "compare-rsa.md": ["rsa-92-images.png"],
     "extract.md": ["extract-rdm-92.png"],
+    "geometry.md": ["geometry-mnist-sparsity-codes.png", "geometry-ccgp.png"],
     "graphs.md": ["graphs-pretraining-curve.png", "graphs-label-efficiency.png", "graphs-embedding-pca.png"],
     "graphs-simulator.md": ["graphs-simulator-subjects.png"],
     "loaders-fmri-patterns.md": ["fmri-patterns-layer-profile.png", "fmri-patterns-searchlight.png"],

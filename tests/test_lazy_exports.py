@@ -7,8 +7,8 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ["neuroalign.alignment", "neuroalign.geometry", "neuroalign.graphs", "neuroalign.metamers", "neuroalign.pipelines",
-            "neuroalign.spikes", "neuroalign.triplets"]
+PACKAGES = ["neuroalign.alignment", "neuroalign.geometry", "neuroalign.graphs", "neuroalign.metamers",
+            "neuroalign.pipelines", "neuroalign.spikes", "neuroalign.triplets"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
