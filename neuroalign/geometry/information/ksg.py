@@ -19,7 +19,8 @@ included), and
 Both are the estimators of scikit-learn's ``mutual_info_regression`` and
 ``mutual_info_classif`` for one feature, extended to vectors (max-norm over
 all dims of each space), with neighbours found by :class:`scipy.spatial.cKDTree`
-(a KD-tree, ``p=inf``) rather than a distance matrix.  Like scikit-learn, each
+(a KD-tree, ``p=inf``) and the counts by scikit-learn's
+:class:`~sklearn.neighbors.KDTree` (Chebyshev metric), never a distance matrix.  Like scikit-learn, each
 dimension is divided by its standard deviation first (``standardize=True``)
 and a tiny seeded noise breaks ties; unlike scikit-learn, a negative estimate
 (possible when the variables are nearly independent) is returned as it is,
@@ -33,6 +34,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.spatial import cKDTree
 from scipy.special import digamma
+from sklearn.neighbors import KDTree
 
 from ...errors import DataError
 from ...fitting.base import check_bool, check_int, check_number
@@ -70,9 +72,20 @@ def _kth_distance(points: np.ndarray, k: int, name: str) -> np.ndarray:
 
 
 def _count_closer(points: np.ndarray, radius: np.ndarray) -> np.ndarray:
-    """How many points (the point itself included) lie strictly within ``radius`` of each point (max-norm)."""
+    """How many points (the point itself included) lie strictly within ``radius`` of each point (max-norm).
+
+    scikit-learn's KD-tree counts (``count_only``) without building the neighbour lists; in tens of
+    dims it is several times faster at this than ``cKDTree.query_ball_point``.
+    """
     strictly = np.nextafter(radius, 0)
-    return np.asarray(cKDTree(points).query_ball_point(points, strictly, p=np.inf, return_length=True))
+    return np.asarray(KDTree(points, metric="chebyshev").query_radius(points, strictly, count_only=True))
+
+
+def neighbour_counts(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """KSG's per-sample terms on prepared ``(samples, dims)`` arrays: the joint ``k``-th neighbour distance
+    :math:`\\varepsilon_i` and the counts :math:`n_x(i)`, :math:`n_y(i)` of other samples strictly closer."""
+    radius = _kth_distance(np.hstack([x, y]), k, "(x, y)")
+    return radius, _count_closer(x, radius) - 1, _count_closer(y, radius) - 1
 
 
 def _settings(k: Any, units: Any, standardize: Any, noise: Any) -> tuple[int, float]:
@@ -149,9 +162,7 @@ def ksg_mutual_information(
     x = _prepare(x, standardize=standardize, noise=noise, rng=rng, name="x")
     y = _prepare(y, standardize=standardize, noise=noise, rng=rng, name="y")
     n = x.shape[0]
-    radius = _kth_distance(np.hstack([x, y]), k, "(x, y)")
-    n_x = _count_closer(x, radius) - 1
-    n_y = _count_closer(y, radius) - 1
+    _, n_x, n_y = neighbour_counts(x, y, k)
     estimate = digamma(k) + digamma(n) - np.mean(digamma(n_x + 1)) - np.mean(digamma(n_y + 1))
     return float(estimate) / divisor
 
