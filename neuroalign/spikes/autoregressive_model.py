@@ -254,10 +254,12 @@ class SpikeTokenModel(BaseEstimator):
         model.train()
         order = rows[torch.randperm(len(rows), generator=shuffle).numpy()]
         totals: dict[str, float] = {}
+        seen = 0
         for start in range(0, len(order), int(self.batch_size)):
             chunk = order[start:start + int(self.batch_size)]
-            if len(chunk) < 2 and start:  # a single-window step would give InfoNCE no negatives
+            if len(chunk) < 2 and start:  # a last step of one window would give InfoNCE no negatives: skipped
                 continue
+            seen += len(chunk)
             loss, parts = model.loss(token_batch(tokens, inputs, chunk), contrastive_weight=self.contrastive_weight,
                                      temperature=self.temperature)
             if not torch.isfinite(loss):
@@ -267,7 +269,7 @@ class SpikeTokenModel(BaseEstimator):
             optimizer.step()
             for name, value in {"loss": float(loss.detach()), **parts}.items():
                 totals[name] = totals.get(name, 0.0) + value * len(chunk)
-        return {name: value / len(order) for name, value in totals.items()}
+        return {name: value / seen for name, value in totals.items()}
 
     def _evaluate(self, model: SpikeTokenTransformer, tokens: Any, inputs: dict[str, np.ndarray],
                   rows: np.ndarray) -> float:
