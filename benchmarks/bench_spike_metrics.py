@@ -32,16 +32,16 @@ about ±30%), ``OMP_NUM_THREADS=1``::
 
     1,000 trials x 100 neurons (25 held out) x 100 bins, best of 5
     metric         nlb_tools s  neuroalign s   ratio  CPU ratio         value  max |diff|
-    bits_per_spike      2.2640        0.1316   17.2x      17.1x    0.43179312    0.00e+00
-    co_bps              0.4709        0.1185    4.0x       4.0x    0.37056238    1.22e-15
-    fp_bps              0.3305        0.0260   12.7x       9.8x    0.37505654    7.22e-16
-    psth_r2             0.0386        0.0305    1.3x       1.0x    0.97763767    0.00e+00
-    behaviour_r2       11.0884        0.3802   29.2x      25.4x    0.97533914    0.00e+00
-    all five           14.1925        0.6868   20.7x      19.1x
+    bits_per_spike      1.0877        0.0654   16.6x      14.6x    0.43179312    0.00e+00
+    co_bps              0.3749        0.0709    5.3x       5.1x    0.37056238    1.22e-15
+    fp_bps              0.2935        0.0245   12.0x      11.9x    0.37505654    7.22e-16
+    psth_r2             0.0494        0.0297    1.7x       1.4x    0.97763767    0.00e+00
+    behaviour_r2       13.9741        0.5108   27.4x      26.7x    0.97533914    0.00e+00
+    all five           15.7796        0.7013   22.5x      20.9x
 
 Bits per spike and behaviour decoding, the two costly metrics, are 10-30x faster; all five together
 about 20x.  co-bps reads a quarter of each neuron-last row, which costs about as much memory traffic
-as reading all of it, so it takes as long as bits per spike on all neurons (4x).  PSTH R² is one
+as reading all of it, so it takes as long as bits per spike on all neurons (about 5x).  PSTH R² is one
 pass over the rates for both (a per-condition mean), bound by memory bandwidth: no faster.
 """
 
