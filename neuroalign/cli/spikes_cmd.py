@@ -83,14 +83,15 @@ def _register_pretrain(actions: argparse._SubParsersAction) -> None:
                       "the initial weights and the masks (default 0)")
     model = parser.add_argument_group("model")
     model.add_argument("--epochs", type=non_negative_int, help="passes over the training trials (default 100 for "
-                       "masked, 30 for tokens)")
-    model.add_argument("--d-model", type=positive_int, help="width of the transformer (default 64)")
+                       "masked, 8 for tokens)")
+    model.add_argument("--d-model", type=positive_int, help="width of the transformer (default 64 for masked, 32 for "
+                       "tokens)")
     model.add_argument("--layers", type=positive_int, help="masked: transformer layers (default 2)")
     model.add_argument("--batch-size", type=positive_int, help="masked: trials per step (default 32)")
     model.add_argument("--lr", type=number, help="masked: Adam learning rate (default 0.002)")
     model.add_argument("--mask-ratio", type=open_unit_interval, help="masked: share of bins masked (default 0.25)")
     model.add_argument("--window-bins", type=positive_int, help="tokens: bins per window (default 5)")
-    model.add_argument("--samples", type=positive_int, help="tokens: generations averaged into rates (default 20)")
+    model.add_argument("--samples", type=positive_int, help="tokens: sample paths averaged into rates (default 10)")
     _run_arguments(parser)
     parser.add_argument("--overwrite", action="store_true",
                         help="start over: delete a previous run's files in --out (other files there are kept)")

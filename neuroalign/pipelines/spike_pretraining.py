@@ -18,7 +18,7 @@ table instead (``pipelines/spikes-human-nwb-study.yaml``).  The steps:
    on simulated data also PSTH R², behaviour-decoding R² and the log-rate R²
    against the true rates, next to the true rates' own scores.
 
-The output folder holds ``metrics.csv`` (one row per method), the models'
+The output folder holds ``metrics.csv`` (one row per method) and ``metrics.png``, the models'
 ``history-<method>.csv`` and ``<method>.pt``, ``loss.png``, ``rates.png``
 (inferred against true rates, simulated data only), ``rates-<method>.nc``
 (test-trial rates, readable with :func:`neuroalign.data.load`) and ``summary.json``.
@@ -81,9 +81,9 @@ SPIKE_PRETRAINING_DEFAULTS: dict[str, Any] = {
     "masked_lr": 0.002,
     # the spike-token model (SpikeTokenModel)
     "tokens_window_bins": 5,
-    "tokens_d_model": 64,
-    "tokens_epochs": 30,
-    "tokens_samples": 20,
+    "tokens_d_model": 32,
+    "tokens_epochs": 8,
+    "tokens_samples": 10,
     # run
     "seed": 0,
     "threads": 1,

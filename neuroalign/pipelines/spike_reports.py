@@ -10,6 +10,7 @@ write the same files, each atomically (a temporary sibling renamed into place).
   on simulated data, ``psth_r2``, ``behaviour_r2``, ``log_rate_r2``;
 - ``history-<method>.csv`` and ``loss.png``: the trained models' losses per epoch;
 - ``rates-<method>.nc``: the method's rates on the test trials (:func:`neuroalign.data.load` reads them);
+- ``metrics.png``: the table as bars (the true rates as a dashed line);
 - ``rates.png``: inferred against true rates of a few held-out neurons (simulated data).
 """
 
@@ -31,7 +32,7 @@ __all__ = ["score_methods", "write_run_files", "write_metrics", "write_history",
 
 def owned_files(methods: Iterable[str]) -> list[str]:
     """Every file a run writes for ``methods`` (what ``overwrite`` removes; nothing else is touched)."""
-    names = ["run.json", "metrics.csv", "loss.png", "rates.png", "summary.json"]
+    names = ["run.json", "metrics.csv", "metrics.png", "loss.png", "rates.png", "summary.json"]
     for method in methods:
         names += [f"{method}.pt", f"{method}-checkpoint.pt", f"history-{method}.csv", f"rates-{method}.nc"]
     return names
@@ -106,14 +107,17 @@ def write_loss_curves(out: Path) -> Path | None:
 
 def write_run_files(out: Path, metrics: pd.DataFrame, rates: Mapping[str, xr.DataArray], *, truth: Any = None,
                     test_positions: np.ndarray | None = None, held_out: list[str] | None = None) -> None:
-    """Write the metrics, the loss curves, the rates and (simulated data) the rates figure.
+    """Write the metrics (table and bars), the loss curves, the rates and (simulated data) the rates figure.
 
     The rates figure shows the masked model's rates (or the first method's) of two held-in and two
     held-out neurons on three test trials, against the true rates and the counts.
     """
+    from ..plot.spike_metrics import spike_metrics_figure
     from ..plot.spike_training import inferred_rates_figure
 
     write_metrics(metrics, out / "metrics.csv")
+    bars = spike_metrics_figure(metrics)
+    write_atomically(out / "metrics.png", lambda tmp: bars.savefig(tmp, format="png", dpi=110))
     for method, method_rates in rates.items():
         save(method_rates, out / f"rates-{method}.nc")
     write_loss_curves(out)

@@ -70,7 +70,7 @@ def test_the_folder_holds_what_the_docs_list(tiny_run):
     out = tiny_run.out
     table = pd.read_csv(out / "metrics.csv")
     assert table["method"].tolist() == ["true rates", "smoothing", "psth", "masked", "tokens"]
-    for name in ("loss.png", "rates.png"):
+    for name in ("loss.png", "rates.png", "metrics.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     for method in ("masked", "tokens"):
         assert (out / f"{method}.pt").is_file()
