@@ -22,14 +22,13 @@ import numpy as np
 import xarray as xr
 
 from ..errors import AlignmentError, ConfigError, DataError, SchemaError
-from ._poisson import bits_per_spike_mapped
-from .arrays import DIMS, held_out_ids
+from ._metric_inputs import (PSTH_DIMS, canonical, decoding_samples, match_time_bins, neuron_ids, neuron_order,
+                             pair, score_neurons, variables)
+from .arrays import held_out_ids
 from .decoding import NLB_ALPHAS, r2_uniform, ridge_cv_r2
 
 __all__ = ["bits_per_spike", "co_bps", "fp_bps", "psth_r2", "behaviour_r2", "evaluate_rates"]
 
-PSTH_DIMS = ("condition", "neuroid", "time_bin")
-BEHAVIOUR_DIMS = ("presentation", "time_bin", "variable")
 
 
 def bits_per_spike(rates: xr.DataArray, spikes: xr.DataArray) -> float:
@@ -65,9 +64,9 @@ def bits_per_spike(rates: xr.DataArray, spikes: xr.DataArray) -> float:
     >>> bits_per_spike(sim.rates, sim.counts) > 0
     True
     """
-    rates, spikes = _pair(rates, spikes)
-    _neuron_order(rates, spikes, "rates", "spikes")  # the same neurons (any order)
-    return _score(rates, spikes, _ids(spikes, "spikes"))
+    rates, spikes = pair(rates, spikes)
+    neuron_order(rates, spikes, "rates", "spikes")  # the same neurons (any order)
+    return score_neurons(rates, spikes, neuron_ids(spikes, "spikes"))
 
 
 def co_bps(rates: xr.DataArray, spikes: xr.DataArray, held_out: Any) -> float:
@@ -100,8 +99,8 @@ def co_bps(rates: xr.DataArray, spikes: xr.DataArray, held_out: Any) -> float:
     >>> round(co_bps(sim.rates, sim.counts, "held_out"), 4)
     0.3818
     """
-    rates, spikes = _pair(rates, spikes)
-    return _score(rates, spikes, held_out_ids(spikes, held_out))
+    rates, spikes = pair(rates, spikes)
+    return score_neurons(rates, spikes, held_out_ids(spikes, held_out))
 
 
 def fp_bps(rates: xr.DataArray, spikes: xr.DataArray, *, start: float | None = None) -> float:
@@ -128,7 +127,7 @@ def fp_bps(rates: xr.DataArray, spikes: xr.DataArray, *, start: float | None = N
     >>> fp_bps(sim.rates, sim.counts, start=0.15) == bits_per_spike(sim.rates[..., forward], sim.counts[..., forward])
     True
     """
-    rates, spikes = _pair(rates, spikes)
+    rates, spikes = pair(rates, spikes)
     if start is not None:
         if "time_bin_start" not in spikes.coords:
             raise SchemaError("spikes have no time_bin_start coordinate to find the forward bins by",
@@ -177,16 +176,16 @@ def psth_r2(rates: xr.DataArray, psth: xr.DataArray, *, condition: str = "condit
     >>> round(psth_r2(sim.rates, sim.psth), 12)
     1.0
     """
-    rates = _canonical(rates, "rates")
-    psth = _canonical(psth, "psth", PSTH_DIMS)
+    rates = canonical(rates, "rates")
+    psth = canonical(psth, "psth", PSTH_DIMS)
     if condition not in rates.coords or rates[condition].dims != ("presentation",):
         raise SchemaError(f"rates have no presentation coordinate {condition!r}", source="rates",
                           fix=f"assign each trial's condition: rates.assign_coords({condition}=('presentation', ...))")
     if "condition" not in psth.coords:
         raise SchemaError("psth has no 'condition' coordinate", source="psth",
                           fix="label the PSTHs: psth.assign_coords(condition=[...])")
-    _match_time_bins(rates, psth, "rates", "psth")
-    order = _neuron_order(rates, psth, "rates", "psth")
+    match_time_bins(rates, psth, "rates", "psth")
+    order = neuron_order(rates, psth, "rates", "psth")
     values = rates.values if order is None else rates.values[:, order, :]
     trial_conditions = rates[condition].values
     psth_conditions = psth["condition"].values
@@ -257,13 +256,13 @@ def behaviour_r2(train_rates: xr.DataArray, train_behaviour: xr.DataArray, eval_
     >>> r2 > 0.9
     True
     """
-    train_x, train_y = _decoding_samples(train_rates, train_behaviour, "train")
-    eval_x, eval_y = _decoding_samples(eval_rates, eval_behaviour, "eval")
-    order = _neuron_order(_canonical(eval_rates, "eval_rates"), _canonical(train_rates, "train_rates"),
+    train_x, train_y = decoding_samples(train_rates, train_behaviour, "train")
+    eval_x, eval_y = decoding_samples(eval_rates, eval_behaviour, "eval")
+    order = neuron_order(canonical(eval_rates, "eval_rates"), canonical(train_rates, "train_rates"),
                           "eval_rates", "train_rates")
     if order is not None:
         eval_x = eval_x[:, order]
-    train_vars, eval_vars = _variables(train_behaviour), _variables(eval_behaviour)
+    train_vars, eval_vars = variables(train_behaviour), variables(eval_behaviour)
     if train_vars is not None and eval_vars is not None and train_vars != eval_vars:
         if sorted(train_vars) != sorted(eval_vars):
             raise AlignmentError(f"behaviour variables differ: train {train_vars[:5]}, eval {eval_vars[:5]}",
@@ -314,130 +313,3 @@ def evaluate_rates(rates: xr.DataArray, spikes: xr.DataArray, *, held_out: Any, 
                               source="train_rates", fix="pass train_rates= and train_behaviour=, or behaviour=None")
         table["behaviour_r2"] = behaviour_r2(train_rates, train_behaviour, rates, behaviour, alphas=alphas, cv=cv)
     return table
-
-
-# ---------------------------------------------------------------------------------------------- checks
-
-
-def _canonical(array: Any, name: str, dims: tuple[str, ...] = DIMS) -> xr.DataArray:
-    if not isinstance(array, xr.DataArray):
-        raise SchemaError(f"{name} must be an xarray.DataArray with dims {dims}, got {type(array).__name__}",
-                          source=name, fix="wrap the values with neuroalign.data.create_assembly")
-    if set(array.dims) != set(dims) or array.ndim != len(dims):
-        raise SchemaError(f"{name} has dims {array.dims}, expected {dims}", source=name,
-                          fix=f"transpose or rename its dims to {dims}")
-    if "neuroid" in dims and "neuroid_id" not in array.coords:
-        raise SchemaError(f"{name} has no neuroid_id coordinate", source=name,
-                          fix="label the neurons: array.assign_coords(neuroid_id=('neuroid', ids))")
-    return array.transpose(*dims)
-
-
-def _pair(rates: Any, spikes: Any) -> tuple[xr.DataArray, xr.DataArray]:
-    rates, spikes = _canonical(rates, "rates"), _canonical(spikes, "spikes")
-    _match_presentations(rates, spikes, "rates", "spikes")
-    _match_time_bins(rates, spikes, "rates", "spikes")
-    return rates, spikes
-
-
-def _match_presentations(a: xr.DataArray, b: xr.DataArray, a_name: str, b_name: str) -> None:
-    if a.sizes["presentation"] != b.sizes["presentation"]:
-        raise AlignmentError(f"{a_name} have {a.sizes['presentation']} presentations but {b_name} "
-                             f"{b.sizes['presentation']}", source=a_name,
-                             fix=f"pass the {b_name}' trials, in the same order")
-    for key, coord in a.coords.items():
-        if coord.dims != ("presentation",) or key not in b.coords or b[key].dims != ("presentation",):
-            continue
-        mine, theirs = coord.values, b[key].values
-        differ = np.nonzero(mine != theirs)[0]
-        if differ.size:
-            examples = ", ".join(f"#{i}: {mine[i:i + 1].tolist()[0]!r} vs {theirs[i:i + 1].tolist()[0]!r}"
-                                 for i in differ[:3])
-            raise AlignmentError(f"{differ.size} presentation(s) of {a_name} and {b_name} differ in {key} "
-                                 f"({examples})", source=a_name,
-                                 fix=f"select the same trials in the same order, e.g. {a_name}.sel(...) by {key}")
-
-
-def _match_time_bins(a: xr.DataArray, b: xr.DataArray, a_name: str, b_name: str) -> None:
-    if a.sizes["time_bin"] != b.sizes["time_bin"]:
-        raise AlignmentError(f"{a_name} have {a.sizes['time_bin']} time bins but {b_name} {b.sizes['time_bin']}",
-                             source=a_name, fix="predict the same time bins as the data")
-    if "time_bin_start" in a.coords and "time_bin_start" in b.coords:
-        mine, theirs = np.asarray(a.time_bin_start.values, float), np.asarray(b.time_bin_start.values, float)
-        differ = np.nonzero(~np.isclose(mine, theirs, rtol=0, atol=1e-9))[0]
-        if differ.size:
-            raise AlignmentError(f"{differ.size} time bin(s) of {a_name} and {b_name} start at different times "
-                                 f"(first: bin {differ[0]}, {mine[differ[0]]:g} s vs {theirs[differ[0]]:g} s)",
-                                 source=a_name, fix="use the same bins")
-
-
-def _ids(array: xr.DataArray, name: str) -> list[str]:
-    ids = [str(i) for i in array.neuroid_id.values]
-    if len(set(ids)) != len(ids):
-        seen: set[str] = set()
-        twice = [i for i in ids if i in seen or seen.add(i)]
-        raise DataError(f"{name} name a neuron twice, e.g. {twice[:3]}", source=name, fix="give unique neuroid_ids")
-    return ids
-
-
-def _neuron_order(source: xr.DataArray, target: xr.DataArray, source_name: str, target_name: str) -> np.ndarray | None:
-    """Positions in ``source`` of ``target``'s neurons (None when already in order); both must have one set."""
-    mine, theirs = _ids(source, source_name), _ids(target, target_name)
-    if mine == theirs:
-        return None
-    position = {i: k for k, i in enumerate(mine)}
-    missing = [i for i in theirs if i not in position]
-    extra = sorted(set(mine) - set(theirs))
-    if missing or extra:
-        raise AlignmentError(f"{source_name} and {target_name} have different neurons: missing from {source_name} "
-                             f"{missing[:5]}, not in {target_name} {extra[:5]}", source=source_name,
-                             fix="select the same neuroid_ids in both (co_bps selects the held-out ones)")
-    return np.array([position[i] for i in theirs], dtype=np.intp)
-
-
-def _score(rates: xr.DataArray, spikes: xr.DataArray, ids: list[str]) -> float:
-    """Bits per spike of the neurons ``ids``, read from both arrays in place (no copy of the selection)."""
-    position = {i: k for k, i in enumerate(_ids(rates, "rates"))}
-    missing = [i for i in ids if i not in position]
-    if missing:
-        raise AlignmentError(f"{len(missing)} neuron(s) to score are not in rates, e.g. {missing[:5]}",
-                             source="rates", fix=f"predict every scored neuron; rates have {list(position)[:5]}")
-    chosen = dict.fromkeys(ids)
-    rows = np.array([position[i] if i in chosen else -1 for i in _ids(spikes, "spikes")], dtype=np.int64)
-    return bits_per_spike_mapped(rates.values, spikes.values, rows)
-
-
-def _variables(behaviour: xr.DataArray) -> list[str] | None:
-    if "variable" in behaviour.coords:
-        return [str(v) for v in behaviour["variable"].values]
-    return None
-
-
-def _decoding_samples(rates: Any, behaviour: Any, part: str) -> tuple[np.ndarray, np.ndarray]:
-    """(sample, neuron) rates and (sample, variable) behaviour, samples = (trial, bin), unobserved ones dropped."""
-    rates_name, behaviour_name = f"{part}_rates", f"{part}_behaviour"
-    rates = _canonical(rates, rates_name)
-    behaviour = _canonical(behaviour, behaviour_name, BEHAVIOUR_DIMS)
-    _match_presentations(rates, behaviour, rates_name, behaviour_name)
-    _match_time_bins(rates, behaviour, rates_name, behaviour_name)
-    x = np.asarray(rates.values, dtype=np.float64).transpose(0, 2, 1).reshape(-1, rates.sizes["neuroid"])
-    y = np.asarray(behaviour.values, dtype=np.float64).reshape(-1, behaviour.sizes["variable"])
-    missing = np.isnan(y)
-    if missing.any():
-        unobserved = missing.all(axis=1)
-        if (missing.any(axis=1) & ~unobserved).any():
-            raise DataError(f"{behaviour_name} is NaN in some variables but not others at a sample",
-                            source=behaviour_name, fix="mark unobserved samples NaN in every variable")
-        x, y = x[~unobserved], y[~unobserved]
-    if not np.isfinite(x).all():
-        raise DataError(f"{rates_name} hold NaN or infinite values where behaviour is observed", source=rates_name,
-                        fix="predict finite rates for every decoded bin")
-    if not np.isfinite(y).all():
-        raise DataError(f"{behaviour_name} holds infinite values", source=behaviour_name, fix="pass finite behaviour")
-    if len(y) == 0:
-        raise DataError(f"{behaviour_name} has no observed sample", source=behaviour_name,
-                        fix="pass trials with behaviour")
-    constant = np.nonzero(y.max(axis=0) == y.min(axis=0))[0]
-    if constant.size:  # R² is 0/0 there: scikit-learn's value would be rounding noise
-        raise DataError(f"{behaviour_name} variable(s) {constant.tolist()} are constant: R² is undefined",
-                        source=behaviour_name, fix="drop constant behavioural variables before decoding")
-    return x, y

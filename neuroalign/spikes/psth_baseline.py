@@ -103,7 +103,7 @@ class PSTHBaseline:
                               fix="pass condition='condition'")
         if self.condition not in counts.coords or counts[self.condition].dims != ("presentation",):
             raise SchemaError(f"counts have no presentation coordinate {self.condition!r}", source="counts",
-                              fix=f"label each trial's condition, or pass condition= the coordinate that does")
+                              fix="label each trial's condition, or pass condition= the coordinate that does")
         return counts[self.condition].values
 
     def transform(self, counts: xr.DataArray) -> xr.DataArray:
