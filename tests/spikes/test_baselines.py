@@ -171,3 +171,13 @@ def test_psth_is_invariant_to_training_trial_order(seed, sim):
     a = PSTHBaseline().fit(sim.counts).psth_
     b = PSTHBaseline().fit(sim.counts.isel(presentation=order)).psth_
     np.testing.assert_allclose(a.values, b.values, rtol=1e-12)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_true_rates_beat_smoothing_which_beats_nothing_at_full_size(seed):
+    # The configuration: 1,000 trials x 50 bins, 36 held-in and 12 held-out neurons, default widths.
+    sim = simulate_lorenz_spikes(n_trials=1000, n_bins=50, random_state=seed)
+    train, test = sim.counts[:800], sim.counts[800:]
+    smoothing = SmoothingBaseline(progress=False).fit(train, held_out="held_out").score(test)
+    assert co_bps(sim.rates[800:], test, "held_out") > smoothing > 0
