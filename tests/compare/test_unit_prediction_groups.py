@@ -89,6 +89,15 @@ def test_sparse_prediction_named_errors():
     with pytest.raises(DataError, match="constant") as info:
         sparse_prediction(_layer(x, prefix="a"), _layer(y))
     assert "a4" in info.value.problem
+    dropped = sparse_prediction(_layer(x, prefix="a"), _layer(y, prefix="b"), constant="drop")
+    assert dropped.attrs["dropped_neuroid_id_a"] == ["a4"] and dropped.attrs["n_units_a"] == 11
+    y[:, 1] = 0.0
+    with pytest.raises(DataError, match="b1"):
+        sparse_prediction(_layer(np.delete(x, 4, axis=1)), _layer(y, prefix="b"))
+    kept = sparse_prediction(_layer(x, prefix="a"), _layer(y, prefix="b"), constant="drop")
+    assert kept.neuroid_id_b.values.tolist() == ["b0", "b2", "b3"] and kept.attrs["dropped_neuroid_id_b"] == ["b1"]
+    with pytest.raises(ConfigError, match="constant"):
+        sparse_prediction(_layer(y), _layer(y), constant="skip")
     with pytest.raises(ConfigError, match="r2"):
         sparse_prediction(_layer(y), _layer(y), r2=1.5)
     with pytest.raises(DataError, match="at least"):

@@ -178,7 +178,8 @@ def matching_profile(
                           fix=f"pass one of {sorted(MATCHINGS)}")
     n_permutations = check_int("n_permutations", n_permutations, minimum=1)
     seed = resolve_seed(random_state)
-    layers_a, layers_b = as_layer_mapping(layers_a, argument="layers_a"), as_layer_mapping(layers_b, argument="layers_b")
+    layers_a = as_layer_mapping(layers_a, argument="layers_a")
+    layers_b = as_layer_mapping(layers_b, argument="layers_b")
     if set(layers_a) != set(layers_b):
         raise ConfigError(f"the networks name different layers: {sorted(layers_a)} vs {sorted(layers_b)}",
                           source="layers_b", fix="pass the same layer names for both networks (e.g. rename "

@@ -22,9 +22,9 @@ from sklearn.linear_model import lasso_path
 from ...data.align import align
 from ...data.provenance import provenance
 from ...data.schema import NEUROID, NEUROID_ID, PRESENTATION, validate
-from ...errors import DataError
+from ...errors import ConfigError, DataError
 from ...fitting.base import check_int, check_number, resolve_seed
-from .unit_correlation import MIN_STIMULI, NEUROID_B
+from .unit_correlation import CONSTANT_TOLERANCE, MIN_STIMULI, NEUROID_B
 
 __all__ = ["sparse_prediction"]
 
@@ -39,6 +39,7 @@ def sparse_prediction(
     eps: float = 1e-3,
     random_state: int | None = 0,
     join: Literal["exact", "inner"] = "exact",
+    constant: Literal["raise", "drop"] = "raise",
 ) -> xr.Dataset:
     """The number of units of ``a`` that a lasso needs to predict each unit of ``b`` to a held-out R².
 
@@ -57,6 +58,11 @@ def sparse_prediction(
         Seeds the held-out draw.
     join : {"exact", "inner"}
         As in :func:`neuroalign.data.align`.
+    constant : {"raise", "drop"}
+        Units of ``a`` constant over the training stimuli, and units of ``b`` constant over the training or
+        the held-out stimuli (a sparsely active ReLU unit can be silent on every stimulus of one split),
+        raise a :class:`~neuroalign.errors.DataError` naming them (default), or with ``"drop"`` are left
+        out and listed in the attributes ``dropped_neuroid_id_a`` / ``dropped_neuroid_id_b``.
 
     Returns
     -------
@@ -68,7 +74,9 @@ def sparse_prediction(
     Raises
     ------
     DataError
-        Too few stimuli, or units (of either layer) constant over the training stimuli.
+        Too few stimuli, non-finite values, or constant units with ``constant="raise"``.
+    ConfigError
+        A setting out of range.
 
     Examples
     --------
@@ -100,14 +108,18 @@ def sparse_prediction(
                         f"{MIN_STIMULI}", source="a/b", fix="pass more stimuli or change test_size")
     order = np.random.default_rng(seed).permutation(n)
     test, train = order[:n_test], order[n_test:]
-    x_train, x_test = _zscore(x[train], x[test], a, "a")
-    y_train, y_test = _zscore(y[train], y[test], b, "b")
+    if constant not in ("raise", "drop"):
+        raise ConfigError(f"constant must be 'raise' or 'drop', got {constant!r}", source="constant",
+                          fix="pass constant='raise' (default) or constant='drop'")
+    ids_a, ids_b = _ids(a), _ids(b)
+    keep_a = _varying(x[train], ids_a, "a", constant, "the training stimuli")
+    keep_b = (_varying(y[train], ids_b, "b", constant, "the training stimuli")
+              & _varying(y[test], ids_b, "b", constant, "the held-out stimuli (hold out more: test_size)"))
+    x_train, x_test = _zscore(x[train][:, keep_a], x[test][:, keep_a])
+    y_train, y_test = _zscore(y[train][:, keep_b], y[test][:, keep_b])
     total = ((y_test - y_test.mean(axis=0)) ** 2).sum(axis=0)
-    if (total == 0).any():
-        raise DataError("a unit of b is constant over the held-out stimuli, so its R² is undefined", source="b",
-                        fix="drop constant units, or hold out more stimuli (test_size)")
     needed, best, at_best = [], [], []
-    for j in range(y.shape[1]):
+    for j in range(y_train.shape[1]):
         # the grid of lasso_path's own default (an explicit array, the same in every scikit-learn version)
         largest = np.abs(x_train.T @ y_train[:, j]).max() / len(x_train)
         alphas = np.geomspace(largest, largest * eps, n_alphas)
@@ -119,26 +131,40 @@ def sparse_prediction(
         needed.append(int(counts[ok].min()) if ok.any() else -1)
         best.append(float(scores.max()))
         at_best.append(int(counts[scores.argmax()]))
-    needed = np.array(needed)
-    ids_b = b[NEUROID_ID].values if NEUROID_ID in b.coords else np.arange(b.sizes[NEUROID])
-    on_b = {f"{NEUROID_ID}_b": (NEUROID_B, ids_b)}
-    params = {"r2": r2, "test_size": test_size, "n_alphas": n_alphas, "eps": eps, "random_state": seed, "join": join}
+    needed = np.array(needed, dtype=int)
+    on_b = {f"{NEUROID_ID}_b": (NEUROID_B, ids_b[keep_b])}
+    params = {"r2": r2, "test_size": test_size, "n_alphas": n_alphas, "eps": eps, "random_state": seed, "join": join,
+              "constant": constant}
+    dropped = {}
+    if constant == "drop":
+        dropped = {"dropped_neuroid_id_a": [str(i) for i in ids_a[~keep_a]],
+                   "dropped_neuroid_id_b": [str(i) for i in ids_b[~keep_b]]}
     return xr.Dataset(
         {"units_needed": xr.DataArray(needed, dims=(NEUROID_B,), coords=on_b),
          "reached": xr.DataArray(needed >= 0, dims=(NEUROID_B,), coords=on_b),
          "best_r2": xr.DataArray(best, dims=(NEUROID_B,), coords=on_b),
          "units_at_best": xr.DataArray(at_best, dims=(NEUROID_B,), coords=on_b)},
-        attrs={"n_units_a": x.shape[1], **provenance(params, {"a": x, "b": y})})
+        attrs={"n_units_a": int(keep_a.sum()), **dropped, **provenance(params, {"a": x, "b": y})})
 
 
-def _zscore(train: np.ndarray, test: np.ndarray, array: xr.DataArray, name: str) -> tuple[np.ndarray, np.ndarray]:
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    if not (np.isfinite(train).all() and np.isfinite(test).all()):
+def _ids(array: xr.DataArray) -> np.ndarray:
+    return np.asarray(array[NEUROID_ID].values) if NEUROID_ID in array.coords else np.arange(array.sizes[NEUROID])
+
+
+def _varying(x: np.ndarray, ids: np.ndarray, name: str, constant: str, where: str) -> np.ndarray:
+    """Which columns vary over these stimuli; constant ones raise (naming them) unless ``constant='drop'``."""
+    if not np.isfinite(x).all():
         raise DataError("the activations contain NaN or inf", source=name, fix="check the extraction")
-    constant = std <= 1e-12 * np.abs(train).max(axis=0)
-    if constant.any():
-        ids = array[NEUROID_ID].values if NEUROID_ID in array.coords else np.arange(array.sizes[NEUROID])
-        raise DataError(f"{int(constant.sum())} units are constant over the training stimuli (e.g. neuroid_id "
-                        f"{[str(i) for i in ids[constant][:5]]})", source=name,
-                        fix="drop constant units first (unit_correlation(..., constant='drop') lists them)")
+    keep = x.std(axis=0) > CONSTANT_TOLERANCE * np.abs(x).max(axis=0)
+    if not keep.all() and constant == "raise":
+        raise DataError(f"{int((~keep).sum())} units are constant over {where} (e.g. neuroid_id "
+                        f"{[str(i) for i in ids[~keep][:5]]})", source=name,
+                        fix="pass constant='drop' to leave them out (listed in the result's attrs)")
+    if not keep.any():
+        raise DataError(f"every unit of {name} is constant over {where}", source=name, fix="check the inputs")
+    return keep
+
+
+def _zscore(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean, std = train.mean(axis=0), train.std(axis=0)
     return (train - mean) / std, (test - mean) / std
