@@ -135,3 +135,18 @@ def test_information_plane_figure(study):
     np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), plane.sel(layer="h1", quantity="I_XT").values)
     with pytest.raises(ConfigError, match="epoch, layer, quantity"):
         plot_information_plane(plane.isel(epoch=0), ax)
+
+
+def test_package_names_resolve_lazily_and_no_submodule_shadows_one():
+    import importlib
+    import pkgutil
+
+    package = importlib.import_module("neuroalign.geometry.information")
+    submodules = {info.name for info in pkgutil.iter_modules(package.__path__)}
+    assert not set(package.__all__) & submodules
+    for public in package.__all__:
+        importlib.import_module(package._LAZY[public], package.__name__)
+        value = getattr(package, public)
+        assert not isinstance(value, type(package)), public
+    with pytest.raises(AttributeError, match="no attribute"):
+        package.no_such_name
