@@ -103,8 +103,10 @@ def _unit_scaled(centered: torch.Tensor, gram: torch.Tensor) -> torch.Tensor:
     """``centered`` times the power of two that brings its largest |value| into [0.5, 1).
 
     Exact, and CKA is scale invariant, so its sums of squares can neither
-    overflow nor underflow.  The factor is a float constant (``torch.ldexp``
-    with an integer exponent has no gradient in torch 2.x).
+    overflow nor underflow.  The factor is a float constant: the backward of
+    ``torch.ldexp`` with a negative integer exponent is 0 in the torch
+    releases this was written against (pytorch/pytorch#186556, #187460), which
+    is why :func:`neuroalign.compare.cka_from_grams` itself is not used here.
     """
     largest, reference = centered.detach().abs().max(), gram.detach().abs().max()
     if not (bool(torch.isfinite(largest)) and bool(torch.isfinite(reference))):
