@@ -104,13 +104,13 @@ def test_minimising_the_loss_aligns_a_free_representation():
     x, y = _pair(4, n=40, p=6, q=6)
     free = torch.randn(40, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(9), requires_grad=True)
     loss = LinearCKALoss()
-    before = float(loss(free, y))
+    before = loss(free, y).item()
     optimizer = torch.optim.Adam([free], lr=0.05)
     for _ in range(200):
         optimizer.zero_grad()
         loss(free, y).backward()
         optimizer.step()
-    assert float(loss(free, y)) < 0.05 < before
+    assert loss(free, y).item() < 0.05 < before
 
 
 def test_errors():
