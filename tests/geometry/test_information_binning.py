@@ -120,5 +120,9 @@ def test_bad_settings_and_data_raise_named_errors():
         bin_activations(bad)
     with pytest.raises(DataError, match="one label per sample"):
         binned_information(t, [0, 1, 2])
+    with pytest.raises(DataError, match="missing labels"):
+        binned_information(t, [0.0] * 19 + [np.nan])
+    with pytest.raises(DataError, match="missing labels"):
+        binned_information(t, ["a"] * 19 + [None])
     with pytest.raises(ConfigError, match="units"):
         pattern_entropy(t, units="ban")

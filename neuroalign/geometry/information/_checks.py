@@ -50,7 +50,7 @@ def as_samples(values: Any, name: str, *, minimum: int = 2) -> np.ndarray:
 
 
 def as_labels(labels: Any, n_samples: int, name: str = "labels") -> np.ndarray:
-    """Class labels as integer codes ``0 … n_classes-1`` (order of first appearance kept irrelevant).
+    """Class labels (any hashable values) as integer codes ``0 … n_classes-1``, in sorted label order.
 
     Raises
     ------
@@ -61,8 +61,8 @@ def as_labels(labels: Any, n_samples: int, name: str = "labels") -> np.ndarray:
     if array.ndim != 1 or array.shape[0] != n_samples:
         raise DataError(f"{name} must hold one label per sample ({n_samples}), got shape {array.shape}",
                         source=name, fix="pass one class label per presentation")
-    if array.dtype.kind == "f" and np.isnan(array).any() or array.dtype.kind == "O" and any(
-            v is None or (isinstance(v, float) and math.isnan(v)) for v in array):
+    if (array.dtype.kind == "f" and np.isnan(array).any()) or (array.dtype.kind == "O" and any(
+            v is None or (isinstance(v, float) and math.isnan(v)) for v in array)):
         raise DataError(f"{name} holds missing labels (NaN or None)", source=name,
                         fix="drop the unlabelled presentations first")
     return np.unique(array, return_inverse=True)[1].ravel()

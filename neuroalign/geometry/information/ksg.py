@@ -49,11 +49,7 @@ def _prepare(values: np.ndarray, *, standardize: bool, noise: float, rng: np.ran
     values = values.astype(float, copy=True)
     if standardize:
         scale = values.std(axis=0)
-        if (scale == 0).any():
-            raise DataError(f"{name} has {int((scale == 0).sum())} constant dim(s), which carry no information "
-                            "and cannot be standardised", source=name,
-                            fix=f"drop the constant dims of {name}, or pass standardize=False")
-        values /= scale
+        values /= np.where(scale > 0, scale, 1.0)  # a constant dim (a dead unit) adds 0 to every distance
     if noise > 0:
         amplitude = noise * np.maximum(1.0, np.abs(values).mean(axis=0))
         values += amplitude * rng.standard_normal(values.shape)
@@ -118,7 +114,9 @@ def ksg_mutual_information(
     units : {"nats", "bits"}
     standardize : bool
         Divide each dim by its standard deviation first (as scikit-learn
-        does), so the estimate does not depend on the units of each dim.
+        does), so the estimate does not depend on the units of each dim
+        (constant dims, such as dead units, are left as they are: they add 0
+        to every distance).
     noise : float
         Relative amplitude of the Gaussian jitter that breaks ties (1e-10, as
         scikit-learn); 0 leaves the values as they are.
@@ -137,8 +135,7 @@ def ksg_mutual_information(
         ``k`` is not a positive integer, ``units`` is unknown, ``noise`` is negative.
     DataError
         ``x`` and ``y`` differ in length, have at most ``k`` samples, hold NaN
-        or inf, a constant dim (with ``standardize``), or duplicated samples
-        that make a neighbour distance 0.
+        or inf, or duplicated samples that make a neighbour distance 0.
 
     Examples
     --------
