@@ -1,6 +1,6 @@
 """Neuron matching of two 4,096-unit layers over 10,000 stimuli: the unit correlation matrix and the assignment.
 
-Ours: :func:`neuroalign.compare.matching.unit_correlation.unit_correlation` (the full public call:
+Ours: :func:`neuroalign.compare.matching.correlation.unit_correlation` (the full public call:
 validation, alignment on ``stimulus_id``, float64 means and norms, the whole 4,096 × 4,096 matrix from one
 product of the centred activations accumulated over blocks of stimuli, provenance) and
 :func:`neuroalign.compare.matching.neuron_matching.one_to_one_matching` (``scipy.optimize.linear_sum_assignment``).
@@ -28,7 +28,7 @@ import time
 import numpy as np
 
 from neuroalign.compare.matching.neuron_matching import one_to_one_matching
-from neuroalign.compare.matching.unit_correlation import unit_correlation
+from neuroalign.compare.matching.correlation import unit_correlation
 from neuroalign.data import create_assembly
 
 

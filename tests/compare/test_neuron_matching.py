@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuroalign.compare.matching.neuron_matching import matching_profile, one_to_one_matching, semi_matching
-from neuroalign.compare.matching.unit_correlation import unit_correlation
+from neuroalign.compare.matching.correlation import unit_correlation
 from neuroalign.data import create_assembly
 from neuroalign.errors import AlignmentError, ConfigError, DataError
 

@@ -16,9 +16,9 @@ from sklearn.linear_model import Lasso
 from sklearn.metrics import adjusted_rand_score, r2_score
 from sklearn.preprocessing import StandardScaler
 
-from neuroalign.compare.matching.sparse_prediction import sparse_prediction
-from neuroalign.compare.matching.unit_correlation import unit_correlation
-from neuroalign.compare.matching.unit_groups import unit_groups
+from neuroalign.compare.matching.lasso_prediction import sparse_prediction
+from neuroalign.compare.matching.correlation import unit_correlation
+from neuroalign.compare.matching.coclustering import unit_groups
 from neuroalign.data import create_assembly
 from neuroalign.errors import ConfigError, DataError
 

@@ -31,7 +31,7 @@ from ...data.schema import NEUROID, NEUROID_ID, PRESENTATION
 from ...errors import ConfigError
 from ...fitting.base import check_int, resolve_seed
 from ...score import Score
-from .unit_correlation import as_matrix, unit_correlation
+from .correlation import as_matrix, unit_correlation
 
 __all__ = ["one_to_one_matching", "semi_matching", "matching_profile", "MATCHINGS"]
 

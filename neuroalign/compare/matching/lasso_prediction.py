@@ -24,7 +24,7 @@ from ...data.provenance import provenance
 from ...data.schema import NEUROID, NEUROID_ID, PRESENTATION, validate
 from ...errors import ConfigError, DataError
 from ...fitting.base import check_int, check_number, resolve_seed
-from .unit_correlation import CONSTANT_TOLERANCE, MIN_STIMULI, NEUROID_B
+from .correlation import CONSTANT_TOLERANCE, MIN_STIMULI, NEUROID_B
 
 __all__ = ["sparse_prediction"]
 
@@ -82,7 +82,7 @@ def sparse_prediction(
     --------
     >>> import numpy as np
     >>> from neuroalign.data import create_assembly
-    >>> from neuroalign.compare.matching.sparse_prediction import sparse_prediction
+    >>> from neuroalign.compare.matching.lasso_prediction import sparse_prediction
     >>> rng = np.random.default_rng(0)
     >>> x = rng.normal(size=(300, 10))
     >>> y = np.stack([x[:, 0], x[:, 1] + x[:, 2] + x[:, 3]], axis=1) + 0.05 * rng.normal(size=(300, 2))

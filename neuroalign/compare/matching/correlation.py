@@ -74,7 +74,7 @@ def unit_correlation(
     --------
     >>> import numpy as np
     >>> from neuroalign.data import create_assembly
-    >>> from neuroalign.compare.matching.unit_correlation import unit_correlation
+    >>> from neuroalign.compare.matching.correlation import unit_correlation
     >>> x = np.random.default_rng(0).normal(size=(50, 3))
     >>> a = create_assembly(x, stimulus_id=[f"s{i}" for i in range(50)])
     >>> b = create_assembly(-x[::-1, ::-1], stimulus_id=[f"s{i}" for i in range(50)][::-1])
@@ -162,7 +162,7 @@ def as_matrix(corr: Any, name: str = "corr") -> xr.DataArray:
     if not isinstance(corr, xr.DataArray) or corr.dims != (NEUROID_A, NEUROID_B):
         raise DataError(f"{name} must be a (neuroid_a, neuroid_b) DataArray, got "
                         f"{getattr(corr, 'dims', type(corr).__name__)}", source=name,
-                        fix="compute it with neuroalign.compare.matching.unit_correlation.unit_correlation(a, b)")
+                        fix="compute it with neuroalign.compare.matching.correlation.unit_correlation(a, b)")
     if not np.isfinite(corr.values).all():
         raise DataError(f"{name} contains NaN or inf", source=name,
                         fix="compute it with unit_correlation, which never leaves undefined correlations")

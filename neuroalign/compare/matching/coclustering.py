@@ -18,7 +18,7 @@ from ...data.provenance import provenance
 from ...data.schema import NEUROID_ID
 from ...errors import ConfigError, DataError
 from ...fitting.base import check_int, resolve_seed
-from .unit_correlation import NEUROID_A, NEUROID_B, as_matrix
+from .correlation import NEUROID_A, NEUROID_B, as_matrix
 
 __all__ = ["unit_groups"]
 
@@ -32,7 +32,7 @@ def unit_groups(corr: xr.DataArray, n_groups: int, *, random_state: int | None =
     ----------
     corr : xarray.DataArray
         A unit correlation matrix ``(neuroid_a, neuroid_b)``
-        (:func:`~neuroalign.compare.matching.unit_correlation.unit_correlation`).
+        (:func:`~neuroalign.compare.matching.correlation.unit_correlation`).
     n_groups : int
         Number of groups, at least 2 and at most the width of the narrower layer.
     random_state : int or None
@@ -57,7 +57,7 @@ def unit_groups(corr: xr.DataArray, n_groups: int, *, random_state: int | None =
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> from neuroalign.compare.matching.unit_groups import unit_groups
+    >>> from neuroalign.compare.matching.coclustering import unit_groups
     >>> block = np.kron(np.eye(2), np.ones((3, 2))) * 0.8 + 0.05
     >>> corr = xr.DataArray(block, dims=("neuroid_a", "neuroid_b"),
     ...                     coords={"neuroid_id_a": ("neuroid_a", list("abcdef")),
