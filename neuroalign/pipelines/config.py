@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +96,25 @@ def merge_settings(settings: dict[str, Any], more: Mapping[str, Any], defaults: 
                               fix=f"pass e.g. {key}={defaults[key]!r}")
         settings[key] = value
     return settings
+
+
+def resolve_settings(config: Any, overrides: Mapping[str, Any], defaults: Mapping[str, Any], *,
+                     read: Callable[[Any], dict[str, Any]],
+                     check: Callable[[dict[str, Any], str], dict[str, Any]]) -> dict[str, Any]:
+    """A runner's settings: ``config`` (None, a mapping, or a file ``read`` reads) with ``overrides``, checked.
+
+    Every key must be one of ``defaults``; ``check(settings, source)`` validates the values together and
+    names ``source`` (the file, or ``"config"``) in its errors.
+
+    Examples
+    --------
+    >>> from neuroalign.pipelines.config import resolve_settings
+    >>> resolve_settings({"seed": 1}, {"out": "y"}, {"seed": 0, "out": "x"}, read=None,
+    ...                  check=lambda values, source: values)
+    {'seed': 1, 'out': 'y'}
+    """
+    if config is None or isinstance(config, Mapping):
+        settings, source = merge_settings(dict(defaults), config or {}, defaults, "config"), "config"
+    else:
+        settings, source = read(config), str(config)
+    return check(merge_settings(settings, overrides, defaults, "overrides"), source)

@@ -39,7 +39,7 @@ from ..data.io import write_atomically
 from ..data.provenance import provenance
 from ..errors import ConfigError, UnknownNameError
 from ..score import Score
-from .config import merge_settings, read_config
+from .config import read_config, resolve_settings
 
 __all__ = ["GRAPH_PRETRAINING_DEFAULTS", "GraphPretrainingResult", "run_graph_pretraining",
            "read_graph_pretraining_config"]
@@ -197,14 +197,7 @@ def run_graph_pretraining(config: str | os.PathLike | Mapping[str, Any] | None =
     >>> result.score.metric, sorted(p.name for p in out.glob("*.csv"))
     ('probe-auroc', ['embeddings.csv', 'history.csv', 'probe.csv'])
     """
-    if config is None or isinstance(config, Mapping):
-        settings = merge_settings(dict(GRAPH_PRETRAINING_DEFAULTS), config or {}, GRAPH_PRETRAINING_DEFAULTS,
-                                  "config")
-        source = "config"
-    else:
-        settings, source = read_graph_pretraining_config(config), str(config)
-    settings = _check_settings(merge_settings(settings, overrides, GRAPH_PRETRAINING_DEFAULTS, "overrides"), source)
-    return _run(settings)
+    return _run(resolve_settings(config, overrides, GRAPH_PRETRAINING_DEFAULTS, read=read_graph_pretraining_config, check=_check_settings))
 
 
 def _run(settings: dict[str, Any]) -> GraphPretrainingResult:

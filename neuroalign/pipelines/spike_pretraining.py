@@ -41,7 +41,7 @@ import xarray as xr
 from ..data.io import write_atomically
 from ..data.provenance import provenance
 from ..errors import ConfigError, UnknownNameError
-from .config import merge_settings, read_config
+from .config import read_config, resolve_settings
 from .spike_data import SpikeData, check_same_data, read_run_record, write_run_record
 
 __all__ = ["SPIKE_PRETRAINING_DEFAULTS", "SPIKE_METHODS", "SpikePretrainingResult", "run_spike_pretraining",
@@ -210,14 +210,7 @@ def run_spike_pretraining(config: str | os.PathLike | Mapping[str, Any] | None =
     >>> result.metrics.index.tolist()
     ['true rates', 'smoothing', 'psth']
     """
-    if config is None or isinstance(config, Mapping):
-        settings = merge_settings(dict(SPIKE_PRETRAINING_DEFAULTS), config or {}, SPIKE_PRETRAINING_DEFAULTS,
-                                  "config")
-        source = "config"
-    else:
-        settings, source = read_spike_pretraining_config(config), str(config)
-    settings = merge_settings(settings, overrides, SPIKE_PRETRAINING_DEFAULTS, "overrides")
-    return _run(check_spike_settings(settings, source))
+    return _run(resolve_settings(config, overrides, SPIKE_PRETRAINING_DEFAULTS, read=read_spike_pretraining_config, check=check_spike_settings))
 
 
 def _run(settings: dict[str, Any]) -> SpikePretrainingResult:
