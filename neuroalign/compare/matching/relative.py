@@ -209,13 +209,18 @@ def select_anchors(x: xr.DataArray, n_anchors: int, *, method: str = "random",
 
 
 # ----------------------------------------------------------------------------- latent similarity
-def _pair(a: Any, b: Any, same_features: bool) -> tuple[np.ndarray, np.ndarray]:
+def _aligned_units(a: Any, b: Any, same_features: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit-normalised rows of ``a`` and ``b`` aligned on ``stimulus_id``, and those stimulus ids."""
     a, b = align(_matrix(a, "a"), _matrix(b, "b"), names=("a", "b"))
     if same_features and a.sizes[NEUROID] != b.sizes[NEUROID]:
         raise DataError(f"a has {a.sizes[NEUROID]} features and b {b.sizes[NEUROID]}; this measure compares "
                         "rows directly", source="a/b",
                         fix="compare relative representations built on the same anchors")
-    return _unit_rows(a.values, "a"), _unit_rows(b.values, "b")
+    return _unit_rows(a.values, "a"), _unit_rows(b.values, "b"), a["stimulus_id"].values
+
+
+def _pair(a: Any, b: Any, same_features: bool) -> tuple[np.ndarray, np.ndarray]:
+    return _aligned_units(a, b, same_features)[:2]
 
 
 def _neighbours(unit: np.ndarray, k: int) -> np.ndarray:
@@ -320,12 +325,11 @@ def latent_similarity(a: xr.DataArray, b: xr.DataArray, k: int = 10) -> Score:
     >>> latent_similarity(x, 2 * x, k=3).values.values.round(6).tolist()
     [1.0, 1.0, 1.0]
     """
-    unit_a, unit_b = _pair(a, b, same_features=True)
+    unit_a, unit_b, stimulus_ids = _aligned_units(a, b, same_features=True)
     per_stimulus = np.stack([_jaccard_rows(unit_a, unit_b, k), _reciprocal_ranks(unit_a, unit_b),
                              np.sum(unit_a * unit_b, axis=1)], axis=1)
-    aligned = align(_matrix(a, "a"), _matrix(b, "b"), names=("a", "b"))[0]
     raw = xr.DataArray(per_stimulus, dims=(PRESENTATION, "measure"),
-                       coords={"stimulus_id": (PRESENTATION, aligned["stimulus_id"].values),
+                       coords={"stimulus_id": (PRESENTATION, stimulus_ids),
                                "measure": list(LATENT_MEASURES)})
     value = xr.DataArray(per_stimulus.mean(0), dims=("measure",), coords={"measure": list(LATENT_MEASURES)})
     return Score(value, raw=raw, metric="latent-similarity", params={"k": int(k), "n_stimuli": len(unit_a)})
