@@ -36,6 +36,15 @@ def rng():
 
 
 @pytest.fixture
+def one_torch_thread():
+    """torch on one thread during the test (small models train many times faster here), restored afterwards."""
+    from neuroalign.fitting.base import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture
 def cli(capsys, monkeypatch):
     """Run the ``neuroalign`` command: ``cli(*args, cwd=..., real=True)`` in a subprocess (see tests/cli_runner.py)."""
     from .cli_runner import make_runner

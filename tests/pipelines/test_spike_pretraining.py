@@ -34,12 +34,7 @@ TINY = {"n_trials": 80, "n_bins": 20, "n_held_in": 10, "n_held_out": 4, "n_condi
         "masked_d_model": 16, "tokens_epochs": 1, "tokens_d_model": 16, "tokens_samples": 2, "test_fraction": 0.25}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

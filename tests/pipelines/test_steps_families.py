@@ -34,12 +34,7 @@ TINY_METAMERS = {"n_test": 10, "n_train": 200, "layers": ["relu3"], "max_iter": 
                  "n_null": 20, "n_bootstrap": 10}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def family_study(kind: str, params: dict, out: Path, name: str = "family") -> dict:

@@ -18,12 +18,7 @@ from ..cli_runner import assert_one_line_error
 DATA = ["--n-trials", "60", "--n-bins", "20", "--n-conditions", "4", "--test-fraction", "0.25"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,7 @@ from neuroalign.triplets.glocal import GLocalProbe, local_contrastive_loss
 from ._probe_helpers import knn_overlap, split_study
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _loop_local(teacher, student, tau):

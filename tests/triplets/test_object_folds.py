@@ -5,7 +5,6 @@ References: per-triplet loops over fold membership; the simulator's planted simi
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings, strategies as st
 
 from neuroalign import Score
@@ -18,12 +17,7 @@ from neuroalign.triplets.probes import LinearProbe
 from ._probe_helpers import loop_accuracy
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_folds_are_balanced_and_seeded():

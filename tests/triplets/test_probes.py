@@ -19,12 +19,7 @@ from neuroalign.triplets.probes import LinearProbe, load_transform, triplet_loss
 from ._probe_helpers import loop_accuracy, split_study
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _recovery(sim, train, test, **params):
