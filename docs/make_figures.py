@@ -35,10 +35,12 @@ FIGURE_FOLDER = "neuroalign-figures"
 PAGE_FIGURES = {
     "compare-cka.md": ["cka-referencenet-seeds.png"],
     "compare-encoding.md": ["encoding-layer-profile.png"],
+    "compare-matching.md": ["compare-matching-mnist.png"],
     "compare-rdm.md": ["rdm-92-human-monkey-it.png", "rdm-92-mds.png"],
     "compare-rsa.md": ["rsa-92-images.png"],
     "extract.md": ["extract-rdm-92.png"],
     "geometry.md": ["geometry-mnist-sparsity-codes.png", "geometry-ccgp.png"],
+    "geometry-information.md": ["information-plane-mnist.png"],
     "graphs.md": ["graphs-pretraining-curve.png", "graphs-label-efficiency.png", "graphs-embedding-pca.png"],
     "graphs-simulator.md": ["graphs-simulator-subjects.png"],
     "loaders-fmri-patterns.md": ["fmri-patterns-layer-profile.png", "fmri-patterns-searchlight.png"],

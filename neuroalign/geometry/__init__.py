@@ -7,6 +7,8 @@
   :func:`hamming_distances`, :func:`class_hamming` — ReLU on/off patterns as codes.
 - :func:`ccgp`, :func:`parallelism_score`, :func:`shattering_dimensionality` —
   the abstraction of a representation's geometry (Bernardi et al. 2020).
+- :func:`layer_information`, :func:`information_plane` — I(X;T) and I(T;Y) of
+  layers by binning, the kernel-density bound or KSG (:mod:`neuroalign.geometry.information`).
 
 Names are imported on first use.
 """
@@ -24,6 +26,10 @@ _LAZY: dict[str, str] = {
     "code_statistics": ".activation_codes", "layer_code_statistics": ".activation_codes",
     "ccgp": ".abstraction", "parallelism_score": ".abstraction", "shattering_dimensionality": ".abstraction",
     "labelled_conditions": ".conditions", "balanced_dichotomies": ".conditions", "Conditions": ".conditions",
+    "layer_information": ".information.layers", "MI_METHODS": ".information.layers",
+    "information_plane": ".information.plane", "ksg_mutual_information": ".information.ksg",
+    "ksg_label_information": ".information.ksg", "kde_information": ".information.kernel",
+    "binned_information": ".information.binning",
 }
 __all__ = sorted(_LAZY)
 

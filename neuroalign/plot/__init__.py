@@ -9,10 +9,13 @@ from .dynamic_fc import *  # noqa: F401,F403
 from .graph_ssl import *  # noqa: F401,F403
 from .graph_ssl_table import *  # noqa: F401,F403
 from .human_recognition import *  # noqa: F401,F403
+from .information_plane import *  # noqa: F401,F403
 from .layer_profile import *  # noqa: F401,F403
 from .metamer_grid import *  # noqa: F401,F403
 from .model_comparison import *  # noqa: F401,F403
 from .psychometric import *  # noqa: F401,F403
 from .rdm import *  # noqa: F401,F403
+from .spike_metrics import *  # noqa: F401,F403
+from .spike_training import *  # noqa: F401,F403
 from .triplet_design import *  # noqa: F401,F403
 from .recognisability import *  # noqa: F401,F403
