@@ -143,6 +143,8 @@ def inferred_rates_figure(rates: xr.DataArray, true_rates: xr.DataArray | None =
             else np.arange(rates.sizes["time_bin"]))
     fig = Figure(figsize=figsize or (2.6 * len(trials), 1.8 * len(chosen)), constrained_layout=True)
     axes = fig.subplots(len(chosen), len(trials), sharex=True, squeeze=False)
+    ids = [str(i) for i in rates.neuroid_id.values]
+    held_out = rates.held_out.values if "held_out" in rates.coords else np.zeros(len(ids), dtype=bool)
     for row, neuron in enumerate(chosen):
         for col, trial in enumerate(trials):
             ax = axes[row, col]
@@ -156,10 +158,7 @@ def inferred_rates_figure(rates: xr.DataArray, true_rates: xr.DataArray | None =
             if row == 0:
                 ax.set_title(f"trial {trial}", fontsize="small")
             if col == 0:
-                held = ""
-                if "held_out" in rates.coords:
-                    held = " (held out)" if bool(rates.held_out.values[[str(i) for i in
-                                                                         rates.neuroid_id.values].index(neuron)]) else ""
+                held = " (held out)" if bool(held_out[ids.index(neuron)]) else ""
                 ax.set_ylabel(f"{neuron}{held}\ncounts/bin", fontsize="small")
             if row == len(chosen) - 1:
                 ax.set_xlabel("time (s)" if "time_bin_start" in rates.coords else "bin")

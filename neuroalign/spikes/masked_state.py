@@ -68,6 +68,13 @@ def identity(data: list[Session]) -> dict[str, Any]:
 
 
 def history_table(rows: list[dict[str, float]]) -> pd.DataFrame:
-    """The history rows as a table: epoch (int), loss, valid_loss."""
+    """The history rows as a table: epoch (int), loss, valid_loss.
+
+    Examples
+    --------
+    >>> from neuroalign.spikes.masked_state import history_table
+    >>> history_table([{"epoch": 1, "loss": 0.5, "valid_loss": 0.4}]).dtypes.astype(str).tolist()
+    ['int64', 'float64', 'float64']
+    """
     table = pd.DataFrame(rows, columns=["epoch", "loss", "valid_loss"])
     return table.astype({"epoch": "int64", "loss": "float64", "valid_loss": "float64"})

@@ -60,7 +60,17 @@ def held_out_of(counts: xr.DataArray, held_out: Any, session: str) -> list[str]:
 
 def prepare_sessions(sessions: dict[str, xr.DataArray], held_out: Any, *, validation_fraction: float,
                      seed: int) -> list[Session]:
-    """Tensors, names and trial splits of checked sessions (validation trials drawn with ``seed``)."""
+    """Tensors, names and trial splits of checked sessions (validation trials drawn with ``seed``).
+
+    Examples
+    --------
+    >>> from neuroalign.datasets.lorenz_spikes import simulate_lorenz_spikes
+    >>> from neuroalign.spikes.masked_training import prepare_sessions
+    >>> sim = simulate_lorenz_spikes(n_trials=10, n_bins=5, random_state=0)
+    >>> [session] = prepare_sessions({"s": sim.counts}, "held_out", validation_fraction=0.2, seed=0)
+    >>> session.shape, tuple(session.targets.shape), len(session.train), len(session.valid)
+    ((36, 12), (10, 5, 48), 8, 2)
+    """
     rng = np.random.default_rng(seed)
     out = []
     for name, counts in sessions.items():
@@ -90,7 +100,19 @@ def prepare_sessions(sessions: dict[str, xr.DataArray], held_out: Any, *, valida
 
 
 def neuroid_table(counts: xr.DataArray) -> dict[str, list]:
-    """The neuroid coordinates of ``counts`` as ``{name: list of plain values}`` (what a weights file can hold)."""
+    """The neuroid coordinates of ``counts`` as ``{name: list of plain values}`` (what a weights file can hold).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from neuroalign.spikes.masked_training import neuroid_labels, neuroid_table
+    >>> a = xr.DataArray(np.zeros((1, 2, 1)), dims=("presentation", "neuroid", "time_bin"),
+    ...                  coords={"neuroid_id": ("neuroid", ["u0", "u1"]), "depth": ("neuroid", [10, 20])})
+    >>> neuroid_table(a)
+    {'neuroid_id': ['u0', 'u1'], 'depth': [10, 20]}
+    >>> neuroid_labels(neuroid_table(a)).depth.values.tolist()
+    [10, 20]
+    """
     table = {}
     for key, coord in counts.coords.items():
         if coord.dims != ("neuroid",):
@@ -110,7 +132,16 @@ def neuroid_labels(table: dict[str, list]) -> xr.DataArray:
 
 
 def poisson_loss(log_rates: torch.Tensor, targets: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """The summed Poisson NLL ``exp(l) − n·l`` over the ``scored`` entries, and how many there are."""
+    """The summed Poisson NLL ``exp(l) − n·l`` over the ``scored`` entries, and how many there are.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroalign.spikes.masked_training import poisson_loss
+    >>> total, n = poisson_loss(torch.zeros(1, 2, 1), torch.tensor([[[1.0], [3.0]]]), torch.tensor([[[True], [False]]]))
+    >>> float(total), n
+    (1.0, 1)
+    """
     nll = torch.nn.functional.poisson_nll_loss(log_rates, targets, log_input=True, full=False, reduction="none")
     return nll[scored].sum(), int(scored.sum())
 

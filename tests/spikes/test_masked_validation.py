@@ -48,7 +48,8 @@ def evaluate(seed: int, n_trials: int, model: dict, smoothing: bool = True) -> d
     if smoothing:
         from neuroalign.spikes.baselines import SmoothingBaseline
 
-        out["smoothing"] = SmoothingBaseline(random_state=seed, progress=False).fit(train, held_out="held_out").score(test)
+        baseline = SmoothingBaseline(random_state=seed, progress=False).fit(train, held_out="held_out")
+        out["smoothing"] = baseline.score(test)
     return out
 
 
