@@ -348,7 +348,17 @@ def _unit_scale(centered: Any, gram: Any, name: str) -> Any:
     if bool((largest <= tolerance * reference).any()) or bool((reference == 0).any()):
         raise _constant_error("x/y")
     exponent = xp.frexp(largest)[1]
+    if _is_torch(centered):
+        # torch.ldexp has no gradient for a negative exponent (pytorch/pytorch#186556): multiply by the power of two
+        # instead, in two exact steps (2**-exponent alone may not be representable in the tensor's dtype)
+        half = exponent // 2
+        return centered * _power_of_two(-half, centered) * _power_of_two(half - exponent, centered)
     return xp.ldexp(centered, -exponent[..., None, None])
+
+
+def _power_of_two(exponent: Any, like: Any) -> Any:
+    """``2.0 ** exponent`` (integer tensor of shape (…)) in ``like``'s dtype, shaped (…, 1, 1) to scale matrices."""
+    return (2.0 ** exponent.to(like.dtype))[..., None, None]
 
 
 def _constant_error(source: str) -> DataError:
