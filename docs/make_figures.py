@@ -33,9 +33,11 @@ FIGURE_FOLDER = "neuroalign-figures"
 
 #: docs page → the committed figures its blocks draw (into ./neuroalign-figures).
 PAGE_FIGURES = {
+    "alignment.md": ["alignment-guidance-mnist.png"],
     "compare-cka.md": ["cka-referencenet-seeds.png"],
     "compare-encoding.md": ["encoding-layer-profile.png"],
     "compare-matching.md": ["compare-matching-mnist.png"],
+    "compare-relative.md": ["relative-stitching-mnist.png"],
     "compare-rdm.md": ["rdm-92-human-monkey-it.png", "rdm-92-mds.png"],
     "compare-rsa.md": ["rsa-92-images.png"],
     "extract.md": ["extract-rdm-92.png"],
@@ -47,6 +49,7 @@ PAGE_FIGURES = {
     "metamers-human-data.md": ["feather2023-experiment1.png"],
     "metamers-psychometric.md": ["hd2022-psychometric.png"],
     "metamers.md": ["metamers-mnist-grid.png", "metamers-mnist-recognisability.png"],
+    "spikes-masked.md": ["spikes-masked-loss.png", "spikes-masked-rates.png"],
 }
 #: the demo's figure: ``neuroalign demo --seed 0`` writes it as layer_profile.png.
 DEMO_FIGURE = "demo-layer-profile.png"

@@ -14,6 +14,10 @@ _LAZY = {
                                              "MATCHINGS")},
     **{name: ".lasso_prediction" for name in ("sparse_prediction",)},
     **{name: ".coclustering" for name in ("unit_groups",)},
+    **{name: ".relative" for name in ("relative_representation", "select_anchors", "farthest_point_indices",
+                                      "knn_jaccard", "retrieval_mrr", "mean_cosine", "latent_similarity",
+                                      "ANCHOR_METHODS", "LATENT_MEASURES")},
+    **{name: ".relative_stitching" for name in ("StitchingReadout", "zero_shot_stitching")},
 }
 __all__ = sorted(_LAZY)
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
