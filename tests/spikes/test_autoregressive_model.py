@@ -183,17 +183,17 @@ def test_generated_psths_follow_the_true_ones_short():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_generated_psths_correlate_with_the_true_ones_per_neuron(seed):
-    """400 trials × 20 bins of the simulator's 48 neurons (36 + 12), 6 epochs, 100 generated trials per condition.
+    """400 trials × 20 bins of the simulator's 48 neurons (36 + 12), 12 epochs, 100 generated trials per condition.
 
-    Measured (one torch thread): seed 0: generated counts median r 0.755 (min 0.381), expected counts 0.845
-    (0.676); seed 1: 0.780 (0.472), 0.853 (0.688).  The data's own PSTH (50 trials per condition) gives 0.838
-    (0.593) and 0.890 (0.635).  The issue's "≥ 0.8 per neuron" holds for the median neuron on the expected counts,
-    NOT for every neuron (the minimum): asserted here is the median reading, and the minimum is reported.
+    Measured (one torch thread): seed 0: generated counts median r 0.806 (min 0.530), expected counts 0.901
+    (0.777); seed 1: 0.868 (0.502), 0.937 (0.691).  The data's own PSTH (50 trials per condition) gives 0.838
+    (0.593) and 0.890 (0.635).  The issue's "≥ 0.8 per neuron" holds for the median neuron, NOT for every neuron
+    (the minimum): asserted here is the median reading, and a looser bound on the minimum.
     """
-    sampled, expected = _psth_check(seed, n_trials=400, n_bins=20, n_held_in=36, n_held_out=12, epochs=6,
+    sampled, expected = _psth_check(seed, n_trials=400, n_bins=20, n_held_in=36, n_held_out=12, epochs=12,
                                     n_generated=100)
-    assert np.median(expected) >= 0.8 and np.median(sampled) >= 0.7, (np.median(sampled), np.median(expected))
-    assert expected.min() > 0.5, expected.min()
+    assert np.median(expected) >= 0.8 and np.median(sampled) >= 0.8, (np.median(sampled), np.median(expected))
+    assert expected.min() > 0.6, expected.min()
 
 
 @settings(max_examples=25, deadline=None)
