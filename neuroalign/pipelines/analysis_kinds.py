@@ -9,7 +9,7 @@ Examples
 --------
 >>> from neuroalign.pipelines.analysis_kinds import ANALYSIS_KINDS, analysis_kind
 >>> sorted(ANALYSIS_KINDS)[:3]
-['cka', 'commit_layer', 'encoding']
+['abstraction', 'activation_codes', 'cka']
 >>> analysis_kind("rsa").params().n_bootstrap
 1000
 """
@@ -120,6 +120,85 @@ class TripletsRdmParams(_Params):
     ci_level: float = Field(0.95, gt=0, lt=1)
 
 
+class SparsityParams(_Params):
+    measures: list[Literal["zero_fraction", "hoyer", "gini", "kurtosis"]] = Field(
+        ["zero_fraction", "hoyer", "gini", "kurtosis"], min_length=1)
+    tol: float = Field(0.0, ge=0, description="entries with |a| <= tol count as zeros")
+    degenerate: Literal["raise", "nan"] = "raise"
+
+
+class ActivationCodesParams(_Params):
+    threshold: float = 0.0
+    label: Optional[str] = Field(None, description="a presentation coord of classes (within/between Hamming)")
+
+
+class AbstractionParams(_Params):
+    factors: list[str] = Field(..., min_length=2, description="binary presentation coords (stimulus metadata)")
+    metric: Literal["ccgp", "parallelism", "shattering_dimensionality", "all"] = "all"
+    held_out: Literal["auto", "matched", "all"] = "auto"
+    n_held_out: int = Field(1, ge=1)
+    max_splits: Optional[int] = Field(None, ge=1)
+    classifier: Literal["svm", "logistic"] = "svm"
+    C: float = Field(1.0, gt=0)
+    cv: int = Field(5, ge=2)
+    max_dichotomies: Optional[int] = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "AbstractionParams":
+        if len(set(self.factors)) != len(self.factors):
+            raise ValueError(f"factors must be distinct coords, got {self.factors}")
+        return self
+
+
+_INFORMATION_OPTIONS = {"binning": ("bins", "value_range"), "adaptive-binning": ("bins",),
+                        "kde": ("noise_variance", "bound")}
+
+
+class InformationParams(_Params):
+    label: str = Field("label", description="the presentation coord of class labels Y")
+    method: str = Field("binning", description="binning, adaptive-binning or kde")
+    units: Literal["nats", "bits"] = "nats"
+    bins: Optional[int] = Field(None, ge=2)
+    value_range: Optional[tuple[float, float]] = None
+    noise_variance: Optional[float] = Field(None, gt=0)
+    bound: Optional[Literal["upper", "lower"]] = None
+
+    @model_validator(mode="after")
+    def _method(self) -> "InformationParams":
+        if self.method == "ksg":
+            raise ValueError("method 'ksg' estimates I(X;T) from the stimuli's pixels, which a study step does not "
+                             "read; use binning, adaptive-binning or kde here, or call "
+                             "neuroalign.geometry.information.layer_information(..., inputs=pixels, method='ksg')")
+        if self.method not in _INFORMATION_OPTIONS:
+            raise ValueError(f"unknown method {self.method!r}; use one of {sorted(_INFORMATION_OPTIONS)}")
+        wrong = [key for options in _INFORMATION_OPTIONS.values() for key in options
+                 if getattr(self, key) is not None and key not in _INFORMATION_OPTIONS[self.method]]
+        if wrong:
+            raise ValueError(f"method {self.method!r} takes no {sorted(set(wrong))}; it takes "
+                             f"{list(_INFORMATION_OPTIONS[self.method])}")
+        return self
+
+
+class NeuronMatchingParams(_Params):
+    reference_layer: Optional[str] = Field(None, description="the reference model's layer (default: same name)")
+    matching: Literal["one_to_one", "semi"] = "one_to_one"
+    absolute: bool = False
+    n_permutations: int = Field(100, ge=1)
+    join: Literal["exact", "inner"] = "exact"
+    constant: Literal["raise", "drop"] = "raise"
+
+
+class RelativeStitchingParams(_Params):
+    label: str = Field("label", description="the presentation coord of the classes the readout predicts")
+    reference_layer: Optional[str] = Field(None, description="the reference model's layer (default: same name)")
+    anchors: int = Field(300, ge=1)
+    anchor_method: Literal["random", "farthest"] = "random"
+    test_size: float = Field(0.25, gt=0, lt=1)
+    relative: bool = True
+    center: bool = False
+    C: float = Field(1.0, gt=0)
+
+
 @dataclass(frozen=True)
 class AnalysisKind:
     """One kind of analysis: its parameters, what it needs from the study, and the function that runs it."""
@@ -172,6 +251,29 @@ ANALYSIS_KINDS: dict[str, AnalysisKind] = {
                      "training trials of binned spikes, scored with the Neural Latents Benchmark metrics "
                      "(pipelines.spike_pretraining.run_spike_pretraining)",
                      "neuroalign.pipelines.steps_families:spike_inputs_fingerprint"),
+        AnalysisKind("sparsity", SparsityParams, ("model", "stimuli"), True,
+                     "neuroalign.pipelines.steps_representations:sparsity_layer",
+                     "each layer's population sparsity (zero fraction, Hoyer, Gini, kurtosis), mean over stimuli "
+                     "(geometry.layer_sparsity)"),
+        AnalysisKind("activation_codes", ActivationCodesParams, ("model", "stimuli"), True,
+                     "neuroalign.pipelines.steps_representations:activation_codes_layer",
+                     "each layer's on/off activation patterns as codes: uniqueness, collisions, Hamming distances "
+                     "within and between classes (geometry.layer_code_statistics)"),
+        AnalysisKind("abstraction", AbstractionParams, ("model", "stimuli"), True,
+                     "neuroalign.pipelines.steps_representations:abstraction_layer",
+                     "each layer's CCGP, parallelism score and shattering dimensionality for binary stimulus "
+                     "factors (geometry.ccgp, parallelism_score, shattering_dimensionality)"),
+        AnalysisKind("information", InformationParams, ("model", "stimuli"), True,
+                     "neuroalign.pipelines.steps_representations:information_layer",
+                     "each layer's I(X;T) and I(T;Y) for a label coord (geometry.information.layer_information)"),
+        AnalysisKind("neuron_matching", NeuronMatchingParams, ("model", "stimuli", "reference_model"), True,
+                     "neuroalign.pipelines.steps_representations:neuron_matching_layer",
+                     "each layer's mean matched unit correlation with a reference model's layer, against a "
+                     "stimulus-shuffled baseline (compare.matching.matching_profile)"),
+        AnalysisKind("relative_stitching", RelativeStitchingParams, ("model", "stimuli", "reference_model"), True,
+                     "neuroalign.pipelines.steps_representations:relative_stitching_layer",
+                     "a readout trained on each layer's relative representation, applied zero-shot to a "
+                     "reference model's layer (compare.matching.zero_shot_stitching)"),
     )
 }
 

@@ -153,6 +153,10 @@ class _Planner:
             inputs["activations"] = self.activations(analysis.model, analysis.stimuli)
             layers = list(self.study.models[analysis.model].layers)
             common.update(model=analysis.model, layers=layers)
+        if getattr(analysis, "reference_model", None):
+            inputs["reference_activations"] = self.activations(analysis.reference_model, analysis.stimuli)
+            common.update(reference_model=analysis.reference_model,
+                          reference_layers=list(self.study.models[analysis.reference_model].layers))
         fingerprint = None
         if kind.fingerprint:  # the contents of files the params name (e.g. time series, judgements), computed here
             module, _, function = kind.fingerprint.partition(":")

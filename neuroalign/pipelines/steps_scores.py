@@ -101,7 +101,8 @@ def stack_layers(scores: list[Score]) -> Score:
     raws = [s.raw for s in scores]
     raw = None
     if all(r is not None for r in raws):
-        raw = xr.concat(raws, dim="layer", data_vars="minimal", coords="minimal", compat="equals", join="exact")
+        options = {"data_vars": "minimal"} if isinstance(raws[0], xr.Dataset) else {}  # a DataArray has no data_vars
+        raw = xr.concat(raws, dim="layer", coords="minimal", compat="equals", join="exact", **options)
     return scores[0]._replace(data, raw)
 
 

@@ -33,7 +33,8 @@ import logging
 import re
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_serializer,
+                      model_validator)
 
 from ..errors import ConfigError, UnknownNameError
 from .analysis_kinds import analysis_kind
@@ -44,7 +45,8 @@ __all__ = ["StudyConfig", "StimulusSpec", "DataSpec", "ModelSpec", "Preprocessin
 log = logging.getLogger(__name__)
 
 #: The fields of an analysis that name entries of the study: field -> the study's section holding them.
-REFERENCES = {"model": "models", "stimuli": "stimuli", "brain": "data", "candidates": "data"}
+REFERENCES = {"model": "models", "stimuli": "stimuli", "brain": "data", "candidates": "data",
+              "reference_model": "models"}
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -213,7 +215,17 @@ class AnalysisSpec(_Spec):
     stimuli: Optional[str] = None
     brain: Optional[str] = None
     candidates: list[str] = Field(default_factory=list)
+    reference_model: Optional[str] = Field(None, description="a second model, for kinds comparing two models")
     params: Any = Field(default_factory=dict, validate_default=True)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict:
+        """Without ``reference_model`` where it is unset: the resolved config (and its hash) of a study whose
+        analyses compare no second model stays as it was before the field existed."""
+        dumped = handler(self)
+        if dumped.get("reference_model") is None:
+            dumped.pop("reference_model", None)
+        return dumped
 
     @field_validator("name")
     @classmethod
@@ -245,6 +257,10 @@ class AnalysisSpec(_Spec):
             raise ConfigError(f"kind {self.kind!r} needs candidates (data entries of model RDMs), "
                               "or a model and stimuli, or both",
                               fix="add 'candidates: [<data entry>]' or 'model: <model>' and 'stimuli: <stimuli>'")
+        if self.reference_model and "reference_model" not in requires:
+            raise ConfigError(f"kind {self.kind!r} compares no second model, and reference_model is set",
+                              fix="remove reference_model, or use a kind that compares two models "
+                                  "(neuron_matching, relative_stitching)")
         missing = [key for key in requires if not getattr(self, key)]
         if missing:
             raise ConfigError(f"kind {self.kind!r} needs {', '.join(missing)} (the study entries it compares)",
