@@ -116,15 +116,20 @@ def require_coords(layers: dict[str, xr.DataArray], names: Sequence[str], *, pat
         have = presentation_coords(array)
         for name in names:
             if name not in have:
-                raise UnknownNameError(name, have, what=f"presentation coordinate (of layer {layer!r} in {path})",
-                                       source=flag)
+                raise UnknownNameError(name, have, what="presentation coordinate", source=f"{flag} ({path}:{layer})")
 
 
-def check_same_stimuli(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str], join: str) -> None:
+def check_same_stimuli(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, str], join: str = "exact",
+                       fix: str = "extract both networks' activations from the same stimuli (the same stimulus_id "
+                                  "values)") -> None:
     """Raise an AlignmentError, before any work, unless the two arrays' stimuli can be matched (``join``)."""
     from ..data.align import align
+    from ..errors import AlignmentError
 
-    align(a, b, join=join, names=names)
+    try:
+        align(a, b, join=join, names=names)
+    except AlignmentError as error:
+        raise AlignmentError(error.problem, source=error.source, fix=fix) from error
 
 
 def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
@@ -176,7 +181,8 @@ def read_pairs(args: Any) -> tuple[dict[str, xr.DataArray], dict[str, xr.DataArr
     pairs_b = {name: b[partner] for name, partner in zip(names, partners)}
     for (x, y), name in zip(zip(a, partners), names):
         check_same_stimuli(pairs_a[name], pairs_b[name], names=(f"{args.activations}:{x}", f"{args.reference}:{y}"),
-                           join=args.join)
+                           join=args.join, fix="pass --join inner to keep the stimuli both files hold, or extract "
+                           "both networks' activations from the same stimuli")
     return pairs_a, pairs_b
 
 

@@ -7,6 +7,7 @@ checked before the analyses (numpy, scikit-learn, scipy) are imported.
 from __future__ import annotations
 
 import argparse
+import math
 
 from ._args import int_at_least, non_negative_float, non_negative_int, open_unit_interval, positive_int
 
@@ -276,7 +277,7 @@ def run_information(args: argparse.Namespace) -> int:
             continue
         if option not in accepted[args.method]:
             takes = [f for o, (_, f) in given.items() if o in accepted[args.method]]
-            raise ConfigError(f"{flag} does not apply to --method {args.method}", source=flag,
+            raise ConfigError(f"does not apply to --method {args.method}", source=flag,
                               fix=f"leave it out (--method {args.method} takes {', '.join(takes) or 'no option'})")
         options[option] = value
     if args.noise_variance is not None:
@@ -313,11 +314,19 @@ def run_match(args: argparse.Namespace) -> int:
     from ..compare.matching.neuron_matching import MATCHINGS as matchings
     from ..compare.matching.neuron_matching import matching_profile
 
+    from ..errors import DataError
+
     a, b = read_pairs(args)
     constant = "drop" if args.drop_constant else "raise"
-    score = matching_profile(a, b, matching=args.matching, absolute=args.absolute, n_permutations=args.permutations,
-                             random_state=args.seed, join=args.join, constant=constant,
-                             progress=not args.no_progress)
+    try:
+        score = matching_profile(a, b, matching=args.matching, absolute=args.absolute,
+                                 n_permutations=args.permutations, random_state=args.seed, join=args.join,
+                                 constant=constant, progress=not args.no_progress)
+    except DataError as error:
+        if "constant='drop'" not in (error.fix or ""):
+            raise
+        raise DataError(error.problem, source=error.source, fix="pass --drop-constant to leave those units out "
+                        "(the pairs then hold the units that vary)") from error
     profile = score.to_dataframe().assign(baseline_mean=score.raw["baseline_mean"].values,
                                           p_value=score.raw["p_value"].values)
     pairs = []
@@ -343,7 +352,8 @@ def run_stitch(args: argparse.Namespace) -> int:
     check_out(args.out)
     _positive(args.C, "--C")
     from ..compare.matching.relative_stitching import zero_shot_stitching
-    from ..data.align import align
+    from ..errors import ConfigError
+    from ._representation_inputs import check_same_stimuli
 
     source_layer, source = read_one_layer(args.activations, args.layer, flag="--activations", layer_flag="--layer",
                                           average=args.average_repetitions)
@@ -351,7 +361,12 @@ def run_stitch(args: argparse.Namespace) -> int:
                                           layer_flag="--reference-layer" if args.reference_layer else "--layer",
                                           average=args.average_repetitions)
     require_coords({source_layer: source}, [args.label], path=args.activations, flag="--label")
-    align(source, target, names=(f"{args.activations}:{source_layer}", f"{args.reference}:{target_layer}"))
+    check_same_stimuli(source, target, names=(f"{args.activations}:{source_layer}", f"{args.reference}:{target_layer}"))
+    n_train = source.sizes["presentation"] - math.ceil(args.test_size * source.sizes["presentation"])
+    if args.anchors > n_train:
+        raise ConfigError(f"{args.anchors} anchors asked for, but only {n_train} stimuli are left for training "
+                          f"(--test-size {args.test_size:g} of {source.sizes['presentation']})", source="--anchors",
+                          fix=f"pass --anchors {n_train} or fewer")
     source = source.assign_coords(label=("presentation", source[args.label].values))
     kinds = (True,) if args.no_baseline else (True, False)
     frames = []
