@@ -352,6 +352,7 @@ def run_stitch(args: argparse.Namespace) -> int:
     check_out(args.out)
     _positive(args.C, "--C")
     from ..compare.matching.relative_stitching import zero_shot_stitching
+    from ..data.align import align
     from ..errors import ConfigError
     from ._representation_inputs import check_same_stimuli
 
@@ -367,7 +368,11 @@ def run_stitch(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.anchors} anchors asked for, but only {n_train} stimuli are left for training "
                           f"(--test-size {args.test_size:g} of {source.sizes['presentation']})", source="--anchors",
                           fix=f"pass --anchors {n_train} or fewer")
-    source = source.assign_coords(label=("presentation", source[args.label].values))
+    # both sides carry the source's labels, matched on stimulus_id (the absolute baseline scores the target
+    # against the target's own 'label' coordinate)
+    source, target = align(source, target, names=("--activations", "--reference"))
+    labels = ("presentation", source[args.label].values)
+    source, target = source.assign_coords(label=labels), target.assign_coords(label=labels)
     kinds = (True,) if args.no_baseline else (True, False)
     frames = []
     for relative in kinds:

@@ -6,6 +6,11 @@ The files are real: zarr activation stores written by neuroalign.extract.write_a
 
 from __future__ import annotations
 
+import argparse
+import re
+import shlex
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -216,9 +221,10 @@ def test_stitch_equals_zero_shot_stitching(cli, files, center):
     result = cli("representations", "stitch", "--activations", "acts.zarr", "--reference", "ref.zarr", "--layer",
                  "relu", "--label", "a", "--anchors", "20", "--seed", "1", *flags, "--out", "st.csv", cwd=files)
     assert result.returncode == 0, result.stderr
-    source = _read(files)["relu"]
-    source = source.assign_coords(label=("presentation", source["a"].values))
-    target = _read(files, "ref.zarr")["relu"]
+    source, target = align(_read(files)["relu"], _read(files, "ref.zarr")["relu"])
+    assert not np.array_equal(target["a"].values, _read(files, "ref.zarr")["relu"]["a"].values)  # reordered
+    labels = ("presentation", source["a"].values)  # the source's factor 'a', not the files' 'label' coord
+    source, target = source.assign_coords(label=labels), target.assign_coords(label=labels)
     frames = []
     for relative in (True, False):
         frame = zero_shot_stitching(source, target, anchors=20, relative=relative, center=center,
@@ -227,7 +233,6 @@ def test_stitch_equals_zero_shot_stitching(cli, files, center):
         frame.insert(2, "target_layer", "relu")
         frames.append(frame)
     _assert_frames(_table(files / "st.csv"), pd.concat(frames, ignore_index=True))
-    assert align(source, target)[0].sizes["presentation"] == N  # the reference's other stimulus order is aligned
 
 
 # --------------------------------------------------------------------------------------------- one-line errors
@@ -348,3 +353,54 @@ def test_bad_option_value_is_one_line(cli, files):
     result = cli("representations", "stitch", "--activations", "one.nc", "--reference", "one.nc", "--label", "label",
                  "--test-size", "1.5", "--out", "x.csv", cwd=files)
     assert_one_line_error(result, "--test-size")
+
+
+# --------------------------------------------------------------------------------------------- the docs pages
+
+DOCS = [Path(__file__).resolve().parents[2] / "docs" / name for name in ("geometry.md", "compare-matching.md")]
+
+
+def _docs_section(page: Path) -> str:
+    return page.read_text().split("## On the command line", 1)[1].split("\n## ", 1)[0]
+
+
+def _representations_options() -> set[str]:
+    from neuroalign.cli.main import build_parser
+
+    def subparsers(parser):
+        return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+    command = subparsers(build_parser())["representations"]
+    return {flag for action in subparsers(command).values() for a in action._actions for flag in a.option_strings}
+
+
+def test_every_option_the_docs_name_exists():
+    named = {flag for page in DOCS for flag in re.findall(r"(?<![\w-])--[a-zA-Z][a-z-]*", _docs_section(page))}
+    extract_flags = {"--model", "--stimuli", "--layers"}
+    assert len(named) > 25 and named - extract_flags - _representations_options() == set()
+
+
+def test_the_commands_of_the_docs_run_as_written(cli, tmp_path):
+    rng = np.random.default_rng(1)
+    n = 400
+    digit = rng.integers(0, 10, n)
+    coords = {"digit": digit, "odd": digit % 2, "large": (digit >= 5).astype(int)}
+    ids = [f"img{i}" for i in range(n)]
+    base = np.eye(10)[digit] @ rng.normal(size=(10, 16)) + 0.3 * rng.normal(size=(n, 16))
+    for name in ("net1", "net2"):
+        mix = rng.normal(size=(16, 16))
+        layers = {layer: create_assembly(np.maximum(base @ mix + 0.1 * rng.normal(size=(n, 16)) + 1.0, 0),
+                                         stimulus_id=ids, presentation=coords) for layer in ("relu1", "relu2")}
+        write_arrays(layers, tmp_path / f"{name}.zarr")
+    commands = [shlex.split(line) for page in DOCS for block in re.findall(r"```text\n(.*?)```", _docs_section(page),
+                                                                            re.S)
+                for line in block.splitlines() if line.startswith("neuroalign representations")]
+    assert [c[2] for c in commands] == ["sparsity", "codes", "abstraction", "information", "match", "match",
+                                        "stitch"]
+    for command in commands:
+        flags = ["--no-progress"] if command[2] in ("abstraction", "information", "match") else []
+        result = cli(*command[1:], *flags, cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stderr)
+        assert (tmp_path / command[command.index("--out") + 1]).is_file()
+    assert _table(tmp_path / "pairs.csv")["layer"].unique().tolist() == ["relu1", "relu2"]
+    assert _table(tmp_path / "semi.csv")["layer"].tolist() == ["relu1~relu2"]
