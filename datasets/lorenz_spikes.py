@@ -141,7 +141,8 @@ def simulate_lorenz_spikes(n_trials: int = 1000, n_bins: int = 50, *, n_held_in:
     sizes = {"n_trials": n_trials, "n_bins": n_bins, "n_held_in": n_held_in, "n_held_out": n_held_out,
              "n_conditions": n_conditions}
     for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "n_held_out" else 1):
+        minimum = 0 if name == "n_held_out" else 1
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}", source=name,
                               fix=f"pass e.g. {name}=8")
     for name, value in {"bin_size": bin_size, "base_rate": base_rate, "dt": dt}.items():

@@ -29,7 +29,10 @@ from ..errors import ConfigError, UnknownNameError
 
 __all__ = ["check_int", "check_number", "check_bool", "check_choice", "check_threads", "check_path",
            "resolve_seed", "stream_seeds", "forked_rng", "seeded_generator", "threads_for", "check_fitted",
-           "epoch_bar", "torch_threads"]
+           "epoch_bar", "torch_threads", "RUNTIME_PARAMS", "plain_value", "fit_configuration", "check_runtime"]
+
+#: Parameters that change how a fit runs, not what it computes (left out of checkpoints and saved models).
+RUNTIME_PARAMS = ("progress", "checkpoint", "threads")
 
 
 def check_int(name: str, value: Any, *, minimum: int = 0) -> int:
@@ -207,3 +210,33 @@ def epoch_bar(start: int, stop: int, *, progress: bool, desc: str) -> "tqdm":
     """A tqdm bar over epochs ``start … stop - 1`` (``initial=start`` when resuming); silent if not ``progress``."""
     return tqdm(range(start, stop), initial=start, total=stop, desc=desc, unit="epoch", disable=not progress,
                 leave=False)
+
+
+def plain_value(value: Any) -> Any:
+    """A numpy scalar as the Python number, a path as its str; anything else unchanged (what state files hold).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from neuroalign.fitting.base import plain_value
+    >>> plain_value(np.int64(3)), plain_value(3.5)
+    (3, 3.5)
+    """
+    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def fit_configuration(estimator: Any) -> dict[str, Any]:
+    """The parameters that determine an estimator's result: ``get_params()`` less :data:`RUNTIME_PARAMS`."""
+    return {name: plain_value(value) for name, value in estimator.get_params().items() if name not in RUNTIME_PARAMS}
+
+
+def check_runtime(runtime: Any) -> None:
+    """ConfigError unless ``runtime`` (the keyword arguments of a ``load``) names only :data:`RUNTIME_PARAMS`."""
+    unknown = sorted(set(runtime) - set(RUNTIME_PARAMS))
+    if unknown:
+        raise ConfigError(f"load takes only {', '.join(RUNTIME_PARAMS)}, got {unknown}", source="load",
+                          fix="set other parameters when training; a saved model keeps its own")

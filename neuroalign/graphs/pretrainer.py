@@ -28,8 +28,9 @@ from sklearn.base import BaseEstimator
 from ..data.provenance import provenance
 from ..errors import ConfigError, DataError
 from ..fitting import state_files as files
-from ..fitting.base import (check_bool, check_fitted, check_int, check_number, check_path, check_threads,
-                            epoch_bar, forked_rng, resolve_seed, seeded_generator, stream_seeds, threads_for)
+from ..fitting.base import (check_bool, check_fitted, check_int, check_number, check_path, check_runtime, check_threads,
+                            epoch_bar, fit_configuration, forked_rng, plain_value, resolve_seed, seeded_generator,
+                            stream_seeds, threads_for)
 from ..metamers.checkpoint import model_identity
 from .dataset import ConnectivityGraphs
 from .embedding_arrays import STATISTICS, subject_embedding_array, window_code_array
@@ -42,8 +43,6 @@ log = logging.getLogger(__name__)
 
 _CHECKPOINT = "pretrainer-checkpoint"
 _MODEL = "pretrainer-model"
-#: Parameters that change how a fit runs, not what it computes (left out of checkpoints and saved models).
-_RUNTIME = ("progress", "checkpoint", "threads")
 #: Parameters passed on to GraphMAE.
 _MODEL_PARAMS = ("hidden", "n_layers", "readout", "temporal", "mask_ratio", "gamma", "mask_scheme", "remask",
                  "leak_fix", "n_views", "latent_weight", "ema_momentum")
@@ -164,7 +163,7 @@ class GraphMAEPretrainer(BaseEstimator):
 
     def configuration(self) -> dict[str, Any]:
         """The parameters that determine the result (all but ``progress``, ``checkpoint``, ``threads``)."""
-        return {name: _plain(value) for name, value in self.get_params().items() if name not in _RUNTIME}
+        return fit_configuration(self)
 
     def _check_params(self) -> None:
         check_int("epochs", self.epochs, minimum=0)
@@ -328,7 +327,7 @@ class GraphMAEPretrainer(BaseEstimator):
 
     def _check_compatible(self, dataset: ConnectivityGraphs) -> None:
         rois = _identity(dataset)["rois"]
-        if rois != [_plain(r) for r in self.rois_]:
+        if rois != [plain_value(r) for r in self.rois_]:
             missing = [r for r in self.rois_ if r not in rois]
             extra = [r for r in rois if r not in self.rois_]
             problem = (f"missing {missing[:10]}, not in training {extra[:10]}" if missing or extra
@@ -363,7 +362,7 @@ class GraphMAEPretrainer(BaseEstimator):
         check_fitted(self)
         return files.write_state(path, {
             "config": self.configuration(), "spec": self.spec_.to_dict(),
-            "data": {"content_hash": str(self.content_hash_), "rois": [_plain(r) for r in self.rois_],
+            "data": {"content_hash": str(self.content_hash_), "rois": [plain_value(r) for r in self.rois_],
                      "n_extra": self.n_extra_},
             "seed": self.random_state_, "model": self.model_.state_dict(),
             "history": files.history_to_dict(self.history_),
@@ -375,10 +374,7 @@ class GraphMAEPretrainer(BaseEstimator):
 
         ``runtime`` sets ``progress``, ``threads`` or ``checkpoint`` of the returned estimator.
         """
-        unknown = sorted(set(runtime) - set(_RUNTIME))
-        if unknown:
-            raise ConfigError(f"load takes only {', '.join(_RUNTIME)}, got {unknown}", source="load",
-                              fix="set other parameters when training; a saved model keeps its own")
+        check_runtime(runtime)
         state = files.read_state(path, kind=_MODEL, writer="GraphMAEPretrainer.save")
         try:
             estimator = cls(**state["config"], **runtime)
@@ -439,7 +435,7 @@ def _check_dataset(dataset: Any) -> None:
 
 def _identity(dataset: ConnectivityGraphs) -> dict[str, Any]:
     extra = dataset.extra
-    return {"content_hash": str(dataset.content_hash), "rois": [_plain(r) for r in list(dataset.rois)],
+    return {"content_hash": str(dataset.content_hash), "rois": [plain_value(r) for r in list(dataset.rois)],
             "n_extra": 0 if extra is None else int(extra.shape[-1])}
 
 
@@ -450,11 +446,3 @@ def _history(rows: list[dict[str, float]]) -> pd.DataFrame:
 
 def _without_epochs(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k != "epochs"}
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return value

@@ -197,7 +197,8 @@ def run_graph_pretraining(config: str | os.PathLike | Mapping[str, Any] | None =
     >>> result.score.metric, sorted(p.name for p in out.glob("*.csv"))
     ('probe-auroc', ['embeddings.csv', 'history.csv', 'probe.csv'])
     """
-    return _run(resolve_settings(config, overrides, GRAPH_PRETRAINING_DEFAULTS, read=read_graph_pretraining_config, check=_check_settings))
+    return _run(resolve_settings(config, overrides, GRAPH_PRETRAINING_DEFAULTS, read=read_graph_pretraining_config,
+                                 check=_check_settings))
 
 
 def _run(settings: dict[str, Any]) -> GraphPretrainingResult:

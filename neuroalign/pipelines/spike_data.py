@@ -22,7 +22,8 @@ from ..data.io import write_atomically
 from ..data.provenance import provenance
 from ..errors import ConfigError, FileFormatError
 
-__all__ = ["DATA_SETTINGS", "SpikeData", "spike_data", "nwb_path", "draw_held_out", "write_run_record", "read_run_record",
+__all__ = ["DATA_SETTINGS", "SpikeData", "spike_data", "nwb_path", "draw_held_out", "write_run_record",
+           "read_run_record",
            "check_same_data"]
 
 
@@ -79,7 +80,7 @@ def write_run_record(out: Path, settings: Mapping[str, Any], data: SpikeData) ->
 
 
 def read_run_record(out: Path) -> dict[str, Any]:
-    """The record of a folder's ``run.json`` (``data``: the data settings, ``held_out``, ``train``, ``test``, ``counts``).
+    """A folder's ``run.json``: ``data`` (the data settings), ``held_out``, ``train``, ``test``, ``counts``.
 
     Raises
     ------

@@ -210,7 +210,8 @@ def run_spike_pretraining(config: str | os.PathLike | Mapping[str, Any] | None =
     >>> result.metrics.index.tolist()
     ['true rates', 'smoothing', 'psth']
     """
-    return _run(resolve_settings(config, overrides, SPIKE_PRETRAINING_DEFAULTS, read=read_spike_pretraining_config, check=check_spike_settings))
+    return _run(resolve_settings(config, overrides, SPIKE_PRETRAINING_DEFAULTS, read=read_spike_pretraining_config,
+                                 check=check_spike_settings))
 
 
 def _run(settings: dict[str, Any]) -> SpikePretrainingResult:

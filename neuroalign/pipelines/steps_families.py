@@ -71,8 +71,8 @@ def spike_pretraining(task: Task, store: ResultsStore, out: Path) -> None:
     column = "co_bps" if "co_bps" in result.metrics else "forward_bps"
     scores = result.metrics[column].dropna()
     value = xr.DataArray(scores.to_numpy(dtype=float), dims=("method",), coords={"method": list(scores.index)})
-    Score(value, metric=column.replace("_", "-"), params={"held_out": result.held_out, "n_test": int(len(result.test))}).save(
-        out / _SCORE)
+    params = {"held_out": result.held_out, "n_test": int(len(result.test))}
+    Score(value, metric=column.replace("_", "-"), params=params).save(out / _SCORE)
     _copy_figures(result.out, out)
 
 

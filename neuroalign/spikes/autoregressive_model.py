@@ -24,9 +24,9 @@ from sklearn.base import BaseEstimator
 from ..data.provenance import hash_array, provenance
 from ..errors import ConfigError, DataError
 from ..fitting import state_files as files
-from ..fitting.base import (check_bool, check_choice, check_fitted, check_int, check_number, check_path,
-                            check_threads, epoch_bar, forked_rng, resolve_seed, seeded_generator, stream_seeds,
-                            threads_for)
+from ..fitting.base import (check_bool, check_choice, check_fitted, check_int, check_number, check_path, check_runtime,
+                            check_threads, epoch_bar, fit_configuration, forked_rng, resolve_seed, seeded_generator,
+                            stream_seeds, threads_for)
 from .arrays import check_counts, from_neurons_last, split_trials
 from .token_data import INPUTS, check_inputs, scaled_inputs, token_batch, trial_frame
 from .metrics import bits_per_spike
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 FORMAT = "neuroalign.spikes"
 _CHECKPOINT = "spike-token-checkpoint"
 _MODEL = "spike-token-model"
-_RUNTIME = ("progress", "checkpoint", "threads")
 _NET = ("d_model", "n_heads", "n_layers", "dim_feedforward", "dropout")
 _STREAMS = ("init", "split", "shuffle", "global")
 _SECTIONS = {"config": "other parameters", "data": "another dataset"}
@@ -128,7 +127,7 @@ class SpikeTokenModel(BaseEstimator):
 
     def configuration(self) -> dict[str, Any]:
         """The parameters that determine the result (all but ``progress``, ``checkpoint``, ``threads``)."""
-        return {name: value for name, value in self.get_params().items() if name not in _RUNTIME}
+        return fit_configuration(self)
 
     def _check_params(self) -> None:
         for name, minimum in (("d_model", 1), ("n_heads", 1), ("n_layers", 1), ("dim_feedforward", 1), ("epochs", 0),
@@ -396,10 +395,7 @@ class SpikeTokenModel(BaseEstimator):
     @classmethod
     def load(cls, path: str | os.PathLike, **runtime: Any) -> "SpikeTokenModel":
         """A fitted model from a file of :meth:`save`; ``runtime`` sets ``progress``, ``threads`` or ``checkpoint``."""
-        unknown = sorted(set(runtime) - set(_RUNTIME))
-        if unknown:
-            raise ConfigError(f"load takes only {', '.join(_RUNTIME)}, got {unknown}", source="load",
-                              fix="set other parameters when training; a saved model keeps its own")
+        check_runtime(runtime)
         state = files.read_state(path, kind=_MODEL, writer="SpikeTokenModel.save", format=FORMAT)
         try:
             estimator = cls(**state["config"], **runtime)

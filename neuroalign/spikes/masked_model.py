@@ -31,9 +31,9 @@ from sklearn.base import BaseEstimator
 from ..data.provenance import provenance
 from ..errors import AlignmentError, ConfigError, DataError, UnknownNameError
 from ..fitting import state_files as files
-from ..fitting.base import (check_bool, check_choice, check_fitted, check_int, check_number, check_path,
-                            check_threads, epoch_bar, forked_rng, resolve_seed, seeded_generator, stream_seeds,
-                            threads_for)
+from ..fitting.base import (check_bool, check_choice, check_fitted, check_int, check_number, check_path, check_runtime,
+                            check_threads, epoch_bar, fit_configuration, forked_rng, resolve_seed, seeded_generator,
+                            stream_seeds, threads_for)
 from ..metamers.checkpoint import model_identity
 from .arrays import check_counts, check_sessions, from_neurons_last, neurons_last
 from .masked_state import FORMAT, checkpoint_payload, history_table, new_state, restore
@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 _CHECKPOINT = "masked-spike-checkpoint"
 _MODEL = "masked-spike-model"
 _WRITER = "MaskedSpikeModel"
-_RUNTIME = ("progress", "checkpoint", "threads")
 _MODEL_PARAMS = ("d_model", "n_layers", "n_heads", "dim_feedforward", "dropout", "input_transform")
 _MASK_PARAMS = ("mask_ratio", "mask_mode", "max_span", "zero_ratio", "random_ratio")
 _STREAMS = ("init", "split", "shuffle", "mask", "valid", "global")
@@ -156,7 +155,7 @@ class MaskedSpikeModel(BaseEstimator):
 
     def configuration(self) -> dict[str, Any]:
         """The parameters that determine the result (all but ``progress``, ``checkpoint``, ``threads``)."""
-        return {name: _plain(value) for name, value in self.get_params().items() if name not in _RUNTIME}
+        return fit_configuration(self)
 
     def _check_params(self) -> None:
         for name in ("d_model", "n_layers", "n_heads", "dim_feedforward", "max_span", "batch_size"):
@@ -377,10 +376,7 @@ class MaskedSpikeModel(BaseEstimator):
 
         ``runtime`` sets ``progress``, ``threads`` or ``checkpoint`` of the returned estimator.
         """
-        unknown = sorted(set(runtime) - set(_RUNTIME))
-        if unknown:
-            raise ConfigError(f"load takes only {', '.join(_RUNTIME)}, got {unknown}", source="load",
-                              fix="set other parameters when training; a saved model keeps its own")
+        check_runtime(runtime)
         state = files.read_state(path, kind=_MODEL, writer=f"{_WRITER}.save", format=FORMAT)
         try:
             estimator = cls(**state["config"], **runtime)
@@ -402,11 +398,3 @@ class MaskedSpikeModel(BaseEstimator):
 
 def _without_epochs(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k != "epochs"}
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        return value.item()
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return value
