@@ -124,8 +124,14 @@ def check_same_stimuli(a: xr.DataArray, b: xr.DataArray, *, names: tuple[str, st
                                   "values)") -> None:
     """Raise an AlignmentError, before any work, unless the two arrays' stimuli can be matched (``join``)."""
     from ..data.align import align
-    from ..errors import AlignmentError
+    from ..errors import AlignmentError, DataError
 
+    for array, name in zip((a, b), names):
+        ids = pd.Index(np.asarray(array["stimulus_id"].values))
+        if not ids.is_unique:
+            raise DataError(f"stimulus_id repeats (e.g. {ids[ids.duplicated()].unique()[:3].tolist()}); the two "
+                            "networks are compared one row per stimulus", source=name,
+                            fix="pass --average-repetitions to average the presentations of each stimulus")
     try:
         align(a, b, join=join, names=names)
     except AlignmentError as error:

@@ -404,3 +404,22 @@ def test_the_commands_of_the_docs_run_as_written(cli, tmp_path):
         assert (tmp_path / command[command.index("--out") + 1]).is_file()
     assert _table(tmp_path / "pairs.csv")["layer"].unique().tolist() == ["relu1", "relu2"]
     assert _table(tmp_path / "semi.csv")["layer"].tolist() == ["relu1~relu2"]
+
+
+def test_repeated_presentations_are_averaged_on_request(cli, files, tmp_path):
+    import xarray as xr
+
+    from neuroalign.compare.matching.neuron_matching import matching_profile
+    from neuroalign.data import average_repetitions, load
+
+    one = load(files / "one.nc")
+    repeated = xr.concat([one, one + 0.5 * np.random.default_rng(2).normal(size=one.shape)], "presentation")
+    save(repeated.rename("relu"), tmp_path / "rep.nc")
+    args = ("representations", "match", "--activations", tmp_path / "rep.nc", "--reference", files / "one.nc",
+            "--permutations", "5", "--no-progress", "--out", tmp_path / "m.csv")
+    assert_one_line_error(cli(*args, cwd=tmp_path), "rep.nc", "stimulus_id repeats", "--average-repetitions")
+    result = cli(*args, "--average-repetitions", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = matching_profile({"relu": average_repetitions(repeated)}, {"relu": one}, n_permutations=5,
+                                progress=False)
+    np.testing.assert_allclose(_table(tmp_path / "m.csv")["score"], expected.values.values, rtol=1e-12)
