@@ -423,3 +423,15 @@ def test_repeated_presentations_are_averaged_on_request(cli, files, tmp_path):
     expected = matching_profile({"relu": average_repetitions(repeated)}, {"relu": one}, n_permutations=5,
                                 progress=False)
     np.testing.assert_allclose(_table(tmp_path / "m.csv")["score"], expected.values.values, rtol=1e-12)
+
+
+def test_a_saved_layer_of_an_extraction_is_named_by_its_layer_coord(cli, files, tmp_path):
+    from neuroalign.geometry.sparsity import layer_sparsity
+
+    lin = _read(files)["lin"]
+    lin = lin.assign_coords(layer=("neuroid", ["block2"] * lin.sizes["neuroid"])).rename(None)
+    save(lin, tmp_path / "block.nc")
+    result = cli("representations", "sparsity", "--activations", "block.nc", "--layer", "block2", "--out", "s.csv",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    _assert_frames(_table(tmp_path / "s.csv"), layer_sparsity({"block2": lin}).to_dataframe())
