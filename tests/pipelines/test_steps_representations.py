@@ -173,3 +173,26 @@ def test_studies_without_a_reference_model_resolve_as_before(tmp_path):
     assert "reference_model" not in resolved_yaml(study)
     with_reference = _checked(tmp_path, {"kind": "neuron_matching", "reference_model": "b"})
     assert "reference_model: b" in resolved_yaml(with_reference)
+
+
+def test_the_bundled_representations_study_is_valid():
+    from neuroalign.pipelines.study_catalog import find_study
+    from neuroalign.pipelines.study_files import load_study
+
+    study = load_study(find_study("representations-92-images"))
+    assert [a.kind for a in study.analyses] == ["sparsity", "activation_codes", "abstraction", "neuron_matching"]
+    matching = study.analyses[-1]
+    assert matching.reference_model == "reference" and study.models[matching.model].args == {"seed": 1}
+    assert study.analyses[2].params.factors == ["human", "face"] and study.analyses[1].params.label == "animate"
+
+
+@pytest.mark.slow
+def test_the_bundled_representations_study_runs_and_matches_above_its_baseline(tmp_path, shared_data):
+    from neuroalign.pipelines.study_catalog import find_study
+
+    run = run_study(find_study("representations-92-images"), scheduler="synchronous", out=tmp_path / "out",
+                    progress=False, report=False)
+    matching = run.scores["neuron-matching"]
+    assert list(matching.values.layer.values) == ["block2", "block3", "block4", "fc", "readout"]
+    assert (matching.values > matching.raw.baseline_mean).all() and (matching.raw.p_value < 0.05).all()
+    assert run.scores["sparsity"].values.sel(layer="readout", measure="zero_fraction") == 0  # no ReLU on the readout
