@@ -50,6 +50,7 @@ PAGE_FIGURES = {
     "metamers-psychometric.md": ["hd2022-psychometric.png"],
     "metamers.md": ["metamers-mnist-grid.png", "metamers-mnist-recognisability.png"],
     "spikes-masked.md": ["spikes-masked-loss.png", "spikes-masked-rates.png"],
+    "spikes.md": ["spikes-lorenz-metrics.png", "spikes-lorenz-loss.png", "spikes-lorenz-rates.png"],
 }
 #: the demo's figure: ``neuroalign demo --seed 0`` writes it as layer_profile.png.
 DEMO_FIGURE = "demo-layer-profile.png"

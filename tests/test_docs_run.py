@@ -24,7 +24,7 @@ _spec.loader.exec_module(make_figures)
 PAGES = ["README.md", *sorted(f"docs/{p.name}" for p in (REPO / "docs").glob("*.md"))]
 #: pages whose blocks take more than ~30 s on the 2-core machine (two 1,000-image extractions; the full
 #: MNIST metamer study; the simulated graph pretraining study)
-SLOW = {"docs/compare-cka.md", "docs/metamers.md", "docs/graphs.md"}
+SLOW = {"docs/compare-cka.md", "docs/metamers.md", "docs/graphs.md", "docs/spikes.md"}
 
 
 def _page_params():

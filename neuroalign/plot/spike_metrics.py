@@ -14,7 +14,10 @@ from matplotlib.figure import Figure
 
 from ..errors import DataError
 
-__all__ = ["spike_metrics_figure", "METRIC_LABELS"]
+__all__ = ["spike_metrics_figure", "METRIC_LABELS", "R2_FLOOR"]
+
+#: The lowest R² an axis shows; a bar below it is clipped and labelled with its value.
+R2_FLOOR = -1.0
 
 #: How each metric is labelled.
 METRIC_LABELS = {"co_bps": "co-smoothing bits/spike", "forward_bps": "forward bits/spike", "psth_r2": "PSTH R²",
@@ -24,6 +27,8 @@ METRIC_LABELS = {"co_bps": "co-smoothing bits/spike", "forward_bps": "forward bi
 def spike_metrics_figure(metrics: pd.DataFrame, *, metrics_shown: list[str] | None = None,
                          figsize: tuple[float, float] | None = None) -> Figure:
     """Bars of every method's value of each metric; the true rates' value as a dashed line.
+
+    R² axes stop at :data:`R2_FLOOR`; a value below it is written on its clipped bar.
 
     Parameters
     ----------
@@ -61,6 +66,12 @@ def spike_metrics_figure(metrics: pd.DataFrame, *, metrics_shown: list[str] | No
                        label="true rates")
             ax.legend(frameon=False, fontsize="x-small", loc="lower right")
         ax.axhline(0, color="0.5", linewidth=0.5)
+        if column.endswith("r2") and np.nanmin(values, initial=0.0) < R2_FLOOR:
+            # an R² far below 0 (e.g. a rate of 0 in log space) would flatten the others: clip, and print its value
+            ax.set_ylim(R2_FLOOR, 1.05)
+            for k in np.nonzero(present & (values < R2_FLOOR))[0]:
+                ax.text(x[k], R2_FLOOR, f"{values[k]:.3g}", ha="center", va="bottom", fontsize="x-small",
+                        rotation=90)
         ax.set_xticks(x, methods, rotation=30, ha="right", fontsize="small")
         ax.set_title(METRIC_LABELS.get(column, column), fontsize="small")
     return fig
