@@ -87,3 +87,17 @@ def test_cnns_from_two_seeds_stitch_with_relative_but_not_absolute_representatio
     a, b = _two_networks(MnistCNN, n_train=1500, epochs=2, layer="relu3")
     relative, absolute = _check_stitching(a, b)
     assert relative.values.sel(applied_to="target") > 0.85
+
+
+@pytest.mark.parametrize("relative", [True, False])
+def test_the_target_is_scored_against_the_sources_labels(rng, relative):
+    # the target's own label coordinate (absent, or meaning something else) must never be used
+    labels = np.repeat([0, 1], 40)
+    values = rng.normal(size=(80, 4)) + labels[:, None] * 3.0
+    source = rep(values, labels)
+    target = rep(values + rng.normal(scale=0.01, size=values.shape), 1 - labels).drop_vars("label")
+    score = zero_shot_stitching(source, target, anchors=10, relative=relative, random_state=0)
+    assert score.values.sel(applied_to="target") > 0.9
+    mislabelled = rep(target.values, 1 - labels)
+    again = zero_shot_stitching(source, mislabelled, anchors=10, relative=relative, random_state=0)
+    assert float(again.values.sel(applied_to="target")) == float(score.values.sel(applied_to="target"))

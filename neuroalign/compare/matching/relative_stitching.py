@@ -203,9 +203,9 @@ def zero_shot_stitching(source: xr.DataArray, target: xr.DataArray, *, anchors: 
     readout = StitchingReadout(list(chosen), relative=relative, center=center, C=C, random_state=seed)
     readout.fit(source.isel({PRESENTATION: train}))
 
-    def scored(x: xr.DataArray) -> float:
+    def scored(x: xr.DataArray) -> float:  # against the source's labels (the stimuli are aligned): never x's own
         if not relative:
-            return readout.score(x.isel({PRESENTATION: test}))
+            return float(np.mean(readout.predict(x.isel({PRESENTATION: test})) == labels[test]))
         rel = relative_representation(x, list(chosen), center=center).isel({PRESENTATION: test})
         return float(np.mean(readout.readout_.predict(rel.values) == labels[test]))
 
