@@ -26,10 +26,12 @@ import torch
 from ..data.io import write_atomically
 from ..errors import ConfigError, FileFormatError
 
-__all__ = ["FORMAT", "VERSION", "write_state", "read_state", "generator_states", "restore_generators",
+__all__ = ["FORMAT", "SPIKES_FORMAT", "VERSION", "write_state", "read_state", "generator_states", "restore_generators",
            "history_to_dict", "history_from_dict", "differences", "check_same_training"]
 
 FORMAT = "neuroalign.graphs"
+#: The ``format`` of the spike estimators' files (masked and token models, baselines).
+SPIKES_FORMAT = "neuroalign.spikes"
 VERSION = 1
 
 

@@ -21,7 +21,7 @@ from ..data.schema import validate
 from ..errors import AlignmentError, ConfigError, DataError
 
 __all__ = ["DIMS", "check_counts", "neurons_last", "from_neurons_last", "held_out_ids", "split_neurons",
-           "select_neurons", "split_trials", "check_sessions"]
+           "select_neurons", "split_trials", "check_sessions", "neuroid_table", "neuroid_labels"]
 
 #: The dims of a binned spike array, in the order the spike models use.
 DIMS = ("presentation", "neuroid", "time_bin")
@@ -303,3 +303,35 @@ def _bin_widths(counts: xr.DataArray) -> np.ndarray:
 def _describe(widths: np.ndarray) -> str:
     unique = np.unique(np.round(widths, 9))
     return f"{unique[0]:g} s" if len(unique) == 1 else f"{unique.min():g}–{unique.max():g} s"
+
+
+def neuroid_table(counts: xr.DataArray) -> dict[str, list]:
+    """The neuroid coordinates of ``counts`` as ``{name: list of plain values}`` (what a weights file can hold).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from neuroalign.spikes.arrays import neuroid_labels, neuroid_table
+    >>> a = xr.DataArray(np.zeros((1, 2, 1)), dims=("presentation", "neuroid", "time_bin"),
+    ...                  coords={"neuroid_id": ("neuroid", ["u0", "u1"]), "depth": ("neuroid", [10, 20])})
+    >>> neuroid_table(a)
+    {'neuroid_id': ['u0', 'u1'], 'depth': [10, 20]}
+    >>> neuroid_labels(neuroid_table(a)).depth.values.tolist()
+    [10, 20]
+    """
+    table = {}
+    for key, coord in counts.coords.items():
+        if coord.dims != ("neuroid",):
+            continue
+        values = coord.values
+        if values.dtype.kind in "biuf":
+            table[str(key)] = values.tolist()
+        else:
+            table[str(key)] = [str(v) for v in values]
+    return table
+
+
+def neuroid_labels(table: dict[str, list]) -> xr.DataArray:
+    """A ``neuroid``-indexed array carrying the coordinates of :func:`neuroid_table`."""
+    n = len(table["neuroid_id"])
+    return xr.DataArray(np.zeros(n), dims="neuroid", coords={k: ("neuroid", np.asarray(v)) for k, v in table.items()})

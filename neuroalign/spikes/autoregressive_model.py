@@ -27,6 +27,7 @@ from ..fitting import state_files as files
 from ..fitting.base import (check_bool, check_choice, check_fitted, check_int, check_number, check_path, check_runtime,
                             check_threads, epoch_bar, fit_configuration, forked_rng, resolve_seed, seeded_generator,
                             stream_seeds, threads_for)
+from ..fitting.state_files import SPIKES_FORMAT as FORMAT
 from .arrays import check_counts, from_neurons_last, split_trials
 from .token_data import INPUTS, check_inputs, scaled_inputs, token_batch, trial_frame
 from .metrics import bits_per_spike
@@ -38,7 +39,6 @@ __all__ = ["SpikeTokenModel"]
 
 log = logging.getLogger(__name__)
 
-FORMAT = "neuroalign.spikes"
 _CHECKPOINT = "spike-token-checkpoint"
 _MODEL = "spike-token-model"
 _NET = ("d_model", "n_heads", "n_layers", "dim_feedforward", "dropout")

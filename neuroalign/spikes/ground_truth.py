@@ -14,12 +14,10 @@ import numpy as np
 import xarray as xr
 
 from ..errors import AlignmentError, DataError
+from ._poisson import ZERO_RATE  # what NLB's likelihood puts in place of a zero rate
 from .arrays import check_counts, neurons_last, select_neurons
 
 __all__ = ["log_rate_r2", "ZERO_RATE"]
-
-#: A predicted rate of exactly zero counts as this (as in the Neural Latents Benchmark's likelihood).
-ZERO_RATE = 1e-9
 
 
 def log_rate_r2(rates: xr.DataArray, true_rates: xr.DataArray) -> float:

@@ -35,10 +35,10 @@ from ..fitting.base import (check_bool, check_choice, check_fitted, check_int, c
                             check_threads, epoch_bar, fit_configuration, forked_rng, resolve_seed, seeded_generator,
                             stream_seeds, threads_for)
 from ..metamers.checkpoint import model_identity
-from .arrays import check_counts, check_sessions, from_neurons_last, neurons_last
+from .arrays import check_counts, check_sessions, from_neurons_last, neuroid_labels, neurons_last
 from .masked_state import FORMAT, checkpoint_payload, history_table, new_state, restore
 from .masked_state import identity as identity_of
-from .masked_training import neuroid_labels, prepare_sessions, run_epoch, validation_loss, validation_masks
+from .masked_training import prepare_sessions, run_epoch, validation_loss, validation_masks
 from .masking import MASK_MODES
 from .ndt import INPUT_TRANSFORMS, MaskedSpikeTransformer
 

@@ -19,12 +19,11 @@ import torch
 
 from ..errors import ConfigError
 from ..fitting import state_files as files
+from ..fitting.state_files import SPIKES_FORMAT as FORMAT
 from .masked_training import Session
 
 __all__ = ["FORMAT", "new_state", "checkpoint_payload", "restore", "identity", "history_table"]
 
-#: The ``format`` of the spike estimators' files.
-FORMAT = "neuroalign.spikes"
 
 
 def new_state() -> dict[str, Any]:

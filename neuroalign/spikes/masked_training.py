@@ -25,12 +25,11 @@ import xarray as xr
 
 from ..data.provenance import hash_array
 from ..errors import DataError
-from .arrays import held_out_ids, neurons_last, split_trials
+from .arrays import held_out_ids, neuroid_table, neurons_last, split_trials
 from .masking import corrupt, draw_mask, loss_mask
 from .ndt import MaskedSpikeTransformer
 
-__all__ = ["Session", "prepare_sessions", "poisson_loss", "run_epoch", "validation_loss", "neuroid_table",
-           "neuroid_labels"]
+__all__ = ["Session", "prepare_sessions", "poisson_loss", "run_epoch", "validation_loss"]
 
 
 @dataclass
@@ -97,38 +96,6 @@ def prepare_sessions(sessions: dict[str, xr.DataArray], held_out: Any, *, valida
                            train=torch.from_numpy(train), valid=torch.from_numpy(valid),
                            content_hash=hash_array(counts)))
     return out
-
-
-def neuroid_table(counts: xr.DataArray) -> dict[str, list]:
-    """The neuroid coordinates of ``counts`` as ``{name: list of plain values}`` (what a weights file can hold).
-
-    Examples
-    --------
-    >>> import numpy as np, xarray as xr
-    >>> from neuroalign.spikes.masked_training import neuroid_labels, neuroid_table
-    >>> a = xr.DataArray(np.zeros((1, 2, 1)), dims=("presentation", "neuroid", "time_bin"),
-    ...                  coords={"neuroid_id": ("neuroid", ["u0", "u1"]), "depth": ("neuroid", [10, 20])})
-    >>> neuroid_table(a)
-    {'neuroid_id': ['u0', 'u1'], 'depth': [10, 20]}
-    >>> neuroid_labels(neuroid_table(a)).depth.values.tolist()
-    [10, 20]
-    """
-    table = {}
-    for key, coord in counts.coords.items():
-        if coord.dims != ("neuroid",):
-            continue
-        values = coord.values
-        if values.dtype.kind in "biuf":
-            table[str(key)] = values.tolist()
-        else:
-            table[str(key)] = [str(v) for v in values]
-    return table
-
-
-def neuroid_labels(table: dict[str, list]) -> xr.DataArray:
-    """A ``neuroid``-indexed array carrying the coordinates of :func:`neuroid_table`."""
-    n = len(table["neuroid_id"])
-    return xr.DataArray(np.zeros(n), dims="neuroid", coords={k: ("neuroid", np.asarray(v)) for k, v in table.items()})
 
 
 def poisson_loss(log_rates: torch.Tensor, targets: torch.Tensor, scored: torch.Tensor) -> tuple[torch.Tensor, int]:

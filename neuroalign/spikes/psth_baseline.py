@@ -19,13 +19,12 @@ from ..data.provenance import provenance
 from ..errors import AlignmentError, ConfigError, DataError, SchemaError
 from ..fitting import state_files as files
 from ..fitting.base import check_fitted
-from .arrays import check_counts, from_neurons_last, held_out_ids, neurons_last
-from .masked_training import neuroid_labels, neuroid_table
+from ..fitting.state_files import SPIKES_FORMAT as FORMAT
+from .arrays import check_counts, from_neurons_last, held_out_ids, neuroid_labels, neuroid_table, neurons_last
 from .metrics import co_bps
 
 __all__ = ["PSTHBaseline"]
 
-FORMAT = "neuroalign.spikes"
 _KIND = "psth-baseline"
 
 

@@ -38,15 +38,15 @@ from ..data.provenance import provenance
 from ..errors import AlignmentError, ConfigError, DataError
 from ..fitting import state_files as files
 from ..fitting.base import check_bool, check_fitted, check_int, check_number, resolve_seed
-from .arrays import check_counts, from_neurons_last, held_out_ids, neurons_last, split_trials
-from .masked_training import neuroid_labels, neuroid_table
+from ..fitting.state_files import SPIKES_FORMAT as FORMAT
+from .arrays import (check_counts, from_neurons_last, held_out_ids, neuroid_labels, neuroid_table, neurons_last,
+                     split_trials)
 from .metrics import co_bps
 
 __all__ = ["SmoothingBaseline", "gaussian_window", "smooth_counts"]
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "neuroalign.spikes"
 _KIND = "smoothing-baseline"
 _LOW, _HIGH = 1e-9, 1e20  # NLB's clip of the predicted rates
 
