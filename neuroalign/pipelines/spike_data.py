@@ -130,7 +130,8 @@ def spike_data(settings: Mapping[str, Any]) -> tuple[xr.DataArray, Any, list[str
 
     Examples
     --------
-    >>> from neuroalign.pipelines.spike_pretraining import SPIKE_PRETRAINING_DEFAULTS, spike_data
+    >>> from neuroalign.pipelines.spike_data import spike_data
+    >>> from neuroalign.pipelines.spike_pretraining import SPIKE_PRETRAINING_DEFAULTS
     >>> counts, truth, held_out = spike_data({**SPIKE_PRETRAINING_DEFAULTS, "n_trials": 20, "n_bins": 10})
     >>> counts.shape, len(held_out), truth is not None
     ((20, 48, 10), 12, True)
@@ -191,7 +192,7 @@ def draw_held_out(counts: xr.DataArray, fraction: float, seed: int) -> list[str]
     Examples
     --------
     >>> import numpy as np, xarray as xr
-    >>> from neuroalign.pipelines.spike_pretraining import draw_held_out
+    >>> from neuroalign.pipelines.spike_data import draw_held_out
     >>> a = xr.DataArray(np.zeros((1, 8, 1)), dims=("presentation", "neuroid", "time_bin"),
     ...                  coords={"neuroid_id": ("neuroid", [f"u{i}" for i in range(8)])})
     >>> len(draw_held_out(a, 0.25, 0)), draw_held_out(a, 0.25, 0) == draw_held_out(a, 0.25, 0)
