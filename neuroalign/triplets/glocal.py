@@ -146,7 +146,11 @@ class GLocalProbe(LinearProbe):
             As in :meth:`LinearProbe.fit`.
         reference : array_like (m, p), optional
             Features of the reference objects of the local term (gLocal used
-            ImageNet images); ``X`` by default.
+            ImageNet images).  By default the rows of ``X`` of the objects in
+            the training triplets (after the early-stopping split), so that
+            held-out objects (e.g. the test fold of
+            :func:`~neuroalign.triplets.object_folds.cross_validate_probe`)
+            never shape the fit.
         callback : callable, optional
             As in :meth:`LinearProbe.fit`.
 
@@ -159,8 +163,16 @@ class GLocalProbe(LinearProbe):
             raise DataError(f"reference features have shape {ref.shape}; need ≥ 2 rows of {np.shape(X)[1]} features",
                             source="reference", fix="pass reference features of the same representation as X")
         self._reference = torch.as_tensor(ref)
+        self._default_reference = reference is None
         self._batch = torch.arange(min(self.reference_batch_size, len(ref)))
         try:
             return super().fit(X, triplets, choices, callback=callback)
         finally:
-            del self._reference, self._batch
+            del self._reference, self._batch, self._default_reference
+
+    def _split(self, triplets: np.ndarray, choices: np.ndarray, n_objects: int, seed: int):
+        out = super()._split(triplets, choices, n_objects, seed)
+        if self._default_reference:  # only the training objects' features (no held-out object leaks in)
+            self._reference = self._reference[torch.as_tensor(np.unique(out[0]))]
+            self._batch = torch.arange(min(self.reference_batch_size, len(self._reference)))
+        return out

@@ -106,3 +106,21 @@ def test_adam_with_bias_and_separate_reference_features():
     assert probe.bias_.shape == (sim.X.shape[1],) and probe.n_epochs_ <= 2
     assert np.isfinite(probe.weights_).all()
     assert not hasattr(probe, "_reference")  # the reference batch is not kept on the estimator
+
+
+def test_objects_outside_the_training_triplets_do_not_shape_the_fit():
+    """No leakage: in object-fold CV, X holds the test objects too; their features must not enter the fit.
+
+    Reference: the definition of a held-out object (Muttenthaler et al. 2023's object folds) — changing the
+    features of objects that occur in no training triplet leaves the fitted transform exactly unchanged.
+    """
+    sim, train, test = split_study(n_triplets=4000)
+    held = np.setdiff1d(np.arange(len(sim.X)), np.unique(sim.triplets[train]))
+    assert held.size > 0
+    moved = sim.X.copy()
+    moved[held] = np.random.default_rng(7).normal(scale=5.0, size=(held.size, sim.X.shape[1]))
+    for fraction in (0.0, 0.2):
+        probe = GLocalProbe(alpha=0.5, optimizer="lbfgs", max_epochs=2, validation_fraction=fraction)
+        a = clone(probe).fit(sim.X, sim.triplets[train], sim.choices[train]).weights_
+        b = clone(probe).fit(moved, sim.triplets[train], sim.choices[train]).weights_
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
