@@ -156,6 +156,12 @@ def check_spike_settings(values: dict[str, Any], source: str) -> dict[str, Any]:
     if not values["window_stop"] > values["window_start"]:
         raise ConfigError(f"the window [{values['window_start']}, {values['window_stop']}) is empty",
                           source=f"{source} (window_stop)", fix="set window_stop above window_start")
+    if not values["nwb"]:  # the simulator bins at 10 ms with no trial window: these would be silently ignored
+        changed = [key for key in ("bin_size", "window_start", "window_stop")
+                   if values[key] != SPIKE_PRETRAINING_DEFAULTS[key]]
+        if changed:
+            raise ConfigError(f"{', '.join(changed)} apply to NWB data only; simulated trials have 10 ms bins",
+                              source=f"{source} ({changed[0]})", fix="set nwb (a file), or leave them at their defaults")
     if values["trials"] and not values["nwb"]:
         raise ConfigError("trials names an NWB intervals table, but no nwb file is set", source=f"{source} (trials)",
                           fix="set nwb (a file), or leave trials empty to simulate")

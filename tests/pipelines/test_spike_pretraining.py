@@ -112,6 +112,19 @@ def test_bad_settings_are_named_before_any_work(tmp_path):
     assert not (tmp_path / "x" / "metrics.csv").exists()
 
 
+def test_nwb_only_settings_are_refused_on_simulated_data(tmp_path):
+    # The simulator bins at 10 ms (simulate_lorenz_spikes' bin_size) and has no trial window: a bin size or
+    # window asked for simulated data would be silently ignored (the counts' time_bin_end - time_bin_start
+    # stays 0.01 s), so the run would be recorded with a bin size its data do not have.
+    default = run_spike_pretraining({**TINY, "methods": ["psth"]}, out=tmp_path / "ok", progress=False)
+    widths = default.counts.time_bin_end.values - default.counts.time_bin_start.values
+    assert np.allclose(widths, 0.01)
+    for setting in ({"bin_size": 0.05}, {"window_start": 0.5}, {"window_stop": 2.0}):
+        with pytest.raises(ConfigError, match="NWB"):
+            run_spike_pretraining({**TINY, "methods": ["psth"], **setting}, out=tmp_path / "x", progress=False)
+    assert not (tmp_path / "x" / "metrics.csv").exists()
+
+
 def test_held_out_draw_and_dataset_references():
     counts = simulate_lorenz_spikes(n_trials=4, n_bins=3, n_held_in=6, n_held_out=2, n_conditions=2,
                                     random_state=0).counts
