@@ -12,13 +12,14 @@ How indices map to ids
 Index ``k`` of the file (after subtracting ``object_base``, 0 or 1) becomes
 ``stimulus_ids[k]``.  When ``stimulus_ids`` holds integers (such as THINGS'
 ``sortind``), they must be a permutation of ``0 … n−1`` or ``1 … n`` (the
-latter is read as 1-based and shifted to ``0 … n−1``); index ``k`` then becomes
-the integer ``perm[k]``: the row of the *sorted* embedding that the official
-scripts read for file index ``k`` (``sorted_embedding[perm[k]]``).  If your
-reference code indexes the other way round (``sorted_embedding[j]`` for the
-file index ``perm[j]``), pass ``numpy.argsort(perm)`` instead.  The note on
-THINGS files is to check a convention against a reference embedding before
-trusting it.
+latter is read as 1-based and shifted to ``0 … n−1``) and are read as THINGS
+reads ``sortind``: row ``j`` of the *sorted* embedding is the object whose file
+index is ``perm[j]`` (the official scripts replace every file index
+``sortind(j)`` by ``j``), so file index ``k`` becomes the integer ``j`` with
+``perm[j] = k``, i.e. ``numpy.argsort(perm)[k]``.  If your map goes the other
+way (file index ``k`` is sorted row ``perm[k]``), pass ``numpy.argsort(perm)``
+instead.  The note on THINGS files is to check a convention against a
+reference embedding before trusting it.
 """
 
 from __future__ import annotations
@@ -115,7 +116,12 @@ def read_index_matrix(path: str | os.PathLike) -> np.ndarray | None:
 
 
 def read_id_map(stimulus_ids: Sequence | np.ndarray | str | os.PathLike) -> tuple[np.ndarray, str]:
-    """The index-to-id map as a 1-D array (0-based positions for an integer permutation), and its description.
+    """The index-to-id map as a 1-D array, and its description.
+
+    Ids (text) map file index ``k`` to ``ids[k]``.  An integer permutation is
+    read as THINGS' ``sortind`` (sorted row ``j`` holds file index
+    ``perm[j]``): the returned map sends file index ``k`` to the 0-based
+    sorted row ``argsort(perm)[k]``.
 
     A path is read as ``.npy`` (``allow_pickle=False``), ``.mat`` (its only
     variable, e.g. THINGS' ``sortind``) or text (one id per line).
@@ -129,8 +135,8 @@ def read_id_map(stimulus_ids: Sequence | np.ndarray | str | os.PathLike) -> tupl
 
     Examples
     --------
-    >>> read_id_map([2, 3, 1])[0].tolist()  # 1-based permutation -> 0-based positions
-    [1, 2, 0]
+    >>> read_id_map([2, 3, 1])[0].tolist()  # sortind-style, 1-based: file index 1 (0-based) is sorted row 0
+    [2, 0, 1]
     """
     if isinstance(stimulus_ids, (str, os.PathLike)):
         path = Path(stimulus_ids)
@@ -167,7 +173,8 @@ def read_id_map(stimulus_ids: Sequence | np.ndarray | str | os.PathLike) -> tupl
         n = perm.size
         for base in (0, 1):
             if np.array_equal(np.sort(perm), np.arange(base, n + base)):
-                return perm - base, f"{source} (a permutation of {base}..{n - 1 + base})"
+                # sortind: sorted row j holds file index perm[j], so file index k goes to row argsort(perm)[k]
+                return np.argsort(perm - base), f"{source} (a permutation of {base}..{n - 1 + base})"
         raise DataError(f"the integer index-to-id map is not a permutation of 0..{n - 1} or 1..{n} "
                         f"(min {perm.min()}, max {perm.max()}, {n - np.unique(perm).size} repeated)", source=source,
                         fix="pass a permutation (such as THINGS' sortind), or stimulus ids as strings")

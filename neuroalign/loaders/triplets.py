@@ -99,9 +99,10 @@ def load_triplets(
         (after subtracting ``object_base``) becomes ``stimulus_ids[k]``.  An
         integer map (e.g. THINGS' ``sortind``, a path to a ``.mat``, ``.npy``
         or one-id-per-line text file) must be a permutation of ``0 … n−1`` or
-        ``1 … n``, and index ``k`` becomes the 0-based row ``perm[k]`` of the
-        sorted embedding; pass ``numpy.argsort(perm)`` for the inverse
-        convention (see :mod:`neuroalign.loaders.triplet_files`).
+        ``1 … n``, and is read as THINGS reads ``sortind`` (sorted row ``j``
+        holds file index ``perm[j]``): index ``k`` becomes the 0-based sorted
+        row ``numpy.argsort(perm)[k]``; pass ``numpy.argsort(perm)`` for the
+        inverse convention (see :mod:`neuroalign.loaders.triplet_files`).
     object_base : {0, 1}, optional
         Number of the first object in the file's indices (with
         ``stimulus_ids``); guessed when a 0 or ``len(stimulus_ids)`` occurs.

@@ -41,8 +41,8 @@ def planted():
     features = rng.normal(size=(N_OBJECTS, 4))
     triplets = np.array([rng.choice(N_OBJECTS, 3, replace=False) for _ in range(300)])
     odd = np.array([_odd_one_loop(features, t) for t in triplets])
-    perm = rng.permutation(N_OBJECTS)  # file index k -> embedding row perm[k] (the sortind convention)
-    file_index = np.argsort(perm)  # embedding row o -> file index
+    perm = rng.permutation(N_OBJECTS)  # file index k -> embedding row perm[k]
+    file_index = np.argsort(perm)  # embedding row o -> file index (THINGS' sortind, 0-based)
     return features, triplets, odd, perm, file_index
 
 
@@ -66,7 +66,7 @@ def test_each_convention_recovers_the_embeddings_odd_one(tmp_path, planted, wher
     path = tmp_path / f"triplets{suffix}"
     np.savetxt(path, file_index[_rows(triplets, odd, where)] + base, fmt="%d", delimiter=delimiter)
     sortind = tmp_path / "sortind.mat"
-    scipy.io.savemat(sortind, {"sortind": (perm + 1).reshape(-1, 1)})  # MATLAB stores it 1-based, as a column
+    scipy.io.savemat(sortind, {"sortind": (file_index + 1).reshape(-1, 1)})  # MATLAB: 1-based, a column
     t = load_triplets(path, odd_one=odd_one, stimulus_ids=sortind, object_base=base)
     assert t.choice_index.values.tolist() == [where] * len(odd)
     np.testing.assert_array_equal(t.choice.values, odd)  # every triplet agrees with the known embedding
@@ -75,8 +75,8 @@ def test_each_convention_recovers_the_embeddings_odd_one(tmp_path, planted, wher
     # the wrong position: never the odd one
     wrong = load_triplets(path, odd_one="first" if odd_one == "last" else "last", stimulus_ids=sortind)
     assert (wrong.choice.values == odd).mean() == 0
-    # the inverse map (argsort of the permutation) scrambles the objects: agreement falls to chance level
-    inverse = load_triplets(path, odd_one=odd_one, stimulus_ids=np.argsort(perm) + base)
+    # the inverse map (argsort of sortind) scrambles the objects: agreement falls to chance level
+    inverse = load_triplets(path, odd_one=odd_one, stimulus_ids=perm + base)
     recomputed = np.array([_odd_one_loop(features, row) for row in inverse.stimulus_id.values])
     assert (recomputed == inverse.choice.values).mean() < 0.7
     # the base is guessed when a 0 (0-based) or n (1-based) occurs
@@ -146,7 +146,7 @@ def test_errors_name_the_file_and_rows(tmp_path):
 
 
 def test_read_id_map_reads_permutations_and_ids():
-    assert read_id_map(np.array([3, 1, 2]))[0].tolist() == [2, 0, 1]
+    assert read_id_map(np.array([3, 1, 2]))[0].tolist() == [1, 2, 0]  # sortind: file index 2 is sorted row 0
     assert read_id_map(["b", "a"])[0].tolist() == ["b", "a"]
     with pytest.raises(DataError, match="not a permutation"):
         read_id_map([0, 2])
@@ -165,3 +165,28 @@ def test_the_odd_ones_position_does_not_change_the_choices(seed, odd_one):
         np.savetxt(path, _rows(triplets, odd, 2 if odd_one == "last" else 0), fmt="%d")
         t = load_triplets(path, odd_one=odd_one)
     np.testing.assert_array_equal(t.choice.values, odd)
+
+
+def test_sortind_maps_file_indices_as_the_official_things_scripts_do(tmp_path):
+    """Reference: the remap of the THINGS/SPoSE MATLAB scripts, written out literally (1-based):
+
+        triplets = load('validationset.txt') + 1;
+        for i_obj = 1:1854, triplets(triplets == sortind(i_obj)) = 10000 + i_obj; end
+        triplets = triplets - 10000;     % now rows of spose_embedding_49d_sorted
+
+    i.e. sorted row i holds the object whose file index is sortind(i) (the same map as
+    ``images1854(i).im = im{sortind(i)}``); file index k goes to the sorted row i with sortind(i) = k.
+    """
+    rng = np.random.default_rng(11)
+    n = 9
+    sortind = rng.permutation(n) + 1  # MATLAB, 1-based
+    raw = np.array([rng.choice(n, 3, replace=False) for _ in range(40)])  # the file: 0-based, odd one last
+    path = tmp_path / "validationset.txt"
+    np.savetxt(path, raw, fmt="%d")
+    scipy.io.savemat(tmp_path / "sortind.mat", {"sortind": sortind.reshape(-1, 1)})
+    expected = raw + 1
+    for i_obj in range(1, n + 1):
+        expected[expected == sortind[i_obj - 1]] = 10000 + i_obj
+    expected = expected - 10000 - 1  # 0-based rows of the sorted embedding
+    loaded = load_triplets(path, odd_one="last", stimulus_ids=tmp_path / "sortind.mat", object_base=0)
+    np.testing.assert_array_equal(loaded.stimulus_id.values.astype(int), expected)
