@@ -443,9 +443,11 @@ def _joint_bootstrap(credit: np.ndarray, valid: np.ndarray, triplets: np.ndarray
                      n_bootstrap: int, seed: int, progress: bool) -> np.ndarray:
     """(resample, candidate) mean agreement with subjects and/or images drawn with replacement.
 
-    A resample weighs subject ``s`` by its draw count ``u_s`` and triplet
-    ``(i, j, k)`` by ``c_i c_j c_k``; its value is the weighted mean credit over
-    the (subject, triplet) cells that have an implied choice.
+    A resample weighs triplet ``(i, j, k)`` by ``c_i c_j c_k`` and subject
+    ``s`` by its draw count ``u_s``: its value is the statistic of the point
+    estimate on the resampled data, the ``u``-weighted mean over subjects of
+    each subject's weighted mean credit over its triplets with an implied
+    choice (subjects left with no such triplet are skipped).
     """
     from tqdm.auto import tqdm
 
@@ -470,9 +472,10 @@ def _joint_bootstrap(credit: np.ndarray, valid: np.ndarray, triplets: np.ndarray
         w = c[start:stop, triplets[:, 0]] * c[start:stop, triplets[:, 1]] * c[start:stop, triplets[:, 2]]
         num = (flat @ w.T).reshape(n_cand, n_subj, stop - start)  # (candidate, subject, resample)
         den = mask @ w.T  # (subject, resample)
-        ub = u[start:stop].T  # (subject, resample)
-        total_num = (num * ub[None]).sum(axis=1)  # (candidate, resample)
-        total_den = (den * ub).sum(axis=0)
+        ub = u[start:stop].T * (den > 0)  # (subject, resample): subjects with triplets left
+        per_subject = num / np.where(den > 0, den, 1.0)[None]  # each subject's mean credit, as in the estimate
+        total_num = (per_subject * ub[None]).sum(axis=1)  # (candidate, resample)
+        total_den = ub.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start:stop] = np.where(total_den > 0, total_num / np.where(total_den > 0, total_den, 1), np.nan).T
     return out

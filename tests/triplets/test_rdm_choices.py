@@ -290,3 +290,23 @@ def test_scoring_errors(rng):
     other = as_rdm(rng.random((1, 10)), [f"x{i}" for i in range(5)], form="vector", dims=["model"])
     with pytest.raises(AlignmentError, match="x0|o0"):
         score_rdm_implied(other, behaviour)
+
+
+def test_subject_bootstrap_is_the_mean_over_the_drawn_subjects(rng):
+    # reference (closed form): a subject resample's value is the point estimate (the mean of the subjects'
+    # agreements) over the drawn subjects, each as often as drawn; subjects with ties (fewer triplets with an
+    # implied choice) weigh the same as the others, as in the point estimate
+    from neuroalign.compare.common.bootstrap import bootstrap_indices, resample_counts
+
+    n = 7
+    tied = _random_rdms(rng, 2, n, ties=True).values
+    plain = _random_rdms(rng, 2, n).values
+    behaviour = as_rdm(np.concatenate([tied, plain]), [f"o{i}" for i in range(n)], form="vector", dims=["subject"])
+    assert len(set(rdm_implied_choices(behaviour).n_tied.values.tolist())) > 1
+    model = as_rdm(rng.random((1, n * (n - 1) // 2)), [f"o{i}" for i in range(n)], form="vector", dims=["model"])
+    score = score_rdm_implied(model, behaviour, resample="subjects", n_bootstrap=20, seed=3)
+    agreement = score.raw["agreement"].values[0]
+    assert float(score.values[0]) == pytest.approx(agreement.mean())
+    subject_rng = np.random.default_rng(np.random.SeedSequence(3).spawn(2)[0])
+    u = resample_counts(bootstrap_indices(4, 20, subject_rng), 4).astype(float)
+    np.testing.assert_allclose(score.raw["resampled"].values[:, 0], u @ agreement / u.sum(axis=1), rtol=1e-12)
