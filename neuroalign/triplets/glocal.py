@@ -9,7 +9,8 @@ the naive probe (:class:`~neuroalign.triplets.probes.LinearProbe`), with
 
 The local term is a cross-entropy between two softmax distributions over
 cosine similarities (temperature τ) within a batch of reference objects: the
-teacher from the ORIGINAL features, the student from the transformed ones; an
+teacher from the ORIGINAL features (standardised as the probe's input, so
+that ``W ∝ I`` reproduces them), the student from the transformed ones; an
 object's similarity to itself is left out.  The penalty pulls ``W`` towards a
 scaled identity, and ``W`` starts at ``1e-3 · I``.
 
@@ -132,8 +133,8 @@ class GLocalProbe(LinearProbe):
     def _extra_loss(self, W: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor | float:
         if self.alpha == 0:
             return 0.0
-        ref = self._reference[self._batch]
-        student = ((ref - self.mean_) / self.std_) @ W + (b if b is not None else 0.0)
+        ref = (self._reference[self._batch] - self.mean_) / self.std_  # the probe's input, as the teacher
+        student = ref @ W + (b if b is not None else 0.0)
         return self.alpha * local_contrastive_loss(ref, student, self.tau)
 
     def fit(self, X: Any, triplets: Any, choices: Any, reference: Any = None, *,

@@ -124,3 +124,15 @@ def test_objects_outside_the_training_triplets_do_not_shape_the_fit():
         a = clone(probe).fit(sim.X, sim.triplets[train], sim.choices[train]).weights_
         b = clone(probe).fit(moved, sim.triplets[train], sim.choices[train]).weights_
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_a_constant_shift_and_scale_of_the_features_changes_nothing():
+    """The teacher of the local term is the probe's own input, the standardised features, as in gLocal
+    (LukasMut/gLocal utils/probing/glocal_probe.py: teacher = normalize(features), student = normalize(features
+    @ W + b), one input for both). The scalar standardisation absorbs a constant shift and scale of every
+    feature, so the fitted transform must not change (the raw features' cosines would)."""
+    sim, train, test = split_study(n_triplets=4000)
+    probe = GLocalProbe(alpha=0.5, optimizer="lbfgs", max_epochs=2, validation_fraction=0)
+    a = clone(probe).fit(sim.X, sim.triplets[train], sim.choices[train]).weights_
+    b = clone(probe).fit(3.0 * sim.X + 5.0, sim.triplets[train], sim.choices[train]).weights_
+    np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9)
