@@ -340,10 +340,12 @@ class SpikeTokenModel(BaseEstimator):
         """
         n_samples = check_int("n_samples", self.n_samples if n_samples is None else n_samples, minimum=1)
         values, like, inputs = self._inputs(counts, stimulus, behaviour, need_counts=True)
-        generator = seeded_generator(resolve_seed(random_state))
+        # one generator per sample path: a path's draws then depend only on its own earlier windows, so the
+        # observed counts of a window (the context of the next) never shift another path's draws for that window
+        seeds = stream_seeds(resolve_seed(random_state), [f"path-{k}" for k in range(n_samples)])
         total = np.zeros((len(like.presentation), like.sizes["time_bin"], len(self.neuroid_ids_)))
-        for _ in range(n_samples):
-            total += self._sample(values, inputs, "observed", generator, len(like.presentation))[1]
+        for seed in seeds.values():
+            total += self._sample(values, inputs, "observed", seeded_generator(seed), len(like.presentation))[1]
         rates = from_neurons_last(total / n_samples, like, neuroids=self._neuroids())
         rates.attrs.update(provenance({**self.configuration(), "n_samples": n_samples, "random_state": random_state,
                                        "n_epochs": self.n_epochs_}, {"counts": hash_array(values)}))

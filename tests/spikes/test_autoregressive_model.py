@@ -226,3 +226,17 @@ def test_score_is_nlb_bits_per_spike_of_the_rates(sim):
     rates = model.transform(sim.counts[:8])
     expected = bits_per_spike(neurons_last(rates).copy(), neurons_last(sim.counts[:8]))
     assert model.score(sim.counts[:8]) == pytest.approx(expected, abs=1e-9)
+
+
+def test_a_windows_rates_do_not_depend_on_its_own_counts(sim):
+    # Rates of bins 0-4 (the first window) are sampled with no context; changing the counts of bins 0-4 (the next
+    # window's context) must leave them bit-identical, whatever the number of sample paths, and change the next
+    # window's rates.
+    model = SpikeTokenModel(**SMALL, epochs=1).fit(sim.counts)
+    changed = sim.counts.copy()
+    changed.values[:, :, :5] = np.random.default_rng(0).poisson(2.0, changed.values[:, :, :5].shape)
+    for n_samples in (1, 3):
+        before = model.transform(sim.counts[:6], n_samples=n_samples)
+        after = model.transform(changed[:6], n_samples=n_samples)
+        np.testing.assert_array_equal(before.values[..., :5], after.values[..., :5])
+        assert not np.array_equal(before.values[..., 5:], after.values[..., 5:])
