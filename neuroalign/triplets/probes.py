@@ -367,6 +367,11 @@ class LinearProbe(BaseEstimator):
     def from_arrays(cls, weights: Any, *, bias: Any = None, mean: float = 0.0, std: float = 1.0,
                     **params: Any) -> "LinearProbe":
         """A fitted probe from a transform's arrays (e.g. a released one)."""
+        for name, value in (("mean", mean), ("std", std)):
+            if np.size(value) != 1:
+                raise DataError(f"{name} must be one scalar (the released format standardises by one mean and "
+                                f"std), got shape {np.shape(value)}", source=name,
+                                fix="pass the scalar mean and std of the features the transform was fitted on")
         probe = cls(bias=bias is not None, **params)
         probe.weights_ = np.asarray(weights, dtype=np.float64)
         probe.bias_ = None if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)

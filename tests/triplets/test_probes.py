@@ -200,3 +200,13 @@ def test_data_model_features_and_the_epoch_callback():
         sim.X, sim.triplets, sim.choices, callback=lambda epoch, w, bias: seen.append(w.shape) or epoch == 1)
     assert probe.n_epochs_ == 2 and seen == [(4, 4), (4, 4)]
     assert set(probe.provenance_) >= {"parameters", "input_hashes"}
+
+
+def test_from_arrays_refuses_per_feature_mean_and_std():
+    # the released format standardises by ONE scalar mean and std (gLocal's GlobalTransform: features.mean(),
+    # features.std()); a per-feature vector must not be cut silently to its first element
+    with pytest.raises(DataError, match="mean"):
+        LinearProbe.from_arrays(np.eye(2), mean=np.array([0.5, 1.0]))
+    with pytest.raises(DataError, match="std"):
+        LinearProbe.from_arrays(np.eye(2), std=np.array([1.0, 2.0]))
+    assert LinearProbe.from_arrays(np.eye(2), mean=np.array([0.5]), std=2.0).mean_ == 0.5
