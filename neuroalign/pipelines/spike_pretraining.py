@@ -322,7 +322,7 @@ def build_estimator(method: str, settings: Mapping[str, Any], out: Path | None) 
     if method == "smoothing":
         from ..spikes.baselines import SmoothingBaseline
 
-        return SmoothingBaseline(random_state=seed)
+        return SmoothingBaseline(random_state=seed, progress=progress)
     if method == "psth":
         from ..spikes.baselines import PSTHBaseline
 
