@@ -20,6 +20,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from ..errors import ConfigError, DataError, SchemaError, UnknownNameError
+from ._runs import named_runs, run_history
 
 __all__ = ["pretraining_curves_figure", "label_efficiency_figure", "embedding_pca", "embedding_pca_figure"]
 
@@ -31,26 +32,8 @@ CHANCE = {"auroc": 0.5, "r2": 0.0}
 # ---------------------------------------------------------------------------------------------- pretraining
 
 def _history_of(run: Any, name: str) -> pd.DataFrame:
-    history = getattr(run, "history_", run)
-    if not isinstance(history, pd.DataFrame):
-        raise ConfigError(f"run {name!r} is a {type(run).__name__}, not a fitted pretrainer or a history DataFrame",
-                          source="runs", fix="pass GraphMAEPretrainer(...).fit(dataset) or its history_")
-    missing = [c for c in ("epoch", "loss") if c not in history.columns]
-    if missing:
-        raise SchemaError(f"the history of run {name!r} has no column {missing}", source="runs",
-                          fix="pass a pretrainer's history_ (columns epoch, loss and the loss's parts)")
-    if history.empty:
-        raise DataError(f"run {name!r} has no epochs", source="runs", fix="leave out runs fitted with epochs=0")
-    return history
-
-
-def _named(runs: Any, prefix: str) -> dict[str, Any]:
-    """``runs`` as an ordered {name: run} mapping (a single run, a sequence, or a mapping)."""
-    if isinstance(runs, Mapping):
-        return {str(k): v for k, v in runs.items()}
-    if isinstance(runs, (list, tuple)):
-        return {f"{prefix} {i}": v for i, v in enumerate(runs)}
-    return {prefix: runs}
+    return run_history(run, name, estimator="fitted pretrainer", example="GraphMAEPretrainer(...).fit(dataset)",
+                       columns="epoch, loss and the loss's parts")
 
 
 def pretraining_curves_figure(runs: Any, *, parts: Sequence[str] | None = None, log_y: bool = False,
@@ -100,7 +83,7 @@ def pretraining_curves_figure(runs: Any, *, parts: Sequence[str] | None = None, 
     >>> [ax.get_title() for ax in fig.axes], fig.axes[0].lines[0].get_label()
     (['loss'], 'seed 0')
     """
-    named = _named(runs, "run")
+    named = named_runs(runs, "run")
     if not named:
         raise ConfigError("no runs to draw", source="runs", fix="pass at least one fitted pretrainer")
     histories = {name: _history_of(run, name) for name, run in named.items()}

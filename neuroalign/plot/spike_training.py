@@ -9,7 +9,7 @@ neuroid, time_bin)`` in counts per bin.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,23 +17,15 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from ..errors import AlignmentError, ConfigError, DataError, SchemaError
+from ..errors import AlignmentError, ConfigError, SchemaError
+from ._runs import named_runs, run_history
 
 __all__ = ["spike_loss_curves_figure", "inferred_rates_figure"]
 
 
 def _history(run: Any, name: str) -> pd.DataFrame:
-    history = getattr(run, "history_", run)
-    if not isinstance(history, pd.DataFrame):
-        raise ConfigError(f"run {name!r} is a {type(run).__name__}, not a fitted spike model or a history DataFrame",
-                          source="runs", fix="pass MaskedSpikeModel(...).fit(counts) or its history_")
-    missing = [c for c in ("epoch", "loss") if c not in history.columns]
-    if missing:
-        raise SchemaError(f"the history of run {name!r} has no column {missing}", source="runs",
-                          fix="pass a spike model's history_ (columns epoch, loss, valid_loss)")
-    if history.empty:
-        raise DataError(f"run {name!r} has no epochs", source="runs", fix="leave out runs fitted with epochs=0")
-    return history
+    return run_history(run, name, estimator="fitted spike model", example="MaskedSpikeModel(...).fit(counts)",
+                       columns="epoch, loss, valid_loss")
 
 
 def spike_loss_curves_figure(runs: Any, *, log_y: bool = False,
@@ -57,12 +49,7 @@ def spike_loss_curves_figure(runs: Any, *, log_y: bool = False,
     >>> [line.get_label() for line in fig.axes[0].lines]
     ['masked (training)', 'masked (validation)']
     """
-    if isinstance(runs, Mapping):
-        named = {str(k): v for k, v in runs.items()}
-    elif isinstance(runs, (list, tuple)):
-        named = {f"run {i}": v for i, v in enumerate(runs)}
-    else:
-        named = {"model": runs}
+    named = named_runs(runs, "run", single="model")
     fig = Figure(figsize=figsize or (5.0, 3.5), constrained_layout=True)
     ax = fig.add_subplot()
     for k, (name, run) in enumerate(named.items()):
