@@ -26,23 +26,24 @@ Run::
     OMP_NUM_THREADS=1 python benchmarks/bench_spike_metrics.py
     python benchmarks/bench_spike_metrics.py --trials 200 --repeats 5
 
-Measured 2026-12-06 on the 2-core development machine while other jobs ran on it (load average
-about 8, so absolute times are 2-3x those of a quiet machine; the ratios held across runs within
-about ±30%), ``OMP_NUM_THREADS=1``::
+Measured 2026-12-06 on the 2-core development machine (load average about 1.5, other work running),
+``OMP_NUM_THREADS=1``::
 
     1,000 trials x 100 neurons (25 held out) x 100 bins, best of 5
     metric         nlb_tools s  neuroalign s   ratio  CPU ratio         value  max |diff|
-    bits_per_spike      1.0877        0.0654   16.6x      14.6x    0.43179312    0.00e+00
-    co_bps              0.3749        0.0709    5.3x       5.1x    0.37056238    1.22e-15
-    fp_bps              0.2935        0.0245   12.0x      11.9x    0.37505654    7.22e-16
-    psth_r2             0.0494        0.0297    1.7x       1.4x    0.97763767    0.00e+00
-    behaviour_r2       13.9741        0.5108   27.4x      26.7x    0.97533914    0.00e+00
-    all five           15.7796        0.7013   22.5x      20.9x
+    bits_per_spike      0.4353        0.0323   13.5x      13.4x    0.43179312    0.00e+00
+    co_bps              0.1404        0.0279    5.0x       5.0x    0.37056238    1.22e-15
+    fp_bps              0.0950        0.0085   11.2x      11.2x    0.37505654    7.22e-16
+    psth_r2             0.0090        0.0057    1.6x       1.6x    0.97763767    0.00e+00
+    behaviour_r2        3.5073        0.1305   26.9x      26.7x    0.97533914    0.00e+00
+    all five            4.1870        0.2049   20.4x      20.3x
+    one read of the rates (numpy sum): 0.0032 s, so PSTH R2 cannot be more than 2.8x faster than nlb_tools here
 
 Bits per spike and behaviour decoding, the two costly metrics, are 10-30x faster; all five together
-about 20x.  co-bps reads a quarter of each neuron-last row, which costs about as much memory traffic
-as reading all of it, so it takes as long as bits per spike on all neurons (about 5x).  PSTH R² is one
-pass over the rates for both (a per-condition mean), bound by memory bandwidth: no faster.
+about 20x.  co-bps reads a quarter of each neuron-last row, which costs about as much as reading all
+of it, so it takes about as long as bits per spike on all neurons (about 5x).  PSTH R² is one pass
+over the rates for both tools (a per-condition mean); the last line bounds what any implementation
+can gain on it.
 """
 
 from __future__ import annotations
@@ -117,6 +118,11 @@ def main(argv: list[str] | None = None) -> None:
               f"{times[2] / times[3]:>10.1f}x{v_ours:>14.8f}{abs(v_theirs - v_ours):>12.2e}")
     print(f"{'all five':<14}{totals[0]:>12.4f}{totals[1]:>14.4f}{totals[0] / totals[1]:>7.1f}x"
           f"{totals[2] / totals[3]:>10.1f}x")
+    # what no implementation can go below: PSTH R² reads every rate once
+    read = alternating({"read": lambda: rates.values.sum()}, args.repeats)[0]["read"]
+    nlb_psth = alternating({"nlb": cases["psth_r2"][0]}, args.repeats)[0]["nlb"]
+    print(f"one read of the rates (numpy sum): {min(read):.4f} s, so PSTH R2 cannot be more than "
+          f"{min(nlb_psth) / min(read):.1f}x faster than nlb_tools here")
 
 if __name__ == "__main__":
     main()

@@ -24,6 +24,7 @@ import xarray as xr
 from ..errors import AlignmentError, ConfigError, DataError, SchemaError
 from ._metric_inputs import (PSTH_DIMS, canonical, decoding_samples, match_time_bins, neuron_ids, neuron_order,
                              pair, score_neurons, variables)
+from ._condition_sums import condition_sums
 from .arrays import held_out_ids
 from .decoding import NLB_ALPHAS, r2_uniform, ridge_cv_r2
 
@@ -196,13 +197,7 @@ def psth_r2(rates: xr.DataArray, psth: xr.DataArray, *, condition: str = "condit
                              source="psth", fix=f"pass PSTHs of every condition; psth has {psth_conditions[:5].tolist()}")
     index = np.array([position[c] for c in trial_conditions.tolist()], dtype=np.intp)
     n_trials = np.bincount(index, minlength=len(psth_conditions))
-    indicator = np.zeros((len(psth_conditions), len(index)))
-    indicator[index, np.arange(len(index))] = 1.0
-    # sum each condition's trials in the values' memory order (a view, never a reshaping copy)
-    inner = (1, 2) if values.strides[1] >= values.strides[2] else (2, 1)
-    stored = values.transpose(0, *inner)
-    sums = (indicator @ stored.reshape(len(index), -1)).reshape((len(psth_conditions),) + stored.shape[1:])
-    sums = sums.transpose(0, *np.argsort(inner) + 1)
+    sums = condition_sums(values, index, len(psth_conditions))
     has_trials = n_trials > 0
     predicted = sums[has_trials] / n_trials[has_trials, None, None]
     true = psth.values[has_trials]
