@@ -109,6 +109,28 @@ def _guide_activations(guide: nn.Module, layers: list[str], inputs: torch.Tensor
     return {name: torch.cat(parts) for name, parts in chunks.items()}
 
 
+def _predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """The class of each input under ``model`` (no gradients; the model's mode is left as it is)."""
+    with torch.no_grad():
+        return np.concatenate([model(inputs[s:s + batch_size]).argmax(1).numpy()
+                               for s in range(0, len(inputs), batch_size)])
+
+
+def _held_out_scores(model: nn.Module, guide: nn.Module, pairs: list[tuple[str, str]], inputs: torch.Tensor,
+                     targets: torch.Tensor) -> dict[str, float]:
+    """Accuracy and the linear CKA of each pair on held-out images, in eval mode (the training mode restored)."""
+    was_training = model.training
+    model.eval()
+    try:
+        accuracy = float((_predict(model, inputs) == targets.numpy()).mean())
+        cka_values = guide_alignment(model, guide, inputs.numpy(), pairs).values
+    finally:
+        model.train(was_training)
+    unique = len({t for t, _ in pairs}) == len(pairs)  # else the guide's layer is named too
+    return {"held_out_accuracy": accuracy,
+            **{f"cka:{t}" if unique else f"cka:{t}:{g}": float(value) for (t, g), value in zip(pairs, cka_values.values)}}
+
+
 class GuidedTraining:
     """Train a copy of ``model`` with cross-entropy plus ``weight`` × alignment losses to a frozen ``guide``.
 
@@ -151,6 +173,11 @@ class GuidedTraining:
         batches), ``total_loss``, ``train_accuracy``.  Without guidance
         (``weight=0``) the alignment loss is only recorded, over the batches
         where every paired layer varies across stimuli (NaN if none did).
+        With ``held_out`` images given to :meth:`fit`, also
+        ``held_out_accuracy`` and one ``cka:<layer>`` column per pair
+        (``cka:<layer>:<guide layer>`` where a layer has several partners; the
+        linear CKA of :func:`guide_alignment` on the held-out images) after
+        each epoch.
     layer_pairs_ : list of (str, str)
     random_state_ : int
 
@@ -191,9 +218,15 @@ class GuidedTraining:
         self.threads = threads
         self.progress = progress
 
-    def fit(self, images: Any, labels: Any = None) -> "GuidedTraining":
+    def fit(self, images: Any, labels: Any = None, *, held_out: Any = None,
+            held_out_labels: Any = None) -> "GuidedTraining":
         """Train on ``images`` (array, tensor or DataArray with ``presentation`` first) and integer ``labels``
-        (default: the DataArray's ``label`` coordinate); returns ``self``."""
+        (default: the DataArray's ``label`` coordinate); returns ``self``.
+
+        ``held_out`` images (labels: ``held_out_labels`` or their ``label``
+        coordinate) are scored after every epoch, in eval mode without
+        gradients (training is the same with or without them): accuracy and
+        the CKA of each layer pair, columns of :attr:`history_`."""
         for name in ("model", "guide"):
             if not isinstance(getattr(self, name), nn.Module):
                 raise ConfigError(f"{name} must be a torch.nn.Module, got {type(getattr(self, name)).__name__}",
@@ -208,12 +241,14 @@ class GuidedTraining:
         seed = resolve_seed(self.random_state)
         seeds = stream_seeds(seed, ["shuffle", "torch"])
         inputs, targets = labelled_tensors(images, labels)
+        evaluation = None if held_out is None else labelled_tensors(held_out, held_out_labels)
         model = copy.deepcopy(self.model)
         guide = freeze(copy.deepcopy(self.guide))
         with threads_for(threads), forked_rng(seeds["torch"]):
             cached = _guide_activations(guide, sorted({g for _, g in pairs}), inputs, max(batch_size, 256))
             history = self._train(model, pairs, cached, loss_fn, inputs, targets, epochs=epochs,
-                                  batch_size=batch_size, lr=lr, weight=weight, seed=seeds["shuffle"])
+                                  batch_size=batch_size, lr=lr, weight=weight, seed=seeds["shuffle"],
+                                  guide=guide, evaluation=evaluation)
         self.model_ = freeze(model)
         self.guide_ = guide
         self.history_ = history
@@ -226,7 +261,8 @@ class GuidedTraining:
 
     def _train(self, model: nn.Module, pairs: list[tuple[str, str]], cached: dict[str, torch.Tensor],
                loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *, epochs: int, batch_size: int,
-               lr: float, weight: float, seed: int) -> pd.DataFrame:
+               lr: float, weight: float, seed: int, guide: nn.Module,
+               evaluation: tuple[torch.Tensor, torch.Tensor] | None) -> pd.DataFrame:
         parameters = [p for p in model.parameters() if p.requires_grad]
         if not parameters:
             raise ConfigError("the model has no trainable parameters", source="model",
@@ -234,11 +270,11 @@ class GuidedTraining:
         optimizer = torch.optim.Adam(parameters, lr=lr)
         task_loss = nn.CrossEntropyLoss()
         generator = seeded_generator(seed)
-        recorded = [t for t, _ in pairs] + [_OUTPUT]
+        recorded = list(dict.fromkeys(t for t, _ in pairs)) + [_OUTPUT]  # a layer paired twice is recorded once
         rows = []
-        model.train()
-        with HookRecorder(model, recorded, keep=_keep_with_graph) as recorder:
-            for epoch in epoch_bar(0, epochs, progress=self.progress, desc="guided training"):
+        for epoch in epoch_bar(0, epochs, progress=self.progress, desc="guided training"):
+            model.train()
+            with HookRecorder(model, recorded, keep=_keep_with_graph) as recorder:
                 order = torch.randperm(len(inputs), generator=generator)
                 sums = {"task": 0.0, "alignment": 0.0, "aligned": 0, "correct": 0}
                 for start in range(0, len(order), batch_size):
@@ -260,11 +296,13 @@ class GuidedTraining:
                     sums["task"] += float(task.detach()) * len(batch)
                     sums["correct"] += int((logits.detach().argmax(1) == targets[batch]).sum())
                 mean_alignment = sums["alignment"] / sums["aligned"] if sums["aligned"] else float("nan")
-                rows.append({"epoch": epoch + 1, "task_loss": sums["task"] / len(order),
-                             "alignment_loss": mean_alignment,
-                             "total_loss": sums["task"] / len(order) + weight * len(pairs) * mean_alignment,
-                             "train_accuracy": sums["correct"] / len(order)})
-                log.debug("guided training epoch %d: %s", epoch + 1, rows[-1])
+            rows.append({"epoch": epoch + 1, "task_loss": sums["task"] / len(order),
+                         "alignment_loss": mean_alignment,
+                         "total_loss": sums["task"] / len(order) + weight * len(pairs) * mean_alignment,
+                         "train_accuracy": sums["correct"] / len(order)})
+            if evaluation is not None:
+                rows[-1].update(_held_out_scores(model, guide, pairs, *evaluation))
+            log.debug("guided training epoch %d: %s", epoch + 1, rows[-1])
         return pd.DataFrame(rows)
 
     @staticmethod
@@ -285,9 +323,8 @@ class GuidedTraining:
         """The trained network's class of each image."""
         check_fitted(self)
         inputs = torch.as_tensor(np.asarray(images.values if isinstance(images, xr.DataArray) else images)).float()
-        with torch.no_grad(), threads_for(check_threads(self.threads)):
-            return np.concatenate([self.model_(inputs[s:s + 512]).argmax(1).numpy()
-                                   for s in range(0, len(inputs), 512)])
+        with threads_for(check_threads(self.threads)):
+            return _predict(self.model_, inputs)
 
     def score(self, images: Any, labels: Any = None) -> float:
         """Classification accuracy on ``images`` (labels default to a DataArray's ``label`` coordinate)."""

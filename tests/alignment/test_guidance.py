@@ -3,33 +3,17 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
+from neuroalign.alignment.experiment import plain_mlp
 from neuroalign.alignment.guidance import GuidedTraining, guide_alignment, resolve_layer_pairs
 from neuroalign.alignment.losses import RBFCKALoss
 from neuroalign.compare import cka
 from neuroalign.datasets.mnist import load_mnist_5k, split_train_test
 from neuroalign.errors import ConfigError, UnknownNameError
-from neuroalign.fitting.base import forked_rng
 from neuroalign.metamers.training import train_classifier
-
-
-def plain_mlp(depth: int, width: int, seed: int) -> nn.Sequential:
-    """A plain ReLU MLP on 1 × 28 × 28 digits: layers ``fc0, relu0, …, fc{depth-1}`` (the last one is the readout)."""
-    modules: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
-    size = 28 * 28
-    for i in range(depth - 1):
-        modules += [(f"fc{i}", nn.Linear(size, width)), (f"relu{i}", nn.ReLU())]
-        size = width
-    modules.append((f"fc{depth - 1}", nn.Linear(size, 10)))
-    with forked_rng(seed):  # torch's default initialisation, seeded, the global generator left as it was
-        return nn.Sequential(OrderedDict((name, module.reset_parameters() or module if hasattr(module, "reset_parameters")
-                                          else module) for name, module in modules))
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import torch
 
+from neuroalign.alignment.experiment import plain_mlp
 from neuroalign.alignment.guidance import GuidedTraining
 from neuroalign.datasets.mnist import load_mnist_5k, split_train_test
 from neuroalign.metamers.training import train_classifier
 from neuroalign.models.mnist import MnistCNN
 from neuroalign.models.weights import he_normal_
 
-from .test_guidance import plain_mlp
 
 log = logging.getLogger(__name__)
 
