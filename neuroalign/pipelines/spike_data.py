@@ -23,8 +23,7 @@ from ..data.provenance import provenance
 from ..errors import ConfigError, FileFormatError
 
 __all__ = ["DATA_SETTINGS", "SpikeData", "spike_data", "nwb_path", "draw_held_out", "write_run_record",
-           "read_run_record",
-           "check_same_data"]
+           "read_run_record", "check_same_data", "recorded_settings", "FILE_SETTINGS"]
 
 
 @dataclass
@@ -70,11 +69,36 @@ DATA_SETTINGS = ("nwb", "trials", "window_start", "window_stop", "bin_size", "he
                  "seed")
 
 
+#: The settings that apply to an NWB file only: simulated trials have the simulator's bins and no window.
+FILE_SETTINGS = ("nwb", "trials", "window_start", "window_stop", "bin_size")
+
+
+def recorded_settings(settings: Mapping[str, Any], data: SpikeData) -> dict[str, Any]:
+    """The data settings as ``run.json`` records them: on simulated data without the file-only settings
+    (which do not apply), and with ``bin_size`` the width of the counts' bins.
+
+    Examples
+    --------
+    >>> from neuroalign.pipelines.spike_data import SpikeData, recorded_settings
+    >>> from neuroalign.pipelines.spike_pretraining import SPIKE_PRETRAINING_DEFAULTS
+    >>> settings = {**SPIKE_PRETRAINING_DEFAULTS, "n_trials": 20, "n_bins": 10}
+    >>> recorded = recorded_settings(settings, SpikeData.from_settings(settings))
+    >>> recorded["bin_size"], "nwb" in recorded
+    (0.01, False)
+    """
+    values = {key: settings[key] for key in DATA_SETTINGS}
+    if not settings["nwb"]:
+        values = {key: value for key, value in values.items() if key not in FILE_SETTINGS}
+        edges = data.counts
+        values["bin_size"] = round(float(edges.time_bin_end[0] - edges.time_bin_start[0]), 12)
+    return values
+
+
 def write_run_record(out: Path, settings: Mapping[str, Any], data: SpikeData) -> Path:
     """Write ``run.json``: the data settings, the held-out neurons, the split and the counts' hash."""
-    record = {"data": {key: settings[key] for key in DATA_SETTINGS}, "held_out": data.held_out,
-              "train": data.train.tolist(), "test": data.test.tolist(), "counts": data.fingerprint,
-              **provenance({key: settings[key] for key in DATA_SETTINGS})}
+    recorded = recorded_settings(settings, data)
+    record = {"data": recorded, "held_out": data.held_out, "train": data.train.tolist(), "test": data.test.tolist(),
+              "counts": data.fingerprint, **provenance(recorded)}
     text = json.dumps(record, indent=1, default=str)
     return write_atomically(out / "run.json", lambda tmp: Path(tmp).write_text(text))
 
@@ -111,9 +135,9 @@ def check_same_data(out: Path, settings: Mapping[str, Any], data: SpikeData) -> 
         A data setting differs (each difference is named), or the counts, held-out neurons or split differ.
     """
     record = read_run_record(out)
-    saved = record["data"]
-    differ = [f"{key}: {saved.get(key)!r} in run.json, {settings[key]!r} now" for key in DATA_SETTINGS
-              if saved.get(key) != settings[key]]
+    saved, current = record["data"], recorded_settings(settings, data)
+    differ = [f"{key}: {saved.get(key)!r} in run.json, {current.get(key)!r} now"
+              for key in sorted(set(saved) | set(current), key=DATA_SETTINGS.index) if saved.get(key) != current.get(key)]
     if not differ and record["counts"] != data.fingerprint:
         differ = ["the counts read now differ from the counts the folder's models were trained on"]
     if not differ and (record["held_out"] != data.held_out or record["test"] != data.test.tolist()):

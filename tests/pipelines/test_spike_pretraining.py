@@ -72,6 +72,9 @@ def test_the_folder_holds_what_the_docs_list(tiny_run):
         assert len(pd.read_csv(out / f"history-{method}.csv")) == TINY[f"{method}_epochs"]
     record = json.loads((out / "run.json").read_text())
     assert record["held_out"] == tiny_run.held_out and record["test"] == tiny_run.test.tolist()
+    # the simulated counts' own bin width, not the NWB-only setting's default; no settings that do not apply
+    assert record["data"]["bin_size"] == 0.01 == float(np.diff(tiny_run.counts.time_bin_start.values[:2])[0].round(12))
+    assert not {"nwb", "trials", "window_start", "window_stop"} & set(record["data"])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_test"] == 20 and "neuroalign_version" in summary
 
@@ -150,6 +153,8 @@ def test_the_human_nwb_session_runs_through_the_whole_path(tmp_path):
     assert np.isfinite(result.metrics["co_bps"]).all()  # two epochs of the model: no ranking asked of it
     assert abs(result.metrics.loc["smoothing", "co_bps"]) < 0.1  # the session's held-out units are barely predictable
     assert "psth_r2" not in result.metrics
+    recorded = json.loads((tmp_path / "human" / "run.json").read_text())["data"]
+    assert recorded["bin_size"] == 0.02 and recorded["trials"] == "recognition_table"
 
 
 # -- as an analysis of a study -------------------------------------------------------------------------------------
