@@ -39,7 +39,10 @@ def draw_mask(n_trials: int, n_bins: int, *, ratio: float, mode: str = "timestep
     n_trials, n_bins : int
         The batch's shape.
     ratio : float
-        The expected fraction of masked bins, in ``[0, 1]``.
+        In ``[0, 1]``.  ``"timestep"``: each bin is masked with this probability.  ``"span"``: spans
+        of width ``w`` start at each bin with probability ``ratio / w``; as spans overlap, a bin is
+        masked with probability ``1 - (1 - ratio / w) ** w`` (0.234 for 0.25 and ``w = 2``), and less
+        in the first ``w - 1`` bins of a trial, which fewer spans can reach.
     mode : {"timestep", "span"}
         Independent bins, or contiguous spans of a width drawn in ``1 … max_span`` (one width per batch).
     max_span : int
@@ -54,6 +57,9 @@ def draw_mask(n_trials: int, n_bins: int, *, ratio: float, mode: str = "timestep
     >>> mask = draw_mask(100, 40, ratio=0.25, generator=torch.Generator().manual_seed(0))
     >>> mask.shape, mask.dtype, 0.2 < mask.float().mean().item() < 0.3
     (torch.Size([100, 40]), torch.bool, True)
+    >>> spans = draw_mask(4000, 40, ratio=0.25, mode="span", max_span=2, generator=torch.Generator().manual_seed(1))
+    >>> round(spans[:, 1:].float().mean().item(), 2)  # this draw's spans are 2 bins wide: 1 - (1 - 0.125) ** 2
+    0.23
     """
     check_int("n_trials", n_trials, minimum=1)
     check_int("n_bins", n_bins, minimum=1)
