@@ -38,34 +38,29 @@ Examples
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
-from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
-from scipy.signal import lfilter
 
 from neuroalign.data import create_assembly, provenance
-from neuroalign.errors import ConfigError, DependencyError, UnknownNameError
+from neuroalign.errors import ConfigError, UnknownNameError
 from neuroalign.extract import StimulusSet, extract
 from neuroalign.loaders.voxels import voxel_coords
 from neuroalign.models import REFERENCE_LAYERS, ReferenceNet
 
 from .synthetic import make_stimuli, mix_into_voxels
+from .task_fmri_design import DESIGNS, _check_int, _check_real, _isi_range, make_events
+from .task_fmri_images import HRF_MODEL, _ar1, _drift, _grid, _hrf_peak, _nilearn_regressor, _place_roi, \
+    _stimulus_regressors, _write_json, _write_nifti
 
 __all__ = ["DESIGNS", "TaskFMRIStudy", "make_events", "make_task_fmri_study"]
 
-#: Onset-to-onset intervals (s) of each design, drawn uniformly per trial.
-DESIGNS = {"slow": (8.0, 12.0), "rapid": (2.0, 4.0)}
 TASK = "stim"
 SUBJECT = "sub-01"
-HRF_MODEL = "glover"
 #: Seconds recorded after the last event, for its response to return to baseline.
 TAIL = 20.0
 
@@ -130,189 +125,6 @@ class TaskFMRIStudy:
     patterns: xr.DataArray
     hrf_peak: float
     params: dict = field(default_factory=dict)
-
-
-def _nilearn_regressor():
-    try:
-        from nilearn.glm.first_level import compute_regressor
-    except ImportError as exc:
-        raise DependencyError("nilearn is needed to convolve the events with the HRF", source="nilearn",
-                              fix="pip install 'neuroalign[fmri]' (or pip install 'nilearn>=0.10')") from exc
-    return compute_regressor
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ConfigError(f"{name}={value!r} is not a whole number >= {minimum}", source=name,
-                          fix=f"pass an integer of at least {minimum}")
-    return int(value)
-
-
-def _check_real(value: Any, name: str, *, positive: bool = False, below_one: bool = False) -> float:
-    ok = not isinstance(value, bool) and isinstance(value, Real) and math.isfinite(value)
-    ok = ok and (value > 0 if positive else value >= 0) and (value < 1 if below_one else True)
-    if not ok:
-        bound = "in [0, 1)" if below_one else "> 0" if positive else ">= 0"
-        raise ConfigError(f"{name}={value!r} is not a finite number {bound}", source=name,
-                          fix=f"pass a number {bound}")
-    return float(value)
-
-
-def _isi_range(design: str, isi: Any) -> tuple[float, float]:
-    if design not in DESIGNS:
-        raise UnknownNameError(design, DESIGNS, what="design", source="design")
-    if isi is None:
-        return DESIGNS[design]
-    try:
-        low, high = (float(v) for v in isi)
-    except (TypeError, ValueError):
-        low = high = float("nan")
-    if not (math.isfinite(low) and math.isfinite(high) and 0 < low <= high):
-        raise ConfigError(f"isi={isi!r} is not a (shortest, longest) pair of positive seconds", source="isi",
-                          fix="pass e.g. isi=(2.0, 4.0), or None for the design's default")
-    return low, high
-
-
-def make_events(stimulus_ids: Any, n_runs: int = 4, *, design: str = "slow", isi: tuple[float, float] | None = None,
-                duration: float = 1.0, lead_in: float = 6.0, random_state: int | np.random.Generator = 0,
-                ) -> list[pd.DataFrame]:
-    """Event tables of a jittered event-related design: every stimulus once per run, in a random order.
-
-    Parameters
-    ----------
-    stimulus_ids : sequence of str
-        The stimuli (unique).
-    n_runs : int
-        Runs; each shows every stimulus once, in its own order.
-    design : {"slow", "rapid"}
-        Onset-to-onset intervals drawn uniformly from 8–12 s (slow) or 2–4 s (rapid).
-    isi : (float, float), optional
-        Another range of onset-to-onset intervals, in seconds.
-    duration : float
-        Seconds each stimulus is shown (shorter than the shortest interval).
-    lead_in : float
-        Onset of the first event, in seconds from the first volume.
-    random_state : int or numpy.random.Generator
-        Seeds the orders and the intervals.
-
-    Returns
-    -------
-    list of pandas.DataFrame
-        One per run, columns ``onset``, ``duration``, ``trial_type`` and
-        ``stimulus_id`` (``trial_type`` is the stimulus id), in onset order.
-
-    Examples
-    --------
-    >>> from neuroalign.datasets.task_fmri import make_events
-    >>> runs = make_events(["a", "b", "c"], 2, design="rapid", random_state=0)
-    >>> len(runs), sorted(runs[0]["stimulus_id"]), float(runs[0]["onset"].iloc[0])
-    (2, ['a', 'b', 'c'], 6.0)
-    """
-    ids = [str(s) for s in stimulus_ids]
-    if len(ids) < 2 or len(set(ids)) != len(ids):
-        raise ConfigError(f"{len(ids)} stimulus ids, {len(ids) - len(set(ids))} repeated", source="stimulus_ids",
-                          fix="pass at least 2 unique stimulus ids")
-    n_runs = _check_int(n_runs, "n_runs", 1)
-    low, high = _isi_range(design, isi)
-    duration = _check_real(duration, "duration", positive=True)
-    lead_in = _check_real(lead_in, "lead_in")
-    if duration >= low:
-        raise ConfigError(f"duration={duration} s is not shorter than the shortest interval {low} s",
-                          source="duration", fix="shorten the stimuli or lengthen the intervals (isi=)")
-    rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
-    runs = []
-    for _ in range(n_runs):
-        order = rng.permutation(len(ids))
-        gaps = rng.uniform(low, high, size=len(ids) - 1)
-        onsets = lead_in + np.concatenate([[0.0], np.cumsum(gaps)])
-        names = [ids[i] for i in order]
-        runs.append(pd.DataFrame({"onset": np.round(onsets, 3), "duration": duration,
-                                  "trial_type": names, "stimulus_id": names}))
-    return runs
-
-
-def _grid(grid_shape: Any, voxel_size: float) -> tuple[tuple[int, int, int], np.ndarray, np.ndarray]:
-    try:
-        shape = tuple(_check_int(n, "grid_shape", 4) for n in grid_shape)
-    except TypeError:
-        shape = ()
-    if len(shape) != 3:
-        raise ConfigError(f"grid_shape={grid_shape!r} is not 3 whole numbers >= 4", source="grid_shape",
-                          fix="pass e.g. grid_shape=(16, 16, 10)")
-    # RAS axes, the grid centred on the world origin (as MNI space is, roughly, on the brain).
-    affine = np.diag([voxel_size] * 3 + [1.0])
-    affine[:3, 3] = -voxel_size * (np.array(shape) - 1) / 2
-    centre, radius = (np.array(shape) - 1) / 2, np.array(shape) / 2 - 0.5
-    ijk = np.indices(shape).reshape(3, -1).T
-    brain = (((ijk - centre) / radius) ** 2).sum(axis=1).reshape(shape) <= 1.0
-    return shape, affine, brain
-
-
-def _place_roi(brain: np.ndarray, roi_shape: Any, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple]:
-    try:
-        size = tuple(_check_int(n, "roi_shape", 1) for n in roi_shape)
-    except TypeError:
-        size = ()
-    if len(size) != 3:
-        raise ConfigError(f"roi_shape={roi_shape!r} is not 3 whole numbers >= 1", source="roi_shape",
-                          fix="pass e.g. roi_shape=(5, 5, 6)")
-    nx = brain.shape[0]
-    corners = [c for c in np.ndindex(*(np.array(brain.shape) - size + 1))
-               if c[0] > (nx - 1) / 2 and brain[c[0]:c[0] + size[0], c[1]:c[1] + size[1], c[2]:c[2] + size[2]].all()]
-    if not corners:
-        raise ConfigError(f"no box of {size} voxels fits in the right half of the brain of the grid {brain.shape}",
-                          source="roi_shape", fix="use a smaller roi_shape or a larger grid_shape")
-    corner = corners[rng.integers(len(corners))]
-    roi = np.zeros(brain.shape, bool)
-    roi[corner[0]:corner[0] + size[0], corner[1]:corner[1] + size[1], corner[2]:corner[2] + size[2]] = True
-    return roi, roi[::-1].copy(), tuple(int(c) for c in corner)
-
-
-def _hrf_peak(duration: float, compute_regressor) -> float:
-    """Peak of one isolated event's regressor, sampled every 10 ms."""
-    fine = np.arange(0.0, 32.0, 0.01)
-    regressor, _ = compute_regressor(np.array([[0.0], [duration], [1.0]]), HRF_MODEL, fine, oversampling=1)
-    return float(regressor.max())
-
-
-def _stimulus_regressors(events: pd.DataFrame, stimulus_ids: list[str], frame_times: np.ndarray,
-                         compute_regressor) -> np.ndarray:
-    """(time, stimulus) nilearn regressors, one column per stimulus of ``stimulus_ids``."""
-    columns = []
-    for sid in stimulus_ids:
-        rows = events[events["stimulus_id"] == sid]
-        condition = np.vstack([rows["onset"], rows["duration"], np.ones(len(rows))])
-        columns.append(compute_regressor(condition, HRF_MODEL, frame_times)[0][:, 0])
-    return np.stack(columns, axis=1)
-
-
-def _ar1(rng: np.random.Generator, shape: tuple[int, int], coefficient: float, sd: float) -> np.ndarray:
-    """Stationary AR(1) series along axis 0 with marginal standard deviation ``sd``."""
-    innovations = rng.normal(size=shape) * sd * np.sqrt(1 - coefficient**2)
-    innovations[0] /= np.sqrt(1 - coefficient**2)  # the first value from the stationary distribution
-    return lfilter([1.0], [1.0, -coefficient], innovations, axis=0)
-
-
-def _drift(rng: np.random.Generator, n_volumes: int, n_voxels: int, sd: float) -> np.ndarray:
-    t = (np.arange(n_volumes) + 0.5) / n_volumes
-    basis = np.stack([(t - 0.5) * np.sqrt(12), np.sqrt(2) * np.cos(np.pi * t)], axis=1)  # unit variance each
-    return basis @ rng.normal(size=(2, n_voxels)) * sd / np.sqrt(2)
-
-
-def _write_nifti(path: Path, data: np.ndarray, affine: np.ndarray, repetition_time: float | None = None) -> None:
-    import nibabel as nib
-
-    img = nib.Nifti1Image(data, affine)
-    img.set_sform(affine, code="mni")
-    img.set_qform(affine, code="mni")
-    img.header.set_xyzt_units("mm", "sec")
-    if repetition_time is not None:
-        img.header.set_zooms(tuple(np.abs(np.diag(affine)[:3])) + (repetition_time,))
-    nib.save(img, path)
-
-
-def _write_json(path: Path, content: dict) -> None:
-    path.write_text(json.dumps(content, indent=2) + "\n")
 
 
 def make_task_fmri_study(

@@ -26,8 +26,8 @@ from ..data import hash_array, provenance, validate
 from ..errors import AlignmentError, ConfigError, DataError, DependencyError, FileFormatError, SchemaError, \
     UnknownNameError
 from .confounds import FMRIPREP_DEFAULT_CONFOUNDS, load_confounds, scrubbing_mask
-from .timeseries_files import _collect, _labels, _repetition_time, _stem, parse_bids_entities, stack_timeseries, \
-    timeseries_array
+from .repetition_time import run_repetition_time
+from .timeseries_files import _collect, _labels, _stem, parse_bids_entities, stack_timeseries, timeseries_array
 
 __all__ = ["load_roi_timeseries", "load_confounds", "FMRIPREP_DEFAULT_CONFOUNDS"]
 
@@ -80,14 +80,6 @@ def load_image(img: Any, *, name: str = "img", ndim: int = 4):
         raise FileFormatError(f"the image has {data.ndim} dims {data.shape}, expected {ndim}", source=name,
                               fix="pass a 4D (x, y, z, time) run" if ndim == 4 else "pass a 3D labels image")
     return nib.Nifti1Image(data, img.affine, img.header)
-
-
-def _tr_from_header(img) -> float | None:
-    zooms = img.header.get_zooms()
-    if len(zooms) < 4 or not zooms[3] or zooms[3] <= 0:
-        return None
-    unit = img.header.get_xyzt_units()[1] if hasattr(img.header, "get_xyzt_units") else "sec"
-    return float(f"{float(zooms[3]):.7g}") * {"msec": 1e-3, "usec": 1e-6}.get(unit, 1.0)
 
 
 def _read_label_table(labels: Any, source: str) -> dict[int, str] | list[str] | None:
@@ -462,10 +454,7 @@ def load_roi_timeseries(
         if n < 3:
             raise DataError(f"the run has only {n} volumes", source=source, fix="pass a longer 4D run")
         path = Path(imgs[i]) if isinstance(imgs[i], (str, os.PathLike)) else None
-        tr = _repetition_time(path, repetition_time, _tr_from_header(image))
-        if not tr:
-            raise ConfigError("the repetition time is unknown (not in the header nor a JSON sidecar)", source=source,
-                              fix="pass repetition_time=<seconds>")
+        tr = run_repetition_time(image, path, repetition_time, name=source, argument="repetition_time")
         _check_filters(low_pass, high_pass, tr, source)
         regressors, fd = load_confounds(per_run["confounds"][i], n, columns=confound_columns,
                                         source=f"confounds of {source}")

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,13 +21,14 @@ import pandas as pd
 import xarray as xr
 
 from ..data import hash_array, provenance, validate
-from ..errors import AlignmentError, ConfigError, DataError, NeuroalignError, UnknownNameError
+from ..errors import ConfigError, DataError, UnknownNameError
 from .bids import parse_bids_entities
 from .confounds import load_confounds
 from .events import check_events_in_run, read_events
-from .fmri import _same_grid, _tr_from_header, load_image
 from .glm_design import check_full_rank, check_glm_options, frame_times, lsa_design
-from .timeseries_files import _positive_seconds, _repetition_time
+from .glm_fit import fit_lsa_run, fit_lss_run, restated  # noqa: F401 (restated: cli.glm_cmd imports it from here)
+from .glm_runs import as_list, check_pairing, read_runs, run_ids
+from .glm_voxels import check_selected, whole_brain
 from .voxels import select_voxels, voxel_coords
 
 __all__ = ["estimate_patterns", "GLMResult"]
@@ -65,158 +63,6 @@ class GLMResult:
     residuals: xr.DataArray
     design_matrices: dict[int, pd.DataFrame] = field(default_factory=dict)
     dof: dict[int, int] = field(default_factory=dict)
-
-
-def _as_list(value: Any, n: int | None, argument: str) -> list[Any]:
-    items = list(value) if isinstance(value, (list, tuple)) else [value]
-    if n is not None and len(items) != n:
-        raise ConfigError(f"{len(items)} {argument} for {n} run(s)", source=argument,
-                          fix=f"pass one {argument} entry per run, in the order of runs")
-    return items
-
-
-def _read_runs(runs: Any, t_r: float | None):
-    """Load every run; check one grid and one TR for all.  Returns (images, names, paths, t_r)."""
-    _positive_seconds(t_r, "t_r", "t_r", "pass t_r=<the repetition time in seconds>, or leave it out to read the "
-                      "JSON sidecar or the NIfTI header")
-    items = _as_list(runs, None, "runs")
-    if not items:
-        raise ConfigError("no runs given", source="runs", fix="pass one or more 4D NIfTI runs")
-    images, names, paths, trs = [], [], [], []
-    for index, run in enumerate(items):
-        name = str(run) if isinstance(run, (str, os.PathLike)) else f"run {index}"
-        img = load_image(run, name=name, ndim=4)
-        path = Path(run) if isinstance(run, (str, os.PathLike)) else None
-        # an in-memory image's header TR is often nibabel's default 1.0: t_r wins without a warning
-        tr = _repetition_time(path, t_r, _tr_from_header(img)) if path is not None or t_r is None \
-            else _repetition_time(None, t_r)
-        if tr is None:
-            raise ConfigError("the repetition time is unknown (no JSON sidecar, no header TR)", source=name,
-                              fix="pass t_r=<seconds>")
-        if images and not _same_grid(img, images[0]):
-            raise AlignmentError(f"the run's grid (shape {img.shape[:3]}, affine {np.round(img.affine, 3).tolist()})"
-                                 f" differs from the first run's (shape {images[0].shape[:3]})",
-                                 source=f"{name} vs {names[0]}",
-                                 fix="realign/resample all runs into one space (fMRIPrep's space-* outputs)")
-        if trs and not np.isclose(tr, trs[0], rtol=1e-6):
-            raise AlignmentError(f"the run's repetition time {tr:g} s differs from the first run's {trs[0]:g} s",
-                                 source=f"{name} vs {names[0]}",
-                                 fix="estimate runs with different TRs separately, or fix the header/sidecar TR")
-        images.append(img), names.append(name), paths.append(path), trs.append(tr)
-    return images, names, paths, trs[0]
-
-
-def _check_pairing(run_entities: dict, event_entities: dict, name: str, ev_source: str) -> None:
-    """A BIDS events file must name the same subject, session, task and run as its image."""
-    for key in ("subject", "session", "task", "run"):
-        if key in run_entities and key in event_entities and run_entities[key] != event_entities[key]:
-            raise AlignmentError(f"the events file is for {key} {event_entities[key]!r}, the run is {key} "
-                                 f"{run_entities[key]!r}", source=f"{ev_source} vs {name}",
-                                 fix="pass the events files in the order of the runs (one per run)")
-
-
-def _run_ids(paths, names) -> tuple[list[dict], list[int]]:
-    """BIDS entities of every run file, and the runs' ``run`` labels.
-
-    The label is the BIDS ``run`` entity when every run has one and no two
-    share it; otherwise (runs of several sessions both numbered run-1, images
-    without file names) the runs are numbered 0, 1, ... in the order given.
-    """
-    resolved = [None if p is None else os.path.realpath(p) for p in paths]
-    for index, path in enumerate(resolved):
-        if path is not None and path in resolved[:index]:
-            raise ConfigError("the run is given twice", source=names[index], fix="pass each run once")
-    entities = [parse_bids_entities(p) if p is not None else {} for p in paths]
-    numbers = [e.get("run") for e in entities]
-    if all(isinstance(n, int) for n in numbers) and len(set(numbers)) == len(numbers):
-        return entities, [int(n) for n in numbers]
-    if any(n is not None for n in numbers):
-        log.info("runs labelled 0..%d in the order given: their BIDS run numbers %s are missing or repeated "
-                 "(e.g. one run-1 per session; the session coord tells them apart)", len(paths) - 1, numbers)
-    return entities, list(range(len(paths)))
-
-
-def _whole_brain(images, names) -> np.ndarray:
-    """Voxels with finite values and non-zero variance in every run."""
-    keep = None
-    for img, name in zip(images, names):
-        data = np.asarray(img.dataobj)
-        ok = np.isfinite(data).all(axis=3) & (data.std(axis=3) > 0)
-        keep = ok if keep is None else keep & ok
-    if not keep.any():
-        raise DataError("no voxel varies in every run", source=", ".join(names[:3]),
-                        fix="check the runs are 4D task data, or pass mask=")
-    return keep
-
-
-def _check_selected(images, names, selected: np.ndarray) -> None:
-    """Selected voxels must be finite and vary in every run (nilearn would turn NaN into 0, silently)."""
-    for img, name in zip(images, names):
-        data = np.asarray(img.dataobj)[selected]
-        bad = ~np.isfinite(data).all(axis=1)
-        if bad.any():
-            raise DataError(f"{int(bad.sum())} selected voxel(s) have NaN or inf values", source=name,
-                            fix="leave them out of the mask (e.g. mask & np.isfinite(data).all(-1)), or repair the "
-                            "run")
-        flat = ~(data.std(axis=1) > 0)
-        if flat.any():
-            raise DataError(f"{int(flat.sum())} selected voxel(s) are constant over the run: they have no response "
-                            "to estimate", source=name,
-                            fix="leave them out of the mask (voxels outside the brain), or pass no mask to use "
-                            "every voxel that varies in every run")
-
-
-def _fit_run(img, mask_img, design: pd.DataFrame, options: dict[str, Any]):
-    """nilearn's first-level fit of one run: (scaled data Y, betas theta, variances of betas, dof)."""
-    from nilearn.glm.first_level import FirstLevelModel
-
-    model = FirstLevelModel(mask_img=mask_img, minimize_memory=False, reports=False, **options)
-    with warnings.catch_warnings():  # the mask is ours, the design options went into the design
-        warnings.filterwarnings("ignore", message=".*(mask has been requested|design matrices are supplied)")
-        model.fit(img, design_matrices=[design])
-    labels, results = model.labels_[0], model.results_[0]
-    n_vox = labels.shape[0]
-    Y = np.empty((design.shape[0], n_vox))
-    theta = np.empty((design.shape[1], n_vox))
-    variance = np.empty((design.shape[1], n_vox))
-    dofs = set()
-    for label, result in results.items():
-        where = labels == label
-        Y[:, where] = result.Y
-        theta[:, where] = result.theta
-        # nilearn's vcov of a single-column t contrast: cov[j, j] * dispersion
-        variance[:, where] = np.diag(result.cov)[:, None] * np.atleast_1d(result.dispersion)[None, :]
-        dofs.add(int(result.df_residuals))
-    return Y, theta, variance, dofs.pop()
-
-
-def _lss_run(img, mask_img, table, times, estimator, statistic, regressors, confound_names, design_options,
-             fit_options, name, ev_source):
-    """LSS estimates of one run (closed form, :func:`neuroalign.loaders.glm_lss.lss_patterns`), with the
-    residuals, design and dof of the run's condition GLM (one regressor per trial type)."""
-    from .glm_lss import lss_patterns
-
-    columns = ["onset", "duration", "trial_type"] + (["modulation"] if "modulation" in table.columns else [])
-    try:
-        return lss_patterns(img, mask_img, table[columns], times, variant=estimator, statistic=statistic,
-                            confounds=regressors, confound_names=confound_names, design_options=design_options,
-                            fit_options=fit_options)
-    except NeuroalignError as error:  # name the run, and estimate_patterns' arguments
-        source = re.sub(r"^design_kwargs\['(\w+)'\]$", r"\1", error.source or "")
-        if source in ("", "events", "data", "design", "events['trial_type']"):
-            source = f"{source or 'LSS model'} of {name} ({ev_source})"
-        raise restated(error, source=source, fix=(error.fix or "").replace("variant=", "estimator=") or None) \
-            from error
-
-
-def restated(error: NeuroalignError, *, problem: str | None = None, source: str | None = None,
-             fix: str | None = None) -> NeuroalignError:
-    """A copy of ``error`` (same class and attributes) with another problem, source or fix."""
-    out = type(error).__new__(type(error))
-    out.__dict__.update(error.__dict__)
-    NeuroalignError.__init__(out, error.problem if problem is None else problem,
-                             source=error.source if source is None else source, fix=error.fix if fix is None else fix)
-    return out
 
 
 def estimate_patterns(
@@ -336,14 +182,14 @@ signal_scaling
                           fix="use per='trial' with LSS, or estimator='lsa' for per='stimulus'")
     check_glm_options(hrf_model=hrf_model, drift_model=drift_model, high_pass=high_pass, noise_model=noise_model,
                       signal_scaling=signal_scaling, slice_time_ref=slice_time_ref)
-    images, names, paths, tr = _read_runs(runs, t_r)
-    event_items = _as_list(events, len(images), "events")
-    confound_items = _as_list(confounds, len(images), "confounds") if confounds is not None else [None] * len(images)
+    images, names, paths, tr = read_runs(runs, t_r)
+    event_items = as_list(events, len(images), "events")
+    confound_items = as_list(confounds, len(images), "confounds") if confounds is not None else [None] * len(images)
     selected, regions = select_voxels(images[0], mask=mask, atlas=atlas, region=region, labels=labels)
     if selected is None:
-        selected = _whole_brain(images, names)
+        selected = whole_brain(images, names)
     else:
-        _check_selected(images, names, selected)
+        check_selected(images, names, selected)
     import nibabel as nib
 
     mask_img = nib.Nifti1Image(selected.astype(np.uint8), images[0].affine)
@@ -354,15 +200,15 @@ signal_scaling
     rows, blocks, residual_blocks, designs, dofs, time_rows = [], [], [], {}, {}, []
     from tqdm.auto import tqdm
 
-    run_entities, run_ids = _run_ids(paths, names)
+    run_entities, run_labels = run_ids(paths, names)
     for index in tqdm(range(len(images)), desc="GLM runs", disable=not progress):
         img, name = images[index], names[index]
-        entities, run_id = run_entities[index], run_ids[index]
+        entities, run_id = run_entities[index], run_labels[index]
         n_volumes = img.shape[3]
         ev_source = str(event_items[index]) if isinstance(event_items[index], (str, os.PathLike)) \
             else f"events of {name}"
         if isinstance(event_items[index], (str, os.PathLike)) and entities:
-            _check_pairing(entities, parse_bids_entities(event_items[index]), name, ev_source)
+            check_pairing(entities, parse_bids_entities(event_items[index]), name, ev_source)
         table = read_events(event_items[index], stimulus_column=stimulus_column, source=ev_source)
         check_events_in_run(table, n_volumes, tr, slice_time_ref=slice_time_ref, min_onset=min_onset,
                             source=ev_source)
@@ -379,12 +225,12 @@ signal_scaling
             trials = table if per == "trial" else table.drop_duplicates("stimulus_id", keep="first")
             describe = {c: f"{s}@{o:g}s" for c, s, o in zip(columns, trials["stimulus_id"], trials["onset"])}
             check_full_rank(design, source=f"design of {name} ({ev_source})", describe=describe)
-            Y, theta, variance, dof = _fit_run(img, mask_img, design, fit_options)
+            Y, theta, variance, dof = fit_lsa_run(img, mask_img, design, fit_options)
             where = [design.columns.get_loc(c) for c in columns]
             values = theta[where] if statistic == "beta" else theta[where] / np.sqrt(variance[where])
             residual = Y - design.to_numpy(float) @ theta
         else:
-            values, residual, design, dof = _lss_run(img, mask_img, table, times, estimator, statistic,
+            values, residual, design, dof = fit_lss_run(img, mask_img, table, times, estimator, statistic,
                                                      regressors, confound_names, design_options, fit_options, name,
                                                      ev_source)
             trials = table

@@ -98,12 +98,28 @@ def lsa_design(events: pd.DataFrame, times: np.ndarray, *, per: str = "trial", c
     return _make_design(times, table, confounds, confound_names, options), columns
 
 
-def check_full_rank(design: pd.DataFrame, *, source: str = "design", describe: dict[str, str] | None = None) -> None:
+def check_full_rank(design: pd.DataFrame | np.ndarray, *, source: str = "design",
+                    describe: dict[str, str] | None = None, names: Sequence[str] | None = None,
+                    what: str = "the design matrix") -> None:
     """Raise a :class:`DataError` naming the collinear columns when a design matrix is rank-deficient.
 
     The rank and the dependent columns come from a QR decomposition with
     column pivoting of the design with unit-norm columns; each dependent
-    column is named with the columns it is a combination of.
+    column is named with the columns it is a combination of.  Both GLM paths
+    use it: LSA on each run's design, LSS on every trial's model.
+
+    Parameters
+    ----------
+    design : pandas.DataFrame or numpy.ndarray
+        (volumes, columns); an array's columns are named by ``names``.
+    source : str
+        What the error names as its source.
+    describe : dict, optional
+        Column name -> the text the error shows for it (e.g. the trial).
+    names : sequence of str, optional
+        The column names of an array ``design``.
+    what : str
+        The subject of the error message.
 
     Examples
     --------
@@ -119,13 +135,16 @@ def check_full_rank(design: pd.DataFrame, *, source: str = "design", describe: d
     from scipy.linalg import qr
 
     describe = describe or {}
-    values = design.to_numpy(dtype=float)
-    names = [str(c) for c in design.columns]
+    if isinstance(design, pd.DataFrame):
+        values, names = design.to_numpy(dtype=float), [str(c) for c in design.columns]
+    else:
+        values = np.asarray(design, dtype=float)
+        names = [str(c) for c in names] if names is not None else [f"column {i}" for i in range(values.shape[1])]
     norms = np.linalg.norm(values, axis=0)
     # a trial at the last volume's time gives a column of rounding noise (~1e-15): zero too
     zero = [names[i] for i in np.flatnonzero(norms <= 1e-10 * norms.max())]
     if zero:
-        raise DataError(f"the design matrix has all-zero column(s) {[describe.get(n, n) for n in zero][:10]}",
+        raise DataError(f"{what} has all-zero column(s) {[describe.get(n, n) for n in zero][:10]}",
                         source=source, fix="drop trials or confounds that do not vary within the run (e.g. an "
                         "event with modulation 0, a trial at the very end of the run, or a constant confound)")
     scaled = values / norms
@@ -143,10 +162,11 @@ def check_full_rank(design: pd.DataFrame, *, source: str = "design", describe: d
         text = str([describe.get(names[i], names[i]) for i in group[:8]])
         if text not in parts:
             parts.append(text)
-    raise DataError(f"the design matrix is rank-deficient (rank {rank} of {len(names)} columns): columns "
+    raise DataError(f"{what} is rank-deficient (rank {rank} of {len(names)} columns): columns "
                     + "; ".join(parts) + " are linearly dependent", source=source,
                     fix="remove the duplicated or collinear regressors: trials at the same onset, a confound "
-                    "that repeats another or a drift term, or more regressors than volumes (use per='stimulus' "
+                    "that repeats another or a drift term (fMRIPrep's cosine regressors duplicate nilearn's drift: "
+                    "use drift_model=None with them), or more regressors than volumes (use per='stimulus' "
                     "or the LSS estimator for many trials)")
 
 

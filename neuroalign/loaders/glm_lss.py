@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, DataError, UnknownNameError
+from .glm_design import check_full_rank
+from .glm_voxels import check_voxels
 from .lss_designs import condition_design_matrix, lss_blocks
 from .lss_solvers import Moments, ar1_fit, cross, ols_fit
 
@@ -91,13 +93,7 @@ def _prepared(data: Any, mask_img: Any, signal_scaling: Any, standardize: Any) -
                           "so no reference defines its numbers", source="standardize",
                           fix="use standardize=False, with signal_scaling=0 (percent signal change) or False")
     y = _masked_data(data, mask_img)
-    if not np.all(np.isfinite(y)):
-        raise DataError("the data hold NaN or infinite values", source="data", fix="mask out the bad voxels")
-    constant = np.flatnonzero(np.ptp(y, axis=0) == 0)
-    if constant.size:
-        raise DataError(f"{constant.size} voxel(s) are constant over the run (first: column {constant[0]}): their "
-                        "estimates and t statistics would be rounding noise", source="data",
-                        fix="mask out constant voxels (see neuroalign.loaders.voxels.select_voxels)")
+    check_voxels(y, "data", axis=0)
     return np.asarray(_scaled(y, signal_scaling), dtype=np.float64)
 
 
@@ -178,16 +174,19 @@ def lss_estimates(data: Any, events: pd.DataFrame, design_kwargs: Mapping[str, A
               blocks.n_columns)
     betas, var = np.empty((n_trials, n_vox)), np.empty((n_trials, n_vox))
     ar = np.empty((n_trials, n_vox)) if noise_model == "ar1" else None
-    q0 = _basis(blocks.common, blocks.common_names)
+    check_full_rank(blocks.common, names=blocks.common_names)
+    q0 = _basis(blocks.common)
     z0 = y - q0 @ (q0.T @ y)  # the shared drift and confounds projected out once
     zz0 = np.einsum("nv,nv->v", z0, z0)
     for key, (extra, members) in blocks.groups.items():
         # the group's further shared columns (LSS-N: the other trial types), projected off the common ones
-        u = _basis(extra - q0 @ (q0.T @ extra), blocks.extra_names[key], raw=extra, rest=blocks.common_names)
+        shared = np.hstack([extra, blocks.common])
+        check_full_rank(shared, names=[*blocks.extra_names[key], *blocks.common_names])
+        u = _basis(extra - q0 @ (q0.T @ extra))
+        _check_trial_models(blocks, key, members, shared)
         a = blocks.varying[members]
         for basis in (q0, u):
             a = a - np.einsum("nq,tqk->tnk", basis, np.einsum("nq,tnk->tqk", basis, a))
-        _check_rank(a, blocks.varying[members], [blocks.trial_names[i] for i in members])
         if noise_model == "ols":
             # B'Z_g = B'Z_0 as B is orthogonal to u;  |Z_g|^2 = |Z_0|^2 - |u'Z_0|^2
             uz = u.T @ z0
@@ -280,38 +279,20 @@ def _standard_residuals(y: np.ndarray, design: pd.DataFrame, noise_model: str) -
     return residuals, dof
 
 
-def _basis(columns: np.ndarray, names: list[str], *, raw: np.ndarray | None = None,
-           rest: list[str] | None = None) -> np.ndarray:
-    """An orthonormal basis of ``columns``; a named DataError when they are collinear.
-
-    ``raw`` (default ``columns``) gives the scale of each column before it was
-    projected off the columns named ``rest`` (then named as possible partners).
-    """
+def _basis(columns: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of ``columns`` (of full rank: see :func:`check_full_rank`)."""
     if columns.shape[1] == 0:
         return columns
-    raw = columns if raw is None else raw
-    norms = np.linalg.norm(raw, axis=0)
-    if np.any(norms == 0):
-        raise DataError(f"design columns {[names[i] for i in np.flatnonzero(norms == 0)]} are all zero",
-                        source="design", fix="drop these columns (confounds without variation?)")
-    u, s, vt = np.linalg.svd(columns / norms, full_matrices=False)
-    if s.min() <= max(columns.shape) * np.finfo(float).eps * 1e3:
-        null = np.abs(vt[-1])
-        cols = [names[i] for i in np.flatnonzero(null > 0.1 * null.max())]
-        if rest:
-            cols += [f"(and the drift/confound columns {rest})"]
-        raise DataError(f"the design matrix is rank-deficient: columns {cols} are collinear", source="design",
-                        fix="drop one of the collinear confounds (fMRIPrep's cosine regressors duplicate "
-                            "nilearn's drift: use drift_model=None with them)")
-    return u
+    return np.linalg.svd(columns / np.linalg.norm(columns, axis=0), full_matrices=False)[0]
 
 
-def _check_rank(b_cols: np.ndarray, raw: np.ndarray, names: list[str]) -> None:
-    scale = np.linalg.norm(raw, axis=1).max(axis=1)
-    s = np.linalg.svd(b_cols, compute_uv=False)
-    bad = np.flatnonzero(s[:, -1] <= scale * max(b_cols.shape[1:]) * np.finfo(float).eps * 1e3)
-    if bad.size:
-        raise DataError(f"the LSS design of trial {names[bad[0]]} is rank-deficient: its regressor is collinear "
-                        "with the other trials' or the drift/confound columns", source="events",
-                        fix="check for duplicate trials (same onset) and for trials outside or at the very "
-                            "end of the run")
+def _check_trial_models(blocks, key: str, members: list[int], shared: np.ndarray) -> None:
+    """Every LSS model of the group is of full rank (:func:`check_full_rank`, as the LSA designs)."""
+    k = blocks.k
+    suffixes = ["", "_derivative", "_dispersion"][:k]
+    shared_names = [*blocks.extra_names[key], *blocks.common_names]
+    for t in members:
+        name = blocks.trial_names[t]
+        names = [name + x for x in suffixes] + [key + x for x in suffixes] + shared_names
+        check_full_rank(np.hstack([blocks.varying[t], shared]), names=names, source="events",
+                        what=f"the LSS design of trial {name}")
