@@ -16,22 +16,22 @@ import os
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 import xarray as xr
 from sklearn.base import BaseEstimator
 
 from ..data.provenance import hash_array, provenance
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError
 from ..fitting import state_files as files
 from ..fitting.base import (check_bool, check_choice, check_fitted, check_int, check_number, check_path, check_runtime,
                             check_threads, epoch_bar, fit_configuration, forked_rng, resolve_seed, seeded_generator,
                             stream_seeds, threads_for)
 from ..fitting.state_files import SPIKES_FORMAT as FORMAT
 from .arrays import check_counts, from_neurons_last, split_trials
-from .token_data import INPUTS, check_inputs, scaled_inputs, token_batch, trial_frame
+from .token_data import INPUTS, check_inputs, scaled_inputs, trial_frame
 from .metrics import bits_per_spike
 from .token_sampling import sample_trials
+from .token_training import history_table, restore_training, run_epoch, validation_loss
 from .token_transformer import SpikeTokenTransformer
 from .tokens import check_window, tokenize
 
@@ -209,12 +209,15 @@ class SpikeTokenModel(BaseEstimator):
             shuffle = seeded_generator(seeds["shuffle"])
             history: list[dict[str, float]] = []
             if saved is not None:
-                history = self._restore(saved, model, optimizer, shuffle, path)
+                history = restore_training(saved, model, optimizer, shuffle, path)
                 log.info("resuming %s after epoch %d of %d", path, len(history), self.epochs)
             bar = epoch_bar(len(history), int(self.epochs), progress=bool(self.progress), desc="spike tokens")
             for epoch in bar:
-                row = {"epoch": epoch + 1, **self._epoch(model, optimizer, shuffle, tokens, inputs, rows["train"])}
-                row["valid_loss"] = self._evaluate(model, tokens, inputs, rows["valid"])
+                losses = {"batch_size": int(self.batch_size), "contrastive_weight": self.contrastive_weight,
+                          "temperature": self.temperature}
+                row = {"epoch": epoch + 1, **run_epoch(model, optimizer, shuffle, tokens, inputs, rows["train"],
+                                                       **losses)}
+                row["valid_loss"] = validation_loss(model, tokens, inputs, rows["valid"], **losses)
                 history.append(row)
                 bar.set_postfix(loss=f"{row['loss']:.4f}", valid=f"{row['valid_loss']:.4f}", refresh=False)
                 log.info("epoch %d/%d: loss %.5f, valid_loss %.5f", epoch + 1, self.epochs, row["loss"],
@@ -224,64 +227,16 @@ class SpikeTokenModel(BaseEstimator):
                         "config": self.configuration(), "data": identity, "seed": seed, "epoch": epoch + 1,
                         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                         "generators": {"shuffle": shuffle.get_state(), "global": torch.get_rng_state()},
-                        "history": files.history_to_dict(_history(history))}, kind=_CHECKPOINT, format=FORMAT)
+                        "history": files.history_to_dict(history_table(history))}, kind=_CHECKPOINT, format=FORMAT)
             bar.close()
         model.eval()
-        self.model_, self.history_ = model, _history(history)
+        self.model_, self.history_ = model, history_table(history)
         self._set_data(shape, scale, identity, counts, seed)
         self.train_trials_, self.valid_trials_ = parts["train"], parts["valid"]
         return self
 
     def _build(self, shape: dict[str, int]) -> SpikeTokenTransformer:
         return SpikeTokenTransformer(**shape, **{name: getattr(self, name) for name in _NET})
-
-    def _restore(self, saved: dict, model: SpikeTokenTransformer, optimizer: torch.optim.Optimizer,
-                 shuffle: torch.Generator, path: str) -> list[dict[str, float]]:
-        try:
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            files.restore_generators({"shuffle": shuffle}, saved["generators"], path)
-            torch.set_rng_state(saved["generators"]["global"])
-            return files.history_from_dict(saved["history"]).to_dict("records")
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            raise ConfigError(f"the checkpoint does not fit the model ({' '.join(str(exc).split())[:300]})",
-                              source=str(path), fix="pass another checkpoint path (or delete the file) to start over"
-                              ) from None
-
-    def _epoch(self, model: SpikeTokenTransformer, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
-               tokens: Any, inputs: dict[str, np.ndarray], rows: np.ndarray) -> dict[str, float]:
-        model.train()
-        order = rows[torch.randperm(len(rows), generator=shuffle).numpy()]
-        totals: dict[str, float] = {}
-        seen = 0
-        for start in range(0, len(order), int(self.batch_size)):
-            chunk = order[start:start + int(self.batch_size)]
-            if len(chunk) < 2 and start:  # a last step of one window would give InfoNCE no negatives: skipped
-                continue
-            seen += len(chunk)
-            loss, parts = model.loss(token_batch(tokens, inputs, chunk), contrastive_weight=self.contrastive_weight,
-                                     temperature=self.temperature)
-            if not torch.isfinite(loss):
-                raise DataError(f"the loss became {float(loss)}", source="counts", fix="lower lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            for name, value in {"loss": float(loss.detach()), **parts}.items():
-                totals[name] = totals.get(name, 0.0) + value * len(chunk)
-        return {name: value / seen for name, value in totals.items()}
-
-    def _evaluate(self, model: SpikeTokenTransformer, tokens: Any, inputs: dict[str, np.ndarray],
-                  rows: np.ndarray) -> float:
-        model.eval()
-        total = 0.0
-        with torch.no_grad():
-            step = int(self.batch_size)  # the contrastive term depends on the batch size: the same as in training
-            for start in range(0, len(rows), step):
-                chunk = rows[start:start + step]
-                loss, _ = model.loss(token_batch(tokens, inputs, chunk), contrastive_weight=self.contrastive_weight,
-                                     temperature=self.temperature)
-                total += float(loss) * len(chunk)
-        return total / len(rows)
 
     def _set_data(self, shape: dict[str, int], scale: dict[str, tuple[np.ndarray, np.ndarray]],
                   identity: dict[str, Any], counts: xr.DataArray, seed: int) -> None:
@@ -426,11 +381,6 @@ def _scale(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     flat = values.reshape(-1, values.shape[-1])
     std = flat.std(axis=0)
     return flat.mean(axis=0), np.where(std > 0, std, 1.0)
-
-
-def _history(rows: list[dict[str, float]]) -> pd.DataFrame:
-    table = pd.DataFrame(rows, columns=None if rows else ["epoch", "loss", "valid_loss"])
-    return table.astype({"epoch": "int64"})
 
 
 def _without_epochs(config: dict[str, Any]) -> dict[str, Any]:
