@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from neuroalign.errors import ConfigError, DependencyError
+from neuroalign.errors import ConfigError
+from neuroalign.loaders.glm_design import nilearn_first_level
 
 from .task_fmri_design import _check_int
 
@@ -24,22 +25,23 @@ HRF_MODEL = "glover"
 
 
 def _nilearn_regressor():
+    return nilearn_first_level("compute_regressor", "convolve the events with the HRF")
+
+
+def _three_ints(value: Any, name: str, minimum: int, example: str) -> tuple[int, int, int]:
+    """``value`` as 3 whole numbers >= ``minimum``, or a ConfigError naming ``name``."""
     try:
-        from nilearn.glm.first_level import compute_regressor
-    except ImportError as exc:
-        raise DependencyError("nilearn is needed to convolve the events with the HRF", source="nilearn",
-                              fix="pip install 'neuroalign[fmri]' (or pip install 'nilearn>=0.10')") from exc
-    return compute_regressor
+        out = tuple(_check_int(n, name, minimum) for n in value)
+    except TypeError:
+        out = ()
+    if len(out) != 3:
+        raise ConfigError(f"{name}={value!r} is not 3 whole numbers >= {minimum}", source=name,
+                          fix=f"pass e.g. {name}={example}")
+    return out
 
 
 def _grid(grid_shape: Any, voxel_size: float) -> tuple[tuple[int, int, int], np.ndarray, np.ndarray]:
-    try:
-        shape = tuple(_check_int(n, "grid_shape", 4) for n in grid_shape)
-    except TypeError:
-        shape = ()
-    if len(shape) != 3:
-        raise ConfigError(f"grid_shape={grid_shape!r} is not 3 whole numbers >= 4", source="grid_shape",
-                          fix="pass e.g. grid_shape=(16, 16, 10)")
+    shape = _three_ints(grid_shape, "grid_shape", 4, "(16, 16, 10)")
     # RAS axes, the grid centred on the world origin (as MNI space is, roughly, on the brain).
     affine = np.diag([voxel_size] * 3 + [1.0])
     affine[:3, 3] = -voxel_size * (np.array(shape) - 1) / 2
@@ -50,13 +52,7 @@ def _grid(grid_shape: Any, voxel_size: float) -> tuple[tuple[int, int, int], np.
 
 
 def _place_roi(brain: np.ndarray, roi_shape: Any, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple]:
-    try:
-        size = tuple(_check_int(n, "roi_shape", 1) for n in roi_shape)
-    except TypeError:
-        size = ()
-    if len(size) != 3:
-        raise ConfigError(f"roi_shape={roi_shape!r} is not 3 whole numbers >= 1", source="roi_shape",
-                          fix="pass e.g. roi_shape=(5, 5, 6)")
+    size = _three_ints(roi_shape, "roi_shape", 1, "(5, 5, 6)")
     nx = brain.shape[0]
     corners = [c for c in np.ndindex(*(np.array(brain.shape) - size + 1))
                if c[0] > (nx - 1) / 2 and brain[c[0]:c[0] + size[0], c[1]:c[1] + size[1], c[2]:c[2] + size[2]].all()]

@@ -32,14 +32,22 @@ def frame_times(n_volumes: int, t_r: float, slice_time_ref: float = 0.0) -> np.n
     return np.linspace(start, end, n_volumes)
 
 
+def nilearn_first_level(name: str, purpose: str) -> Any:
+    """``nilearn.glm.first_level.<name>``; a DependencyError with the pip command when nilearn is missing.
+
+    ``purpose`` completes the message "nilearn is needed to ...".
+    """
+    try:
+        from nilearn.glm import first_level
+    except ImportError as exc:
+        raise DependencyError(f"nilearn is needed to {purpose}", source="nilearn",
+                              fix="pip install 'neuroalign[fmri]' (or pip install 'nilearn>=0.10')") from exc
+    return getattr(first_level, name)
+
+
 def nilearn_design_maker():
     """nilearn's ``make_first_level_design_matrix``; DependencyError with the pip command when nilearn is missing."""
-    try:
-        from nilearn.glm.first_level import make_first_level_design_matrix
-    except ImportError as exc:
-        raise DependencyError("nilearn is needed to build GLM design matrices", source="nilearn",
-                              fix="pip install 'neuroalign[fmri]' (or pip install 'nilearn>=0.10')") from exc
-    return make_first_level_design_matrix
+    return nilearn_first_level("make_first_level_design_matrix", "build GLM design matrices")
 
 
 def _make_design(times: np.ndarray, events: pd.DataFrame, confounds: np.ndarray | None,
