@@ -26,6 +26,7 @@ from ..errors import UnknownNameError
 from ..metamers.study import STUDY_DEFAULTS, check_study_settings
 from .graph_pretraining import GRAPH_PRETRAINING_DEFAULTS, _check_settings
 from .spike_pretraining import SPIKE_PRETRAINING_DEFAULTS, check_spike_settings
+from .steps_alignment import GuidedTrainingParams
 
 __all__ = ["AnalysisKind", "ANALYSIS_KINDS", "analysis_kind"]
 
@@ -274,6 +275,11 @@ ANALYSIS_KINDS: dict[str, AnalysisKind] = {
                      "neuroalign.pipelines.steps_representations:relative_stitching_layer",
                      "a readout trained on each layer's relative representation, applied zero-shot to a "
                      "reference model's layer (compare.matching.zero_shot_stitching)"),
+        AnalysisKind("guided_training", GuidedTrainingParams, (), False,
+                     "neuroalign.pipelines.steps_alignment:guided_training",
+                     "a deep plain MLP trained on MNIST digits with and without an alignment term to a guide CNN's "
+                     "layers: per-epoch losses, held-out accuracy and CKA to the guide "
+                     "(alignment.experiment.run_guidance_experiment)"),
     )
 }
 
