@@ -133,6 +133,11 @@ def _labelled(rdm: Any, side: str) -> xr.DataArray:
     return rdm.rename({d: f"rdm_{side}" if d == "rdm" else f"{d}_{side}" for d in rdm.dims if d != PAIR})
 
 
+def matched_rdm(a: Any, b: Any) -> xr.DataArray:
+    """``b`` checked and labelled as :func:`compare_rdms` takes it, in the stimulus order of the RDMs ``a``."""
+    return _matched(_labelled(a, "a"), _labelled(b, "b"))
+
+
 def _matched(a: xr.DataArray, b: xr.DataArray) -> xr.DataArray:
     """``b`` with its stimuli in the order of ``a`` (explicit join on stimulus ids)."""
     ids_a, ids_b = rdm_stimulus_ids(a), rdm_stimulus_ids(b)
@@ -252,6 +257,12 @@ def compare_rdms(
     >>> compare_rdms(np.stack([d, d ** 2, np.sqrt(d)]), d, "tau-a").values.round(3).tolist()
     [1.0, 1.0, 1.0]
     """
+    options = checked_options(method, on_degenerate, sigma_k)
+    return compared(a, b, method, options, weights=weights, on_degenerate=on_degenerate)
+
+
+def checked_options(method: str, on_degenerate: str, sigma_k: np.ndarray | None = None) -> dict:
+    """The kernel options of :func:`compare_rdms` after checking its ``method``, ``on_degenerate`` and ``sigma_k``."""
     if method not in RDM_COMPARISONS:
         raise UnknownNameError(method, RDM_COMPARISONS, what="RDM comparison method", source="method")
     if on_degenerate not in ("raise", "nan"):
@@ -264,8 +275,23 @@ def compare_rdms(
             raise ConfigError(f"method {method!r} takes no sigma_k", source="sigma_k",
                               fix="pass sigma_k only with 'corr_cov' or 'cosine_cov'")
         options["sigma_k"] = np.asarray(sigma_k, dtype=float)
-    a, b = _labelled(a, "a"), _labelled(b, "b")
-    b = _matched(a, b)
+    return options
+
+
+def compared(a: Any, b: Any, method: str, options: dict, *, weights: Any = None, on_degenerate: str = "raise",
+             record: bool = True, b_matched: bool = False) -> xr.DataArray:
+    """:func:`compare_rdms` with options from :func:`checked_options`.
+
+    For a caller that compares the chunks of one input ``a`` with the same
+    ``b``: ``record=False`` leaves out the provenance attrs (hashes of ``a``
+    and ``b``; the caller records the whole inputs once), and
+    ``b_matched=True`` takes ``b`` as :func:`matched_rdm` returned it for
+    ``a``'s stimuli (checked and ordered once, not per chunk).
+    """
+    spec = RDM_COMPARISONS[method]
+    sigma_k = options.get("sigma_k")
+    a = _labelled(a, "a")
+    b = b if b_matched else _matched(a, _labelled(b, "b"))
     n = a.sizes[PAIR]
     w_da = _weights(weights, n, spec, method)
     a_dims = [d for d in a.dims if d != PAIR]
@@ -278,7 +304,7 @@ def compare_rdms(
     b_own = [d for d in b_dims if d not in shared]
     objects = [x for x in (a, b, w_da) if x is not None]
     try:
-        objects = list(xr.align(*objects, join="exact", exclude=[PAIR]))
+        objects = list(xr.align(*objects, join="exact", exclude=[PAIR], copy=False))  # read only: no copies
     except ValueError as err:
         raise AlignmentError(f"shared dims disagree: {err}", source="a/b",
                              fix="select the same labels along shared dims, or rename one to cross them") from None
@@ -313,8 +339,9 @@ def compare_rdms(
             if PAIR not in coord.dims and set(coord.dims) <= set(out_dims) and name not in coords:
                 coords[name] = coord
     attrs = {"method": method, "n_pairs": n}
-    attrs.update(provenance({"method": method, "weighted": w_da is not None, "sigma_k": sigma_k is not None},
-                            {"a": a, "b": b}))
+    if record:
+        attrs.update(provenance({"method": method, "weighted": w_da is not None, "sigma_k": sigma_k is not None},
+                                {"a": a, "b": b}))
     return xr.DataArray(values, dims=out_dims, coords=coords, attrs=attrs)
 
 

@@ -32,7 +32,7 @@ from . import rdm_methods as rm
 from .comparison_methods import single_threaded_blas
 from .noise_ceiling import noise_ceiling as _noise_ceiling
 from .rdm import _SMALLEST, _SQUARED, PAIR, RDM_METHODS, _pair_coords, _stimulus_metadata
-from .rdm_comparison import compare_rdms
+from .rdm_comparison import checked_options, compared, matched_rdm
 from ..common.searchlight_grid import VOXEL_COORDS, SearchlightSpheres
 
 __all__ = ["searchlight_compare", "searchlight_rdms"]
@@ -385,16 +385,21 @@ def searchlight_compare(
     if not isinstance(sphere_rdms, xr.DataArray) or NEUROID not in sphere_rdms.dims or PAIR not in sphere_rdms.dims:
         raise SchemaError("sphere_rdms must have dims neuroid and pair", source="sphere_rdms",
                           fix="pass the output of searchlight_rdms")
+    options = checked_options(method, on_degenerate)
     n_spheres = sphere_rdms.sizes[NEUROID]
     others = int(np.prod([s for d, s in sphere_rdms.sizes.items() if d not in (NEUROID, PAIR)]))
     step = max(1, _COMPARE_BUDGET // (sphere_rdms.sizes[PAIR] * others))
     if ceiling and subject not in sphere_rdms.dims:
         raise DataError(f"a noise ceiling across subjects needs a {subject!r} dim in sphere_rdms", source="ceiling",
                         fix="pass a mapping of subjects to searchlight_rdms, or ceiling=False")
+    # the model RDMs checked and put in the spheres' stimulus order once (every chunk has the same pairs); the
+    # inputs' provenance recorded once, below, not per chunk
+    models = matched_rdm(sphere_rdms.isel({NEUROID: slice(0, 1)}), model_rdms)
     parts, bounds = [], []
     for start in tqdm(range(0, n_spheres, step), desc="searchlight comparisons", disable=not progress):
         chunk = sphere_rdms.isel({NEUROID: slice(start, start + step)})
-        parts.append(compare_rdms(chunk, model_rdms, method, on_degenerate=on_degenerate))
+        parts.append(compared(chunk, models, method, options, on_degenerate=on_degenerate, record=False,
+                              b_matched=True))
         if ceiling:
             bounds.append(_noise_ceiling(chunk, method, subject=subject).transpose(NEUROID, "bound").values)
     out = xr.concat(parts, dim=NEUROID, coords="minimal", compat="override", combine_attrs="override")
