@@ -36,8 +36,8 @@ import xarray as xr
 
 from ..errors import ConfigError
 
-__all__ = ["GUIDANCE_DEFAULTS", "GUIDE_LAYERS", "INITS", "LOSS_NAMES", "check_guidance_settings", "mlp_layer_names", "plain_mlp",
-           "run_guidance_experiment"]
+__all__ = ["GUIDANCE_DEFAULTS", "GUIDE_LAYERS", "INITS", "LOSS_NAMES", "MEASURES", "check_guidance_settings",
+           "mlp_layer_names", "plain_mlp", "run_guidance_experiment"]
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +136,18 @@ def plain_mlp(depth: int, width: int, seed: int, init: str = "default", n_classe
     return he_normal_(net, int(seed)) if init == "he" else net
 
 
-def _check_architecture(depth: Any, width: Any, init: Any) -> None:
+def _check_architecture(depth: Any, width: Any, init: Any, where: str = "") -> None:
     for name, value, low in (("depth", depth, 2), ("width", width, 1)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}", source=name,
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}", source=_at(where, name),
                               fix=f"set {name} to a whole number of at least {low}")
     if init not in INITS:
-        raise ConfigError(f"init must be one of {list(INITS)}, got {init!r}", source="init",
+        raise ConfigError(f"init must be one of {list(INITS)}, got {init!r}", source=_at(where, "init"),
                           fix="use 'default' (torch's initialisation) or 'he'")
+
+
+def _at(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
 
 
 def check_guidance_settings(settings: Mapping[str, Any], where: str = "settings") -> dict[str, Any]:
@@ -167,43 +171,43 @@ def check_guidance_settings(settings: Mapping[str, Any], where: str = "settings"
 
     unknown = sorted(set(settings) - set(GUIDANCE_DEFAULTS))
     if unknown:
-        raise UnknownNameError(unknown[0], GUIDANCE_DEFAULTS, what="guidance setting", source=where)
+        raise UnknownNameError(unknown[0], GUIDANCE_DEFAULTS, what="guidance setting", source=_at(where, unknown[0]))
     values = {**GUIDANCE_DEFAULTS, **dict(settings)}
-    _check_architecture(values["depth"], values["width"], values["init"])
+    _check_architecture(values["depth"], values["width"], values["init"], where)
     for name, low in (("n_test", 10), ("n_train", 0), ("guide_epochs", 0), ("guide_batch_size", 1), ("n_seeds", 1),
                       ("epochs", 1), ("batch_size", 4), ("seed", 0)):
         value = values[name]
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
-            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}", source=f"{where}.{name}",
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}", source=_at(where, name),
                               fix=f"set {name} to a whole number of at least {low}")
     if 0 < values["n_train"] < 10 or values["n_train"] + values["n_test"] > _N_DIGITS:
         raise ConfigError(f"n_train = {values['n_train']} with n_test = {values['n_test']} does not fit the "
-                          f"{_N_DIGITS:,} digits (n_train is 0 or at least 10)", source=f"{where}.n_train",
+                          f"{_N_DIGITS:,} digits (n_train is 0 or at least 10)", source=_at(where, "n_train"),
                           fix=f"keep n_train + n_test <= {_N_DIGITS} (n_train: 0 trains on every other digit)")
     for name in ("lr", "guide_lr"):
         value = values[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
-            raise ConfigError(f"{name} must be a positive number, got {value!r}", source=f"{where}.{name}",
+            raise ConfigError(f"{name} must be a positive number, got {value!r}", source=_at(where, name),
                               fix=f"set {name} to e.g. 0.001")
     weights = values["weights"]
     if not isinstance(weights, (list, tuple)) or not weights or any(
             isinstance(w, bool) or not isinstance(w, (int, float)) or not np.isfinite(w) or w < 0 for w in weights) \
             or len(set(weights)) != len(weights):
-        raise ConfigError(f"weights must be distinct numbers >= 0, got {weights!r}", source=f"{where}.weights",
+        raise ConfigError(f"weights must be distinct numbers >= 0, got {weights!r}", source=_at(where, "weights"),
                           fix="list the λ values to compare, e.g. [0.0, 1.0] (0: no guidance)")
     values["weights"] = [float(w) for w in weights]
     if values["loss"] not in LOSS_NAMES:
-        raise UnknownNameError(str(values["loss"]), LOSS_NAMES, what="alignment loss", source=f"{where}.loss")
+        raise UnknownNameError(str(values["loss"]), LOSS_NAMES, what="alignment loss", source=_at(where, "loss"))
     layers = values["layers"]
     if not isinstance(layers, Mapping) or not layers:
-        raise ConfigError(f"layers must map target layers to guide layers, got {layers!r}", source=f"{where}.layers",
+        raise ConfigError(f"layers must map target layers to guide layers, got {layers!r}", source=_at(where, "layers"),
                           fix="e.g. {relu3: pool1, relu7: pool2, relu10: relu3}")
     target_layers = mlp_layer_names(values["depth"])
     for target, guide in layers.items():
         for name, have, side in ((target, target_layers, "target MLP"), (guide, GUIDE_LAYERS, "guide CNN")):
             if name not in have:
-                raise ConfigError(f"layers: {name!r} is not a layer of the {side} (it has {list(have)})",
-                                  source=f"{where}.layers", fix=f"name one of the {side}'s layers")
+                raise ConfigError(f"{name!r} is not a layer of the {side} (it has {list(have)})",
+                                  source=_at(where, "layers"), fix=f"name one of the {side}'s layers")
     values["layers"] = {str(k): str(v) for k, v in layers.items()}
     return values
 

@@ -97,11 +97,11 @@ def _single(outputs: dict[str, list[Any]], layer: str) -> torch.Tensor:
     return outputs[layer][0]
 
 
-def _guide_activations(guide: nn.Module, layers: list[str], inputs: torch.Tensor, batch_size: int
+def _layer_activations(network: nn.Module, layers: list[str], inputs: torch.Tensor, batch_size: int
                        ) -> dict[str, torch.Tensor]:
-    """The frozen guide's activations of every input, computed once (the guide is deterministic in eval mode)."""
+    """A network's activations of every input without gradients (for the frozen guide: computed once)."""
     chunks: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
-    with torch.no_grad(), HookRecorder(guide, layers) as recorder:
+    with torch.no_grad(), HookRecorder(network, layers) as recorder:
         for start in range(0, len(inputs), batch_size):
             outputs = recorder.run(inputs[start:start + batch_size])
             for name in layers:
@@ -116,19 +116,22 @@ def _predict(model: nn.Module, inputs: torch.Tensor, batch_size: int = 512) -> n
                                for s in range(0, len(inputs), batch_size)])
 
 
-def _held_out_scores(model: nn.Module, guide: nn.Module, pairs: list[tuple[str, str]], inputs: torch.Tensor,
-                     targets: torch.Tensor) -> dict[str, float]:
-    """Accuracy and the linear CKA of each pair on held-out images, in eval mode (the training mode restored)."""
+def _held_out_scores(model: nn.Module, pairs: list[tuple[str, str]], inputs: torch.Tensor, targets: torch.Tensor,
+                     guide_activations: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Accuracy and the linear CKA (:func:`neuroalign.compare.cka`, as :func:`guide_alignment`) of each pair on
+    held-out images, in eval mode without gradients (the training mode restored)."""
     was_training = model.training
     model.eval()
     try:
         accuracy = float((_predict(model, inputs) == targets.numpy()).mean())
-        cka_values = guide_alignment(model, guide, inputs.numpy(), pairs).values
+        activations = _layer_activations(model, sorted({t for t, _ in pairs}), inputs, 256)
     finally:
         model.train(was_training)
     unique = len({t for t, _ in pairs}) == len(pairs)  # else the guide's layer is named too
     return {"held_out_accuracy": accuracy,
-            **{f"cka:{t}" if unique else f"cka:{t}:{g}": float(value) for (t, g), value in zip(pairs, cka_values.values)}}
+            **{f"cka:{t}" if unique else f"cka:{t}:{g}": float(cka(activations[t].numpy(),
+                                                                  guide_activations[g].numpy()))
+               for t, g in pairs}}
 
 
 class GuidedTraining:
@@ -245,10 +248,13 @@ class GuidedTraining:
         model = copy.deepcopy(self.model)
         guide = freeze(copy.deepcopy(self.guide))
         with threads_for(threads), forked_rng(seeds["torch"]):
-            cached = _guide_activations(guide, sorted({g for _, g in pairs}), inputs, max(batch_size, 256))
+            guide_layers = sorted({g for _, g in pairs})
+            cached = _layer_activations(guide, guide_layers, inputs, max(batch_size, 256))
+            if evaluation is not None:
+                evaluation = (*evaluation, _layer_activations(guide, guide_layers, evaluation[0], 256))
             history = self._train(model, pairs, cached, loss_fn, inputs, targets, epochs=epochs,
                                   batch_size=batch_size, lr=lr, weight=weight, seed=seeds["shuffle"],
-                                  guide=guide, evaluation=evaluation)
+                                  evaluation=evaluation)
         self.model_ = freeze(model)
         self.guide_ = guide
         self.history_ = history
@@ -261,8 +267,7 @@ class GuidedTraining:
 
     def _train(self, model: nn.Module, pairs: list[tuple[str, str]], cached: dict[str, torch.Tensor],
                loss_fn: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, *, epochs: int, batch_size: int,
-               lr: float, weight: float, seed: int, guide: nn.Module,
-               evaluation: tuple[torch.Tensor, torch.Tensor] | None) -> pd.DataFrame:
+               lr: float, weight: float, seed: int, evaluation: tuple[Any, ...] | None) -> pd.DataFrame:
         parameters = [p for p in model.parameters() if p.requires_grad]
         if not parameters:
             raise ConfigError("the model has no trainable parameters", source="model",
@@ -301,7 +306,7 @@ class GuidedTraining:
                          "total_loss": sums["task"] / len(order) + weight * len(pairs) * mean_alignment,
                          "train_accuracy": sums["correct"] / len(order)})
             if evaluation is not None:
-                rows[-1].update(_held_out_scores(model, guide, pairs, *evaluation))
+                rows[-1].update(_held_out_scores(model, pairs, *evaluation))
             log.debug("guided training epoch %d: %s", epoch + 1, rows[-1])
         return pd.DataFrame(rows)
 

@@ -18,9 +18,9 @@ from typing import NoReturn
 
 from .._version import __version__
 from ..errors import NeuroalignError
-from . import (demo, extract_cmd, glm_cmd, graphs_cmd, metamer_humans_cmd, metamer_study_cmd, metamers_cmd,
-               observer_cmd, psychometric_cmd, report_cmd, representations_cmd, run_cmd, score_cmd, searchlight_cmd,
-               spikes_cmd, studies_cmd, triplets_cmd, validate_cmd)
+from . import (alignment_cmd, demo, extract_cmd, glm_cmd, graphs_cmd, metamer_humans_cmd, metamer_study_cmd,
+               metamers_cmd, observer_cmd, psychometric_cmd, report_cmd, representations_cmd, run_cmd, score_cmd,
+               searchlight_cmd, spikes_cmd, studies_cmd, triplets_cmd, validate_cmd)
 
 log = logging.getLogger("neuroalign")
 
@@ -31,7 +31,7 @@ EXIT_UNEXPECTED = 3
 
 SUBCOMMANDS = (demo, validate_cmd, extract_cmd, observer_cmd, metamer_humans_cmd, metamers_cmd, metamer_study_cmd,
                psychometric_cmd, graphs_cmd, glm_cmd, searchlight_cmd, run_cmd, studies_cmd, report_cmd,
-               triplets_cmd, score_cmd, spikes_cmd, representations_cmd)
+               triplets_cmd, score_cmd, spikes_cmd, representations_cmd, alignment_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

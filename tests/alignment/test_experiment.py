@@ -62,7 +62,8 @@ def test_held_out_scores_leave_training_unchanged_and_equal_guide_alignment(digi
     assert fits[0].history_.equals(history[fits[0].history_.columns])
     last = history.iloc[-1]
     direct = guide_alignment(fits[1].model_, guide, test, pairs).values
-    assert last["cka:relu1"] == float(direct.sel(layer="relu1")) and last["cka:relu2"] == float(direct.sel(layer="relu2"))
+    for layer in ("relu1", "relu2"):
+        assert last[f"cka:{layer}"] == float(direct.sel(layer=layer))
     assert last["held_out_accuracy"] == fits[1].score(test)
 
 
