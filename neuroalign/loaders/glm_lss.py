@@ -182,7 +182,7 @@ def lss_estimates(data: Any, events: pd.DataFrame, design_kwargs: Mapping[str, A
         # the group's further shared columns (LSS-N: the other trial types), projected off the common ones
         shared = np.hstack([extra, blocks.common])
         check_full_rank(shared, names=[*blocks.extra_names[key], *blocks.common_names])
-        u = _basis(extra - q0 @ (q0.T @ extra))
+        u = _basis(extra - q0 @ (q0.T @ extra), scale=extra)
         _check_trial_models(blocks, key, members, shared)
         a = blocks.varying[members]
         for basis in (q0, u):
@@ -279,11 +279,13 @@ def _standard_residuals(y: np.ndarray, design: pd.DataFrame, noise_model: str) -
     return residuals, dof
 
 
-def _basis(columns: np.ndarray) -> np.ndarray:
-    """An orthonormal basis of ``columns`` (of full rank: see :func:`check_full_rank`)."""
+def _basis(columns: np.ndarray, *, scale: np.ndarray | None = None) -> np.ndarray:
+    """An orthonormal basis of ``columns`` (of full rank: see :func:`check_full_rank`), each column divided by
+    the norm of its counterpart in ``scale`` (default ``columns``: its scale before a projection)."""
     if columns.shape[1] == 0:
         return columns
-    return np.linalg.svd(columns / np.linalg.norm(columns, axis=0), full_matrices=False)[0]
+    norms = np.linalg.norm(columns if scale is None else scale, axis=0)
+    return np.linalg.svd(columns / norms, full_matrices=False)[0]
 
 
 def _check_trial_models(blocks, key: str, members: list[int], shared: np.ndarray) -> None:

@@ -256,12 +256,8 @@ def lss_blocks(events: pd.DataFrame, n_scans: int, design_kwargs: Mapping[str, A
             groups[c] = (cond_dm[shared_cols].to_numpy(), members)
             extra_names[c] = shared_cols
         n_columns = 2 * k + k * (len(conditions) - 1) + nuis.shape[1]
-    peaks = np.abs(own[:, :, 0]).max(axis=1)
-    for i in range(n_trials):
-        if peaks[i] <= 1e-10 * peaks.max():  # zero, or nilearn's rounding noise (~1e-15) for a trial at the end
-            raise DataError(f"trial {i} (onset {events.loc[i, 'onset']} s) has an all-zero regressor: it falls "
-                            f"outside the run of {n_scans} volumes (or before min_onset)", source="events",
-                            fix="drop the trials outside the run, or check the run's events file and t_r")
+    # a trial's regressor of zeros (or nilearn's rounding noise for a trial at the run's end) is refused by
+    # glm_design.check_full_rank in each trial's model (glm_lss), as the LSA designs are
     varying = np.concatenate([own, others], axis=2)
     return LSSBlocks(nuis.to_numpy(), nuis.columns.tolist(), groups, varying, extra_names, names, n_columns, k)
 
