@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from neuroalign.alignment.experiment import (GUIDANCE_DEFAULTS, GUIDE_LAYERS, LOSS_NAMES, check_guidance_settings,
                                              mlp_layer_names, plain_mlp, run_guidance_experiment)
