@@ -233,7 +233,8 @@ def run_guidance_experiment(settings: Mapping[str, Any] | None = None, *, progre
     -------
     Score
         dims ``(weight, seed, epoch, measure)``; ``params`` hold the settings,
-        the layer pairs and ``guide_accuracy`` (the guide's held-out accuracy).
+        the layer pairs, ``guide_accuracy`` (the guide's held-out accuracy),
+        the number of training digits and the digits file's source and sha256.
 
     Examples
     --------
@@ -257,7 +258,8 @@ def run_guidance_experiment(settings: Mapping[str, Any] | None = None, *, progre
     seed = int(values["seed"])
     seeds = [seed + i for i in range(values["n_seeds"])]
     with torch_threads(1):
-        train, test = split_train_test(load_mnist_5k(), test_size=values["n_test"], random_state=seed)
+        digits = load_mnist_5k()
+        train, test = split_train_test(digits, test_size=values["n_test"], random_state=seed)
         if values["n_train"] and values["n_train"] < train.sizes["presentation"]:
             train = split_train_test(train, test_size=values["n_train"], random_state=seed)[1]
         guide = MnistCNN(seed=seed)
@@ -292,5 +294,6 @@ def run_guidance_experiment(settings: Mapping[str, Any] | None = None, *, progre
                          coords={"weight": values["weights"], "seed": seeds,
                                  "epoch": np.arange(1, values["epochs"] + 1), "measure": measures})
     params = {**{k: v for k, v in values.items()}, "layer_pairs": [[t, g] for t, g in values["layers"].items()],
-              "guide_accuracy": guide_accuracy, "n_train_images": int(train.sizes["presentation"])}
+              "guide_accuracy": guide_accuracy, "n_train_images": int(train.sizes["presentation"]),
+              "digits": {key: digits.attrs[key] for key in ("source", "sha256")}}
     return Score(value, metric=f"guided-training-{values['loss'].replace('_', '-')}", params=params)
