@@ -16,6 +16,14 @@ the pass.
 the forward pass and passes the gradient through unchanged, as if the layer
 were the identity (the "fake ReLU" of Feather et al. 2023), so that units at
 zero still receive gradient.
+
+``memory_format="channels_last"`` runs the model on channels-last copies of the
+images and of its 4-d parameters (convolution kernels), passed with
+``torch.func.functional_call``: the model itself is not changed.  The values are
+those of the usual layout up to float rounding; on CPU, oneDNN's convolutions
+and max-pooling are faster in this layout on a batch of images.  ``"auto"``
+chooses it for a batch of 4-d images on CPU and a model with convolution
+kernels (:meth:`LayerForward.choose_memory_format`).
 """
 
 from __future__ import annotations
@@ -28,8 +36,12 @@ from torch import nn
 from ..errors import ConfigError, ExtractionError
 from ..extract.layers import LayerSpec, resolve_layers
 from ..extract.models import forward_failed
+from ..fitting.base import check_choice
 
-__all__ = ["LayerForward", "layer_activations", "FakeReLU"]
+__all__ = ["LayerForward", "layer_activations", "FakeReLU", "MEMORY_FORMATS"]
+
+#: ``memory_format`` choices: the images' own layout, channels-last, or channels-last where it helps.
+MEMORY_FORMATS = ("contiguous", "channels_last", "auto")
 
 
 class _Stop(BaseException):
@@ -87,6 +99,9 @@ class LayerForward:
         Resolved with :func:`neuroalign.extract.resolve_layers`; it must select exactly one module.
     fake_relu : bool
         Replace the layer (an ``nn.ReLU``) by a ReLU whose gradient is the identity.
+    memory_format : {"contiguous", "channels_last", "auto"}
+        The memory layout the model runs in (the module docstring says how); ``"auto"`` is
+        settled by :meth:`choose_memory_format` (``"contiguous"`` until then).
 
     Notes
     -----
@@ -107,7 +122,8 @@ class LayerForward:
     ((2, 32, 8, 8), 'block2')
     """
 
-    def __init__(self, model: nn.Module, layer: LayerSpec, *, fake_relu: bool = False):
+    def __init__(self, model: nn.Module, layer: LayerSpec, *, fake_relu: bool = False,
+                 memory_format: str = "contiguous"):
         if not isinstance(model, nn.Module):
             raise ConfigError(f"model is a {type(model).__name__}, not a torch.nn.Module", source="model",
                               fix="pass a torch module (see neuroalign.extract.load_model for specs)")
@@ -118,10 +134,40 @@ class LayerForward:
         if self.fake_relu and not isinstance(self.module, nn.ReLU):
             raise ConfigError(f"fake_relu needs a ReLU layer, but {self.layer!r} is a {type(self.module).__name__}",
                               source="fake_relu", fix="pass fake_relu=False, or name an nn.ReLU module as the layer")
+        self.memory_format = check_choice("memory_format", memory_format, MEMORY_FORMATS)
+        self.channels_last = memory_format == "channels_last"
+        self._kernels: dict[str, torch.Tensor] | None = None  # channels-last copies while a block runs with them
         self._handles: list[Any] = []
         self._depth = 0  # nested ``with`` blocks: the hook goes when the outermost one ends
         self._armed = False
         self._output: Any = None
+
+    def choose_memory_format(self, images: torch.Tensor) -> bool:
+        """Settle ``"auto"`` for ``images``: channels-last for a batch (≥ 2) of 4-d images on CPU and a
+        model with 4-d parameters; returns whether the model runs channels-last."""
+        if self.memory_format == "auto":
+            parameters = list(self.model.parameters())
+            self.channels_last = (images.ndim == 4 and images.shape[0] > 1 and images.device.type == "cpu"
+                                  and any(p.ndim == 4 for p in parameters)
+                                  and not any(p.requires_grad for p in parameters))
+            if self._handles:
+                self._kernels = self._channels_last_kernels()
+        return self.channels_last
+
+    def use_contiguous(self) -> None:
+        """Run the model in the images' own layout from now on (e.g. after a channels-last pass failed)."""
+        self.channels_last, self._kernels = False, None
+
+    def _channels_last_kernels(self) -> dict[str, torch.Tensor] | None:
+        if not self.channels_last:
+            return None
+        trainable = [name for name, p in self.model.named_parameters() if p.requires_grad and p.ndim == 4]
+        if trainable:  # copies taken once would carry no gradient to the parameters
+            raise ConfigError(f"memory_format='channels_last' needs frozen kernels; {trainable[0]!r} requires grad",
+                              source="memory_format", fix="freeze the model (model.requires_grad_(False)) or pass "
+                                                          "memory_format='contiguous'")
+        return {name: p.detach().contiguous(memory_format=torch.channels_last)
+                for name, p in self.model.named_parameters() if p.ndim == 4}
 
     # ------------------------------------------------------------------ hooks
     def _pre_hook(self, module: nn.Module, inputs: tuple) -> None:
@@ -141,6 +187,7 @@ class LayerForward:
                 self._handles.append(self.module.register_forward_pre_hook(self._pre_hook))
             else:
                 self._handles.append(self.module.register_forward_hook(self._hook))
+            self._kernels = self._channels_last_kernels()  # taken now: the model's weights as they are
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -154,6 +201,7 @@ class LayerForward:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        self._kernels = None
 
     # ------------------------------------------------------------------ calls
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -164,7 +212,11 @@ class LayerForward:
         self._output = None
         self._armed = True
         try:
-            self.model(images)
+            if self._kernels is not None and images.ndim == 4:
+                torch.func.functional_call(self.model, self._kernels,
+                                           (images.contiguous(memory_format=torch.channels_last),))
+            else:
+                self.model(images)
         except _Stop:
             pass
         except Exception as exc:  # the model's own code: name the inputs it failed on

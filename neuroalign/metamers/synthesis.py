@@ -22,7 +22,7 @@ import xarray as xr
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ExtractionError
 from ..extract.layers import LayerSpec
 from .checkpoint import check_same_model, read_checkpoint, write_checkpoint
 from .layer_forward import LayerForward, resolve_one_layer
@@ -87,6 +87,10 @@ class Metamer:
         Seeds the start images (per image, with its ``stimulus_id``).
     stimulus_ids : sequence of str, optional
         Default: the DataArray's, or ``"0"`` … ``"N-1"``.
+    memory_format : {"auto", "contiguous", "channels_last"}
+        The layout the model runs in (:class:`~neuroalign.metamers.layer_forward.LayerForward`);
+        ``"auto"``: channels-last for a batch of images on CPU (faster there, the same values up to
+        float rounding), unless the model fails in that layout.
 
     Notes
     -----
@@ -117,7 +121,7 @@ class Metamer:
                  initial: Initial | None = None, allowed_range: tuple[float, float] = (0.0, 1.0),
                  fake_relu: bool | None = None, stop_tolerance: float | bool | None = None,
                  stop_window: int | None = None, store_every: int | None = None, random_state: int = 0,
-                 stimulus_ids: Sequence[str] | None = None):
+                 stimulus_ids: Sequence[str] | None = None, memory_format: str = "auto"):
         self._preset = get_preset(preset)
         self.preset = preset
         if not isinstance(model, nn.Module):
@@ -132,7 +136,8 @@ class Metamer:
         if fake_relu is None:
             fake_relu = isinstance(module, nn.ReLU) if self._preset.fake_relu == "auto" else self._preset.fake_relu
         self.fake_relu = bool(fake_relu)
-        self._forward = LayerForward(model, self.layer, fake_relu=self.fake_relu)
+        self._forward = LayerForward(model, self.layer, fake_relu=self.fake_relu, memory_format=memory_format)
+        self.memory_format = memory_format
         self.loss, self.penalty, self.optimizer, self.scheduler = loss, penalty, optimizer, scheduler
         self._loss = get_loss(self._preset.loss if loss is None else loss)
         self._penalty = get_penalty(self._preset.penalty if penalty is None else (penalty or None),
@@ -172,6 +177,11 @@ class Metamer:
         check_model(self.model)
         check_placement(self.model, self.images)
         with self._forward:
+            if self._forward.choose_memory_format(self.images) and self.memory_format == "auto":
+                try:  # a model that cannot run channels-last (e.g. a .view of its input) runs as it is
+                    check_layer_path(self._forward, self.images)
+                except ExtractionError:
+                    self._forward.use_contiguous()
             check_layer_path(self._forward, self.images)
             with torch.no_grad():
                 targets = self._forward(self.images)
@@ -451,6 +461,7 @@ class Metamer:
                 "initial": self.initial if isinstance(self.initial, str) or self.initial is None
                 else describe_callable(self.initial) if callable(self.initial) else "tensor",
                 "allowed_range": list(self.allowed_range), "fake_relu": self.fake_relu,
+                "memory_format": self.memory_format,
                 "stopping": self._rule.describe(), "store_every": self.store_every,
                 "random_state": self.random_state}
 
@@ -487,7 +498,8 @@ class Metamer:
                       stop_tolerance=False if settings["stopping"]["tolerance"] is None
                       else settings["stopping"]["tolerance"], stop_window=settings["stopping"]["window"],
                       store_every=settings["store_every"], random_state=settings["random_state"],
-                      stimulus_ids=state["stimulus_ids"], **parts)
+                      stimulus_ids=state["stimulus_ids"], memory_format=settings.get("memory_format", "contiguous"),
+                      **parts)
         restored = metamer.describe()
         for key in ("loss", "penalty", "optimizer", "scheduler"):
             if restored[key] != settings[key]:

@@ -88,6 +88,7 @@ def checkpoint_state(metamer: "Metamer") -> dict[str, Any]:
             "current": list(metamer._current), "saved": metamer.saved_metamer,
             "saved_iterations": torch.tensor(metamer._saved_iterations, dtype=torch.long),
             "stopped": metamer._stopped, "stop_iteration": metamer._stop_iteration,
+            "channels_last": metamer._forward.channels_last,
             "loss_check": metamer._loss(metamer._targets, 2 * metamer._targets).detach(),
             "optimizer": {"class": describe_callable(optimizer), "state": optimizer.state_dict()},
             "scheduler": None if scheduler is None else {"class": describe_callable(scheduler),
@@ -102,6 +103,7 @@ def restore_state(metamer: "Metamer", state: dict[str, Any], path: Any) -> None:
     if not torch.allclose(check, state["loss_check"], rtol=1e-5, atol=1e-8):
         raise ConfigError("the loss gives other values than the saved loss did", source="loss",
                           fix="pass the loss the synthesis was saved with")
+    metamer._forward.channels_last = bool(state.get("channels_last", False))  # the layout the saved steps ran in
     metamer._start(state["metamer"].clone())
     for name, part in (("optimizer", metamer._optimizer), ("scheduler", metamer._scheduler)):
         saved = state[name]
