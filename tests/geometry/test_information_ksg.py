@@ -2,6 +2,8 @@
 
 References: the closed-form MI of correlated Gaussians, scikit-learn's ``mutual_info_regression`` /
 ``mutual_info_classif`` (the same estimators for one feature), and a brute-force loop written here.
+The two ways of finding neighbours (``method="tree"``: scipy / scikit-learn KD-trees, ``"scan"``: the
+compiled blocked scan) are checked against each other and against the loop, per sample and bit for bit.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from hypothesis import strategies as st
 from scipy.special import digamma
 from sklearn.feature_selection import mutual_info_classif, mutual_info_regression
 
-from neuroalign.errors import ConfigError, DataError
-from neuroalign.geometry.information.ksg import ksg_label_information, ksg_mutual_information
+from neuroalign.errors import ConfigError, DataError, UnknownNameError
+from neuroalign.geometry.information.ksg import (SCAN_FROM_DIMS, ksg_label_information, ksg_mutual_information,
+                                                 neighbour_counts, resolve_method)
 
 
 def gaussian_pair(rho: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,6 +41,26 @@ def brute_force_ksg(x: np.ndarray, y: np.ndarray, k: int) -> float:
         n_y = int((dy < eps).sum()) - 1
         total += digamma(n_x + 1) + digamma(n_y + 1)
     return float(digamma(k) + digamma(n) - total / n)
+
+
+def brute_force_rows(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The loop's per-sample terms: joint k-th neighbour distance (the query excluded), strict counts."""
+    n = len(x)
+    eps, n_x, n_y = np.empty(n), np.empty(n, int), np.empty(n, int)
+    for i in range(n):
+        dx = np.abs(x - x[i]).max(axis=1)
+        dy = np.abs(y - y[i]).max(axis=1)
+        dz = np.maximum(dx, dy)
+        dz[i] = np.inf
+        eps[i] = np.sort(dz)[k - 1]
+        n_x[i] = int((dx < eps[i]).sum()) - 1
+        n_y[i] = int((dy < eps[i]).sum()) - 1
+    return eps, n_x, n_y
+
+
+def assert_same_rows(first, second) -> None:
+    for a, b, name in zip(first, second, ("k-th distance", "n_x", "n_y")):
+        assert np.array_equal(a, b), f"{name} differs on {int((a != b).sum())} sample(s)"
 
 
 # -- closed forms: I = -0.5 log(1 - rho^2) for a pair, -0.5 log(det C / (det C_xx det C_yy)) for vectors ----
@@ -65,13 +88,14 @@ def test_independent_variables_give_about_zero_and_bits_are_nats_over_log_2():
 
 # -- scikit-learn: the same estimator for one feature and one target -------------------------------------
 
+@pytest.mark.parametrize("method", ["auto", "tree", "scan"])
 @pytest.mark.parametrize("k", [1, 3, 7])
-def test_equals_sklearn_mutual_info_regression_for_1d(k):
+def test_equals_sklearn_mutual_info_regression_for_1d(k, method):
     """sklearn scales x and y to unit standard deviation and adds 1e-10-scaled noise, as we do; on
     standardised inputs the two differ only by that noise, far below the 1e-9 nats tolerance."""
     x, y = gaussian_pair(0.7, 1500, seed=3)
     x, y = x / x.std(), y / y.std()
-    ours = ksg_mutual_information(x, y, k=k)
+    ours = ksg_mutual_information(x, y, k=k, method=method)
     theirs = mutual_info_regression(x[:, None], y, n_neighbors=k, random_state=0)[0]
     assert ours == pytest.approx(theirs, abs=1e-9)
 
@@ -103,6 +127,89 @@ def test_tree_equals_the_brute_force_loop_in_several_dims(k):
     y = np.tanh(x @ rng.normal(size=(3, 2))) + 0.3 * rng.normal(size=(300, 2))
     ours = ksg_mutual_information(x, y, k=k, standardize=False, noise=0)
     assert ours == pytest.approx(brute_force_ksg(x, y, k), abs=1e-12)
+
+
+# -- tree and scan: the same per-sample terms as the loop, bit for bit --------------------------------------
+
+def manifold_pair(n: int, dims_x: int, dims_y: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """x near a 4-dim manifold, y = ReLU of a map of x (a layer), as in benchmarks/bench_mi_ksg.py."""
+    rng = np.random.default_rng(seed)
+    x = np.tanh(rng.normal(size=(n, 4)) @ rng.normal(size=(4, dims_x))) + 0.05 * rng.normal(size=(n, dims_x))
+    return x, np.maximum(0.0, x @ rng.normal(size=(dims_x, dims_y)))
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+@pytest.mark.parametrize("dims", [(1, 1), (3, 2), (32, 32)])
+def test_tree_and_scan_equal_the_loop_per_sample(dims, k):
+    x, y = manifold_pair(400, *dims, seed=sum(dims) + k)
+    loop = brute_force_rows(x, y, k)
+    assert_same_rows(neighbour_counts(x, y, k, method="tree"), loop)
+    assert_same_rows(neighbour_counts(x, y, k, method="scan"), loop)
+    assert ksg_mutual_information(x, y, k=k, method="scan", noise=0) == \
+        ksg_mutual_information(x, y, k=k, method="tree", noise=0)
+
+
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_ties_and_duplicated_samples_give_the_same_terms(k):
+    """Values on a coarse grid: many distances tie with ε (the strict count decides), and every sample
+    appears twice (a duplicate at distance 0 is a neighbour, so ε > 0 from k = 2 on)."""
+    rng = np.random.default_rng(k)
+    x = rng.integers(0, 6, size=(200, 3)).astype(float)
+    joint = np.unique(np.column_stack([x, x[:, :2] + rng.integers(0, 3, size=(200, 2))]), axis=0)
+    x, y = np.vstack([joint[:, :3], joint[:, :3]]), np.vstack([joint[:, 3:], joint[:, 3:]])
+    loop = brute_force_rows(x, y, k)
+    assert (loop[0] > 0).all() and np.isin(loop[0], [1.0, 2.0]).all(), "the test wants ties of ε with grid steps"
+    assert_same_rows(neighbour_counts(x, y, k, method="tree"), loop)
+    assert_same_rows(neighbour_counts(x, y, k, method="scan"), loop)
+    assert ksg_mutual_information(x, y, k=k, standardize=False, noise=0, method="scan") == \
+        pytest.approx(brute_force_ksg(x, y, k), abs=1e-12)
+
+
+def test_scan_refuses_duplicates_that_make_a_distance_zero_as_the_tree_does():
+    x, y = gaussian_pair(0.5, 40, seed=0)
+    x, y = np.repeat(x, 2), np.repeat(y, 2)
+    for method in ("tree", "scan"):
+        with pytest.raises(DataError, match="80 sample.*1 or more exact duplicates"):
+            ksg_mutual_information(x, y, k=1, noise=0, method=method)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(8, 60), dims_x=st.integers(1, 5), dims_y=st.integers(1, 5),
+       k=st.integers(1, 6), grid=st.booleans())
+def test_scan_equals_tree_on_random_data(seed, n, dims_x, dims_y, k, grid):
+    """Property: on any data (continuous, or rounded to a grid with ties and repeats), both methods give
+    identical per-sample terms, and the estimates of both are equal (not merely close)."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(size=(n, dims_x)), rng.normal(size=(n, dims_y))
+    if grid:
+        x, y = np.round(x * 2), np.round(y * 2)
+    k = min(k, n - 1)
+    try:
+        tree = neighbour_counts(x, y, k, method="tree")
+    except DataError:
+        with pytest.raises(DataError, match="exact duplicates"):
+            neighbour_counts(x, y, k, method="scan")
+        return
+    scan = neighbour_counts(x, y, k, method="scan")
+    assert_same_rows(scan, tree)
+    assert ksg_mutual_information(x, y, k=k, noise=0, method="scan") == \
+        ksg_mutual_information(x, y, k=k, noise=0, method="tree")
+
+
+def test_auto_scans_from_scan_from_dims_joint_dims_on():
+    assert resolve_method("auto", SCAN_FROM_DIMS - 1) == "tree"
+    assert resolve_method("auto", SCAN_FROM_DIMS) == "scan"
+    assert resolve_method("tree", 64) == "tree" and resolve_method("scan", 2) == "scan"
+    x, y = manifold_pair(200, 8, 8, seed=1)
+    assert ksg_mutual_information(x, y) == ksg_mutual_information(x, y, method="scan")
+
+
+def test_unknown_method_is_a_named_error():
+    x, y = gaussian_pair(0.5, 50, seed=0)
+    with pytest.raises(UnknownNameError, match="unknown method 'kdtree'") as error:
+        ksg_mutual_information(x, y, method="kdtree")
+    assert error.value.source == "method" and "'tree'" in error.value.fix
+    assert isinstance(error.value, ConfigError)
 
 
 # -- invariances -----------------------------------------------------------------------------------------
