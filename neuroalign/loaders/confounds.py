@@ -13,7 +13,7 @@ import pandas as pd
 from ..errors import ConfigError, DataError, FileFormatError, SchemaError, UnknownNameError
 from .text_tables import read_text_table
 
-__all__ = ["load_confounds", "scrubbing_mask", "FMRIPREP_DEFAULT_CONFOUNDS"]
+__all__ = ["load_confounds", "confound_regressors", "scrubbing_mask", "FMRIPREP_DEFAULT_CONFOUNDS"]
 
 #: Columns used from an fMRIPrep confounds file when ``confound_columns`` is not given.
 FMRIPREP_DEFAULT_CONFOUNDS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z", "white_matter", "csf")
@@ -43,15 +43,31 @@ def load_confounds(confounds: Any, n_volumes: int, *, columns: Sequence[str] | N
     >>> regressors.shape, fd.tolist()
     ((3, 1), [0.0, 0.3, 0.1])
     """
+    values, fd, _ = confound_regressors(confounds, n_volumes, columns=columns, source=source)
+    return values, fd
+
+
+def confound_regressors(confounds: Any, n_volumes: int, *, columns: Sequence[str] | None = None,
+                        source: str = "confounds") -> tuple[np.ndarray | None, np.ndarray | None, list[str] | None]:
+    """:func:`load_confounds`, plus the chosen columns' names (None for an array without names).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from neuroalign.loaders.confounds import confound_regressors
+    >>> table = pd.DataFrame({"trans_x": [0, .1, .2], "rot_z": [0, .0, .1]})
+    >>> confound_regressors(table, 3, columns=["rot_*", "trans_x"])[2]
+    ['rot_z', 'trans_x']
+    """
     if confounds is None:
-        return None, None
+        return None, None, None
     if isinstance(confounds, (str, os.PathLike)):
         source = str(confounds)
         if not os.path.isfile(source):
             raise FileFormatError("the confounds file does not exist", source=source, fix="check the path")
         # names exactly as written: a repeated column is an error, not a silent "a.1"
         confounds = read_text_table(source, sep="\t" if ".tsv" in source.lower() else ",", what="confounds table")
-    fd = None
+    fd, chosen = None, None
     if isinstance(confounds, pd.DataFrame):
         names = [str(c) for c in confounds.columns]
         repeated = sorted({n for n in names if names.count(n) > 1})
@@ -69,7 +85,7 @@ def load_confounds(confounds: Any, n_volumes: int, *, columns: Sequence[str] | N
             fd = np.nan_to_num(fd, nan=0.0)  # the first volume has no previous one: fMRIPrep writes n/a
         if columns is None:
             columns = [c for c in FMRIPREP_DEFAULT_CONFOUNDS if c in names] if "trans_x" in names else names
-        chosen: list[str] = []
+        chosen = []
         for pattern in columns:
             matched = fnmatch.filter(names, pattern)
             if not matched:
@@ -95,7 +111,7 @@ def load_confounds(confounds: Any, n_volumes: int, *, columns: Sequence[str] | N
         if not np.all(np.isfinite(values)):
             raise DataError("the confounds have NaN or inf values after the first row", source=source,
                             fix="leave those columns out with confound_columns=[...]")
-    return values, fd
+    return values, fd, (chosen or None) if values is not None else None
 
 
 def _numbers(table: pd.DataFrame, source: str) -> np.ndarray:

@@ -23,7 +23,7 @@ import xarray as xr
 from ..data import hash_array, provenance, validate
 from ..errors import ConfigError, DataError, UnknownNameError
 from .bids import parse_bids_entities
-from .confounds import load_confounds
+from .confounds import confound_regressors
 from .events import check_events_in_run, read_events
 from .glm_design import check_full_rank, check_glm_options, frame_times, lsa_design
 from .glm_fit import fit_lsa_run, fit_lss_run, restated  # noqa: F401 (restated: cli.glm_cmd imports it from here)
@@ -212,9 +212,11 @@ signal_scaling
         table = read_events(event_items[index], stimulus_column=stimulus_column, source=ev_source)
         check_events_in_run(table, n_volumes, tr, slice_time_ref=slice_time_ref, min_onset=min_onset,
                             source=ev_source)
-        regressors, _ = load_confounds(confound_items[index], n_volumes, columns=confound_columns,
-                                       source=f"confounds of {name}")
-        confound_names = None if regressors is None else [f"confound_{k}" for k in range(regressors.shape[1])]
+        regressors, _, chosen = confound_regressors(confound_items[index], n_volumes, columns=confound_columns,
+                                                    source=f"confounds of {name}")
+        # the design's confound columns carry the table's names (a plain array's, their positions)
+        confound_names = None if regressors is None else [
+            f"confound_{column}" for column in (chosen or range(regressors.shape[1]))]
         times = frame_times(n_volumes, tr, slice_time_ref)
         if per == "stimulus" and (table.groupby("stimulus_id")["trial_type"].nunique() > 1).any():
             raise DataError("a stimulus appears with several trial types in one run", source=ev_source,

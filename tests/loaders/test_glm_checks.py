@@ -80,8 +80,12 @@ def test_lsa_and_lss_name_collinear_confounds_with_one_error(tmp_path):
                               noise_model="ols", progress=False)
         problems.append(info.value.problem)
         assert "fMRIPrep's cosine regressors" in info.value.fix and "trials at the same onset" in info.value.fix
-    for problem in problems:  # estimate_patterns names confound columns by position (confound_<k>)
-        assert "is rank-deficient (rank" in problem and "['confound_0', 'confound_2'] are linearly dependent" in problem
+    for problem in problems:  # the design's confound columns carry the table's column names
+        assert ("is rank-deficient (rank" in problem
+                and "['confound_wm', 'confound_wm_copy'] are linearly dependent" in problem), problem
+    with pytest.raises(DataError, match=r"\['confound_0', 'confound_2'\] are linearly dependent"):  # an array
+        estimate_patterns(_run(tmp_path, _data()), EVENTS, confounds=confounds.to_numpy(), estimator="lsa",
+                          noise_model="ols", progress=False)
     with pytest.raises(DataError, match=r"\['wm', 'wm_copy'\] are linearly dependent"):
         lss_estimates(_data().reshape(4, -1).T, EVENTS, {"t_r": T_R}, confounds=confounds)
 
