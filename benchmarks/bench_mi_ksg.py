@@ -39,7 +39,7 @@ import numpy as np
 from scipy.special import digamma
 from timing import best_of
 
-from neuroalign.geometry.information.ksg import ksg_mutual_information, neighbour_counts
+from neuroalign.geometry.information.ksg import ksg_mutual_information, neighbour_counts, resolve_method
 
 N_SAMPLES, DIMS_X, DIMS_T, LATENT, K = 10_000, 32, 32, 8, 3
 
@@ -94,9 +94,17 @@ def main() -> None:
           f"{args.dims_x + args.dims_t} joint dims "
           f"({kind})")
 
-    t_tree, ours = best_of(lambda: ksg_mutual_information(x, t, k=K, standardize=False, noise=0),
-                           args.repeats)
-    print(f"ksg_mutual_information (KD-trees): {t_tree:.2f} s, I(X;T) = {ours:.4f} nats")
+    method_auto = resolve_method("auto", args.dims_x + args.dims_t)
+    neighbour_counts(x[:50], t[:50], K, method="scan")  # loads the compiled scan (numba's cache), not timed
+    times, values = {}, {}
+    for method in ("auto", "tree", "scan"):
+        times[method], values[method] = best_of(
+            lambda method=method: ksg_mutual_information(x, t, k=K, standardize=False, noise=0, method=method),
+            args.repeats)
+        how = {"auto": f"auto, here the {method_auto}", "tree": "KD-trees", "scan": "compiled blocked scan"}[method]
+        print(f"ksg_mutual_information, method={method!r} ({how}): {times[method]:.2f} s, "
+              f"I(X;T) = {values[method]:.10f} nats")
+    print(f"the three estimates are equal: {values['auto'] == values['tree'] == values['scan']}")
 
     rows = np.arange(N_SAMPLES) if args.full else \
         np.random.default_rng(1).choice(N_SAMPLES, size=min(args.reference_rows, N_SAMPLES), replace=False)
@@ -106,17 +114,21 @@ def main() -> None:
     t_loop = t_rows * N_SAMPLES / len(rows)
     how = "all rows" if args.full else f"{len(rows)} rows, extrapolated linearly to {N_SAMPLES:,} rows (O(n²) in all)"
     print(f"brute-force loop: {t_loop:.1f} s ({how})")
-    tree_eps, tree_nx, tree_nt = neighbour_counts(x, t, K)
-    same_rows = (np.array_equal(eps, tree_eps[rows]) and np.array_equal(n_x, tree_nx[rows])
-                 and np.array_equal(n_t, tree_nt[rows]))
-    print(f"per-row terms (k-th distance, n_x, n_t) on those rows identical to the tree's: {same_rows}")
-    print(f"ratio loop / tree: {t_loop / t_tree:.1f}x")
+    for method in ("tree", "scan"):
+        m_eps, m_nx, m_nt = neighbour_counts(x, t, K, method=method)
+        same_rows = (np.array_equal(eps, m_eps[rows]) and np.array_equal(n_x, m_nx[rows])
+                     and np.array_equal(n_t, m_nt[rows]))
+        print(f"per-row terms (k-th distance, n_x, n_t) of the {method} on those rows identical to the loop's: "
+              f"{same_rows}")
+    for method in ("auto", "tree", "scan"):
+        print(f"ratio loop / {method}: {t_loop / times[method]:.1f}x")
 
     small_x, small_t = x[:args.check_samples], t[:args.check_samples]
-    tree_small = ksg_mutual_information(small_x, small_t, k=K, standardize=False, noise=0)
     loop_small = brute_force_ksg(small_x, small_t, K)
-    print(f"full comparison on {args.check_samples:,} samples: tree {tree_small:.10f}, loop {loop_small:.10f}, "
-          f"max |difference| {abs(tree_small - loop_small):.2e} nats")
+    for method in ("tree", "scan"):
+        small = ksg_mutual_information(small_x, small_t, k=K, standardize=False, noise=0, method=method)
+        print(f"full comparison on {args.check_samples:,} samples: {method} {small:.10f}, loop {loop_small:.10f}, "
+              f"max |difference| {abs(small - loop_small):.2e} nats")
 
 
 if __name__ == "__main__":
