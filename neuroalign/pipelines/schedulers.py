@@ -18,6 +18,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,9 @@ LOCAL_CLUSTER = "local-cluster"
 LOCAL_CLUSTER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
                         "distributed.worker.profile.enabled": False}
 
+#: Libraries a ``processes`` worker imports as it starts, when the driver has them loaded.
+WARM_LIBRARIES = ("numpy", "scipy", "pandas", "xarray", "sklearn", "torch", "zarr")
+
 #: Seconds to wait for an existing scheduler before giving up.
 CONNECT_TIMEOUT = 10
 
@@ -64,6 +68,7 @@ class _LocalRunner:
 
     def check(self, modules: Sequence[str]) -> None:
         _check_imports_here(modules, where="this machine")
+        self._modules = [m for m in modules if not (m.endswith(".py") or os.sep in m)]
 
     def run(self, tasks: Mapping[str, Task], store: str, done: Callable[[Task], None]) -> None:
         from dask.callbacks import Callback
@@ -83,7 +88,16 @@ class _LocalRunner:
         if self.scheduler == "processes":
             options["chunksize"] = 1  # one task per dispatch: Dask's default batches 6 to one process, idling the others
         in_process = self.scheduler != "processes"
-        with Progress(), (_limited(1) if in_process else contextlib.nullcontext()):
+        with contextlib.ExitStack() as stack:
+            if in_process:
+                stack.enter_context(_limited(1))
+            else:
+                # the steps' modules, and the heavy libraries planning has loaded here (torch to fingerprint models)
+                modules = {"neuroalign.pipelines.execution", *getattr(self, "_modules", ()),
+                           *(task.step.split(":")[0] for task in tasks.values()),
+                           *(name for name in WARM_LIBRARIES if name in sys.modules)}
+                options["pool"] = stack.enter_context(_started_pool(self.workers or os.cpu_count() or 1, modules))
+            stack.enter_context(Progress())
             get(graph, list(graph), **options)
 
 
@@ -120,6 +134,40 @@ def _graph(tasks: Mapping[str, Task], store: str, threads: int | None) -> dict:
         upstream = [_dask_key(k) if k in tasks else k for k in task.dependencies]
         graph[_dask_key(key)] = (execute_task, json.dumps(task.to_json()), store, threads, *upstream)
     return graph
+
+
+@contextlib.contextmanager
+def _started_pool(n_workers: int, modules: set[str]) -> Iterator[Any]:
+    """Dask's process pool for ``dask.multiprocessing.get``, with every worker started at once.
+
+    Left to itself the pool starts a process only when a task waits for one, so the second worker
+    spawns and imports torch, scikit-learn and the steps (seconds) only when the first dependent tasks
+    are ready, on the study's critical path.  Here all workers start together and import the steps'
+    modules while the first task runs.  The workers are initialised as Dask's own pool does (its
+    ``initialize_worker_process``, and a fixed ``PYTHONHASHSEED`` for consistent hashing).
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    from dask.multiprocessing import get_context, initialize_worker_process
+
+    if os.environ.get("PYTHONHASHSEED") in (None, "0"):
+        os.environ["PYTHONHASHSEED"] = "6640"  # what dask.multiprocessing.get sets for its own pool
+    pool = ProcessPoolExecutor(n_workers, mp_context=get_context(), initializer=partial(
+        initialize_worker_process, user_initializer=partial(_import_modules, tuple(sorted(modules)))))
+    try:
+        for _ in range(n_workers):  # each submission while no worker is idle starts one
+            pool.submit(int)
+        yield pool
+    finally:
+        pool.shutdown()
+
+
+def _import_modules(modules: Sequence[str]) -> None:
+    """Import the modules a worker's tasks will need (a failure is left to the task, which names it)."""
+    for module in modules:
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
 
 
 def _dask_key(key: str) -> str:
