@@ -41,7 +41,8 @@ def _max_abs_rows(points, query, first, stop, row):  # pragma: no cover - compil
     """``row[j] = max_d |points[d, j] - points[d, query]|`` for ``first <= j < stop`` (max-norm distances).
 
     The loops index slices from 0, so the compiler knows no index is negative (numba would otherwise
-    test each one for wraparound) and vectorises the inner loop.
+    test each one for wraparound) and vectorises the inner loop; four dims per pass over ``row`` cut its
+    loads and stores fourfold (a maximum is exact in any order, so the values do not change).
     """
     out = row[first:stop]
     size = out.shape[0]
@@ -49,9 +50,23 @@ def _max_abs_rows(points, query, first, stop, row):  # pragma: no cover - compil
     centre = points[0, query]
     for j in range(size):
         out[j] = abs(values[j] - centre)
-    for d in range(1, points.shape[0]):
-        values = points[d, first:stop]
-        centre = points[d, query]
+    dims = points.shape[0]
+    d = 1
+    while d + 4 <= dims:
+        v0, v1 = points[d, first:stop], points[d + 1, first:stop]
+        v2, v3 = points[d + 2, first:stop], points[d + 3, first:stop]
+        c0, c1, c2, c3 = points[d, query], points[d + 1, query], points[d + 2, query], points[d + 3, query]
+        for j in range(size):
+            a, b = abs(v0[j] - c0), abs(v1[j] - c1)
+            c, e = abs(v2[j] - c2), abs(v3[j] - c3)
+            a = a if a > b else b
+            c = c if c > e else e
+            a = a if a > c else c
+            out[j] = a if a > out[j] else out[j]
+        d += 4
+    for rest in range(d, dims):
+        values = points[rest, first:stop]
+        centre = points[rest, query]
         for j in range(size):
             value = abs(values[j] - centre)
             out[j] = value if value > out[j] else out[j]
