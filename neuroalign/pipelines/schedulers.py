@@ -92,10 +92,7 @@ class _LocalRunner:
             if in_process:
                 stack.enter_context(_limited(1))
             else:
-                # the steps' modules, and the heavy libraries planning has loaded here (torch to fingerprint models)
-                modules = {"neuroalign.pipelines.execution", *getattr(self, "_modules", ()),
-                           *(task.step.split(":")[0] for task in tasks.values()),
-                           *(name for name in WARM_LIBRARIES if name in sys.modules)}
+                modules = _warm_modules(tasks) | set(getattr(self, "_modules", ()))
                 options["pool"] = stack.enter_context(_started_pool(self.workers or os.cpu_count() or 1, modules))
             stack.enter_context(Progress())
             get(graph, list(graph), **options)
@@ -116,6 +113,8 @@ class _DistributedRunner:
     def run(self, tasks: Mapping[str, Task], store: str, done: Callable[[Task], None]) -> None:
         from distributed import as_completed
 
+        # every worker loads the steps' libraries at once, rather than each on its first task in turn
+        self.client.run(_import_modules, sorted(_warm_modules(tasks)))
         futures: dict[str, Any] = {}
         for key, task in tasks.items():
             upstream = [futures[k] if k in futures else k for k in task.dependencies]
@@ -161,6 +160,12 @@ def _started_pool(n_workers: int, modules: set[str]) -> Iterator[Any]:
         yield pool
     finally:
         pool.shutdown()
+
+
+def _warm_modules(tasks: Mapping[str, Task]) -> set[str]:
+    """The steps' modules, and the heavy libraries planning loaded in the driver (torch to fingerprint models)."""
+    return {"neuroalign.pipelines.execution", *(task.step.split(":")[0] for task in tasks.values()),
+            *(name for name in WARM_LIBRARIES if name in sys.modules)}
 
 
 def _import_modules(modules: Sequence[str]) -> None:
