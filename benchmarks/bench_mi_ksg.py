@@ -1,33 +1,44 @@
 """Benchmark: the KSG estimate of I(X;T) on 10,000 samples of 64 dims (X: 32 inputs, T: a 32-unit layer).
 
-Ours: :func:`neuroalign.geometry.information.ksg_mutual_information` (KD-trees: scipy's
-``cKDTree`` for the joint k-th neighbour, scikit-learn's ``KDTree`` for the marginal counts).
+Ours: :func:`neuroalign.geometry.information.ksg_mutual_information` with each ``method``:
+``"tree"`` (KD-trees: scipy's ``cKDTree`` for the joint k-th neighbour, scikit-learn's ``KDTree`` for
+the marginal counts), ``"scan"`` (the compiled blocked scan of every pair,
+``neuroalign/geometry/information/ksg_scan.py``) and ``"auto"`` (the default: the scan from 16 joint
+dims on, the trees below).
 
 Reference: algorithm 1 of Kraskov, Stögbauer & Grassberger (2004) as a brute-force loop, one max-norm
 distance row per sample (numpy, vectorised within the row).  Each row costs O(n d), so the loop is
 O(n² d): by default it runs on ``--reference-rows`` rows of the full data and its time is
 extrapolated linearly in the rows to all n (the printout says so); ``--full`` runs every row.  On those
-rows, the loop's k-th neighbour distance and both counts must equal the tree's exactly.  The values
-are also compared in full, both estimates over every row, on ``--check-samples`` samples.
+rows, the loop's k-th neighbour distance and both counts must equal the tree's and the scan's exactly.
+The values are also compared in full, the estimates over every row, on ``--check-samples`` samples.
 
 The data: X = tanh of a random map of 8 latent factors plus small noise (inputs near an
 8-dimensional manifold, as images are), T = ReLU(X W) (a layer).  ``--isotropic`` draws X and T as
 Gaussian noise in all 64 dims instead: no structure for a tree to exploit, its worst case.
 
 Run:  python benchmarks/bench_mi_ksg.py [--full] [--reference-rows N] [--isotropic] [--dims-x 32 --dims-t 32]
+      [--repeats R]
 
-One run each on a shared 2-core CPU machine (load average about 8; timings vary up to 2x between runs):
+Measured on a shared 2-core AMD EPYC machine (AVX-512; other sessions running, load average 1.3-3.8
+during the runs; timings vary up to 2x between runs), ``OMP_NUM_THREADS=1``, one thread throughout:
 
-- default data: trees 9.4 s, loop 61 s (300 rows extrapolated), ratio 6.5x;
-- ``--isotropic``: trees 72 s, loop 57 s, ratio 0.8x (the trees are slower than the loop);
-- ``--dims-x 8 --dims-t 8`` (16 joint dims): trees 1.6 s, loop 43 s, ratio 28x;
-- ``--isotropic --dims-x 2 --dims-t 2``: trees 0.39 s, loop 30 s, ratio 77x;
-- all: per-row terms identical on the timed rows; on 2,000 samples in full, |difference| 0.
+- ``--full --repeats 3`` (default data): auto (= scan) 0.80 s, tree 2.63 s, scan 0.79 s, loop 18.1 s
+  (all rows): loop / auto 22.7x, loop / tree 6.9x, loop / scan 23.0x;
+- ``--full --repeats 3 --isotropic``: auto 0.93 s, tree 9.62 s, scan 0.83 s, loop 21.1 s:
+  loop / auto 22.8x, loop / tree 2.2x, loop / scan 25.4x;
+- default rows (300, extrapolated): loop / auto 22.9x on the default data, 20.0x isotropic;
+- ``--dims-x 8 --dims-t 8`` (16 joint dims, 300 rows): loop / auto 36x (tree 35x, scan 41x);
+  with ``--isotropic``: loop / auto 42x (tree 8.5x, scan 44x);
+- all: the three estimates equal, the per-row terms of the tree and of the scan identical to the loop's
+  (on every row with ``--full``); on 2,000 samples in full, |difference| 0.
 
 In 64 joint dims a KD-tree prunes poorly (each query still visits a good share of the leaves), so the
-gain stays below 10x even on data near an 8-dimensional manifold, and vanishes on isotropic data.  A
-compiled (numba) scan with early exit over dims gave the same values in 15 s and 19 s on the two data
-sets: no better on the first, so it was not added.
+trees stay below 10x, and near 2x on isotropic data.  The scan compares every pair but in a
+vectorised loop (dims-major data, four dims per pass over a distance row, samples in cache-sized tiles
+shared by a block of queries).  Crossover measured on 10,000 samples (``neighbour_counts`` timed alone):
+the scan overtakes the trees at 14-16 joint dims on the default data (at 12: tree 0.25 s, scan 0.31 s;
+at 16: 0.39 s, 0.29 s), at about 6 on isotropic data (at 16: 1.42 s, 0.27 s); ``"auto"`` switches at 16.
 """
 
 from __future__ import annotations

@@ -47,8 +47,9 @@ from .ksg_scan import scan_neighbour_counts
 __all__ = ["ksg_mutual_information", "ksg_label_information", "neighbour_counts", "SCAN_FROM_DIMS"]
 
 #: ``method="auto"`` scans all pairs from this many joint dims on, and uses KD-trees below.  Measured on
-#: 10,000 samples (benchmarks/bench_mi_ksg.py): the scan overtakes the trees between 12 and 16 joint dims
-#: on data near an 8-dim manifold, between 4 and 8 on isotropic Gaussian data.
+#: 10,000 samples (benchmarks/bench_mi_ksg.py): the scan overtakes the trees at 14-16 joint dims on data
+#: near an 8-dim manifold, at about 6 on isotropic Gaussian data.  16 keeps the trees wherever they win
+#: on structured data; with more samples the trees gain (their time grows more slowly than the scan's n²).
 SCAN_FROM_DIMS = 16
 #: the ways to find the neighbours: ``method=`` of :func:`ksg_mutual_information`
 METHODS = ("auto", "tree", "scan")
