@@ -17,7 +17,7 @@ from sklearn.feature_selection import mutual_info_classif, mutual_info_regressio
 
 from neuroalign.errors import ConfigError, DataError, UnknownNameError
 from neuroalign.geometry.information.ksg import (SCAN_FROM_DIMS, ksg_label_information, ksg_mutual_information,
-                                                 neighbour_counts, resolve_method)
+                                                 label_neighbour_counts, neighbour_counts, resolve_method)
 
 
 def gaussian_pair(rho: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,8 +58,23 @@ def brute_force_rows(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, 
     return eps, n_x, n_y
 
 
-def assert_same_rows(first, second) -> None:
-    for a, b, name in zip(first, second, ("k-th distance", "n_x", "n_y")):
+def brute_force_label_rows(x: np.ndarray, codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ross (2014) by a loop: the k-th (capped) distance within the class, that k, and the strict count m_i
+    over all samples (the sample itself included)."""
+    n = len(x)
+    sizes = np.bincount(codes)
+    radius, k_used, m = np.empty(n), np.empty(n), np.empty(n, int)
+    for i in range(n):
+        d = np.abs(x - x[i]).max(axis=1)
+        same = d[(codes == codes[i]) & (np.arange(n) != i)]
+        k_used[i] = min(k, sizes[codes[i]] - 1)
+        radius[i] = np.sort(same)[int(k_used[i]) - 1]
+        m[i] = int((d < radius[i]).sum())
+    return radius, k_used, m
+
+
+def assert_same_rows(first, second, names=("k-th distance", "n_x", "n_y")) -> None:
+    for a, b, name in zip(first, second, names):
         assert np.array_equal(a, b), f"{name} differs on {int((a != b).sum())} sample(s)"
 
 
@@ -100,13 +115,14 @@ def test_equals_sklearn_mutual_info_regression_for_1d(k, method):
     assert ours == pytest.approx(theirs, abs=1e-9)
 
 
+@pytest.mark.parametrize("method", ["auto", "tree", "scan"])
 @pytest.mark.parametrize("k", [1, 3, 5])
-def test_label_estimator_equals_sklearn_mutual_info_classif_for_1d(k):
+def test_label_estimator_equals_sklearn_mutual_info_classif_for_1d(k, method):
     rng = np.random.default_rng(4)
     labels = rng.integers(0, 3, 1200)
     x = labels + rng.normal(size=1200)
     x = x / x.std()
-    ours = ksg_label_information(x, labels, k=k)
+    ours = ksg_label_information(x, labels, k=k, method=method)
     theirs = mutual_info_classif(x[:, None], labels, n_neighbors=k, random_state=0)[0]
     assert ours == pytest.approx(theirs, abs=1e-9)
 
@@ -196,6 +212,43 @@ def test_scan_equals_tree_on_random_data(seed, n, dims_x, dims_y, k, grid):
         ksg_mutual_information(x, y, k=k, noise=0, method="tree")
 
 
+LABEL_TERMS = ("within-class k-th distance", "k used", "m")
+
+
+@pytest.mark.parametrize("k", [1, 3, 9])
+@pytest.mark.parametrize("dims", [1, 4, 40])
+def test_label_terms_of_tree_and_scan_equal_the_loop_per_sample(dims, k):
+    """Classes of 5 to ~150 samples: k = 9 is capped at 4 in the smallest class."""
+    x, _ = manifold_pair(300, dims, 1, seed=dims + k)
+    codes = np.repeat([0, 1, 2], [5, 145, 150])
+    loop = brute_force_label_rows(x, codes, k)
+    assert_same_rows(label_neighbour_counts(x, codes, k, method="tree"), loop, LABEL_TERMS)
+    assert_same_rows(label_neighbour_counts(x, codes, k, method="scan"), loop, LABEL_TERMS)
+    assert ksg_label_information(x, codes, k=k, noise=0, method="scan") == \
+        ksg_label_information(x, codes, k=k, noise=0, method="tree")
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**16), n=st.integers(8, 60), dims=st.integers(1, 5), classes=st.integers(1, 4),
+       k=st.integers(1, 6), grid=st.booleans())
+def test_label_scan_equals_tree_on_random_data(seed, n, dims, classes, k, grid):
+    """Property: Ross's per-sample terms and estimate are the same by both methods, ties included."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, dims))
+    if grid:
+        x = np.round(x * 2)
+    codes = np.arange(n) % classes  # every class has at least two samples
+    try:
+        tree = label_neighbour_counts(x, codes, k, method="tree")
+    except DataError:
+        with pytest.raises(DataError, match="exact duplicates"):
+            label_neighbour_counts(x, codes, k, method="scan")
+        return
+    assert_same_rows(label_neighbour_counts(x, codes, k, method="scan"), tree, LABEL_TERMS)
+    assert ksg_label_information(x, codes, k=k, noise=0, method="scan") == \
+        ksg_label_information(x, codes, k=k, noise=0, method="tree")
+
+
 def test_auto_scans_from_scan_from_dims_joint_dims_on():
     assert resolve_method("auto", SCAN_FROM_DIMS - 1) == "tree"
     assert resolve_method("auto", SCAN_FROM_DIMS) == "scan"
@@ -210,6 +263,8 @@ def test_unknown_method_is_a_named_error():
         ksg_mutual_information(x, y, method="kdtree")
     assert error.value.source == "method" and "'tree'" in error.value.fix
     assert isinstance(error.value, ConfigError)
+    with pytest.raises(UnknownNameError, match="unknown method 'brute'"):
+        ksg_label_information(x, (x > 0).astype(int), method="brute")
 
 
 # -- invariances -----------------------------------------------------------------------------------------

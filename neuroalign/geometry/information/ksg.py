@@ -22,7 +22,7 @@ all dims of each space), with neighbours found by :class:`scipy.spatial.cKDTree`
 (a KD-tree, ``p=inf``) and the counts by scikit-learn's
 :class:`~sklearn.neighbors.KDTree` (Chebyshev metric), never a distance matrix.  In
 ``SCAN_FROM_DIMS`` or more joint dims, where a tree prunes poorly,
-:func:`ksg_mutual_information` compares every pair instead, by the compiled blocked scan of
+both estimators compare every pair instead, by the compiled blocked scan of
 :mod:`.ksg_scan`, with the same values to the last bit (``method=`` chooses).  Like scikit-learn, each
 dimension is divided by its standard deviation first (``standardize=True``)
 and a tiny seeded noise breaks ties; unlike scikit-learn, a negative estimate
@@ -42,9 +42,10 @@ from sklearn.neighbors import KDTree
 from ...errors import DataError
 from ...fitting.base import check_bool, check_choice, check_int, check_number
 from ._checks import as_labels, as_samples, check_units
-from .ksg_scan import scan_neighbour_counts
+from .ksg_scan import scan_count_closer, scan_kth_distance, scan_neighbour_counts
 
-__all__ = ["ksg_mutual_information", "ksg_label_information", "neighbour_counts", "SCAN_FROM_DIMS"]
+__all__ = ["ksg_mutual_information", "ksg_label_information", "neighbour_counts", "label_neighbour_counts",
+           "SCAN_FROM_DIMS"]
 
 #: ``method="auto"`` scans all pairs from this many joint dims on, and uses KD-trees below.  Measured on
 #: 10,000 samples (benchmarks/bench_mi_ksg.py): the scan overtakes the trees at 14-16 joint dims on data
@@ -68,8 +69,10 @@ def _prepare(values: np.ndarray, *, standardize: bool, noise: float, rng: np.ran
     return values
 
 
-def _kth_distance(points: np.ndarray, k: int, name: str) -> np.ndarray:
-    """Max-norm distance of each point to its ``k``-th other point (a KD-tree query)."""
+def _kth_distance(points: np.ndarray, k: int, name: str, method: str = "tree") -> np.ndarray:
+    """Max-norm distance of each point to its ``k``-th other point (a KD-tree query, or the scan)."""
+    if method == "scan":
+        return _check_radius(scan_kth_distance(points, k), k, name)
     distances, _ = cKDTree(points).query(points, k=k + 1, p=np.inf)
     return _check_radius(distances[:, k], k, name)
 
@@ -83,12 +86,14 @@ def _check_radius(radius: np.ndarray, k: int, name: str) -> np.ndarray:
     return radius
 
 
-def _count_closer(points: np.ndarray, radius: np.ndarray) -> np.ndarray:
+def _count_closer(points: np.ndarray, radius: np.ndarray, method: str = "tree") -> np.ndarray:
     """How many points (the point itself included) lie strictly within ``radius`` of each point (max-norm).
 
     scikit-learn's KD-tree counts (``count_only``) without building the neighbour lists; in tens of
-    dims it is several times faster at this than ``cKDTree.query_ball_point``.
+    dims it is several times faster at this than ``cKDTree.query_ball_point``.  ``method="scan"``: the scan.
     """
+    if method == "scan":
+        return scan_count_closer(points, radius)
     strictly = np.nextafter(radius, 0)
     return np.asarray(KDTree(points, metric="chebyshev").query_radius(points, strictly, count_only=True))
 
@@ -130,6 +135,34 @@ def neighbour_counts(x: np.ndarray, y: np.ndarray, k: int, *,
         return radius, n_x, n_y
     radius = _kth_distance(np.hstack([x, y]), k, "(x, y)")
     return radius, _count_closer(x, radius) - 1, _count_closer(y, radius) - 1
+
+
+def label_neighbour_counts(x: np.ndarray, codes: np.ndarray, k: int, *,
+                           method: Literal["auto", "tree", "scan"] = "auto"
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ross's per-sample terms on a prepared ``(samples, dims)`` array and class codes ``0 … C-1`` (each
+    class at least two samples): the distance to the ``k``-th other sample of the same class (``k`` capped
+    at the class size minus one), that ``k``, and the count :math:`m_i` of samples of any class strictly
+    closer (the sample itself included).  ``method`` as :func:`neighbour_counts` (by ``x``'s dims).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[0.0], [1.0], [3.0], [7.0]])
+    >>> radius, k_used, m = label_neighbour_counts(x, np.array([0, 1, 0, 1]), 1, method="scan")
+    >>> radius.tolist(), k_used.tolist(), m.tolist()
+    ([3.0, 6.0, 3.0, 6.0], [1.0, 1.0, 1.0, 1.0], [2, 3, 2, 2])
+    """
+    method = resolve_method(method, x.shape[1])
+    sizes = np.bincount(codes)
+    radius = np.empty(x.shape[0])
+    k_used = np.empty(x.shape[0])
+    for label, size in enumerate(sizes):
+        members = codes == label
+        k_class = min(k, int(size) - 1)
+        radius[members] = _kth_distance(x[members], k_class, "x", method)
+        k_used[members] = k_class
+    return radius, k_used, _count_closer(x, radius, method)
 
 
 def _settings(k: Any, units: Any, standardize: Any, noise: Any) -> tuple[int, float]:
@@ -233,6 +266,7 @@ def ksg_label_information(
     standardize: bool = True,
     noise: float = 1e-10,
     random_state: int | None = 0,
+    method: Literal["auto", "tree", "scan"] = "auto",
 ) -> float:
     """Ross (2014)'s k-NN estimate of the mutual information between a continuous variable and class labels.
 
@@ -249,6 +283,9 @@ def ksg_label_information(
         scikit-learn).
     units, standardize, noise, random_state
         As :func:`ksg_mutual_information`.
+    method : {"auto", "tree", "scan"}
+        As :func:`ksg_mutual_information`, by the number of dims of ``x``
+        (the same estimate whichever is used).
 
     Returns
     -------
@@ -258,7 +295,7 @@ def ksg_label_information(
     Raises
     ------
     ConfigError
-        A bad ``k``, ``units`` or ``noise``.
+        A bad ``k``, ``units`` or ``noise``; an unknown ``method`` (UnknownNameError).
     DataError
         Labels of another length or missing, a class with a single sample,
         non-finite values, duplicated samples.
@@ -274,6 +311,7 @@ def ksg_label_information(
     1.0
     """
     k, divisor = _settings(k, units, standardize, noise)
+    check_choice("method", method, METHODS)
     x = as_samples(x, "x", minimum=2)
     codes = as_labels(labels, x.shape[0])
     sizes = np.bincount(codes)
@@ -281,14 +319,7 @@ def ksg_label_information(
         raise DataError(f"{int((sizes < 2).sum())} class(es) have a single sample; the estimate needs at least "
                         "two per class", source="labels", fix="drop the classes with one sample first")
     x = _prepare(x, standardize=standardize, noise=noise, rng=np.random.default_rng(random_state), name="x")
-    radius = np.empty(x.shape[0])
-    k_used = np.empty(x.shape[0])
-    for label, size in enumerate(sizes):
-        members = codes == label
-        k_class = min(k, int(size) - 1)
-        radius[members] = _kth_distance(x[members], k_class, "x")
-        k_used[members] = k_class
-    m = _count_closer(x, radius)
+    _, k_used, m = label_neighbour_counts(x, codes, k, method=method)
     n = x.shape[0]
     estimate = digamma(n) + np.mean(digamma(k_used)) - np.mean(digamma(sizes[codes])) - np.mean(digamma(m))
     return float(estimate) / divisor

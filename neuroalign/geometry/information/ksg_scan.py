@@ -26,7 +26,7 @@ import numpy as np
 
 from ..._compiled import compiled
 
-__all__ = ["scan_neighbour_counts"]
+__all__ = ["scan_neighbour_counts", "scan_kth_distance", "scan_count_closer"]
 
 #: bytes of sample data per tile (both spaces): a tile is reused by a block of queries from cache
 TILE_BYTES = 512 * 1024
@@ -73,6 +73,48 @@ def _max_abs_rows(points, query, first, stop, row):  # pragma: no cover - compil
 
 
 @compiled
+def _insert(best, value):  # pragma: no cover - compiled
+    """Put ``value`` into the sorted ``best`` (dropping its largest entry); the new largest entry."""
+    at = best.shape[0] - 1
+    while at > 0 and best[at - 1] > value:
+        best[at] = best[at - 1]
+        at -= 1
+    best[at] = value
+    return best[best.shape[0] - 1]
+
+
+@compiled
+def _scan_one_space(points, k, radius, query_block, tile):  # pragma: no cover - compiled
+    """In one space: for ``k > 0``, ``radius[q]`` := the ``k``-th smallest distance to the other samples;
+    then (any ``k``) the number of samples, ``q`` itself included, strictly within ``radius[q]``."""
+    n = points.shape[1]
+    counts = np.empty(n, np.int64)
+    rows = np.empty((query_block, n))
+    best = np.empty(max(k, 1))
+    for q0 in range(0, n, query_block):
+        q1 = min(q0 + query_block, n)
+        for t0 in range(0, n, tile):
+            t1 = min(t0 + tile, n)
+            for q in range(q0, q1):
+                _max_abs_rows(points, q, t0, t1, rows[q - q0])
+        for q in range(q0, q1):
+            row = rows[q - q0]
+            if k > 0:
+                best[:] = np.inf
+                eps = np.inf
+                for j in range(n):
+                    if j != q and row[j] < eps:
+                        eps = _insert(best, row[j])
+                radius[q] = eps
+            eps = radius[q]
+            count = 0
+            for j in range(n):
+                count += row[j] < eps
+            counts[q] = count
+    return counts
+
+
+@compiled
 def _scan(xt, yt, k, query_block, tile):  # pragma: no cover - compiled
     """The joint ``k``-th neighbour distance and the strict counts, for every sample (see the module)."""
     n = xt.shape[1]
@@ -93,17 +135,13 @@ def _scan(xt, yt, k, query_block, tile):  # pragma: no cover - compiled
             row_x = rows_x[q - q0]
             row_y = rows_y[q - q0]
             best[:] = np.inf
+            eps = np.inf
             for j in range(n):  # the k smallest joint distances to the other samples, sorted
                 if j == q:
                     continue
                 value = row_x[j] if row_x[j] > row_y[j] else row_y[j]
-                if value < best[k - 1]:
-                    at = k - 1
-                    while at > 0 and best[at - 1] > value:
-                        best[at] = best[at - 1]
-                        at -= 1
-                    best[at] = value
-            eps = best[k - 1]
+                if value < eps:
+                    eps = _insert(best, value)
             count_x = 0
             count_y = 0
             for j in range(n):
@@ -113,6 +151,43 @@ def _scan(xt, yt, k, query_block, tile):  # pragma: no cover - compiled
             n_x[q] = count_x - 1  # the sample itself (distance 0 < ε) is not a neighbour
             n_y[q] = count_y - 1
     return radius, n_x, n_y
+
+
+def _layout(points: np.ndarray, dims: int) -> tuple[int, int]:
+    """Queries per block and samples per tile for ``points`` (dims-major) of ``dims`` dims in all."""
+    n = points.shape[1]
+    return int(max(1, min(QUERY_BLOCK, ROW_BYTES // (16 * n)))), int(max(64, TILE_BYTES // (8 * dims)))
+
+
+def scan_kth_distance(points: np.ndarray, k: int) -> np.ndarray:
+    """Max-norm distance of each row of ``points`` (``(samples, dims)``) to its ``k``-th other row, by the scan.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scan_kth_distance(np.array([[0.0], [1.0], [3.0], [7.0]]), 2).tolist()
+    [3.0, 2.0, 3.0, 6.0]
+    """
+    points = np.ascontiguousarray(points.T, dtype=np.float64)
+    radius = np.empty(points.shape[1])
+    _scan_one_space(points, int(k), radius, *_layout(points, points.shape[0]))
+    return radius
+
+
+def scan_count_closer(points: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """How many rows of ``points`` (each row itself included) lie strictly within ``radius`` of each row
+    (max-norm), by the scan: what ``KDTree.query_radius(points, nextafter(radius, 0), count_only=True)``
+    counts.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scan_count_closer(np.array([[0.0], [1.0], [3.0], [7.0]]), np.array([1.0, 2.5, 4.0, 4.0])).tolist()
+    [1, 3, 3, 1]
+    """
+    points = np.ascontiguousarray(points.T, dtype=np.float64)
+    radius = np.array(radius, dtype=np.float64)  # a copy: the kernel writes the radii it is asked for
+    return _scan_one_space(points, 0, radius, *_layout(points, points.shape[0]))
 
 
 def scan_neighbour_counts(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -134,7 +209,4 @@ def scan_neighbour_counts(x: np.ndarray, y: np.ndarray, k: int) -> tuple[np.ndar
     """
     xt = np.ascontiguousarray(x.T, dtype=np.float64)
     yt = np.ascontiguousarray(y.T, dtype=np.float64)
-    n, dims = xt.shape[1], xt.shape[0] + yt.shape[0]
-    tile = max(64, TILE_BYTES // (8 * dims))
-    block = int(max(1, min(QUERY_BLOCK, ROW_BYTES // (16 * n))))
-    return _scan(xt, yt, int(k), block, int(tile))
+    return _scan(xt, yt, int(k), *_layout(xt, xt.shape[0] + yt.shape[0]))
