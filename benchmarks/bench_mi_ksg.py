@@ -12,6 +12,7 @@ O(n² d): by default it runs on ``--reference-rows`` rows of the full data and i
 extrapolated linearly in the rows to all n (the printout says so); ``--full`` runs every row.  On those
 rows, the loop's k-th neighbour distance and both counts must equal the tree's and the scan's exactly.
 The values are also compared in full, the estimates over every row, on ``--check-samples`` samples.
+Last, Ross's estimator I(T;Y) for labels (the decile of X's first dim) is timed with both methods.
 
 The data: X = tanh of a random map of 8 latent factors plus small noise (inputs near an
 8-dimensional manifold, as images are), T = ReLU(X W) (a layer).  ``--isotropic`` draws X and T as
@@ -20,13 +21,15 @@ Gaussian noise in all 64 dims instead: no structure for a tree to exploit, its w
 Run:  python benchmarks/bench_mi_ksg.py [--full] [--reference-rows N] [--isotropic] [--dims-x 32 --dims-t 32]
       [--repeats R]
 
-Measured on a shared 2-core AMD EPYC machine (AVX-512; other sessions running, load average 1.3-3.8
+Measured on a shared 2-core AMD EPYC machine (AVX-512; other sessions running, load average 1.2-3.8
 during the runs; timings vary up to 2x between runs), ``OMP_NUM_THREADS=1``, one thread throughout:
 
-- ``--full --repeats 3`` (default data): auto (= scan) 0.80 s, tree 2.63 s, scan 0.79 s, loop 18.1 s
-  (all rows): loop / auto 22.7x, loop / tree 6.9x, loop / scan 23.0x;
-- ``--full --repeats 3 --isotropic``: auto 0.93 s, tree 9.62 s, scan 0.83 s, loop 21.1 s:
-  loop / auto 22.8x, loop / tree 2.2x, loop / scan 25.4x;
+- ``--full --repeats 3`` (default data): auto (= scan) 0.81 s, tree 2.84 s, scan 0.83 s, loop 19.1 s
+  (all rows): loop / auto 23.6x, loop / tree 6.7x, loop / scan 22.9x;
+- ``--full --repeats 3 --isotropic``: auto 0.87 s, tree 10.76 s, scan 0.84 s, loop 21.0 s:
+  loop / auto 24.1x, loop / tree 1.9x, loop / scan 25.1x;
+- the label estimator I(T;Y) on the 32-dim T, 10 classes (same runs): tree 1.19 s, scan 0.40 s (3.0x)
+  on the default data, tree 2.67 s, scan 0.42 s (6.3x) isotropic;
 - default rows (300, extrapolated): loop / auto 22.9x on the default data, 20.0x isotropic;
 - ``--dims-x 8 --dims-t 8`` (16 joint dims, 300 rows): loop / auto 36x (tree 35x, scan 41x);
   with ``--isotropic``: loop / auto 42x (tree 8.5x, scan 44x);
@@ -50,7 +53,8 @@ import numpy as np
 from scipy.special import digamma
 from timing import best_of
 
-from neuroalign.geometry.information.ksg import ksg_mutual_information, neighbour_counts, resolve_method
+from neuroalign.geometry.information.ksg import (ksg_label_information, ksg_mutual_information, neighbour_counts,
+                                                 resolve_method)
 
 N_SAMPLES, DIMS_X, DIMS_T, LATENT, K = 10_000, 32, 32, 8, 3
 
@@ -140,6 +144,18 @@ def main() -> None:
         small = ksg_mutual_information(small_x, small_t, k=K, standardize=False, noise=0, method=method)
         print(f"full comparison on {args.check_samples:,} samples: {method} {small:.10f}, loop {loop_small:.10f}, "
               f"max |difference| {abs(small - loop_small):.2e} nats")
+
+    # I(T;Y) by Ross's estimator, Y = the decile of X's first dim (10 classes of 1,000 samples)
+    labels = np.searchsorted(np.quantile(x[:, 0], np.linspace(0.1, 0.9, 9)), x[:, 0])
+    label_times, label_values = {}, {}
+    for method in ("tree", "scan"):
+        label_times[method], label_values[method] = best_of(
+            lambda method=method: ksg_label_information(t, labels, k=K, standardize=False, noise=0, method=method),
+            args.repeats)
+    print(f"ksg_label_information on T ({args.dims_t} dims, 10 classes): tree {label_times['tree']:.2f} s, "
+          f"scan {label_times['scan']:.2f} s (auto: the {resolve_method('auto', args.dims_t)}), "
+          f"tree / scan {label_times['tree'] / label_times['scan']:.1f}x, "
+          f"estimates equal: {label_values['tree'] == label_values['scan']}")
 
 
 if __name__ == "__main__":

@@ -20,9 +20,9 @@ Both are the estimators of scikit-learn's ``mutual_info_regression`` and
 ``mutual_info_classif`` for one feature, extended to vectors (max-norm over
 all dims of each space), with neighbours found by :class:`scipy.spatial.cKDTree`
 (a KD-tree, ``p=inf``) and the counts by scikit-learn's
-:class:`~sklearn.neighbors.KDTree` (Chebyshev metric), never a distance matrix.  In
-``SCAN_FROM_DIMS`` or more joint dims, where a tree prunes poorly,
-both estimators compare every pair instead, by the compiled blocked scan of
+:class:`~sklearn.neighbors.KDTree` (Chebyshev metric), never a distance matrix.  From
+``SCAN_FROM_DIMS`` dims on (joint dims of ``x`` and ``y``; dims of ``x`` for the labels), where a tree
+prunes poorly, both estimators compare every pair instead, by the compiled blocked scan of
 :mod:`.ksg_scan`, with the same values to the last bit (``method=`` chooses).  Like scikit-learn, each
 dimension is divided by its standard deviation first (``standardize=True``)
 and a tiny seeded noise breaks ties; unlike scikit-learn, a negative estimate

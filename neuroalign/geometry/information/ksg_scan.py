@@ -18,6 +18,10 @@ to the max over all joint dims); :math:`\\varepsilon_i` is the ``k``-th smallest
 *other* samples (ties counted with their multiplicity, as a tree's ``k + 1`` nearest including the
 query itself); the counts are of the samples with distance strictly below :math:`\\varepsilon_i`
 (the query itself included, then removed), exactly what ``query_radius(nextafter(ε, 0))`` counts.
+
+Ross's estimator for labels uses the same scan in one space: :func:`scan_kth_distance` (the ``k``-th
+distance to the other samples, run on one class's samples) and :func:`scan_count_closer` (the strict
+counts within given radii, over all samples).
 """
 
 from __future__ import annotations
