@@ -18,12 +18,14 @@ were the identity (the "fake ReLU" of Feather et al. 2023), so that units at
 zero still receive gradient.
 
 ``memory_format="channels_last"`` runs the model on channels-last copies of the
-images and of its 4-d parameters (convolution kernels), passed with
-``torch.func.functional_call``: the model itself is not changed.  The values are
-those of the usual layout up to float rounding; on CPU, oneDNN's convolutions
-and max-pooling are faster in this layout on a batch of images.  ``"auto"``
-chooses it for a batch of 4-d images on CPU and a model with convolution
-kernels (:meth:`LayerForward.choose_memory_format`).
+images, with its 4-d parameters (convolution kernels) stored channels-last
+while a ``with`` block of the object runs: their values do not change, only
+their memory layout, and each parameter gets its own storage back when the
+block ends (also on an error).  The activations are those of the usual layout
+up to float rounding; on CPU, oneDNN's convolutions and max-pooling are faster
+in this layout on a batch of images.  ``"auto"`` chooses it for a batch of 4-d
+images on CPU and a model with frozen convolution kernels
+(:meth:`LayerForward.choose_memory_format`).
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ class LayerForward:
                               source="fake_relu", fix="pass fake_relu=False, or name an nn.ReLU module as the layer")
         self.memory_format = check_choice("memory_format", memory_format, MEMORY_FORMATS)
         self.channels_last = memory_format == "channels_last"
-        self._kernels: dict[str, torch.Tensor] | None = None  # channels-last copies while a block runs with them
+        self._stored: list[tuple[nn.Parameter, torch.Tensor]] = []  # kernels' own storage while channels-last
         self._handles: list[Any] = []
         self._depth = 0  # nested ``with`` blocks: the hook goes when the outermost one ends
         self._armed = False
@@ -151,23 +153,35 @@ class LayerForward:
                                   and any(p.ndim == 4 for p in parameters)
                                   and not any(p.requires_grad for p in parameters))
             if self._handles:
-                self._kernels = self._channels_last_kernels()
+                self._store_kernels()
         return self.channels_last
 
     def use_contiguous(self) -> None:
         """Run the model in the images' own layout from now on (e.g. after a channels-last pass failed)."""
-        self.channels_last, self._kernels = False, None
+        self._restore_kernels()
+        self.channels_last = False
 
-    def _channels_last_kernels(self) -> dict[str, torch.Tensor] | None:
-        if not self.channels_last:
-            return None
+    def _store_kernels(self) -> None:
+        """Store the 4-d parameters channels-last (same values), keeping their own storage to put back."""
+        if not self.channels_last or self._stored:
+            return
         trainable = [name for name, p in self.model.named_parameters() if p.requires_grad and p.ndim == 4]
-        if trainable:  # copies taken once would carry no gradient to the parameters
+        if trainable:  # a layout change under an optimizer of the model's own parameters is not ours to make
             raise ConfigError(f"memory_format='channels_last' needs frozen kernels; {trainable[0]!r} requires grad",
                               source="memory_format", fix="freeze the model (model.requires_grad_(False)) or pass "
                                                           "memory_format='contiguous'")
-        return {name: p.detach().contiguous(memory_format=torch.channels_last)
-                for name, p in self.model.named_parameters() if p.ndim == 4}
+        for parameter in self.model.parameters():
+            if parameter.ndim == 4:
+                self._stored.append((parameter, parameter.data))
+                # an explicit channels-last copy: .contiguous() keeps the strides of a kernel with one input
+                # channel, which counts as both layouts, and convolutions then keep to the usual layout
+                stored = torch.empty_like(parameter.data, memory_format=torch.channels_last)
+                parameter.data = stored.copy_(parameter.data)
+
+    def _restore_kernels(self) -> None:
+        for parameter, data in reversed(self._stored):
+            parameter.data = data
+        self._stored.clear()
 
     # ------------------------------------------------------------------ hooks
     def _pre_hook(self, module: nn.Module, inputs: tuple) -> None:
@@ -187,7 +201,11 @@ class LayerForward:
                 self._handles.append(self.module.register_forward_pre_hook(self._pre_hook))
             else:
                 self._handles.append(self.module.register_forward_hook(self._hook))
-            self._kernels = self._channels_last_kernels()  # taken now: the model's weights as they are
+            try:
+                self._store_kernels()
+            except BaseException:
+                self.close()
+                raise
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -201,7 +219,7 @@ class LayerForward:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        self._kernels = None
+        self._restore_kernels()
 
     # ------------------------------------------------------------------ calls
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -212,11 +230,8 @@ class LayerForward:
         self._output = None
         self._armed = True
         try:
-            if self._kernels is not None and images.ndim == 4:
-                torch.func.functional_call(self.model, self._kernels,
-                                           (images.contiguous(memory_format=torch.channels_last),))
-            else:
-                self.model(images)
+            self.model(images.contiguous(memory_format=torch.channels_last) if self._stored and images.ndim == 4
+                       else images)
         except _Stop:
             pass
         except Exception as exc:  # the model's own code: name the inputs it failed on

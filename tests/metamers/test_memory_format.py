@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _strides(net):
-    return [p.stride() for p in net.parameters()]
+    return [(p.data_ptr(), p.stride()) for p in net.parameters()]
 
 
 def test_channels_last_gives_the_contiguous_numbers_and_leaves_the_model_alone():
@@ -35,14 +35,22 @@ def test_channels_last_gives_the_contiguous_numbers_and_leaves_the_model_alone()
     assert fast.metamer.is_contiguous()  # what users get back is in the usual layout
 
 
-def test_the_activations_equal_a_plain_forward():
+def test_the_activations_equal_a_plain_forward_and_the_kernels_get_their_storage_back():
     net, batch = small_cnn(), images(3)
-    expected = net[:5](batch)
+    expected, before = net[:5](batch), _strides(net)
     forward = LayerForward(net, "4", memory_format="channels_last")
     with forward:
         got = forward(batch)
+        # only while the block runs; explicitly channels-last even for the one-input-channel kernel, whose
+        # usual strides would count as both layouts (and keep the convolution in the usual one)
+        weight = net[0].weight
+        assert weight.stride() == torch.empty_like(weight, memory_format=torch.channels_last).stride() != (9, 9, 3, 1)
     assert got.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-14)
+    assert _strides(net) == before
+    with pytest.raises(RuntimeError), forward:  # an error inside the block restores them too
+        raise RuntimeError
+    assert _strides(net) == before
 
 
 @pytest.mark.parametrize("n, expected", [(1, False), (3, True)])
