@@ -21,13 +21,22 @@ speed-up of each over the synchronous scheduler.
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/bench_pipeline_workers.py [--repeats 2] [--models 4]
 
-Measured 2026-12-06 on the shared 2-core machine, the command above with the defaults: synchronous
-91.0 s (runs 91.0, 92.1), processes 49.3 s (49.3, 51.0) = 1.85x, local cluster 54.4 s (54.4, 54.6)
-= 1.67x.  A second run of the same command, 40 minutes later: synchronous 84.6 s (89.2, 84.6),
-processes 51.9 s = 1.63x, local cluster 53.6 s = 1.58x.  With 2 models (8 tasks): processes 1.44-1.85x and local cluster 1.49x over runs on a
-busier machine; the fixed costs (the data task, each worker's imports and first calls) weigh more
-on a shorter study.  Before the local cluster's workers dropped Dask's MALLOC_TRIM_THRESHOLD_ the
-same 8-task study gave 1.14x.
+Measured 2026-12-06 on the 2-core machine, quiet (load average below 1), the command above with the
+defaults, two runs of it (best of 2 each):
+
+- synchronous 84.0 s, processes 48.7 s = 1.72x, local cluster 50.8 s = 1.66x;
+- synchronous 81.7 s, processes 46.1 s = 1.77x, local cluster 51.9 s = 1.57x.
+
+The processes pool starts both workers at once, each importing the steps' libraries while the
+first task runs; before that change the second worker spawned and imported (4-6 s) only when
+dependent tasks were ready, and earlier runs gave processes 1.63-1.85x and the local cluster
+1.58-1.67x.  In a timeline of one processes run (task start times and durations from the store),
+the first task starts 3.4 s after the run begins (the fresh processes' start-up and imports, which
+the synchronous scheduler, running in the warm driver, does not pay); from then on both workers stay
+busy until the last combining task; the tasks' own seconds sum to 88.9 s over 50.4 s.  The local
+cluster also pays the cluster's start-up.  With 2 models (8 tasks) the fixed costs weigh more on a
+shorter study: processes 1.44-1.85x and local cluster 1.49x over runs on a busier machine.  Before
+the local cluster's workers dropped Dask's MALLOC_TRIM_THRESHOLD_ the same 8-task study gave 1.14x.
 """
 
 from __future__ import annotations
