@@ -200,16 +200,20 @@ def test_scan_equals_tree_on_random_data(seed, n, dims_x, dims_y, k, grid):
     if grid:
         x, y = np.round(x * 2), np.round(y * 2)
     k = min(k, n - 1)
+    assert_methods_agree(lambda method: neighbour_counts(x, y, k, method=method),
+                         lambda method: ksg_mutual_information(x, y, k=k, noise=0, method=method))
+
+
+def assert_methods_agree(counts, estimate, terms=None):
+    """Tree and scan give identical per-sample terms and equal estimates, or both refuse exact duplicates."""
     try:
-        tree = neighbour_counts(x, y, k, method="tree")
+        tree = counts("tree")
     except DataError:
         with pytest.raises(DataError, match="exact duplicates"):
-            neighbour_counts(x, y, k, method="scan")
+            counts("scan")
         return
-    scan = neighbour_counts(x, y, k, method="scan")
-    assert_same_rows(scan, tree)
-    assert ksg_mutual_information(x, y, k=k, noise=0, method="scan") == \
-        ksg_mutual_information(x, y, k=k, noise=0, method="tree")
+    assert_same_rows(counts("scan"), tree, *(() if terms is None else (terms,)))
+    assert estimate("scan") == estimate("tree")
 
 
 LABEL_TERMS = ("within-class k-th distance", "k used", "m")
@@ -238,15 +242,8 @@ def test_label_scan_equals_tree_on_random_data(seed, n, dims, classes, k, grid):
     if grid:
         x = np.round(x * 2)
     codes = np.arange(n) % classes  # every class has at least two samples
-    try:
-        tree = label_neighbour_counts(x, codes, k, method="tree")
-    except DataError:
-        with pytest.raises(DataError, match="exact duplicates"):
-            label_neighbour_counts(x, codes, k, method="scan")
-        return
-    assert_same_rows(label_neighbour_counts(x, codes, k, method="scan"), tree, LABEL_TERMS)
-    assert ksg_label_information(x, codes, k=k, noise=0, method="scan") == \
-        ksg_label_information(x, codes, k=k, noise=0, method="tree")
+    assert_methods_agree(lambda method: label_neighbour_counts(x, codes, k, method=method),
+                         lambda method: ksg_label_information(x, codes, k=k, noise=0, method=method), LABEL_TERMS)
 
 
 def test_auto_scans_from_scan_from_dims_joint_dims_on():

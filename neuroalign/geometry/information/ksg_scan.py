@@ -88,6 +88,17 @@ def _insert(best, value):  # pragma: no cover - compiled
 
 
 @compiled
+def _block_rows(points, q0, q1, tile, rows):  # pragma: no cover - compiled
+    """``rows[q - q0]`` := the max-norm distances from sample ``q`` to every sample, for ``q0 <= q < q1``,
+    tile by tile of samples (a tile's columns stay in cache for the whole block of queries)."""
+    n = points.shape[1]
+    for t0 in range(0, n, tile):
+        t1 = min(t0 + tile, n)
+        for q in range(q0, q1):
+            _max_abs_rows(points, q, t0, t1, rows[q - q0])
+
+
+@compiled
 def _scan_one_space(points, k, radius, query_block, tile):  # pragma: no cover - compiled
     """In one space: for ``k > 0``, ``radius[q]`` := the ``k``-th smallest distance to the other samples;
     then (any ``k``) the number of samples, ``q`` itself included, strictly within ``radius[q]``."""
@@ -97,10 +108,7 @@ def _scan_one_space(points, k, radius, query_block, tile):  # pragma: no cover -
     best = np.empty(max(k, 1))
     for q0 in range(0, n, query_block):
         q1 = min(q0 + query_block, n)
-        for t0 in range(0, n, tile):
-            t1 = min(t0 + tile, n)
-            for q in range(q0, q1):
-                _max_abs_rows(points, q, t0, t1, rows[q - q0])
+        _block_rows(points, q0, q1, tile, rows)
         for q in range(q0, q1):
             row = rows[q - q0]
             if k > 0:
@@ -130,11 +138,8 @@ def _scan(xt, yt, k, query_block, tile):  # pragma: no cover - compiled
     best = np.empty(k)
     for q0 in range(0, n, query_block):
         q1 = min(q0 + query_block, n)
-        for t0 in range(0, n, tile):
-            t1 = min(t0 + tile, n)
-            for q in range(q0, q1):
-                _max_abs_rows(xt, q, t0, t1, rows_x[q - q0])
-                _max_abs_rows(yt, q, t0, t1, rows_y[q - q0])
+        _block_rows(xt, q0, q1, tile, rows_x)
+        _block_rows(yt, q0, q1, tile, rows_y)
         for q in range(q0, q1):
             row_x = rows_x[q - q0]
             row_y = rows_y[q - q0]
