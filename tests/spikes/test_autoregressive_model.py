@@ -246,14 +246,16 @@ def test_a_windows_rates_do_not_depend_on_its_own_counts(sim):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_generated_psths_at_full_size_follow_the_true_ones(seed):
-    """The simulator's full default size: 1,000 trials × 50 bins, 36 + 12 neurons, 20 epochs, 100 generated trials
-    per condition (7-13 minutes on one thread).
+    """The simulator's full default size: 1,000 trials × 50 bins, 36 + 12 neurons, 20 epochs, 1,000 generated
+    trials per condition (about 15-25 minutes on one thread).
 
-    Measured: seed 0: expected counts median r 0.936, minimum 0.801 (every neuron ≥ 0.8); sampled counts median
-    0.864 (minimum 0.559).  Seed 1: expected 0.941, minimum 0.766 (47 of 48 neurons ≥ 0.8); sampled 0.845 (0.384).
-    Asserted: the measured state, not the issue's every-neuron ≥ 0.8 (which seed 1 misses by one neuron).
+    Measured (expected counts): seed 0 median r 0.945, minimum 0.842; seed 1 median 0.951, minimum 0.804: every
+    neuron ≥ 0.8, the issue's criterion.  With 100 generated trials per condition the Monte Carlo noise of the
+    estimate left seed 1's flattest neuron at 0.766 (0.796 with 300); the data's own trial average of all 1,000
+    trials correlates only 0.53 with that neuron's true PSTH.  Sampled counts, 100 per condition: medians 0.864
+    and 0.845.
     """
     sampled, expected = _psth_check(seed, n_trials=1000, n_bins=50, n_held_in=36, n_held_out=12, epochs=20,
-                                    n_generated=100)
+                                    n_generated=1000)
     assert np.median(expected) >= 0.9 and np.median(sampled) >= 0.8, (np.median(expected), np.median(sampled))
-    assert expected.min() >= 0.75, np.round(np.sort(expected)[:5], 3)
+    assert expected.min() >= 0.8, np.round(np.sort(expected)[:5], 3)
