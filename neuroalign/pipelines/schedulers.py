@@ -65,10 +65,11 @@ class _LocalRunner:
     def __init__(self, scheduler: str, workers: int | None):
         self.scheduler, self.workers = scheduler, workers
         self.description = scheduler if workers is None else f"{scheduler} ({workers} workers)"
+        self.model_modules: list[str] = []  # the models' importable modules, set by check()
 
     def check(self, modules: Sequence[str]) -> None:
         _check_imports_here(modules, where="this machine")
-        self._modules = [m for m in modules if not (m.endswith(".py") or os.sep in m)]
+        self.model_modules = [m for m in modules if not _is_file(m)]
 
     def run(self, tasks: Mapping[str, Task], store: str, done: Callable[[Task], None]) -> None:
         from dask.callbacks import Callback
@@ -92,7 +93,7 @@ class _LocalRunner:
             if in_process:
                 stack.enter_context(_limited(1))
             else:
-                modules = _warm_modules(tasks) | set(getattr(self, "_modules", ()))
+                modules = _warm_modules(tasks) | set(self.model_modules)
                 options["pool"] = stack.enter_context(_started_pool(self.workers or os.cpu_count() or 1, modules))
             stack.enter_context(Progress())
             get(graph, list(graph), **options)
@@ -168,6 +169,11 @@ def _warm_modules(tasks: Mapping[str, Task]) -> set[str]:
             *(name for name in WARM_LIBRARIES if name in sys.modules)}
 
 
+def _is_file(module: str) -> bool:
+    """Whether a model's module is named by its file (``models/net.py``) rather than as an import path."""
+    return module.endswith(".py") or os.sep in module
+
+
 def _import_modules(modules: Sequence[str]) -> None:
     """Import the modules a worker's tasks will need (a failure is left to the task, which names it)."""
     for module in modules:
@@ -230,7 +236,7 @@ def _import_problems(modules: Sequence[str]) -> list[str]:
     """The modules (or factory files) this process cannot import or find; runs on each worker."""
     problems = []
     for module in modules:
-        if module.endswith(".py") or os.sep in module:
+        if _is_file(module):
             if not Path(module).is_file():
                 problems.append(f"the model file {module} (not found)")
         elif importlib.util.find_spec(module.split(".")[0]) is None:
