@@ -32,7 +32,8 @@ or other data is refused (--overwrite starts over)."""
 
 _EMBED = """\
 Embed subjects with a pretrained encoder: per subject, the mean and standard deviation over windows of each unit of
-the window codes (so window-to-window variability is kept), and with --windows the code of every window.
+the window codes (so window-to-window variability is kept), or with --embedding nodes of every ROI's code at every
+layer, and with --windows the code of every window.
 
 The graphs are built with the model's own graph spec (edge rule and node features); the inputs must have the ROIs
 the model was trained on, in the same order. Writes to --out: embeddings.nc and embeddings.csv (subject x feature,
@@ -132,6 +133,10 @@ def _register_embed(actions: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", required=True, help="a model.pt written by 'neuroalign graphs pretrain'")
     add_input_arguments(parser)
+    parser.add_argument("--embedding", choices=("windows", "nodes"), default="windows",
+                        help="what each subject's embedding summarises over its windows (mean and standard "
+                        "deviation): the window codes (2 x hidden features, default), or every ROI's code at every "
+                        "layer (2 x (layers + 1) x ROIs x hidden features; the validation protocol's setting)")
     parser.add_argument("--windows", action="store_true", help="also write the code of every window")
     _run_arguments(parser, out_help="output folder (created if missing; its embeddings files are replaced)")
     parser.set_defaults(run=run_embed)
@@ -207,8 +212,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     estimator = GraphMAEPretrainer(
         hidden=args.hidden, n_layers=args.layers, readout=args.readout, temporal=args.temporal,
         mask_ratio=args.mask_ratio, gamma=args.gamma, mask_scheme=args.mask_scheme, remask=not args.no_remask,
-        leak_fix=not args.no_leak_fix, centre=not args.no_centre, n_views=args.views, latent_weight=args.latent_weight, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, random_state=args.seed,
+        leak_fix=not args.no_leak_fix, centre=not args.no_centre, n_views=args.views,
+        latent_weight=args.latent_weight, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, random_state=args.seed,
         progress=progress, checkpoint=checkpoint, threads=args.threads)
     _prepare_out(out, checkpoint, args.overwrite)
     estimator.fit(dataset)
@@ -237,6 +242,7 @@ def run_embed(args: argparse.Namespace) -> int:
     from ._graph_inputs import read_graphs
 
     model = GraphMAEPretrainer.load(args.model, progress=progress, threads=args.threads)
+    model.set_params(embedding=args.embedding)
     dataset = read_graphs(args, model.spec_, progress=progress)
     embeddings = model.transform(dataset)
     windows = model.transform_windows(dataset) if args.windows else None

@@ -1,8 +1,9 @@
-"""Window codes of an encoder as labelled arrays: per window, or summarised per subject.
+"""An encoder's codes as labelled arrays: window codes per window, or summarised per subject.
 
 A subject's embedding is the mean and the standard deviation over its windows
-of each unit of the window codes, so the window-to-window variability of the
-dynamic connectivity is kept (an average alone would discard it).  The
+of each unit of the window codes, or of every ROI's code at every level
+(:mod:`neuroalign.graphs.subject_codes`), so the window-to-window variability
+of the dynamic connectivity is kept (an average alone would discard it).  The
 standard deviation is the population one (divided by the number of windows):
 it is 0, not NaN, for a single window (static connectivity).
 """
@@ -16,10 +17,10 @@ import numpy as np
 import torch
 import xarray as xr
 
-__all__ = ["STATISTICS", "window_code_array", "subject_embedding_array"]
+from ..errors import DataError
+from .subject_codes import STATISTICS, over_windows
 
-#: The statistics over windows that make up a subject's embedding, in the order of the features.
-STATISTICS = ("mean", "std")
+__all__ = ["STATISTICS", "window_code_array", "subject_embedding_array", "statistics_array"]
 
 
 def _subject_coords(dataset: Any) -> dict[str, Any]:
@@ -60,11 +61,12 @@ def window_code_array(codes: torch.Tensor, dataset: Any, attrs: Mapping[str, Any
     return xr.DataArray(values, dims=("subject", "window", "feature"), coords=coords, attrs=dict(attrs))
 
 
-def subject_embedding_array(codes: torch.Tensor, dataset: Any, attrs: Mapping[str, Any]) -> xr.DataArray:
-    """Mean and (population) standard deviation over windows of ``codes`` ``[subject, window, unit]``.
+def subject_embedding_array(codes: torch.Tensor, dataset: Any, attrs: Mapping[str, Any],
+                            rois: Any = None) -> xr.DataArray:
+    """Mean and (population) standard deviation over windows of ``codes``, as a DataArray ``(subject, feature)``.
 
-    Returns a DataArray ``(subject, feature)``: features ``mean_<unit>`` then ``std_<unit>``, with coords
-    ``statistic`` and ``unit``; the dataset's subject ids and label coords are kept.  Computed in float64.
+    ``codes`` are ``[subject, window, unit]`` window codes or ``[subject, window, level, roi, unit]`` node
+    codes (then ``rois`` names the ROIs); see :func:`statistics_array` for the features.  Computed in float64.
 
     Examples
     --------
@@ -76,13 +78,47 @@ def subject_embedding_array(codes: torch.Tensor, dataset: Any, attrs: Mapping[st
     >>> subject_embedding_array(codes, ds, {}).values.tolist()
     [[2.0, 1.0]]
     """
-    values = codes.detach().to("cpu", torch.float64)
-    mean = values.mean(dim=1)
-    std = values.std(dim=1, correction=0)
-    n_units = values.shape[-1]
+    statistics = over_windows(codes.detach().to("cpu", torch.float64))
+    return statistics_array(statistics, dataset, attrs, rois)
+
+
+def statistics_array(statistics: torch.Tensor, dataset: Any, attrs: Mapping[str, Any],
+                     rois: Any = None) -> xr.DataArray:
+    """Statistics over windows ``[subject, statistic, ...]`` (:func:`~neuroalign.graphs.subject_codes.over_windows`) as a DataArray ``(subject, feature)``.
+
+    Window codes ``[subject, statistic, unit]`` give features ``mean_<unit>`` then ``std_<unit>``, with
+    coords ``statistic`` and ``unit``.  Node codes ``[subject, statistic, level, roi, unit]`` give features
+    ``<statistic>_l<level>_<roi>_<unit>`` in that order, with coords ``statistic``, ``level``, ``roi`` (the
+    ids in ``rois``) and ``unit``.  The dataset's subject ids and label coords are kept.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from types import SimpleNamespace
+    >>> from neuroalign.graphs.embedding_arrays import statistics_array
+    >>> ds = SimpleNamespace(subjects=np.array(["s1"]), labels={})
+    >>> out = statistics_array(torch.zeros(1, 2, 2, 3, 1), ds, {}, rois=["a", "b", "c"])
+    >>> out.sizes["feature"], out["feature"].values[:2].tolist(), out["roi"].values[:4].tolist()
+    (12, ['mean_l0_a_0', 'mean_l0_b_0'], ['a', 'b', 'c', 'a'])
+    """
+    values = statistics.detach().to("cpu", torch.float64)
+    shape = tuple(values.shape[2:])
+    grid = np.indices((len(STATISTICS), *shape)).reshape(1 + len(shape), -1)
     coords = _subject_coords(dataset)
-    coords["feature"] = np.array([f"{stat}_{u}" for stat in STATISTICS for u in range(n_units)])
-    coords["statistic"] = ("feature", np.repeat(np.array(STATISTICS), n_units))
-    coords["unit"] = ("feature", np.tile(np.arange(n_units), len(STATISTICS)))
-    return xr.DataArray(torch.cat([mean, std], dim=1).numpy(), dims=("subject", "feature"), coords=coords,
+    coords["statistic"] = ("feature", np.asarray(STATISTICS)[grid[0]])
+    coords["unit"] = ("feature", grid[-1])
+    if len(shape) == 1:
+        names = [f"{stat}_{u}" for stat, u in zip(coords["statistic"][1], grid[-1])]
+    else:
+        if rois is None or len(rois) != shape[1]:
+            raise DataError(f"node-code statistics of {shape[1]} ROIs need as many ROI ids, got "
+                            f"{None if rois is None else len(rois)}", source="rois",
+                            fix="pass the dataset's ROI ids (dataset.rois)")
+        roi_ids = np.asarray(rois)[grid[2]]
+        coords["level"] = ("feature", grid[1])
+        coords["roi"] = ("feature", roi_ids)
+        names = [f"{stat}_l{level}_{roi}_{u}"
+                 for stat, level, roi, u in zip(coords["statistic"][1], grid[1], roi_ids, grid[-1])]
+    coords["feature"] = np.asarray(names)
+    return xr.DataArray(values.reshape(values.shape[0], -1).numpy(), dims=("subject", "feature"), coords=coords,
                         attrs=dict(attrs))

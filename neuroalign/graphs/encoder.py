@@ -153,12 +153,19 @@ class GINStack(nn.Module):
             for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])))
 
     def forward(self, h: Tensor, adj: Tensor) -> Tensor:
+        outputs = self.layer_outputs(h, adj)
+        return outputs[-1] if outputs else h
+
+    def layer_outputs(self, h: Tensor, adj: Tensor) -> list[Tensor]:
+        """The output of every layer, ``[..., N, C_l]`` each (an empty list without layers)."""
         lead, n = h.shape[:-2], h.shape[-2]
         h = h.reshape(-1, n, h.shape[-1])
         adj = adj.reshape(-1, n, n).to(h.dtype)
+        outputs = []
         for conv in self.convs:
             h = conv(h, adj, add_loop=True)
-        return h.reshape(*lead, n, h.shape[-1])
+            outputs.append(h.reshape(*lead, n, h.shape[-1]))
+        return outputs
 
 
 def sinusoidal_encoding(positions: int, channels: int, *, device=None, dtype=torch.float32) -> Tensor:
@@ -282,6 +289,32 @@ class SpatioTemporalEncoder(nn.Module):
         """Encode ``x [B, W, N, F]`` with adjacency ``adj [B, W, N, N]`` (row i: what node i receives)."""
         self.check_inputs(x, adj)
         return self.finish(self.gnn(self.embed(x), adj))
+
+    def levels(self, x: Tensor, adj: Tensor) -> Tensor:
+        """Every ROI's code at every level: ``[B, W, L + 1, N, H]`` for ``n_layers`` L.
+
+        Level 0 is the input projection plus the ROI embedding, level ``l`` the
+        output of GIN layer ``l``; the last level is the encoder's node codes as
+        :meth:`forward` returns them (with the window's temporal context when
+        ``temporal_context=True``).  These are the codes of GIN's graph readout,
+        which concatenates the readouts of every layer, the input included
+        (Xu et al. 2019, "How powerful are graph neural networks?", eq. 4.2).
+
+        Examples
+        --------
+        >>> import torch
+        >>> from neuroalign.graphs.encoder import SpatioTemporalEncoder
+        >>> encoder = SpatioTemporalEncoder(n_features=6, n_rois=6, hidden=16, n_layers=2)
+        >>> x, adj = torch.randn(2, 3, 6, 6), (torch.rand(2, 3, 6, 6) > 0.5).float()
+        >>> levels = encoder.levels(x, adj)
+        >>> levels.shape, torch.equal(levels[:, :, -1], encoder(x, adj).nodes)
+        (torch.Size([2, 3, 3, 6, 16]), True)
+        """
+        self.check_inputs(x, adj)
+        codes = [self.embed(x)]
+        codes += self.gnn.layer_outputs(codes[0], adj)
+        codes[-1] = self.finish(codes[-1]).nodes
+        return torch.stack(codes, dim=2)
 
     def finish(self, nodes: Tensor) -> EncoderOutput:
         """Readout, temporal model and temporal context from the GIN output ``nodes [B, W, N, H]``."""

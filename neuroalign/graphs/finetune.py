@@ -2,8 +2,9 @@
 
 :class:`GraphFineTuner` puts a linear head on the subject embedding of a
 :class:`~neuroalign.graphs.encoder.SpatioTemporalEncoder` — the mean and the
-(population) standard deviation over windows of the window codes, the
-embedding of :meth:`GraphMAEPretrainer.transform
+(population) standard deviation over windows of the window codes or of every
+ROI's code at every level (``embedding=``, :mod:`neuroalign.graphs.subject_codes`),
+the embedding of :meth:`GraphMAEPretrainer.transform
 <neuroalign.graphs.pretrainer.GraphMAEPretrainer.transform>` — and trains both
 with Adam on cross-entropy (classification) or mean squared error on the
 standardised target (regression):
@@ -41,8 +42,9 @@ from ..fitting.base import (check_bool, check_choice, check_fitted, check_int, c
                             epoch_bar, forked_rng, resolve_seed, seeded_generator, stream_seeds, threads_for)
 from ._probe_data import labelled_subjects
 from .dataset import ConnectivityGraphs
-from .embedding_arrays import STATISTICS, subject_embedding_array
+from .embedding_arrays import statistics_array
 from .probes import TASKS, probe_metric
+from .subject_codes import STATISTICS, check_embedding, encoder_codes, n_embedding_features, over_windows
 
 __all__ = ["GraphFineTuner", "SubjectModel", "subject_embedding"]
 
@@ -67,36 +69,34 @@ def subject_embedding(windows: torch.Tensor) -> torch.Tensor:
     >>> subject_embedding(torch.tensor([[[1.0], [3.0]]])).tolist()
     [[2.0, 1.0]]
     """
-    mean = windows.mean(dim=1)
-    var = windows.var(dim=1, correction=0)
-    varies = var > 0
-    std = torch.where(varies, torch.sqrt(torch.where(varies, var, torch.ones_like(var))), torch.zeros_like(var))
-    return torch.cat([mean, std], dim=-1)
+    return over_windows(windows).flatten(1)
 
 
 class SubjectModel(nn.Module):
-    """An encoder and a linear head on :func:`subject_embedding` of its window codes.
+    """An encoder and a linear head on the subject embedding ``embedding`` names (window or node codes).
 
     ``forward(fc, extra)`` builds the graphs with ``spec`` and returns the
     head's outputs ``[B, outputs]``.
     """
 
-    def __init__(self, encoder: nn.Module, spec: Any, n_outputs: int, reference: torch.Tensor | None = None):
+    def __init__(self, encoder: nn.Module, spec: Any, n_outputs: int, reference: torch.Tensor | None = None,
+                 embedding: str = "windows"):
         super().__init__()
         self.encoder = encoder
         self.spec = spec
-        self.head = nn.Linear(2 * encoder.hidden_size, n_outputs)
+        self.embedding = check_embedding(embedding)
+        self.head = nn.Linear(n_embedding_features(self.embedding, encoder), n_outputs)
         n_rois = encoder.n_rois
         self.register_buffer("reference", torch.zeros(n_rois, n_rois) if reference is None else reference.clone())
 
-    def windows(self, fc: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
-        """The encoder's window codes ``[B, W, H]`` (graphs built from ``fc - reference``)."""
+    def codes(self, fc: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
+        """The codes the embedding summarises (graphs built from ``fc - reference``)."""
         x, adj = self.spec.build(fc - self.reference.to(fc.dtype), extra)
-        return self.encoder(x, adj).windows
+        return encoder_codes(self.encoder, x, adj, self.embedding)
 
     def embed(self, fc: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
-        """:func:`subject_embedding` of the window codes: ``[B, 2H]``."""
-        return subject_embedding(self.windows(fc, extra))
+        """Mean and standard deviation over windows of the codes, flattened: ``[B, features]``."""
+        return over_windows(self.codes(fc, extra)).flatten(1)
 
     def forward(self, fc: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
         return self.head(self.embed(fc, extra))
@@ -122,6 +122,9 @@ class GraphFineTuner(BaseEstimator):
         From scratch: build graphs from each window's deviation from the training subjects' mean
         connectivity, as :class:`GraphMAEPretrainer` does (default).  With ``pretrained``, the
         pretrainer's own reference is used and this is ignored.
+    embedding : {"windows", "nodes"} or None
+        The subject embedding the head reads (:mod:`neuroalign.graphs.subject_codes`): window codes or
+        every ROI's code at every level.  None: the pretrainer's ``embedding`` (``"windows"`` from scratch).
     epochs : int
         Passes over the training subjects.
     batch_size : int
@@ -151,6 +154,8 @@ class GraphFineTuner(BaseEstimator):
         classification, ``train_accuracy`` (on the batches as they were seen).
     spec_, rois_, n_extra_ : GraphSpec, numpy.ndarray, int
         The graphs the model reads; predictions need the same.
+    embedding_ : str
+        The subject embedding the head reads.
     random_state_ : int
 
     Examples
@@ -176,8 +181,8 @@ class GraphFineTuner(BaseEstimator):
 
     def __init__(self, pretrained: Any = None, *, task: str = "classification", freeze_encoder: bool = False,
                  hidden: int = 64, n_layers: int = 2, readout: str = "mean", temporal: str = "transformer",
-                 centre: bool = True, epochs: int = 30, batch_size: int = 16, lr: float = 5e-4,
-                 weight_decay: float = 0.0, random_state: int | None = 0, progress: bool = True,
+                 centre: bool = True, embedding: str | None = None, epochs: int = 30, batch_size: int = 16,
+                 lr: float = 5e-4, weight_decay: float = 0.0, random_state: int | None = 0, progress: bool = True,
                  threads: int | None = None):
         self.pretrained = pretrained
         self.task = task
@@ -187,6 +192,7 @@ class GraphFineTuner(BaseEstimator):
         self.readout = readout
         self.temporal = temporal
         self.centre = centre
+        self.embedding = embedding
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -200,6 +206,8 @@ class GraphFineTuner(BaseEstimator):
         check_choice("task", self.task, TASKS)
         check_bool("freeze_encoder", self.freeze_encoder)
         check_bool("centre", self.centre)
+        if self.embedding is not None:
+            check_embedding(self.embedding)
         check_int("epochs", self.epochs, minimum=0)
         check_int("batch_size", self.batch_size, minimum=1)
         check_number("lr", self.lr, low=0, low_open=True)
@@ -244,7 +252,7 @@ class GraphFineTuner(BaseEstimator):
             encoder.requires_grad_(not self.freeze_encoder)
             n_outputs = len(self.classes_) if self.task == "classification" else 1
             with forked_rng(seeds["head"]):
-                network = SubjectModel(encoder, spec, n_outputs, reference)
+                network = SubjectModel(encoder, spec, n_outputs, reference, self._embedding())
             with forked_rng(seeds["global"]):
                 rows = self._train(network, dataset, y, seeded_generator(seeds["shuffle"]))
         network.eval()
@@ -335,7 +343,18 @@ class GraphFineTuner(BaseEstimator):
         check_fitted(self, "network_")
         return self.network_.encoder
 
-    def _outputs(self, dataset: ConnectivityGraphs, windows: bool = False) -> torch.Tensor:
+    def _embedding(self) -> str:
+        if self.embedding is not None:
+            return self.embedding
+        return getattr(self.pretrained, "embedding", "windows") if self.pretrained is not None else "windows"
+
+    @property
+    def embedding_(self) -> str:
+        """The subject embedding the head reads."""
+        check_fitted(self, "network_")
+        return self.network_.embedding
+
+    def _outputs(self, dataset: ConnectivityGraphs, statistics: bool = False) -> torch.Tensor:
         check_fitted(self, "network_")
         _check_dataset(dataset)
         _check_compatible(dataset, self.spec_, self.rois_, self.n_extra_, "the training dataset's")
@@ -346,7 +365,8 @@ class GraphFineTuner(BaseEstimator):
         with threads_for(self.threads), torch.no_grad():
             for start in range(0, dataset.n_subjects, step):
                 fc, extra = _batch(dataset, torch.arange(start, min(start + step, dataset.n_subjects)))
-                out.append(self.network_.windows(fc, extra) if windows else self.network_(fc, extra))
+                out.append(over_windows(self.network_.codes(fc, extra).to(torch.float64)) if statistics
+                           else self.network_(fc, extra))
         return torch.cat(out).to(torch.float64)
 
     def _classifier(self, method: str) -> None:
@@ -385,12 +405,17 @@ class GraphFineTuner(BaseEstimator):
         return float(probe_metric("regression", truth, predicted))
 
     def transform(self, dataset: ConnectivityGraphs) -> xr.DataArray:
-        """The fine-tuned subject embeddings ``(subject, feature)``: mean and std over windows of the window codes."""
+        """The fine-tuned subject embeddings ``(subject, feature)``: mean and std over windows of the codes.
+
+        The features of :meth:`GraphMAEPretrainer.transform
+        <neuroalign.graphs.pretrainer.GraphMAEPretrainer.transform>` with ``embedding_``.
+        """
         check_fitted(self, "network_")
         attrs = provenance({**{k: v for k, v in self.get_params(deep=False).items() if k != "pretrained"},
-                            "pretrained": self.pretrained is not None, "statistics": list(STATISTICS)},
+                            "pretrained": self.pretrained is not None, "embedding": self.embedding_,
+                            "statistics": list(STATISTICS)},
                            {"connectivity": str(dataset.content_hash)})
-        return subject_embedding_array(self._outputs(dataset, windows=True), dataset, attrs)
+        return statistics_array(self._outputs(dataset, statistics=True), dataset, attrs, rois=self.rois_)
 
 
 def _batch(dataset: ConnectivityGraphs, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

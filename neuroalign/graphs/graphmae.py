@@ -64,6 +64,7 @@ from .losses import scaled_cosine_error
 from .masking import (MASK_SCHEMES, apply_mask_token, check_generator, context_adjacency, draw_node_mask,
                       mask_count)
 from .spec import GraphSpec
+from .subject_codes import encoder_codes
 
 __all__ = ["GraphMAE", "MaskedForward", "LATENT_NODES", "mean_connectivity"]
 
@@ -362,6 +363,16 @@ class GraphMAE(nn.Module):
         self._check(fc, extra)
         x, adj = self.spec.build(self.centred(fc), extra)
         return self.encoder(x, adj)
+
+    def codes(self, fc: Tensor, extra: Tensor | None = None, embedding: str = "windows") -> Tensor:
+        """The codes a subject embedding summarises (:func:`~neuroalign.graphs.subject_codes.encoder_codes`).
+
+        ``embedding="windows"``: the window codes ``[B, W, H]``; ``"nodes"``: every ROI's code at every
+        level ``[B, W, L + 1, N, H]``.  Unmasked graphs, as :meth:`encode`.
+        """
+        self._check(fc, extra)
+        x, adj = self.spec.build(self.centred(fc), extra)
+        return encoder_codes(self.encoder, x, adj, embedding)
 
 
 def mean_connectivity(fc: Tensor) -> Tensor:

@@ -33,9 +33,10 @@ from ..fitting.base import (check_bool, check_fitted, check_int, check_number, c
                             stream_seeds, threads_for)
 from ..metamers.checkpoint import model_identity
 from .dataset import ConnectivityGraphs
-from .embedding_arrays import STATISTICS, subject_embedding_array, window_code_array
+from .embedding_arrays import statistics_array, window_code_array
 from .graphmae import GraphMAE, mean_connectivity
 from .spec import GraphSpec
+from .subject_codes import STATISTICS, check_embedding, over_windows
 
 __all__ = ["GraphMAEPretrainer"]
 
@@ -68,6 +69,12 @@ class GraphMAEPretrainer(BaseEstimator):
         similarity of FC rows; without centring the decoder mostly learns to reproduce it and the encoder
         learns little about what varies between windows and subjects.  ``False`` builds graphs from the
         raw connectivity.
+    embedding : {"windows", "nodes"}
+        What :meth:`transform` summarises over each subject's windows (mean and standard deviation): the
+        window codes (``"windows"``, 2 H features) or every ROI's code at every level of the encoder
+        (``"nodes"``, 2 (L + 1) N H features: GIN's readout of every layer, kept per ROI; see
+        :mod:`neuroalign.graphs.subject_codes`).  It changes no training: a fitted model embeds either
+        way (``set_params(embedding=...)``).
     epochs : int
         Passes over the subjects; 0 gives the untrained encoder initialised from ``random_state``.
     batch_size : int
@@ -134,7 +141,8 @@ class GraphMAEPretrainer(BaseEstimator):
     def __init__(self, *, hidden: int = 64, n_layers: int = 2, readout: str = "mean", temporal: str = "transformer",
                  mask_ratio: float = 0.5, gamma: float = 2.0, mask_scheme: str = "subject", remask: bool = True,
                  leak_fix: bool = True, n_views: int = 1, latent_weight: float = 0.0, ema_momentum: float = 0.996,
-                 centre: bool = True, epochs: int = 30, batch_size: int = 16, lr: float = 5e-4, weight_decay: float = 0.0,
+                 centre: bool = True, embedding: str = "windows", epochs: int = 30, batch_size: int = 16,
+                 lr: float = 5e-4, weight_decay: float = 0.0,
                  random_state: int | None = 0, progress: bool = True, checkpoint: str | os.PathLike | None = None,
                  threads: int | None = None):
         self.hidden = hidden
@@ -150,6 +158,7 @@ class GraphMAEPretrainer(BaseEstimator):
         self.latent_weight = latent_weight
         self.ema_momentum = ema_momentum
         self.centre = centre
+        self.embedding = embedding
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -173,6 +182,7 @@ class GraphMAEPretrainer(BaseEstimator):
         check_number("latent_weight", self.latent_weight, low=0)
         check_bool("progress", self.progress)
         check_bool("centre", self.centre)
+        check_embedding(self.embedding)
         check_path("checkpoint", self.checkpoint)
         check_threads(self.threads)
         if self.random_state is not None:
@@ -200,9 +210,9 @@ class GraphMAEPretrainer(BaseEstimator):
         saved = None
         if path is not None and os.path.exists(path):
             saved = files.read_state(path, kind=_CHECKPOINT, writer="GraphMAEPretrainer(checkpoint=...).fit")
-            current = {"config": _without_epochs(self.configuration()), "spec": dataset.spec.to_dict(),
+            current = {"config": _training_configuration(self.configuration()), "spec": dataset.spec.to_dict(),
                        "data": identity}
-            files.check_same_training({**saved, "config": _without_epochs(saved["config"])}, current, path,
+            files.check_same_training({**saved, "config": _training_configuration(saved["config"])}, current, path,
                                       sections=_SECTIONS)
             if saved["epoch"] > self.epochs:
                 raise ConfigError(f"the checkpoint holds {saved['epoch']} epochs, more than epochs={self.epochs}",
@@ -293,10 +303,13 @@ class GraphMAEPretrainer(BaseEstimator):
         return window_code_array(self._codes(dataset), dataset, self._provenance(dataset, "windows"))
 
     def transform(self, dataset: ConnectivityGraphs) -> xr.DataArray:
-        """Per-subject embeddings: mean and standard deviation over windows of the window codes.
+        """Per-subject embeddings: mean and standard deviation over windows of the codes ``embedding`` names.
 
-        Returns a DataArray ``(subject, feature)`` with features ``mean_<unit>`` then ``std_<unit>``
-        (coords ``statistic``, ``unit``); subject ids and label coords are kept; attrs carry provenance.
+        Returns a DataArray ``(subject, feature)``: with ``embedding="windows"`` features ``mean_<unit>``
+        then ``std_<unit>`` (coords ``statistic``, ``unit``); with ``"nodes"`` features
+        ``<statistic>_l<level>_<roi>_<unit>`` (coords ``statistic``, ``level``, ``roi``, ``unit``).  Subject
+        ids and label coords are kept; attrs carry provenance.  Computed ``batch_size`` subjects at a time,
+        in float64 from the codes.
 
         Raises
         ------
@@ -304,26 +317,31 @@ class GraphMAEPretrainer(BaseEstimator):
             Not fitted; ``dataset`` is not a ConnectivityGraphs, or has other ROIs, another graph spec or
             another number of extra node features than the training dataset.
         """
-        return subject_embedding_array(self._codes(dataset), dataset, self._provenance(dataset, "subjects"))
+        embedding = check_embedding(self.embedding)
+        statistics = torch.cat([over_windows(codes.to(torch.float64))
+                                for codes in self._batches(dataset, embedding)])
+        return statistics_array(statistics, dataset, self._provenance(dataset, "subjects"), rois=self.rois_)
 
     def fit_transform(self, dataset: ConnectivityGraphs, y: Any = None) -> xr.DataArray:
         """``fit(dataset).transform(dataset)``."""
         return self.fit(dataset).transform(dataset)
 
     def _codes(self, dataset: ConnectivityGraphs) -> torch.Tensor:
+        return torch.cat(list(self._batches(dataset, "windows")))
+
+    def _batches(self, dataset: ConnectivityGraphs, embedding: str):
+        """The codes of ``embedding``, ``batch_size`` subjects at a time (eval mode, no gradients)."""
         check_fitted(self)
         _check_dataset(dataset)
         self._check_compatible(dataset)
         check_threads(self.threads)
         step = check_int("batch_size", self.batch_size, minimum=1)
         self.model_.eval()
-        out = []
         with threads_for(self.threads), torch.no_grad():
             for start in range(0, dataset.n_subjects, step):
                 index = torch.arange(start, min(start + step, dataset.n_subjects))
                 fc, extra = _batch(dataset, index)
-                out.append(self.model_.encode(fc, extra).windows)
-        return torch.cat(out)
+                yield self.model_.codes(fc, extra, embedding)
 
     def _check_compatible(self, dataset: ConnectivityGraphs) -> None:
         rois = _identity(dataset)["rois"]
@@ -348,7 +366,7 @@ class GraphMAEPretrainer(BaseEstimator):
 
     def _provenance(self, dataset: ConnectivityGraphs, per: str) -> dict[str, Any]:
         parameters = {**self.configuration(), "spec": self.spec_.to_dict(), "n_epochs": self.n_epochs_,
-                      "random_state": self.random_state_, "embedding": per}
+                      "random_state": self.random_state_, "codes": per}
         if per == "subjects":
             parameters["statistics"] = list(STATISTICS)
         inputs = {"connectivity": str(dataset.content_hash), "weights": model_identity(self.model_)["weights"],
@@ -444,5 +462,6 @@ def _history(rows: list[dict[str, float]]) -> pd.DataFrame:
     return table.astype({"epoch": "int64"})
 
 
-def _without_epochs(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k != "epochs"}
+def _training_configuration(config: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint must share with a run that resumes it: all but ``epochs`` and ``embedding``."""
+    return {k: v for k, v in config.items() if k not in ("epochs", "embedding")}

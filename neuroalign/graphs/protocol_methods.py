@@ -9,6 +9,7 @@ order, in one process or spread over several.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from ..errors import DataError
 from .protocol_config import SCENARIOS, ProtocolConfig
+from .subject_codes import EMBEDDINGS
 
 __all__ = ["Task", "Study", "run_task", "study", "task_seeds", "TASK_METHODS"]
 
@@ -131,9 +133,10 @@ def run_task(task: Task, config: ProtocolConfig) -> list[dict[str, Any]]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(s.model_seed)  # anything drawn from torch's global generator is seeded per task
         values = _RUNNERS[task.kind](task, config, s)
-    return [dict(scenario=task.scenario, seed=task.seed, method=method, variant=task.variant, metric=metric,
-                 value=float(value))
-            for (method, metric), value in values.items()]
+    # keys (method, metric), or (method, metric, variant) for a variant scored within a default task
+    return [dict(scenario=task.scenario, seed=task.seed, method=key[0], metric=key[1], value=float(value),
+                 variant=key[2] if len(key) > 2 else task.variant)
+            for key, value in values.items()]
 
 
 def _pretrainer(config: ProtocolConfig, s: Study, **changes: Any):
@@ -171,6 +174,11 @@ def _run_ssl(task: Task, config: ProtocolConfig, s: Study) -> dict:
         pretrained = _pretrainer(config, s).fit(pool)
         if "A" in config.methods:
             out.update(_probe_all(pretrained.transform(labelled), s, config, "A", regression=True))
+            for other in EMBEDDINGS:
+                if other != config.embedding:  # the same encoder, the other embedding: a variant of A
+                    embeddings = copy.copy(pretrained).set_params(embedding=other).transform(labelled)
+                    out[("A", "auroc", f"embedding={other}")] = _probe(embeddings, s.group, s, config,
+                                                                       "classification")
         if "F" in config.methods:
             out[("F", "auroc")] = _finetuned_auroc(pretrained, labelled, s, config)
     return out
@@ -212,6 +220,7 @@ def _finetuned_auroc(pretrained, labelled, s: Study, config: ProtocolConfig) -> 
 
     encoder = {} if pretrained is not None else dict(hidden=config.hidden, n_layers=config.n_layers,
                                                      readout=config.readout, temporal=config.temporal)
+    encoder["embedding"] = config.embedding
     tuner = GraphFineTuner(pretrained, task="classification", epochs=config.finetune_epochs, lr=config.finetune_lr,
                            batch_size=config.batch_size, random_state=s.model_seed, progress=False, **encoder)
     tuner.fit(labelled.subset(s.train), s.group[s.train])

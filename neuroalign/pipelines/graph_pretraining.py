@@ -73,6 +73,7 @@ GRAPH_PRETRAINING_DEFAULTS: dict[str, Any] = {
     "remask": True,
     "leak_fix": True,
     "centre": True,
+    "embedding": "windows",    # subject embeddings: "windows" (window codes) or "nodes" (every ROI's code per layer)
     "n_views": 1,
     "latent_weight": 0.0,
     "epochs": 20,
@@ -125,8 +126,12 @@ class GraphPretrainingResult:
 
 
 def _check_settings(values: dict[str, Any], source: str) -> dict[str, Any]:
+    from ..graphs.subject_codes import EMBEDDINGS
+
     if values["task"] not in _TASKS:
         raise UnknownNameError(values["task"], _TASKS, what="task", source=f"{source} (task)")
+    if values["embedding"] not in EMBEDDINGS:
+        raise UnknownNameError(values["embedding"], EMBEDDINGS, what="embedding", source=f"{source} (embedding)")
     if not 0 < values["test_fraction"] < 1:
         raise ConfigError(f"test_fraction must lie strictly between 0 and 1, got {values['test_fraction']}",
                           source=f"{source} (test_fraction)", fix="set e.g. 'test_fraction: 0.5'")
@@ -213,7 +218,8 @@ def _run(settings: dict[str, Any]) -> GraphPretrainingResult:
     pretrainer = GraphMAEPretrainer(
         hidden=settings["hidden"], n_layers=settings["n_layers"], mask_ratio=settings["mask_ratio"],
         gamma=settings["gamma"], mask_scheme=settings["mask_scheme"], remask=settings["remask"],
-        leak_fix=settings["leak_fix"], centre=settings["centre"], n_views=settings["n_views"],
+        leak_fix=settings["leak_fix"], centre=settings["centre"], embedding=settings["embedding"],
+        n_views=settings["n_views"],
         latent_weight=settings["latent_weight"],
         epochs=settings["epochs"], batch_size=settings["batch_size"], lr=settings["lr"],
         random_state=settings["seed"], progress=settings["progress"], checkpoint=out / "checkpoint.pt",

@@ -120,6 +120,17 @@ def test_without_a_label_every_subject_pretrains_and_nothing_is_probed(tmp_path)
     assert not (tmp_path / "out" / "probe.csv").exists()
 
 
+def test_node_embeddings_reach_the_report(tmp_path):
+    result = run_graph_pretraining(TINY, embedding="nodes", out=tmp_path / "out")
+    pretrainer = result.pretrainer
+    n_features = 2 * (pretrainer.n_layers + 1) * pretrainer.n_rois_ * pretrainer.hidden
+    assert result.embeddings.sizes["feature"] == n_features
+    assert set(result.embeddings["level"].values) == set(range(pretrainer.n_layers + 1))
+    written = xr.open_dataarray(tmp_path / "out" / "embeddings.nc")
+    np.testing.assert_array_equal(written.values, result.embeddings.values)
+    written.close()
+
+
 def test_bad_configs_name_the_file_and_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("n_subject: 20\n")
@@ -134,6 +145,8 @@ def test_bad_configs_name_the_file_and_the_key(tmp_path):
         read_graph_pretraining_config(bad)
     with pytest.raises(UnknownNameError, match="task"):
         run_graph_pretraining(TINY, task="clustering")
+    with pytest.raises(UnknownNameError, match="embedding"):
+        run_graph_pretraining(TINY, embedding="graph")
     with pytest.raises(FileFormatError, match="not found"):
         run_graph_pretraining(tmp_path / "missing.yaml")
     with pytest.raises(UnknownNameError, match="setting"):

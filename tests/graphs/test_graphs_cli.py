@@ -8,6 +8,7 @@ the ``cli`` fixture (``tests/cli_runner.py``).
 from __future__ import annotations
 
 import argparse
+import copy
 import re
 import shlex
 from pathlib import Path
@@ -105,6 +106,23 @@ def test_pretrain_then_embed_time_series_files_equal_the_api(cli, files, referen
     assert len(per_window) == 6 * dataset.n_windows and "window_start" in per_window
     np.testing.assert_allclose(per_window.filter(like="code_").to_numpy(),
                                windows.values.reshape(-1, windows.sizes["feature"]), rtol=1e-15)
+
+
+def test_embed_with_node_codes_equals_the_api(cli, files, reference, tmp_path):
+    dataset, model = reference
+    model.save(tmp_path / "model.pt")
+    emb = tmp_path / "emb"
+    embed = ["graphs", "embed", "--model", tmp_path / "model.pt", "--timeseries", *files["paths"], *SERIES,
+             "--labels", files["labels"], "--no-progress"]
+    result = cli(*embed, "--embedding", "nodes", "--out", emb, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    expected = copy.copy(model).set_params(embedding="nodes").transform(dataset)
+    got = load(emb / "embeddings.nc")
+    np.testing.assert_array_equal(got.values, expected.values)
+    assert got["feature"].values.tolist() == expected["feature"].values.tolist()
+    assert got["roi"].values.tolist() == expected["roi"].values.tolist()
+    assert f"{expected.sizes['feature']} features" in result.stdout
+    assert_one_line_error(cli(*embed, "--embedding", "graph", "--out", emb, cwd=tmp_path), "--embedding")
 
 
 def test_a_rerun_resumes_from_the_checkpoint_and_more_epochs_continue(cli, files, tmp_path):

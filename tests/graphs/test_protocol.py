@@ -46,8 +46,13 @@ def test_short_protocol_table(short_result):
     r2 = main[main["metric"] == "r2_dwell"]
     assert set(r2["method"]) == {"A", "C", "D"}
     assert len(r2) == len(SCENARIOS) * 3 * len(config.seeds)
+    # the same pretrained encoder read through the window codes: one A AUROC per scenario and seed
+    assert config.embedding == "nodes"
+    windows = table[table["variant"] == "embedding=windows"]
+    assert set(windows["method"]) == {"A"} and set(windows["metric"]) == {"auroc"}
+    assert len(windows) == len(SCENARIOS) * len(config.seeds)
     # ablation rows: method A on the ablation scenario, one per ablation and ablation seed
-    ablation = table[table["variant"] != "default"]
+    ablation = table[~table["variant"].isin(["default", "embedding=windows"])]
     assert set(ablation["method"]) == {"A"} and set(ablation["scenario"]) == {config.ablation_scenario}
     assert len(ablation) == len(config.ablations) * len(config.ablation_seeds)
     assert table["value"].notna().all()
@@ -168,16 +173,11 @@ def full_result():
     return run_validation_protocol(ProtocolConfig(), n_jobs=2, progress=False)
 
 
-#: The criterion the model does not meet (measured: mean A - C = -0.145 on "static", A 0.811 against C 0.956;
-#: see docs/graphs.md).  strict: the test fails as soon as the criterion is met, so the note is kept true.
-_KNOWN_SHORTFALL = "static: |A - C| <= 0.05"
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("which", ["dynamic-only", "null",
-                                   pytest.param("static", marks=pytest.mark.xfail(
-                                       strict=True, reason="A falls 0.15 AUROC short of static FC on 'static'"))])
+@pytest.mark.parametrize("which", ["dynamic-only", "static", "null"])
 def test_full_protocol_meets_the_criteria_of_issue_12(full_result, which):
+    # measured with the default config (embedding="nodes"; see docs/graphs.md): dynamic-only A - B >= 0.05 in
+    # 4 of 5 seeds and mean A - C +0.32; static mean A - C -0.023; null means 0.489-0.520
     report = full_result.report()
     criteria = full_result.criteria.set_index("criterion")
     assert criteria["passed"].notna().all(), report
@@ -185,5 +185,15 @@ def test_full_protocol_meets_the_criteria_of_issue_12(full_result, which):
     assert len(mine) >= 1, report
     failed = mine.index[~mine["passed"].astype(bool)].tolist()
     assert not failed, f"criteria not met: {failed}\n{report}"
-    if which == "static":
-        assert mine.index.tolist() == [_KNOWN_SHORTFALL]
+
+
+@pytest.mark.slow
+def test_window_code_embedding_keeps_its_measured_static_shortfall(full_result):
+    # the same pretrained encoders read through the window codes (the variant of A kept in the table): on
+    # "static" they fell 0.15 short of static FC (A 0.811 against C 0.956), the reason for embedding="nodes"
+    table = full_result.table
+    static = table[(table["scenario"] == "static") & (table["metric"] == "auroc")]
+    windows = static[(static["method"] == "A") & (static["variant"] == "embedding=windows")]["value"].mean()
+    nodes = static[(static["method"] == "A") & (static["variant"] == "default")]["value"].mean()
+    fc = static[(static["method"] == "C") & (static["variant"] == "default")]["value"].mean()
+    assert fc - windows > 0.05 and abs(fc - nodes) <= 0.05, (windows, nodes, fc)
