@@ -60,6 +60,11 @@ def test_nitime_roi_series_to_window_embeddings(shared_data):
     np.testing.assert_allclose(codes["window_start"].values, np.arange(9) * 25 * 1.89)
     subject = model.transform(graphs)
     np.testing.assert_allclose(subject.sel(statistic="mean").values, codes.mean("window").values, rtol=1e-12)
+    # every ROI's code at every level: 2 statistics x 3 levels x 28 ROIs x 16 units, finite, ROIs named
+    nodes = model.set_params(embedding="nodes").transform(graphs)
+    assert nodes.sizes == {"subject": 1, "feature": 2 * 3 * 28 * 16} and np.isfinite(nodes.values).all()
+    assert set(nodes["roi"].values) == set(graphs.rois)
+    assert nodes.sel(statistic="std").values.min() >= 0
 
 
 def test_nifti_runs_to_window_embeddings(shared_data):
