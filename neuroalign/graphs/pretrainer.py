@@ -74,7 +74,8 @@ class GraphMAEPretrainer(BaseEstimator):
         window codes (``"windows"``, 2 H features) or every ROI's code at every level of the encoder
         (``"nodes"``, 2 (L + 1) N H features: GIN's readout of every layer, kept per ROI; see
         :mod:`neuroalign.graphs.subject_codes`).  It changes no training: a fitted model embeds either
-        way (``set_params(embedding=...)``).
+        way (``set_params(embedding=...)``).  ``"nodes"`` holds a batch's codes of every window at once,
+        ``batch_size`` × windows × (L + 1) × N × H numbers: lower ``batch_size`` for large atlases.
     epochs : int
         Passes over the subjects; 0 gives the untrained encoder initialised from ``random_state``.
     batch_size : int
