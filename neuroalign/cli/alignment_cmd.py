@@ -95,7 +95,7 @@ def run_guide(args: argparse.Namespace) -> int:
         settings["n_seeds"] = args.n_seeds
     if args.layers:
         settings["layers"] = _layer_pairs(args.layers)
-    from ..alignment.experiment import check_guidance_settings
+    from ..alignment.experiment import check_guidance_settings, run_guidance_experiment
 
     try:
         check_guidance_settings(settings, where="")
@@ -104,7 +104,6 @@ def run_guide(args: argparse.Namespace) -> int:
     except ConfigError as error:  # name the flag, not the setting
         flag = "--seeds" if error.source == "n_seeds" else f"--{str(error.source).replace('_', '-')}"
         raise ConfigError(error.problem, source=flag, fix=error.fix) from None
-    from ..alignment.experiment import run_guidance_experiment
     from ._representation_inputs import write_table
 
     score = run_guidance_experiment(settings, progress=not args.no_progress)

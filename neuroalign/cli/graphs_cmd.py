@@ -213,7 +213,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
         hidden=args.hidden, n_layers=args.layers, readout=args.readout, temporal=args.temporal,
         mask_ratio=args.mask_ratio, gamma=args.gamma, mask_scheme=args.mask_scheme, remask=not args.no_remask,
         leak_fix=not args.no_leak_fix, centre=not args.no_centre, n_views=args.views,
-        latent_weight=args.latent_weight, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, random_state=args.seed,
+        latent_weight=args.latent_weight, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, random_state=args.seed,
         progress=progress, checkpoint=checkpoint, threads=args.threads)
     _prepare_out(out, checkpoint, args.overwrite)
     estimator.fit(dataset)

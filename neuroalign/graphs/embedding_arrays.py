@@ -18,7 +18,7 @@ import torch
 import xarray as xr
 
 from ..errors import DataError
-from .subject_codes import STATISTICS, over_windows
+from .subject_codes import STATISTICS, window_statistics
 
 __all__ = ["STATISTICS", "window_code_array", "subject_embedding_array", "statistics_array"]
 
@@ -78,8 +78,7 @@ def subject_embedding_array(codes: torch.Tensor, dataset: Any, attrs: Mapping[st
     >>> subject_embedding_array(codes, ds, {}).values.tolist()
     [[2.0, 1.0]]
     """
-    statistics = over_windows(codes.detach().to("cpu", torch.float64))
-    return statistics_array(statistics, dataset, attrs, rois)
+    return statistics_array(window_statistics(codes), dataset, attrs, rois)
 
 
 def statistics_array(statistics: torch.Tensor, dataset: Any, attrs: Mapping[str, Any],
@@ -104,11 +103,12 @@ def statistics_array(statistics: torch.Tensor, dataset: Any, attrs: Mapping[str,
     values = statistics.detach().to("cpu", torch.float64)
     shape = tuple(values.shape[2:])
     grid = np.indices((len(STATISTICS), *shape)).reshape(1 + len(shape), -1)
+    stats = np.asarray(STATISTICS)[grid[0]]
     coords = _subject_coords(dataset)
-    coords["statistic"] = ("feature", np.asarray(STATISTICS)[grid[0]])
+    coords["statistic"] = ("feature", stats)
     coords["unit"] = ("feature", grid[-1])
     if len(shape) == 1:
-        names = [f"{stat}_{u}" for stat, u in zip(coords["statistic"][1], grid[-1])]
+        names = [f"{stat}_{u}" for stat, u in zip(stats, grid[-1])]
     else:
         if rois is None or len(rois) != shape[1]:
             raise DataError(f"node-code statistics of {shape[1]} ROIs need as many ROI ids, got "
@@ -117,8 +117,7 @@ def statistics_array(statistics: torch.Tensor, dataset: Any, attrs: Mapping[str,
         roi_ids = np.asarray(rois)[grid[2]]
         coords["level"] = ("feature", grid[1])
         coords["roi"] = ("feature", roi_ids)
-        names = [f"{stat}_l{level}_{roi}_{u}"
-                 for stat, level, roi, u in zip(coords["statistic"][1], grid[1], roi_ids, grid[-1])]
+        names = [f"{stat}_l{level}_{roi}_{u}" for stat, level, roi, u in zip(stats, grid[1], roi_ids, grid[-1])]
     coords["feature"] = np.asarray(names)
     return xr.DataArray(values.reshape(values.shape[0], -1).numpy(), dims=("subject", "feature"), coords=coords,
                         attrs=dict(attrs))

@@ -44,7 +44,8 @@ from ._probe_data import labelled_subjects
 from .dataset import ConnectivityGraphs
 from .embedding_arrays import statistics_array
 from .probes import TASKS, probe_metric
-from .subject_codes import STATISTICS, check_embedding, encoder_codes, n_embedding_features, over_windows
+from .subject_codes import (STATISTICS, check_embedding, encoder_codes, n_embedding_features, over_windows,
+                            window_statistics)
 
 __all__ = ["GraphFineTuner", "SubjectModel", "subject_embedding"]
 
@@ -344,9 +345,7 @@ class GraphFineTuner(BaseEstimator):
         return self.network_.encoder
 
     def _embedding(self) -> str:
-        if self.embedding is not None:
-            return self.embedding
-        return getattr(self.pretrained, "embedding", "windows") if self.pretrained is not None else "windows"
+        return self.embedding or getattr(self.pretrained, "embedding", "windows")
 
     @property
     def embedding_(self) -> str:
@@ -365,7 +364,7 @@ class GraphFineTuner(BaseEstimator):
         with threads_for(self.threads), torch.no_grad():
             for start in range(0, dataset.n_subjects, step):
                 fc, extra = _batch(dataset, torch.arange(start, min(start + step, dataset.n_subjects)))
-                out.append(over_windows(self.network_.codes(fc, extra).to(torch.float64)) if statistics
+                out.append(window_statistics(self.network_.codes(fc, extra)) if statistics
                            else self.network_(fc, extra))
         return torch.cat(out).to(torch.float64)
 

@@ -360,9 +360,7 @@ class GraphMAE(nn.Module):
 
         Call it under ``torch.no_grad()`` and ``model.eval()`` for embeddings.
         """
-        self._check(fc, extra)
-        x, adj = self.spec.build(self.centred(fc), extra)
-        return self.encoder(x, adj)
+        return self.encoder(*self._graphs(fc, extra))
 
     def codes(self, fc: Tensor, extra: Tensor | None = None, embedding: str = "windows") -> Tensor:
         """The codes a subject embedding summarises (:func:`~neuroalign.graphs.subject_codes.encoder_codes`).
@@ -370,9 +368,12 @@ class GraphMAE(nn.Module):
         ``embedding="windows"``: the window codes ``[B, W, H]``; ``"nodes"``: every ROI's code at every
         level ``[B, W, L + 1, N, H]``.  Unmasked graphs, as :meth:`encode`.
         """
+        return encoder_codes(self.encoder, *self._graphs(fc, extra), embedding)
+
+    def _graphs(self, fc: Tensor, extra: Tensor | None) -> tuple[Tensor, Tensor]:
+        """The unmasked graphs ``(x, adj)`` of ``fc`` (checked, centred on the reference)."""
         self._check(fc, extra)
-        x, adj = self.spec.build(self.centred(fc), extra)
-        return encoder_codes(self.encoder, x, adj, embedding)
+        return self.spec.build(self.centred(fc), extra)
 
 
 def mean_connectivity(fc: Tensor) -> Tensor:

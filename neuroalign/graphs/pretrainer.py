@@ -36,7 +36,7 @@ from .dataset import ConnectivityGraphs
 from .embedding_arrays import statistics_array, window_code_array
 from .graphmae import GraphMAE, mean_connectivity
 from .spec import GraphSpec
-from .subject_codes import STATISTICS, check_embedding, over_windows
+from .subject_codes import STATISTICS, check_embedding, window_statistics
 
 __all__ = ["GraphMAEPretrainer"]
 
@@ -319,8 +319,7 @@ class GraphMAEPretrainer(BaseEstimator):
             another number of extra node features than the training dataset.
         """
         embedding = check_embedding(self.embedding)
-        statistics = torch.cat([over_windows(codes.to(torch.float64))
-                                for codes in self._batches(dataset, embedding)])
+        statistics = torch.cat([window_statistics(codes) for codes in self._batches(dataset, embedding)])
         return statistics_array(statistics, dataset, self._provenance(dataset, "subjects"), rois=self.rois_)
 
     def fit_transform(self, dataset: ConnectivityGraphs, y: Any = None) -> xr.DataArray:

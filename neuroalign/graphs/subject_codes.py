@@ -35,7 +35,8 @@ from torch import Tensor
 
 from ..fitting.base import check_choice
 
-__all__ = ["EMBEDDINGS", "STATISTICS", "check_embedding", "encoder_codes", "over_windows", "n_embedding_features"]
+__all__ = ["EMBEDDINGS", "STATISTICS", "check_embedding", "encoder_codes", "over_windows", "window_statistics",
+           "n_embedding_features"]
 
 #: The codes a subject's embedding can summarise.
 EMBEDDINGS = ("windows", "nodes")
@@ -83,6 +84,19 @@ def over_windows(codes: Tensor) -> Tensor:
     varies = var > 0
     std = torch.where(varies, torch.sqrt(torch.where(varies, var, torch.ones_like(var))), torch.zeros_like(var))
     return torch.stack([mean, std], dim=1)
+
+
+def window_statistics(codes: Tensor) -> Tensor:
+    """:func:`over_windows` of ``codes`` computed in float64 on the CPU, without gradients: what embeddings store.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from neuroalign.graphs.subject_codes import window_statistics
+    >>> window_statistics(torch.tensor([[[1.0], [2.0]]])).dtype
+    torch.float64
+    """
+    return over_windows(codes.detach().to("cpu", torch.float64))
 
 
 def n_embedding_features(embedding: str, encoder: torch.nn.Module) -> int:

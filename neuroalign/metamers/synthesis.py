@@ -177,12 +177,14 @@ class Metamer:
         check_model(self.model)
         check_placement(self.model, self.images)
         with self._forward:
-            if self._forward.choose_memory_format(self.images) and self.memory_format == "auto":
-                try:  # a model that cannot run channels-last (e.g. a .view of its input) runs as it is
-                    check_layer_path(self._forward, self.images)
-                except ExtractionError:
-                    self._forward.use_contiguous()
-            check_layer_path(self._forward, self.images)
+            chosen = self._forward.choose_memory_format(self.images) and self.memory_format == "auto"
+            try:
+                check_layer_path(self._forward, self.images)
+            except ExtractionError:
+                if not chosen:
+                    raise
+                self._forward.use_contiguous()  # a model that cannot run channels-last (a .view of its input)
+                check_layer_path(self._forward, self.images)
             with torch.no_grad():
                 targets = self._forward(self.images)
         check_targets(targets, self.stimulus_ids, self.layer)

@@ -22,11 +22,11 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, create_model, model_validator
 
+from ..alignment.experiment import GUIDANCE_DEFAULTS, check_guidance_settings
 from ..errors import UnknownNameError
 from ..metamers.study import STUDY_DEFAULTS, check_study_settings
 from .graph_pretraining import GRAPH_PRETRAINING_DEFAULTS, _check_settings
 from .spike_pretraining import SPIKE_PRETRAINING_DEFAULTS, check_spike_settings
-from .steps_alignment import GuidedTrainingParams
 
 __all__ = ["AnalysisKind", "ANALYSIS_KINDS", "analysis_kind"]
 
@@ -79,11 +79,23 @@ class RsaModelsParams(_Params):
     alpha: float = Field(0.05, gt=0, lt=1)
 
 
+_SCALAR_TYPES = {bool: StrictBool, int: StrictInt, float: float, str: StrictStr}
+
+
+def _field_type(default: Any) -> Any:
+    """The field type of a setting with this default: its scalar type, a list of its first item's type (of
+    strings when empty), or a mapping of strings to strings."""
+    if isinstance(default, list):
+        return list[_SCALAR_TYPES[type(default[0])]] if default else list[str]
+    if isinstance(default, dict):
+        return dict[str, str]
+    return _SCALAR_TYPES[type(default)]
+
+
 def _params_from_defaults(name: str, defaults: dict[str, Any], check: Callable[[dict[str, Any]], Any]) -> type:
     """A params model with one field per setting of a family runner's ``defaults`` (same default and type),
     less those the engine owns (``out``, ``progress``, ``overwrite``); ``check`` validates the values together."""
-    types = {bool: StrictBool, int: StrictInt, float: float, str: StrictStr, list: list[str]}
-    fields = {key: (types[type(value)], value) for key, value in defaults.items()
+    fields = {key: (_field_type(value), value) for key, value in defaults.items()
               if key not in ("out", "progress", "overwrite", "seed")}
 
     def checked(self: BaseModel) -> BaseModel:
@@ -101,6 +113,8 @@ GraphPretrainingParams = _params_from_defaults(
 SpikePretrainingParams = _params_from_defaults(
     "SpikePretrainingParams", SPIKE_PRETRAINING_DEFAULTS,
     lambda values: check_spike_settings({**SPIKE_PRETRAINING_DEFAULTS, **values}, "params"))
+GuidedTrainingParams = _params_from_defaults(
+    "GuidedTrainingParams", GUIDANCE_DEFAULTS, lambda values: check_guidance_settings(values, where="params"))
 
 
 class TripletsParams(_Params):

@@ -24,47 +24,26 @@ from neuroalign.graphs.finetune import GraphFineTuner
 from neuroalign.graphs.pretrainer import GraphMAEPretrainer
 from neuroalign.graphs.subject_codes import EMBEDDINGS, encoder_codes, n_embedding_features, over_windows
 
-ROIS = list("abcdef")
+from ._pretrainer_data import random_fc
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+ROIS = [f"roi{i}" for i in range(6)]  # random_fc's
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def _fc(n_subjects: int, n_windows: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    z = rng.normal(size=(n_subjects, n_windows, len(ROIS), 40))
-    z[1::2, :, :3] += rng.normal(size=(n_subjects // 2, n_windows, 1, 40))  # odd subjects: ROIs a-c coupled
-    fc = np.einsum("swit,swjt->swij", z, z)
-    d = np.sqrt(np.einsum("swii->swi", fc))
-    fc = fc / d[..., :, None] / d[..., None, :]
-    fc = (fc + np.swapaxes(fc, -1, -2)) / 2
-    fc[..., range(len(ROIS)), range(len(ROIS))] = 1
-    return fc
+def _fc(n_subjects: int, n_windows: int, seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy(random_fc(n_subjects, n_windows, len(ROIS), seed=seed).values).double()
 
 
 @pytest.fixture(scope="module")
 def dataset() -> ConnectivityGraphs:
-    fc = _fc(8, 4)
-    array = xr.DataArray(fc, dims=("subject", "window", "neuroid_a", "neuroid_b"),
-                         coords={"subject": [f"s{i}" for i in range(8)], "group": ("subject", [0, 1] * 4),
-                                 "neuroid_a": ROIS, "neuroid_b": ROIS})
-    return ConnectivityGraphs.from_connectivity(array)
+    return ConnectivityGraphs.from_connectivity(random_fc(8, 4, len(ROIS)))
 
 
 @pytest.fixture(scope="module")
 def fitted(dataset) -> GraphMAEPretrainer:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return GraphMAEPretrainer(hidden=8, n_layers=2, epochs=2, batch_size=4, progress=False, threads=1,
-                                  random_state=3).fit(dataset)
-    finally:
-        torch.set_num_threads(previous)
+    return GraphMAEPretrainer(hidden=8, n_layers=2, epochs=2, batch_size=4, progress=False, threads=1,
+                              random_state=3).fit(dataset)
 
 
 def test_levels_are_pyg_dense_gin_layers_applied_in_turn():
@@ -108,7 +87,7 @@ def test_level_zero_is_a_linear_map_of_the_mean_fc_row():
     torch.manual_seed(1)
     encoder = SpatioTemporalEncoder(n_features=6, n_rois=6, hidden=4, n_layers=0, temporal=None,
                                     temporal_context=False).double()
-    fc = torch.from_numpy(_fc(3, 5, seed=2))
+    fc = _fc(3, 5, seed=2)
     codes = encoder_codes(encoder, fc, torch.ones_like(fc), "nodes")
     mean = over_windows(codes)[:, 0, 0]                                 # [S, N, H]
     expected = fc.mean(1) @ encoder.input.weight.T + encoder.input.bias + encoder.roi_embedding
@@ -122,7 +101,7 @@ def test_node_embedding_ignores_the_order_of_windows_without_a_positional_model(
     # do not depend on their order
     torch.manual_seed(2)
     encoder = SpatioTemporalEncoder(n_features=6, n_rois=6, hidden=4, n_layers=2, temporal=None).double()
-    fc = torch.from_numpy(_fc(2, 5, seed=4))
+    fc = _fc(2, 5, seed=4)
     adj = (fc.abs() > 0.2).double()
     first = over_windows(encoder_codes(encoder, fc, adj, "nodes"))
     shuffled = over_windows(encoder_codes(encoder, fc[:, list(order)], adj[:, list(order)], "nodes"))
